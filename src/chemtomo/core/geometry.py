@@ -7,10 +7,9 @@ Conventions (see ``docs/conventions.md``):
   at 0 degrees;
 * tilt series ``p[a, y, u]``, shape ``(n_tilts, ny, nu)``;
 * voxel ``(k, j)`` sits at ``z = k - (nz - 1)/2``, ``x = j - (nx - 1)/2``,
-  detector pixel ``i`` at ``u = i - (nu - 1)/2 + axis_offset``... see
-  :class:`TiltGeometry` for the offset's sign;
+  detector pixel ``i`` at ``u = i - (nu - 1)/2``;
 * at tilt theta (degrees) a point (x, z) projects to
-  ``u = x cos(theta) + z sin(theta)``;
+  ``u = x cos(theta) + z sin(theta) + axis_offset``;
 * projections are line integrals in voxel lengths.
 """
 

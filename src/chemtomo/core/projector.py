@@ -124,25 +124,27 @@ class Projector(Operator):
         ny, nz, nx = self.domain_shape
         n_t, _, nu = self.range_shape
         w, _ = self._matrices(x.device)
-        out = _spmm_slices(w, x.reshape(ny, nz * nx))  # (ny, n_t * nu)
-        return out.reshape(ny, n_t, nu).transpose(0, 1).contiguous()
+        out = torch.empty((n_t, ny, nu), dtype=torch.float32, device=x.device)
+        flat = x.reshape(ny, nz * nx)
+        for sl in _chunks(ny, max(nz * nx, n_t * nu), x.device):
+            res = torch.sparse.mm(w, flat[sl].T.contiguous())  # (n_t * nu, chunk)
+            out[:, sl, :] = res.reshape(n_t, nu, -1).transpose(1, 2)
+        return out
 
     def _apply_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         ny, nz, nx = self.domain_shape
         n_t, _, nu = self.range_shape
         _, wt = self._matrices(y.device)
-        out = _spmm_slices(wt, y.transpose(0, 1).reshape(ny, n_t * nu))
+        out = torch.empty((ny, nz * nx), dtype=torch.float32, device=y.device)
+        for sl in _chunks(ny, max(nz * nx, n_t * nu), y.device):
+            cols = y[:, sl, :].transpose(1, 2).reshape(n_t * nu, -1)  # (n_t * nu, chunk), one copy
+            out[sl] = torch.sparse.mm(wt, cols).T
         return out.reshape(ny, nz, nx)
 
 
-def _spmm_slices(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``(m @ x.T).T`` for a batch of slices ``x`` of shape (ny, n_in), in cache-sized chunks."""
-    ny, n_in = x.shape
-    if x.device.type != "cpu":
-        return torch.sparse.mm(m, x.T.contiguous()).T
-    chunk = max(1, min(ny, _CPU_CHUNK_BYTES // (4 * n_in)))
-    out = torch.empty((ny, m.shape[0]), dtype=x.dtype)
-    for start in range(0, ny, chunk):
-        xs = x[start : start + chunk].T.contiguous()
-        out[start : start + chunk] = torch.sparse.mm(m, xs).T
-    return out
+def _chunks(ny: int, n_per_slice: int, device) -> list[slice]:
+    """Slabs of slices whose larger side stays in cache on the CPU; one slab on a GPU."""
+    if device.type != "cpu":
+        return [slice(0, ny)]
+    chunk = max(1, min(ny, _CPU_CHUNK_BYTES // (4 * n_per_slice)))
+    return [slice(s, min(s + chunk, ny)) for s in range(0, ny, chunk)]

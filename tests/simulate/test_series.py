@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from chemtomo.core.data import TiltSeries
+from chemtomo.core.errors import ChemtomoError
+from chemtomo.simulate.edx import EDXDetector
+from chemtomo.simulate.series import Acquisition, simulate_series
+
+N = 20
+
+
+def _core_shell():
+    z, y, x = np.mgrid[:N, :N, :N] - (N - 1) / 2
+    r = np.sqrt(x**2 + y**2 + z**2)
+    return {"Ag": (r <= 4).astype(np.float32), "Au": ((r > 4) & (r <= 8)).astype(np.float32)}
+
+
+ANGLES = np.arange(-60, 61, 30.0)
+
+
+def test_series_contents_and_dose_bookkeeping():
+    ts = simulate_series(_core_shell(), ANGLES, dose=5e3, voxel_size=0.5, rng=0)
+    assert isinstance(ts, TiltSeries)
+    assert ts.names == ["HAADF", "Ag", "Au"]
+    assert ts["Au"].data.shape == (5, N, N) and ts["Au"].units == "counts"
+    assert ts.metadata["lines"] == {"Ag": "Ag_La", "Au": "Au_La"}
+    assert ts.dose == 5e3 and ts.pixel_size == 0.5
+    assert sum(ts.metadata["dose_per_tilt"]) == pytest.approx(5e3)
+    assert ts.acquisition_time > 0
+    np.testing.assert_array_equal(ts["Au"].data, np.round(ts["Au"].data))  # integer counts
+
+
+def test_time_knob_and_errors():
+    ts = simulate_series(_core_shell(), ANGLES, time=30.0, rng=0)
+    again = simulate_series(_core_shell(), ANGLES, dose=ts.dose, rng=0)
+    assert again.acquisition_time == pytest.approx(30.0)
+    with pytest.raises(ChemtomoError):
+        simulate_series(_core_shell(), ANGLES)
+    with pytest.raises(ChemtomoError):
+        simulate_series(_core_shell(), ANGLES, dose=1.0, time=1.0)
+
+
+def test_same_seed_identical_and_solid_angle_scales_counts():
+    a = simulate_series(_core_shell(), ANGLES, dose=2e4, rng=11)
+    b = simulate_series(_core_shell(), ANGLES, dose=2e4, rng=11)
+    for name in a.names:
+        assert np.array_equal(a[name].data, b[name].data)
+    big = simulate_series(_core_shell(), ANGLES, dose=2e4, solid_angle=EDXDetector(solid_angle=4.5), rng=11)
+    ratio = big["Au"].data.sum() / a["Au"].data.sum()
+    assert ratio == pytest.approx(4.5 / 0.7, rel=0.1)
+
+
+def test_explicit_lines_shadow_damage_drift():
+    acq = Acquisition(shadow_angle=45.0, critical_dose=1e4, drift=0.5, sweep=4.0, probe_sigma=0.7)
+    ts = simulate_series(_core_shell(), ANGLES, signals=("HAADF", "Au_Ma"), dose=2e4, acquisition=acq, rng=2)
+    assert ts.names == ["HAADF", "Au_Ma"]
+    assert ts["Au_Ma"].data[-1].sum() == 0  # +60 deg is behind the holder
+    damage = np.array(ts.metadata["damage"])
+    assert np.all(np.diff(damage) < 0)
+    assert np.array(ts.metadata["shifts"]).shape == (5, 2)

@@ -1,0 +1,97 @@
+"""Total-variation reconstruction with a least-squares or Poisson data term, over :func:`pdhg`."""
+
+from __future__ import annotations
+
+import torch
+
+from ..core.errors import ChemtomoError
+from ..core.operators import like_input
+from ._common import callback_runner, check_bounds, prepare_data, prepare_mask, prepare_volume
+from .pdhg import KL, L2, TV, pdhg
+
+DATA_TERMS = ("l2", "kl")
+
+
+def tv(op, data, iterations=200, *, weight=0.1, data_term="l2", background=0.0, x0=None, bounds=(0.0, None),
+       mask=None, callback=None):
+    """Reconstruct a volume with isotropic total-variation regularisation.
+
+    Parameters
+    ----------
+    op : Operator
+        Projector from ``v[y, z, x]`` to ``p[a, y, u]``.
+    data : array, shape op.range_shape
+        Tilt series: line integrals (``data_term="l2"``) or counts
+        (``data_term="kl"``); never modified.
+    iterations : int, default 200
+        Maximum number of primal-dual iterations; `callback` may stop earlier.
+    weight : float, default 0.1
+        TV weight lambda >= 0 (larger regularises more), in units of the
+        data term per unit of voxel value. The best value grows with the
+        noise and, for "l2", with the scale of the data: tune it, e.g. on a
+        simulated phantom with matching dose and tilts.
+    data_term : {"l2", "kl"}, default "l2"
+        ``"l2"``: ``1/2 ||A x - b||^2`` (Gaussian noise); ``"kl"``: Poisson
+        negative log-likelihood ``sum(A x + g - b log(A x + g))`` for counts.
+    background : float or array, default 0
+        Expected background counts g (``data_term="kl"`` only).
+    x0 : array, shape op.domain_shape, optional
+        Starting volume, zeros if omitted; never modified.
+    bounds : (float | None, float | None), default (0, None)
+        Box constraint; None leaves that side open.
+    mask : bool array, shape op.domain_shape, optional
+        Voxels allowed to be non-zero.
+    callback : callable(iteration, x) -> bool, or a list of them, optional
+        Called after each iteration (counted from 0); returning True stops.
+        On the CPU ``x`` is a view: copy it to keep it.
+
+    Returns
+    -------
+    volume : array, shape op.domain_shape, float32, same type and device as `data`.
+
+    Raises
+    ------
+    ChemtomoError
+        If `data` has the wrong shape or non-finite values (or negative values
+        with ``data_term="kl"``), or an option is invalid.
+
+    Notes
+    -----
+    Solves
+
+        min_{x in bounds, x = 0 outside mask}  F(A x) + lambda sum_v |grad x (v)|_2
+
+    with forward differences (Neumann boundary) by the Chambolle-Pock
+    algorithm (:func:`chemtomo.recon.pdhg.pdhg`); step sizes come from
+    power-method estimates of ``||A||`` and the bound ``||grad|| <= sqrt(12)``.
+    For ``"kl"`` the objective is multiplied internally by
+    ``sum(b) / sum(A 1)``, the value of the uniform volume that explains the
+    counts: the minimiser is unchanged, but the dual variables get the scale
+    of the volume, so the same step sizes work at any dose.
+
+    References
+    ----------
+    E. Y. Sidky, J. H. Jorgensen and X. Pan, "Convex optimization problem
+    prototyping for image reconstruction in computed tomography with the
+    Chambolle-Pock algorithm", Phys. Med. Biol. 57 (2012) 3065-3091.
+    """
+    if data_term not in DATA_TERMS:
+        raise ChemtomoError(f"unknown data_term {data_term!r}; choose one of {', '.join(DATA_TERMS)}")
+    if data_term == "l2" and not (isinstance(background, (int, float)) and background == 0):
+        raise ChemtomoError("background applies to data_term='kl' only; subtract it from the data for 'l2'")
+    b = prepare_data(op, data, counts=data_term == "kl")
+    bounds = check_bounds(bounds)
+    m = prepare_mask(mask, op.domain_shape, b.device)
+    x = prepare_volume(x0, op.domain_shape, b.device, name="x0")
+    if data_term == "l2":
+        term, reg = L2(b), TV(weight)
+    else:
+        # Multiplying the whole objective by the uniform volume that explains the counts
+        # (sum b / sum A 1) leaves its minimiser unchanged but gives the dual variables the
+        # scale of the volume, as for L2, so one step-size rule serves any dose.
+        ones = torch.ones(op.domain_shape, dtype=torch.float32, device=b.device)
+        scale = max(float(b.sum() / op._apply(ones).sum().clamp(min=1e-12)), 1e-6)
+        term, reg = KL(b, background=background, weight=scale), TV(weight * scale)
+    run = callback_runner(callback, data)
+    x = pdhg([(term, op)], reg, iterations, x0=x, bounds=bounds, mask=m, callback=run)
+    return like_input(x, data)

@@ -11,8 +11,9 @@ _LAZY = {
     # top level
     "simulate_series": "series", "Acquisition": "series",
     # phantoms and data sets
-    "phantom_from_spec": "phantoms", "random_particle": "phantoms",
-    "write_dataset": "dataset", "read_dataset": "dataset",
+    "phantom_from_spec": "phantoms", "random_particle": "phantoms", "render_phantom": "phantoms",
+    "random_spec": "phantoms", "parse_spec": "phantoms", "COMPOSITIONS": "phantoms", "FAMILIES": "sdf",
+    "write_dataset": "dataset", "read_dataset": "dataset", "PhantomDataset": "dataset",
     # HAADF
     "haadf": "haadf", "haadf_expected": "haadf", "number_density": "haadf",
     # EDX

@@ -10,8 +10,10 @@ from .fbp import fbp
 from .mlem import mlem
 from .pdhg import KL, L2, TV, pdhg
 from .registry import METHODS, MethodInfo, auto_method, reconstruct
+from .series import reconstruct_series
 from .sirt import sart, sirt
+from .stopping import Discrepancy
 from .tv import tv
 
 __all__ = ["fbp", "sirt", "sart", "cgls", "mlem", "tv", "pdhg", "L2", "KL", "TV", "METHODS", "MethodInfo",
-           "reconstruct", "auto_method"]
+           "reconstruct", "auto_method", "reconstruct_series", "Discrepancy"]

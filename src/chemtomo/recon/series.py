@@ -9,7 +9,12 @@ import numpy as np
 
 from ..core.data import TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError
+from ..core.names import is_counts
 from ..core.projector import Projector
+from .stopping import Discrepancy
+
+#: methods that semi-converge, so that the discrepancy principle can stop them
+_STOPPABLE = ("sirt", "sart", "cgls", "mlem")
 
 
 def reconstruct_series(
@@ -20,6 +25,7 @@ def reconstruct_series(
     thickness: int | None = None,
     axis_offset: float = 0.0,
     progress: Callable[[str, int, int], None] | None = None,
+    stop: str | None = None,
     options: dict | None = None,
 ) -> VolumeSet:
     """Reconstruct each signal of `series` on its own tilt angles.
@@ -39,8 +45,14 @@ def reconstruct_series(
         Tilt-axis position on the detector relative to its centre, in pixels.
     progress : callable(name, iteration, total), optional
         Called after each iteration of each signal, for progress bars.
+    stop : {None, "discrepancy"}, optional
+        ``"discrepancy"`` stops SIRT, SART, CGLS and MLEM on count signals when the
+        reprojection fits the data to the Poisson noise level
+        (:class:`~chemtomo.recon.stopping.Discrepancy`); `iterations` is then the
+        maximum (default 500). ``method="auto"`` turns it on for count signals.
     options : dict, optional
         Extra keyword options for the method (e.g. ``{"weight": 0.05}`` for TV).
+        For TV on count signals the defaults are ``data_term="kl", weight=1.0``.
 
     Returns
     -------
@@ -53,24 +65,39 @@ def reconstruct_series(
 
     if method != "auto" and method not in METHODS:
         raise ChemtomoError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
+    if stop not in (None, "none", "discrepancy"):
+        raise ChemtomoError(f"unknown stopping rule {stop!r}; use none or discrepancy")
     volumes, record = {}, {}
     for name in series.names:
         sig = series[name]
+        data = np.asarray(sig.data, dtype=np.float32)
         chosen = auto_method([name]) if method == "auto" else method
         info = METHODS[chosen]
-        n_iter = iterations if iterations is not None else info.iterations
+        counts = is_counts(name)
+        opts = dict(options or {})
+        if chosen == "tv" and counts:
+            opts.setdefault("data_term", "kl")
+            opts.setdefault("weight", 1.0)
+        early = (stop == "discrepancy" or (method == "auto" and stop is None)) and counts and chosen in _STOPPABLE
+        n_iter = iterations if iterations is not None else (500 if early else info.iterations)
         op = Projector(series.geometry(name, thickness, axis_offset=axis_offset))
-        callback = None
+        callbacks = []
+        rule = Discrepancy(op, data) if early else None
+        if rule is not None:
+            callbacks.append(rule)
         if progress is not None and n_iter:
-            callback = lambda i, x, _n=name, _t=n_iter: progress(_n, i + 1, _t) or False  # noqa: E731
+            callbacks.append(lambda i, x, _n=name, _t=n_iter: progress(_n, i + 1, _t) or False)
         start = time.perf_counter()
-        vol = reconstruct(chosen, op, np.asarray(sig.data, dtype=np.float32), n_iter, callback=callback,
-                          **(options or {}))
+        vol = reconstruct(chosen, op, data, n_iter, callback=callbacks or None, **opts)
         elapsed = time.perf_counter() - start
+        if rule is not None and progress is not None:
+            progress(name, n_iter, n_iter)
         volumes[name] = np.asarray(vol, dtype=np.float32)
         record[name] = {
             "method": chosen,
-            "iterations": n_iter,
+            "iterations": (rule.stopped_at + 1 if rule and rule.stopped_at is not None else n_iter),
+            "stop": "discrepancy" if rule else None,
+            "options": opts,
             "angles_deg": sig.angles.tolist(),
             "seconds": round(elapsed, 3),
             "units": sig.units,

@@ -110,6 +110,39 @@ def methods():
 
 
 @app.command()
+def simulate(
+    phantom: str = typer.Option("core-shell:rod", "--phantom", help="Phantom spec, e.g. sphere, core-shell:cube, alloy:octahedron,fractions=0.3/0.7 (docs/simulation.md)."),
+    elements: str = typer.Option("Au,Ag", "--elements", help="Comma-separated elements; core first for core-shell."),
+    dose: Optional[float] = typer.Option(None, "--dose", help="Total dose of the series in e-/A^2."),
+    time: Optional[float] = typer.Option(None, "--time", help="Total acquisition time in s (instead of --dose)."),
+    tilts: str = typer.Option("-70:70:10", "--tilts", help="start:stop:step in degrees (inclusive), a comma list or a file."),
+    signals: str = typer.Option("HAADF,EDX", "--signals", help="HAADF, EDX (one map per element) or lines like Au_Ma."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder."),
+    size: int = typer.Option(64, "--size", min=8, help="Phantom edge in voxels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same data."),
+    voxel_size: float = typer.Option(0.5, "--voxel-size", help="Voxel and pixel size in nm."),
+    solid_angle: float = typer.Option(0.7, "--solid-angle", help="EDX detector solid angle in sr (0.7 classic, 4.5 modern)."),
+    drift: float = typer.Option(0.0, "--drift", help="Random per-tilt image shifts, standard deviation in pixels."),
+    sweep: float = typer.Option(0.0, "--sweep", help="Angle swept during each exposure in degrees (continuous tilting)."),
+    critical_dose: Optional[float] = typer.Option(None, "--critical-dose", help="1/e dose of beam damage in e-/A^2."),
+):
+    """Simulate a nanoparticle and its noisy tilt series; write MRC stacks, angles.tlt and truth/."""
+    from .simulate.command import simulate_to_directory
+    from .simulate.series import Acquisition
+
+    acq = Acquisition(drift=drift, sweep=sweep, critical_dose=critical_dose)
+    rec = simulate_to_directory(
+        out_dir, phantom, [e.strip() for e in elements.split(",") if e.strip()], tilts=tilts,
+        signals=tuple(s.strip() for s in signals.split(",") if s.strip()), dose=dose, time=time, size=size,
+        seed=seed, voxel_size=voxel_size, solid_angle=solid_angle, acquisition=acq,
+    )
+    out.print(f"simulated {phantom} ({', '.join(rec['elements'])}), {len(rec['angles_deg'])} tilts, "
+              f"{rec['dose_e_per_A2']:.3g} e-/A^2 in {rec['acquisition_time_s']:.3g} s -> {out_dir}")
+    out.print(f"reconstruct with: chemtomo reconstruct --angles {out_dir / 'angles.tlt'} "
+              + " ".join(f"--signal {n}={out_dir / (n + '.mrc')}" for n in rec["signals"]) + f" --method auto --out {out_dir / 'recon'}")
+
+
+@app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for volumes, table and figure."),
     size: int = typer.Option(64, "--size", min=16, help="Phantom edge in voxels."),

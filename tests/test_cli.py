@@ -207,3 +207,21 @@ def test_demo_small(tmp_path, capsys):
     # on low-dose counts the Poisson and TV methods beat least squares
     assert max(scores["tv"]) < min(scores["sirt"])
     assert (tmp_path / "tv" / "Au.mrc").exists() and (tmp_path / "HAADF-sirt" / "HAADF.mrc").exists()
+
+
+def test_method_options_and_stop(data, capsys):
+    tmp, files, truth = data
+    code, _, err = run(["reconstruct", "--angles", tmp / "sparse.tlt", "--signal", f"Au={files['Au']}",
+                        "--method", "tv", "--option", "weight=2", "--option", "data_term=kl", "--iterations", 50,
+                        "--out", tmp / "tv"], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp / "tv" / "chemtomo.json").read_text())
+    assert meta["provenance"]["signals"]["Au"]["options"] == {"weight": 2, "data_term": "kl"}
+    code, _, err = run(["reconstruct", "--angles", tmp / "sparse.tlt", "--signal", f"Au={files['Au']}",
+                        "--method", "mlem", "--stop", "discrepancy", "--out", tmp / "s"], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp / "s" / "chemtomo.json").read_text())
+    assert meta["provenance"]["signals"]["Au"]["iterations"] < 50
+    code, _, err = run(["reconstruct", "--angles", tmp / "sparse.tlt", "--signal", f"Au={files['Au']}",
+                        "--method", "fbp", "--option", "colour=red", "--out", tmp / "f"], capsys)
+    one_line_error(code, err, "colour", "filter")

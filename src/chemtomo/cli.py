@@ -34,6 +34,21 @@ def _pairs(values: List[str], option: str) -> dict[str, str]:
     return pairs
 
 
+def _options(values: List[str]) -> dict:
+    """``KEY=VALUE`` strings to a dict; numbers become floats or ints."""
+    opts = {}
+    for key, value in _pairs(values, "--option").items():
+        for cast in (int, float):
+            try:
+                opts[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            opts[key] = value
+    return opts
+
+
 def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -56,6 +71,8 @@ def reconstruct(
     axis_offset: float = typer.Option(0.0, "--axis-offset", help="Tilt-axis position on the detector, pixels from centre."),
     formats: str = typer.Option("mrc", "--format", help="Comma-separated volume formats: mrc, tiff, zarr."),
     pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm (overrides the files)."),
+    stop: Optional[str] = typer.Option(None, "--stop", help="Early stopping: none or discrepancy (Poisson noise level)."),
+    option: List[str] = typer.Option(None, "--option", help="Method option KEY=VALUE, e.g. weight=2 or filter=hann; repeatable."),
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
     from .core.names import parse_signal_name
@@ -91,7 +108,8 @@ def reconstruct(
             bar.update(tasks[name], completed=i)
 
         vs = reconstruct_series(series, method, iterations=iterations, thickness=thickness,
-                                axis_offset=axis_offset, progress=progress)
+                                axis_offset=axis_offset, progress=progress, stop=stop,
+                                options=_options(option or []))
     paths = write_volume_set(vs, out_dir, formats=fmts)
     for name, rec in vs.provenance["signals"].items():
         out.print(f"{name}: {rec['method']} ({rec['iterations'] or '-'} iterations, {rec['seconds']:.2f} s) -> {out_dir / (name + '.mrc')}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -84,11 +86,16 @@ def reconstruct(name: str, op, data, iterations: int | None = None, **options):
     if name not in METHODS:
         raise ChemtomoError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     info = METHODS[name]
+    if info.iterations is None and options.get("callback", 0) is None:
+        options.pop("callback")
+    accepted = [p.name for p in inspect.signature(info.function).parameters.values()
+                if p.kind == inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ChemtomoError(f"{name} has no option {', '.join(unknown)}; its options are {', '.join(accepted)}")
     if info.iterations is None:
         if iterations is not None:
             raise ChemtomoError(f"{name} is a direct method without iterations; leave iterations unset")
-        if options.get("callback", 0) is None:
-            options.pop("callback")
         return info.function(op, data, **options)
     n = info.iterations if iterations is None else iterations
     return info.function(op, data, n, **options)

@@ -143,12 +143,15 @@ def simulate(
     drift: float = typer.Option(0.0, "--drift", help="Random per-tilt image shifts, standard deviation in pixels."),
     sweep: float = typer.Option(0.0, "--sweep", help="Angle swept during each exposure in degrees (continuous tilting)."),
     critical_dose: Optional[float] = typer.Option(None, "--critical-dose", help="1/e dose of beam damage in e-/A^2."),
+    shadow_angle: Optional[float] = typer.Option(None, "--shadow-angle", help="Tilt (degrees) beyond which the holder shadows the EDX detector."),
+    absorption: bool = typer.Option(False, "--absorption", help="Include X-ray self-absorption (slower)."),
 ):
     """Simulate a nanoparticle and its noisy tilt series; write MRC stacks, angles.tlt and truth/."""
     from .simulate.command import simulate_to_directory
     from .simulate.series import Acquisition
 
-    acq = Acquisition(drift=drift, sweep=sweep, critical_dose=critical_dose)
+    acq = Acquisition(drift=drift, sweep=sweep, critical_dose=critical_dose, shadow_angle=shadow_angle,
+                      absorption=absorption)
     rec = simulate_to_directory(
         out_dir, phantom, [e.strip() for e in elements.split(",") if e.strip()], tilts=tilts,
         signals=tuple(s.strip() for s in signals.split(",") if s.strip()), dose=dose, time=time, size=size,

@@ -58,3 +58,17 @@ def test_explicit_lines_shadow_damage_drift():
     damage = np.array(ts.metadata["damage"])
     assert np.all(np.diff(damage) < 0)
     assert np.array(ts.metadata["shifts"]).shape == (5, 2)
+
+
+def test_absorption_lowers_soft_line_counts_more():
+    from chemtomo.simulate.series import Acquisition, simulate_series
+
+    n = 24
+    g = np.meshgrid(*[np.arange(n) - (n - 1) / 2] * 3, indexing="ij")
+    ball = (sum(x**2 for x in g) <= 10**2).astype(np.float32)
+    phantom = {"Au": 0.5 * ball, "Ag": 0.5 * ball}
+    kw = dict(signals=("EDX",), dose=1e6, voxel_size=2.0, rng=0)
+    plain = simulate_series(phantom, [0.0, 30.0], **kw)
+    absorbed = simulate_series(phantom, [0.0, 30.0], acquisition=Acquisition(absorption=True), **kw)
+    ratio = {e: absorbed[e].data.sum() / plain[e].data.sum() for e in ("Au", "Ag")}
+    assert ratio["Ag"] < ratio["Au"] < 1.0

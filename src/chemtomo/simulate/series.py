@@ -43,6 +43,9 @@ class Acquisition:
         Gaussian probe blur of the HAADF images in pixels.
     background : float, default 0.0
         Uniform EDX background as a fraction of the mean particle signal.
+    absorption : bool, default False
+        Self-absorption of the X-rays on their way to the detector (Beer-Lambert
+        with xraylib attenuation); slower.
     """
 
     beam_current: float = 250.0
@@ -53,6 +56,7 @@ class Acquisition:
     shadow_side: int = 1
     probe_sigma: float = 0.0
     background: float = 0.0
+    absorption: bool = False
 
 
 def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: float | None = None,
@@ -136,7 +140,7 @@ def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: fl
     shadow = holder_shadow(geom.angles, acquisition.shadow_angle, side=acquisition.shadow_side)
     if edx_lines:
         lam = edx_expected(phantom, proj, list(edx_lines.values()), voxel_size=voxel_size, dose=effective * shadow,
-                           detector=detector)
+                           detector=detector, absorption=acquisition.absorption)
         lam = {name: finish(lam[line]) for name, line in edx_lines.items()}
         counts = edx_counts(lam, background=acquisition.background, rng=gen)
         out.update(counts)

@@ -1,0 +1,34 @@
+"""Run every benchmark script and save each table under benchmarks/results/ (copy them into docs/benchmarks.md).
+
+Run: ``make bench`` or ``python benchmarks/run_all.py [name ...]`` (names: projector, memory, accuracy, phantoms).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SCRIPTS = {"projector": "bench_projector.py", "memory": "bench_memory.py", "accuracy": "bench_accuracy.py",
+           "phantoms": "bench_phantoms.py"}
+
+
+def main(names: list[str]) -> int:
+    (HERE / "results").mkdir(exist_ok=True)
+    for name in names or list(SCRIPTS):
+        if name not in SCRIPTS:
+            print(f"unknown benchmark {name!r}; choose from {', '.join(SCRIPTS)}", file=sys.stderr)
+            return 2
+        print(f"== {name}", flush=True)
+        res = subprocess.run([sys.executable, SCRIPTS[name]], cwd=HERE, capture_output=True, text=True)
+        out = res.stdout + (res.stderr if res.returncode else "")
+        (HERE / "results" / f"{name}.md").write_text(out)
+        print(out, flush=True)
+        if res.returncode:
+            return res.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

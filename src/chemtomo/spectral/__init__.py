@@ -1,0 +1,26 @@
+"""Spectral processing: X-ray lines, EDX elemental maps, quantification, denoising, EELS edge maps.
+
+Names load lazily so that ``import chemtomo.spectral`` does no work.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "auto_lines": "lines", "resolve_lines": "lines", "check_line": "lines", "line_components": "lines",
+    "window_maps": "maps", "fit_maps": "maps", "integration_windows": "maps", "design_matrix": "maps",
+    "cliff_lorimer": "quant", "zeta_factor": "quant", "theory_k_factors": "quant",
+    "denoise_pca": "decompose", "pca_rank": "decompose",
+    "maps_series": "series", "write_maps": "series", "maps_to_directory": "series", "angles_from_names": "series",
+    "eels_maps": "eels", "powerlaw_background": "eels", "fourier_ratio": "eels",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

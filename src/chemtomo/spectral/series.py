@@ -1,0 +1,219 @@
+"""Tilt series of elemental maps: one spectrum image per tilt -> :class:`~chemtomo.core.data.TiltSeries`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..core.data import Signal, TiltSeries
+from ..core.errors import ChemtomoError, ShapeError, as_angles
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def angles_from_names(paths) -> np.ndarray:
+    """Tilt angles in degrees from file names: the last signed number in each stem (``-35.bcf`` -> -35.0).
+
+    Raises
+    ------
+    ChemtomoError
+        If a stem holds no number.
+    """
+    out = []
+    for p in paths:
+        found = _NUMBER.findall(Path(p).stem)
+        if not found:
+            raise ChemtomoError(f"{Path(p).name} has no number in its name to read a tilt angle from; pass angles")
+        out.append(float(found[-1]))
+    return np.array(out)
+
+
+def _read(path, downsample):
+    from ..io.instrument import read_spectrum_image
+
+    kwargs = {"downsample": int(downsample)} if Path(path).suffix.lower() == ".bcf" and downsample != 1 else {}
+    return read_spectrum_image(path, **kwargs)
+
+
+def _bin_image(img, shape):
+    if img is None:
+        return None
+    img = np.asarray(img, dtype=np.float64)
+    if img.shape == tuple(shape):
+        return img
+    fy, fx = img.shape[0] // shape[0], img.shape[1] // shape[1]
+    if fy < 1 or fx < 1 or img.shape != (shape[0] * fy, shape[1] * fx):
+        return None
+    return img.reshape(shape[0], fy, shape[1], fx).sum(axis=(1, 3))
+
+
+def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mnka: float = 130.0,
+                downsample: int = 1, **options) -> TiltSeries:
+    """Elemental maps of every tilt, as a tilt series with one signal per line (plus ``HAADF``).
+
+    Parameters
+    ----------
+    files : sequence of str or Path
+        One spectrum-image file per tilt (``.bcf``, ``.emd``, ``.hspy``, ...).
+    elements : sequence of str or str
+        Elements or lines, e.g. ``["Fe", "Pt"]``, ``"Fe,Pt_Ma"``; lines per :func:`.lines.resolve_lines`.
+    method : {"window", "fit"}, default "window"
+        :func:`.maps.window_maps` or :func:`.maps.fit_maps`.
+    angles : sequence of float, "names" or None
+        Tilt angles in degrees, one per file, or ``"names"`` to read them from the file names
+        (:func:`angles_from_names`). Required.
+    fwhm_mnka : float, default 130
+        Detector resolution at Mn Ka in eV.
+    downsample : int, default 1
+        Bin Bruker spectrum images `downsample` x `downsample` on reading (HAADF binned to match).
+    **options
+        Passed to the map function (e.g. ``width=``, ``background=``).
+
+    Returns
+    -------
+    series : TiltSeries
+        Signals named by line (``Fe_Ka``) in counts, and ``HAADF`` if every file carries an image,
+        sorted by angle; ``metadata`` holds the files, lines, method and energy calibration.
+
+    Raises
+    ------
+    ChemtomoError
+        Unknown method, missing or mismatched angles, or files that disagree in size or energy calibration.
+    """
+    from .maps import fit_maps, window_maps
+
+    funcs = {"window": window_maps, "fit": fit_maps}
+    if method not in funcs:
+        raise ChemtomoError(f"unknown map method {method!r}; use 'window' or 'fit'")
+    files = [Path(f) for f in ([files] if isinstance(files, (str, Path)) else files)]
+    if not files:
+        raise ChemtomoError("no spectrum-image files given; pass one file per tilt")
+    if isinstance(angles, str) and angles == "names":
+        angles = angles_from_names(files)
+    elif angles is None:
+        raise ChemtomoError("no tilt angles given; pass one angle per file, or angles='names' to read them from file names")
+    angles = as_angles(angles)
+    if angles.size != len(files):
+        raise ShapeError(f"angles has {angles.size} entries but {len(files)} files were given; give one angle per file")
+    if np.unique(angles).size != angles.size:
+        raise ChemtomoError(f"tilt angles repeat ({sorted(angles.tolist())}); give each file its own angle")
+    order = np.argsort(angles, kind="stable")
+    maps, images, ref, lines, beam = {}, [], None, None, None
+    for i in order:
+        path = files[i]
+        d = _read(path, downsample)
+        si, energy = d["spectrum_image"], np.asarray(d["energy"])
+        if ref is None:
+            ref = (path, si.shape, energy, d.get("pixel_size"))
+            beam = d.get("beam_energy") or 200.0
+            from .lines import resolve_lines
+
+            lines = resolve_lines(elements, energy, beam_energy=beam)
+        else:
+            if si.shape != ref[1]:
+                raise ShapeError(
+                    f"{path.name} has a spectrum image of shape {si.shape} but {ref[0].name} has {ref[1]}; "
+                    "give files of one acquisition size"
+                )
+            step = ref[2][1] - ref[2][0]
+            if abs(energy[0] - ref[2][0]) > 0.5 * step or abs((energy[1] - energy[0]) - step) > 1e-3 * step:
+                raise ChemtomoError(
+                    f"{path.name} has energy offset {energy[0]:.4f} keV and {1e3 * (energy[1] - energy[0]):.3f} eV "
+                    f"per channel but {ref[0].name} has {ref[2][0]:.4f} keV and {1e3 * step:.3f} eV; "
+                    "recalibrate the files to one energy axis"
+                )
+        result = funcs[method](si, energy, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam, **options)
+        for line in lines:
+            maps.setdefault(line, []).append(result[line])
+        images.append(_bin_image(d.get("image"), si.shape[:2]))
+    sorted_angles = angles[order]
+    signals = {line: Signal(np.stack(m), sorted_angles, "counts") for line, m in maps.items()}
+    if all(img is not None for img in images):
+        signals["HAADF"] = Signal(np.stack(images), sorted_angles, "detector units")
+    meta = {
+        "files": [str(files[i]) for i in order], "lines": lines, "method": method,
+        "energy_offset_keV": float(ref[2][0]), "energy_scale_keV": float(ref[2][1] - ref[2][0]),
+        "beam_energy_keV": float(beam), "fwhm_mnka_eV": float(fwhm_mnka),
+    }
+    return TiltSeries(signals, pixel_size=float(ref[3] or 1.0), metadata=meta)
+
+
+def write_maps(series: TiltSeries, out_dir) -> list[Path]:
+    """Write ``DIR/<signal>.mrc`` (float32 stacks), ``DIR/angles.tlt`` and ``DIR/maps.json``.
+
+    All signals must share one set of angles (as :func:`maps_series` makes them).
+
+    Returns
+    -------
+    paths : list of Path
+        The stacks, the angle file and the JSON summary.
+    """
+    from ..io.write import atomic_write, to_json, write_angles, write_stack
+
+    out_dir = Path(out_dir)
+    first = next(iter(series.signals.values())).angles
+    for name, s in series.signals.items():
+        if s.angles.shape != first.shape or not np.allclose(s.angles, first):
+            raise ChemtomoError(f"signal {name} has its own tilt angles; write_maps needs one angle list for all signals")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [write_stack(out_dir / f"{name}.mrc", s.data.astype(np.float32), pixel_size=series.pixel_size)
+             for name, s in series.signals.items()]
+    paths.append(write_angles(out_dir / "angles.tlt", first))
+    summary = {"signals": series.names, "angles": first, "pixel_size_nm": series.pixel_size,
+               "image_shape": list(series.image_shape), **series.metadata}
+    with atomic_write(out_dir / "maps.json") as tmp:
+        tmp.write_text(json.dumps(to_json(summary), indent=2) + "\n", encoding="utf-8")
+    paths.append(out_dir / "maps.json")
+    return paths
+
+
+def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angles=None,
+                      angles_from_names: bool = False, fwhm_mnka: float = 130.0, downsample: int = 1) -> dict:
+    """Everything ``chemtomo maps INPUT... --elements Fe,Pt --out DIR`` does: read, map, write.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Spectrum-image files, one per tilt.
+    elements : str or sequence of str
+        ``"Fe,Pt"`` or ``["Fe", "Pt_Ma"]``.
+    out_dir : str or Path
+        Output folder, created if missing.
+    method : {"window", "fit"}, default "window"
+    angles : str, Path or sequence of float, optional
+        Angle file (one angle in degrees per line, IMOD ``.tlt``) or the angles themselves.
+    angles_from_names : bool, default False
+        Read each angle from its file name instead (``-35.bcf`` -> -35).
+    fwhm_mnka : float, default 130
+        Detector resolution at Mn Ka in eV.
+    downsample : int, default 1
+        Bin Bruker spectrum images on reading.
+
+    Returns
+    -------
+    summary : dict
+        ``out_dir``, ``files`` (written), ``lines``, ``signals``, ``angles``, ``n_tilts``,
+        ``image_shape``, ``pixel_size`` (nm), ``method``, ``counts`` (total per signal).
+    """
+    if angles_from_names and angles is not None:
+        raise ChemtomoError("give either --angles FILE or --angles-from-names, not both")
+    if angles_from_names:
+        angles = "names"
+    elif isinstance(angles, (str, Path)):
+        from ..io.mrc import read_angles
+
+        if not Path(angles).is_file():
+            raise ChemtomoError(f"angle file {angles} does not exist; give a text file with one angle per line")
+        angles = read_angles(angles)
+    series = maps_series(inputs, elements, method=method, angles=angles, fwhm_mnka=fwhm_mnka, downsample=downsample)
+    paths = write_maps(series, out_dir)
+    first = next(iter(series.signals.values()))
+    return {
+        "out_dir": str(out_dir), "files": [str(p) for p in paths], "lines": series.metadata["lines"],
+        "signals": series.names, "angles": first.angles.tolist(), "n_tilts": int(first.angles.size),
+        "image_shape": list(series.image_shape), "pixel_size": series.pixel_size, "method": method,
+        "counts": {n: float(np.sum(s.data)) for n, s in series.signals.items()},
+    }

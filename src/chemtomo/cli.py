@@ -164,6 +164,52 @@ def simulate(
 
 
 @app.command()
+def maps(
+    inputs: List[Path] = typer.Argument(..., help="Spectrum-image files, one per tilt (.bcf, .emd, .hspy, .dm4, ...)."),
+    elements: str = typer.Option(..., "--elements", help="Comma-separated elements or lines, e.g. Fe,Pt or Fe,Pt_Ma."),
+    method: str = typer.Option("window", "--method", help="window (integration with background windows) or fit (NNLS model)."),
+    angles: Optional[Path] = typer.Option(None, "--angles", help="Text file with one angle in degrees per input file."),
+    angles_from_names: bool = typer.Option(False, "--angles-from-names", help="Take each tilt angle from the number in its file name."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder: <line>.mrc, HAADF.mrc, angles.tlt."),
+    downsample: int = typer.Option(1, "--downsample", min=1, help="Bin the spectrum images spatially by this factor."),
+):
+    """Elemental maps from a tilt series of spectrum images, ready for `chemtomo reconstruct`."""
+    from .spectral.series import maps_to_directory
+
+    summary = maps_to_directory(list(map(str, inputs)), elements, out_dir, method=method,
+                                angles=str(angles) if angles else None, angles_from_names=angles_from_names,
+                                downsample=downsample)
+    out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
+              f"{', '.join(summary['signals'])} -> {out_dir}")
+
+
+@app.command()
+def align(
+    signal: List[str] = typer.Option(..., "--signal", help="NAME=PATH of a tilt-series stack; repeat per signal."),
+    angles: Optional[str] = typer.Option(None, "--angles", help="Text file with one angle (degrees) per line for all signals."),
+    reference: str = typer.Option("HAADF", "--reference", help="Signal whose shifts are found and applied to every signal."),
+    method: str = typer.Option("xcorr+matching", "--method", help="xcorr, com, matching, xcorr+matching or com+matching."),
+    iterations: int = typer.Option(5, "--iterations", min=1, help="Projection-matching rounds."),
+    rotation: str = typer.Option("0", "--rotation", help="In-plane tilt-axis rotation in degrees, or 'estimate'."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder: aligned NAME.mrc, shifts.txt, angles.tlt."),
+):
+    """Align a tilt series (drift, tilt-axis offset and rotation) and write the aligned stacks."""
+    from .align.apply import align_to_directory
+
+    if rotation != "estimate":
+        try:
+            rot: object = float(rotation)
+        except ValueError:
+            raise ChemtomoError(f"--rotation {rotation!r} must be a number of degrees or 'estimate'") from None
+    else:
+        rot = rotation
+    summary = align_to_directory(_pairs(signal, "--signal"), angles, out_dir, reference=reference, method=method,
+                                 iterations=iterations, rotation=rot)
+    out.print(f"aligned on {summary['reference']} ({summary['method']}): RMS shift {summary['rms_shift']:.2f} px, "
+              f"max {summary['max_shift']:.2f} px, axis offset {summary['axis_offset'] or 0:.2f} px -> {out_dir}")
+
+
+@app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for volumes, table and figure."),
     size: int = typer.Option(64, "--size", min=16, help="Phantom edge in voxels."),

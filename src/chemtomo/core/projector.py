@@ -23,6 +23,7 @@ from .operators import Operator
 
 #: slices processed together on the CPU; keeps one chunk of the volume in cache.
 _CPU_CHUNK_BYTES = 8 * 2**20
+_MIN_CHUNK = 32
 
 
 def joseph_matrix(geometry: TiltGeometry) -> sp.csr_matrix:
@@ -155,5 +156,6 @@ def _chunks(ny: int, n_per_slice: int, device) -> list[slice]:
     """Slabs of slices whose larger side stays in cache on the CPU; one slab on a GPU."""
     if device.type != "cpu":
         return [slice(0, ny)]
-    chunk = max(1, min(ny, _CPU_CHUNK_BYTES // (4 * n_per_slice)))
+    # at least 32 slices, so that streaming the matrix once per slab stays cheap next to the products
+    chunk = min(ny, max(_MIN_CHUNK, _CPU_CHUNK_BYTES // (4 * n_per_slice)))
     return [slice(s, min(s + chunk, ny)) for s in range(0, ny, chunk)]

@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.data import TiltSeries, VolumeSet
-from ..core.errors import ChemtomoError
+from ..core.errors import ChemtomoError, check_counts, check_finite
 from ..core.names import is_counts
 from ..core.projector import Projector
 from .stopping import Discrepancy
@@ -36,7 +36,8 @@ def reconstruct_series(
         Signals ``p[a, y, u]`` with their angles in degrees.
     method : str, default "auto"
         A name from ``chemtomo methods``; ``"auto"`` picks per signal by the rule of
-        :func:`chemtomo.recon.registry.auto_method`.
+        :func:`chemtomo.recon.registry.auto_method`, with SIRT instead of MLEM for count
+        signals that hold negative values (background-subtracted maps).
     iterations : int, optional
         Iterations of iterative methods; each method's default if omitted.
     thickness : int, optional
@@ -46,7 +47,7 @@ def reconstruct_series(
     progress : callable(name, iteration, total), optional
         Called after each iteration of each signal, for progress bars.
     stop : {None, "discrepancy"}, optional
-        ``"discrepancy"`` stops SIRT, SART, CGLS and MLEM on count signals when the
+        ``"discrepancy"`` stops SIRT, SART, CGLS and MLEM on count signals (no negative values) when the
         reprojection fits the data to the Poisson noise level
         (:class:`~chemtomo.recon.stopping.Discrepancy`); `iterations` is then the
         maximum (default 500). ``method="auto"`` turns it on for count signals.
@@ -67,18 +68,27 @@ def reconstruct_series(
         raise ChemtomoError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
     if stop not in (None, "none", "discrepancy"):
         raise ChemtomoError(f"unknown stopping rule {stop!r}; use none or discrepancy")
-    volumes, record = {}, {}
-    for name in series.names:
-        sig = series[name]
-        data = np.asarray(sig.data, dtype=np.float32)
-        chosen = auto_method([name]) if method == "auto" else method
-        info = METHODS[chosen]
+    plan = {}
+    for name in series.names:  # choose and validate everything before the first long run
+        data = np.asarray(series[name].data, dtype=np.float32)
         counts = is_counts(name)
+        chosen = auto_method([name]) if method == "auto" else method
+        if method == "auto" and METHODS[chosen].counts and (data < 0).any():
+            chosen = "sirt"  # background-subtracted maps are not Poisson counts
+        if METHODS[chosen].counts:
+            check_counts(data, f"signal {name}")
+        else:
+            check_finite(data, f"signal {name}")
+        plan[name] = (chosen, counts and not (data < 0).any(), data)
+    volumes, record = {}, {}
+    for name, (chosen, poisson, data) in plan.items():
+        sig = series[name]
+        info = METHODS[chosen]
         opts = dict(options or {})
-        if chosen == "tv" and counts:
+        if chosen == "tv" and poisson:
             opts.setdefault("data_term", "kl")
             opts.setdefault("weight", 1.0)
-        early = (stop == "discrepancy" or (method == "auto" and stop is None)) and counts and chosen in _STOPPABLE
+        early = (stop == "discrepancy" or (method == "auto" and stop is None)) and poisson and chosen in _STOPPABLE
         n_iter = iterations if iterations is not None else (500 if early else info.iterations)
         op = Projector(series.geometry(name, thickness, axis_offset=axis_offset))
         callbacks = []

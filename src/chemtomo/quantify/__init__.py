@@ -1,0 +1,23 @@
+"""Quantification of reconstructed volumes: HAADF composition unmixing and diffusion fits.
+
+Names load lazily so that ``import chemtomo.quantify`` does no work.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "particle_mask": "haadf", "calibrate": "haadf", "unmix": "haadf", "haadf_quant": "haadf",
+    "alloying_index": "haadf",
+    "diffuse": "diffusion", "fit_diffusion": "diffusion",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

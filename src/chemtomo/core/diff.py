@@ -1,4 +1,4 @@
-"""Finite differences on volumes ``v[y, z, x]``: gradient and divergence for TV.
+"""Finite differences on volumes ``v[y, z, x]``: gradient and divergence for TV, symmetrised gradient for TGV.
 
 The gradient is the forward difference along each of the three volume axes
 with a Neumann boundary (the difference leaving the last voxel is zero). The
@@ -6,6 +6,13 @@ divergence is its exact negative adjoint, ``<grad x, g> = -<x, div g>``, so
 ``Gradient(shape).T`` is ``-divergence``. Leading axes (channels) are carried
 along: ``x[..., ny, nz, nx]`` gives ``g[..., 3, ny, nz, nx]`` with the
 derivative index in the order (y, z, x).
+
+The symmetrised gradient of a vector field ``w[..., 3, ny, nz, nx]`` is
+``E w = (J + J^T) / 2`` with ``J[i, j] = d_j w_i`` (forward differences, as
+above), stored as its six unique components ``(yy, zz, xx, yz, yx, zx)`` with
+the off-diagonal ones multiplied by sqrt(2): the Euclidean norm of the six
+numbers is then the Frobenius norm of the symmetric 3x3 matrix, and the
+adjoint is the plain one.
 """
 
 from __future__ import annotations
@@ -123,3 +130,107 @@ class Gradient(Operator):
 
     def __repr__(self):
         return f"Gradient({self.domain_shape})"
+
+
+#: (i, j) index pairs of the six stored components of the symmetrised gradient
+_SYM_PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+_R2 = 1.0 / math.sqrt(2.0)
+
+
+def _sym_gradient(w: torch.Tensor) -> torch.Tensor:
+    j = _gradient(w)  # (..., 3 [component i], 3 [derivative j], ny, nz, nx)
+    out = w.new_empty(w.shape[:-4] + (6,) + w.shape[-3:])
+    for k, (a, b) in enumerate(_SYM_PAIRS):
+        if a == b:
+            out[..., k, :, :, :] = j[..., a, a, :, :, :]
+        else:
+            out[..., k, :, :, :] = _R2 * (j[..., a, b, :, :, :] + j[..., b, a, :, :, :])
+    return out
+
+
+def _sym_gradient_adjoint(e: torch.Tensor) -> torch.Tensor:
+    j = e.new_zeros(e.shape[:-4] + (3, 3) + e.shape[-3:])
+    for k, (a, b) in enumerate(_SYM_PAIRS):
+        if a == b:
+            j[..., a, a, :, :, :] = e[..., k, :, :, :]
+        else:
+            j[..., a, b, :, :, :] = _R2 * e[..., k, :, :, :]
+            j[..., b, a, :, :, :] = _R2 * e[..., k, :, :, :]
+    return -_divergence(j)
+
+
+def sym_gradient(w):
+    """Symmetrised forward-difference gradient of a vector field (for TGV).
+
+    Parameters
+    ----------
+    w : array, shape (..., 3, ny, nz, nx)
+        Vector field; component order (y, z, x).
+
+    Returns
+    -------
+    e : array, shape (..., 6, ny, nz, nx), float32, same type and device as `w`
+        Components ``(yy, zz, xx, sqrt(2) yz, sqrt(2) yx, sqrt(2) zx)`` of
+        ``(J + J^T) / 2``, ``J[i, j] = d_j w_i``; ``sum(e**2)`` is the squared
+        Frobenius norm of the symmetric matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.zeros((3, 1, 1, 3), np.float32); w[2, 0, 0] = [0, 1, 2]  # w_x = x
+    >>> sym_gradient(w)[:, 0, 0, 0].tolist()
+    [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    """
+    if w.ndim < 4 or w.shape[-4] != 3:
+        raise ShapeError(f"sym_gradient takes fields of shape (..., 3, ny, nz, nx), got {tuple(w.shape)}")
+    return like_input(_sym_gradient(to_tensor(w)), w)
+
+
+def sym_gradient_adjoint(e):
+    """The exact adjoint of :func:`sym_gradient` (minus a symmetrised divergence).
+
+    Parameters
+    ----------
+    e : array, shape (..., 6, ny, nz, nx)
+
+    Returns
+    -------
+    w : array, shape (..., 3, ny, nz, nx), float32, same type and device as `e`
+    """
+    if e.ndim < 4 or e.shape[-4] != 6:
+        raise ShapeError(f"sym_gradient_adjoint takes fields of shape (..., 6, ny, nz, nx), got {tuple(e.shape)}")
+    return like_input(_sym_gradient_adjoint(to_tensor(e)), e)
+
+
+class SymGradient(Operator):
+    """The symmetrised gradient :func:`sym_gradient` as an :class:`Operator`.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Domain shape ``(..., 3, ny, nz, nx)``; the range is ``(..., 6, ny, nz, nx)``.
+
+    Notes
+    -----
+    :meth:`norm` returns the bound ``2 sqrt(d)`` of the gradient (symmetrising
+    and packing do not increase the Frobenius norm).
+    """
+
+    def __init__(self, shape):
+        shape = tuple(int(s) for s in shape)
+        if len(shape) < 4 or shape[-4] != 3:
+            raise ShapeError(f"SymGradient needs a shape (..., 3, ny, nz, nx), got {shape}")
+        super().__init__(shape, shape[:-4] + (6,) + shape[-3:])
+
+    def _apply(self, w):
+        return _sym_gradient(w)
+
+    def _apply_adjoint(self, e):
+        return _sym_gradient_adjoint(e)
+
+    def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
+        d = sum(n > 1 for n in self.domain_shape[-3:])
+        return 2.0 * math.sqrt(max(d, 1))
+
+    def __repr__(self):
+        return f"SymGradient({self.domain_shape})"

@@ -5,9 +5,12 @@ The problem is
     min_x  sum_i F_i(K_i x) + R(D x)   subject to  lo <= x <= hi,  x = 0 outside a mask
 
 with data terms ``F_i`` (:class:`L2`, :class:`KL`) acting through their own
-operators ``K_i`` and a regulariser ``R`` (:class:`TV`) acting through its
-own operator ``D``. Every part only supplies the proximal map of its convex
-conjugate in closed form; no part hides an inner solver. The arrays here are
+operators ``K_i`` and a regulariser ``R`` (:class:`~chemtomo.recon.regularisers.TV`,
+``TNV`` or ``TGV``) acting through its own operators. Every part only
+supplies the proximal map of its convex conjugate in closed form; no part
+hides an inner solver. A regulariser may add primal blocks (TGV's vector
+field ``w``): the engine then iterates on ``(x, w)`` with one dual block per
+part, ``K_k = sum_j K_kj`` over the primal blocks j it touches. The arrays here are
 torch tensors: public methods (e.g. :func:`chemtomo.recon.tv.tv`) convert
 their inputs and outputs. Every operator must share one domain, which may
 carry leading channel axes ``x[c, y, z, x]`` for multichannel models.
@@ -19,10 +22,10 @@ import math
 
 import torch
 
-from ..core.diff import Gradient
 from ..core.errors import ChemtomoError, ShapeError, check_counts, check_finite
-from ..core.operators import Operator, to_tensor
+from ..core.operators import Operator, Scaled, to_tensor
 from ._common import check_bounds, check_iterations, project_feasible
+from .regularisers import TGV, TNV, TV  # noqa: F401  (TV lived here; keep ``from .pdhg import TV`` working)
 
 
 class L2:
@@ -100,39 +103,6 @@ class KL:
         return 0.5 * (z + mu - torch.sqrt((z - mu) ** 2 + (4.0 * sigma * mu) * self.data))
 
 
-class TV:
-    """Isotropic total variation ``weight * sum_v |grad x (v)|_2``, per channel.
-
-    Parameters
-    ----------
-    weight : float
-        Regularisation weight >= 0 (larger regularises more), in data units
-        per unit of voxel value.
-
-    Notes
-    -----
-    ``prox_{sigma R*}`` is the projection of each voxel's 3-vector onto the
-    l2 ball of radius `weight`, whatever sigma.
-    """
-
-    def __init__(self, weight: float):
-        self.weight = float(weight)
-        if not self.weight >= 0:
-            raise ChemtomoError(f"TV weight must be non-negative, got {weight!r}")
-
-    def operator(self, shape) -> Operator:
-        return Gradient(shape)
-
-    def value(self, g: torch.Tensor) -> float:
-        return self.weight * float(torch.linalg.vector_norm(g, dim=-4).sum())
-
-    def prox_conj(self, q: torch.Tensor, sigma: float) -> torch.Tensor:
-        if self.weight == 0:
-            return torch.zeros_like(q)
-        scale = (torch.linalg.vector_norm(q, dim=-4, keepdim=True) / self.weight).clamp(min=1.0)
-        return q / scale
-
-
 def step_sizes(norms, *, balance: float = 10.0, safety: float = 0.95):
     """Primal step tau and one dual step sigma_i per block from operator norms.
 
@@ -150,6 +120,21 @@ def step_sizes(norms, *, balance: float = 10.0, safety: float = 0.95):
     return safety / (m * s), [s / n**2 for n in norms]
 
 
+def _op_norm(op: Operator, device) -> float:
+    if isinstance(op, Scaled):
+        return abs(op.scalar) * _op_norm(op.op, device)
+    return op.norm(device=device)
+
+
+def _regulariser_blocks(regulariser, shape):
+    """``(aux primal shapes, [(part, {primal index: op})])`` of a regulariser, new or old style."""
+    if regulariser is None:
+        return [], []
+    if hasattr(regulariser, "blocks"):
+        return list(regulariser.aux_shapes(shape)), list(regulariser.blocks(shape))
+    return [], [(regulariser, {0: regulariser.operator(shape)})]
+
+
 def pdhg(terms, regulariser=None, iterations=200, *, x0=None, bounds=(0.0, None), mask=None, callback=None,
          balance: float = 10.0, norms=None, steps=None):
     """Minimise data terms plus a regulariser with the Chambolle-Pock algorithm.
@@ -157,19 +142,23 @@ def pdhg(terms, regulariser=None, iterations=200, *, x0=None, bounds=(0.0, None)
     Parameters
     ----------
     terms : list of (term, Operator)
-        Data terms (:class:`L2`, :class:`KL` or any object with
+        Data terms (:class:`L2`, :class:`KL` or any object with ``data`` and
         ``prox_conj(q, sigma)``) with the operator mapping the volume to the
-        term's data. All operators share one ``domain_shape``.
+        term's data. All operators share one ``domain_shape``, which may have
+        a leading channel axis ``x[c, y, z, x]``.
     regulariser : object, optional
-        E.g. :class:`TV`: has ``operator(domain_shape)`` and ``prox_conj(q, sigma)``.
+        :class:`~chemtomo.recon.regularisers.TV`, ``TNV`` or ``TGV``, or any
+        object with ``aux_shapes(shape)`` and ``blocks(shape)`` (see
+        :mod:`chemtomo.recon.regularisers`), or the older pair
+        ``operator(shape)``, ``prox_conj(q, sigma)``.
     iterations : int, default 200
         Number of iterations; `callback` may stop earlier.
     x0 : torch.Tensor, optional
-        Starting point, zeros if omitted; never modified.
+        Starting point, zeros if omitted; never modified. Auxiliary blocks start at zero.
     bounds : (float | None, float | None), default (0, None)
-        Box constraint; None leaves a side open.
+        Box constraint on x; None leaves a side open. Auxiliary blocks are free.
     mask : torch.Tensor of bool, optional
-        Voxels allowed to be non-zero.
+        Voxels of x allowed to be non-zero.
     callback : callable(iteration, x: torch.Tensor) -> bool, optional
         Returning True stops.
     balance : float, default 10
@@ -178,8 +167,10 @@ def pdhg(terms, regulariser=None, iterations=200, *, x0=None, bounds=(0.0, None)
         200 iterations) on TV tomography test problems with volumes of order
         1 (L2) and with KL terms scaled as in :func:`chemtomo.recon.tv.tv`.
     norms : list of float, optional
-        ``||K_i||`` of each block (data terms, then the regulariser);
-        estimated by power iteration (``op.norm()``) if omitted.
+        ``||K_i||`` of each dual block (data terms, then the regulariser's
+        blocks; a block acting on several primal blocks counts
+        ``sqrt(sum_j ||K_ij||^2)``); estimated by power iteration
+        (``op.norm()``) if omitted.
     steps : (tau, list of sigma_i), optional
         Explicit step sizes, overriding `norms` and `balance`; need
         ``tau * sum_i sigma_i ||K_i||^2 < 1``.
@@ -190,12 +181,13 @@ def pdhg(terms, regulariser=None, iterations=200, *, x0=None, bounds=(0.0, None)
 
     Notes
     -----
-    With blocks ``K_i`` (data operators, then ``D``), dual variables ``y_i``
-    and P the projection onto the constraint::
+    With dual blocks ``K_i`` (data operators, then the regulariser's),
+    dual variables ``y_i``, primal blocks ``z = (x, w, ...)`` and P the
+    projection onto the constraint on x::
 
-        y_i <- prox_{sigma_i F_i*}(y_i + sigma_i K_i xbar)
-        x+  <- P(x - tau sum_i K_i^T y_i)
-        xbar <- 2 x+ - x
+        y_i  <- prox_{sigma_i F_i*}(y_i + sigma_i K_i zbar)
+        z+   <- P(z - tau K^T y)
+        zbar <- 2 z+ - z
 
     References
     ----------
@@ -215,30 +207,36 @@ def pdhg(terms, regulariser=None, iterations=200, *, x0=None, bounds=(0.0, None)
             raise ShapeError(
                 f"a data term holds data of shape {tuple(term.data.shape)} but its operator gives {tuple(op.range_shape)}"
             )
-        blocks.append((term, op))
-    if regulariser is not None:
-        blocks.append((regulariser, regulariser.operator(shape)))
+        blocks.append((term, {0: op}))
+    aux, reg_blocks = _regulariser_blocks(regulariser, shape)
+    blocks += reg_blocks
     device = terms[0][0].data.device
     if steps is None:
         if norms is None:
-            norms = [op.norm(device=device) for _, op in blocks]
+            norms = [sum(_op_norm(op, device) ** 2 for op in ops.values()) ** 0.5 for _, ops in blocks]
         if len(norms) != len(blocks):
             raise ChemtomoError(f"norms has {len(norms)} entries for {len(blocks)} operator blocks")
         tau, sigmas = step_sizes(list(norms), balance=balance)
     else:
         tau, sigmas = steps
     x = torch.zeros(shape, dtype=torch.float32, device=device) if x0 is None else x0.to(device).clone()
-    x = project_feasible(x, bounds, mask)
-    xbar = x
-    duals = [torch.zeros(op.range_shape, dtype=torch.float32, device=device) for _, op in blocks]
+    z = [project_feasible(x, bounds, mask)] + [torch.zeros(s, dtype=torch.float32, device=device) for s in aux]
+    zbar = list(z)
+    duals = [None] * len(blocks)
     for i in range(iterations):
-        grad = torch.zeros_like(x)
-        for k, ((part, op), sigma) in enumerate(zip(blocks, sigmas)):
-            duals[k] = part.prox_conj(duals[k] + sigma * op._apply(xbar), sigma)
-            grad += op._apply_adjoint(duals[k])
-        x_new = project_feasible(x - tau * grad, bounds, mask)
-        xbar = 2.0 * x_new - x
-        x = x_new
-        if callback is not None and callback(i, x):
+        grads = [torch.zeros_like(p) for p in z]
+        for k, ((part, ops), sigma) in enumerate(zip(blocks, sigmas)):
+            kz = None
+            for j, op in ops.items():
+                t = op._apply(zbar[j])
+                kz = t if kz is None else kz + t
+            q = sigma * kz if duals[k] is None else duals[k] + sigma * kz
+            duals[k] = part.prox_conj(q, sigma)
+            for j, op in ops.items():
+                grads[j] += op._apply_adjoint(duals[k])
+        new = [project_feasible(z[0] - tau * grads[0], bounds, mask)] + [p - tau * g for p, g in zip(z[1:], grads[1:])]
+        zbar = [2.0 * n - p for n, p in zip(new, z)]
+        z = new
+        if callback is not None and callback(i, z[0]):
             break
-    return x
+    return z[0]

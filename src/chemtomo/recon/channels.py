@@ -1,0 +1,188 @@
+"""Small operators on multichannel volumes ``x[c, y, z, x]`` and the HAADF mixing weights.
+
+A joint reconstruction keeps one channel per element (and possibly one for
+the HAADF volume) in one array. Each data term then reaches its channel
+through a small linear operator:
+
+* :class:`Channel` picks channel ``c``: the term of element e is
+  ``(KL(counts_e), A_edx @ Channel(shape, e))``;
+* :class:`Mix` forms the weighted sum ``sum_c w_c x_c``: the HAADF term is
+  ``(L2(haadf), A_haadf @ Mix(w, shape))``;
+* :class:`Identity` is the identity (the ``-w`` part of TGV's first block).
+
+:func:`mix_weights` estimates the HAADF weights ``r_e`` from co-acquired
+projections (Zhong et al. 2017): HAADF ``~ sum_e r_e`` EDX counts. They carry
+the unknown detector scales, so they also put every channel on one scale
+(see :mod:`chemtomo.recon.multimodal`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..core.errors import ChemtomoError, ShapeError
+from ..core.operators import Operator
+
+
+def _check_shape(shape, name):
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 4 or min(shape) < 1:
+        raise ShapeError(f"{name} needs a multichannel shape (c, ny, nz, nx), got {shape}")
+    return shape
+
+
+class Channel(Operator):
+    """Pick channel `index` of ``x[c, y, z, x]``.
+
+    Parameters
+    ----------
+    shape : tuple (c, ny, nz, nx)
+        Domain shape; the range is ``(ny, nz, nx)``.
+    index : int
+        Channel to pick, ``0 <= index < c``.
+
+    Notes
+    -----
+    The adjoint puts a volume into channel `index` and zeros elsewhere; ``||Channel|| = 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Channel((2, 1, 1, 2), 1)(np.arange(4.0).reshape(2, 1, 1, 2)).ravel().tolist()
+    [2.0, 3.0]
+    """
+
+    def __init__(self, shape, index: int):
+        shape = _check_shape(shape, "Channel")
+        if not 0 <= int(index) < shape[0]:
+            raise ChemtomoError(f"channel index {index} is outside 0..{shape[0] - 1} for shape {shape}")
+        super().__init__(shape, shape[1:])
+        self.index = int(index)
+
+    def _apply(self, x):
+        return x[self.index]
+
+    def _apply_adjoint(self, y):
+        out = y.new_zeros(self.domain_shape)
+        out[self.index] = y
+        return out
+
+    def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
+        return 1.0
+
+    def __repr__(self):
+        return f"Channel({self.domain_shape}, {self.index})"
+
+
+class Mix(Operator):
+    """Weighted channel sum ``x[c, y, z, x] -> sum_c weights[c] x[c]``.
+
+    Parameters
+    ----------
+    weights : sequence of float, length c
+        Weight of each channel (e.g. HAADF signal per unit of the channel).
+    shape : tuple (c, ny, nz, nx)
+        Domain shape; the range is ``(ny, nz, nx)``.
+
+    Notes
+    -----
+    Adjoint: ``y -> weights[c] y`` in every channel; ``||Mix|| = ||weights||_2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Mix([1.0, 2.0], (2, 1, 1, 1))(np.ones((2, 1, 1, 1))).ravel().tolist()
+    [3.0]
+    """
+
+    def __init__(self, weights, shape):
+        shape = _check_shape(shape, "Mix")
+        w = np.asarray(weights, dtype=np.float64).ravel()
+        if w.size != shape[0] or not np.all(np.isfinite(w)):
+            raise ChemtomoError(f"Mix needs {shape[0]} finite weights, one per channel, got {list(w)}")
+        super().__init__(shape, shape[1:])
+        self.weights = w
+        self._w = torch.from_numpy(w.astype(np.float32)).reshape(-1, 1, 1, 1)
+
+    def _apply(self, x):
+        return (self._w.to(x.device) * x).sum(dim=0)
+
+    def _apply_adjoint(self, y):
+        return self._w.to(y.device) * y.unsqueeze(0)
+
+    def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
+        return float(np.linalg.norm(self.weights))
+
+    def __repr__(self):
+        return f"Mix({self.weights.tolist()}, {self.domain_shape})"
+
+
+class Identity(Operator):
+    """The identity on arrays of `shape` (norm 1)."""
+
+    def __init__(self, shape):
+        super().__init__(tuple(shape), tuple(shape))
+
+    def _apply(self, x):
+        return x
+
+    def _apply_adjoint(self, y):
+        return y
+
+    def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
+        return 1.0
+
+    def __repr__(self):
+        return f"Identity({self.domain_shape})"
+
+
+def mix_weights(haadf, maps, *, smooth: float = 1.5) -> np.ndarray:
+    """HAADF weight per element from co-acquired projections by non-negative least squares.
+
+    Parameters
+    ----------
+    haadf : array (n_tilts, ny, nu)
+        HAADF images at the tilts of the maps (co-acquired, or reprojected).
+    maps : list of arrays (n_tilts, ny, nu)
+        One elemental map stack per element (counts).
+    smooth : float, default 1.5
+        Gaussian sigma in pixels applied to every image (HAADF too, so that
+        both have one resolution) before the fit; reduces the noise bias of
+        low-count maps. 0 turns it off.
+
+    Returns
+    -------
+    r : ndarray (n_elements,), float64, >= 0
+        ``r = argmin_{r >= 0} sum_pixels (haadf - sum_e r_e maps_e)^2``: HAADF
+        signal per count of each element.
+
+    Notes
+    -----
+    Zhong et al. (2017): the projection is linear, so ``h = sum_e r_e x_e``
+    in the volume gives the same relation between co-acquired projections.
+
+    Raises
+    ------
+    ChemtomoError
+        If the shapes differ or no map has any counts.
+    """
+    from scipy.ndimage import gaussian_filter
+    from scipy.optimize import nnls
+
+    h = np.asarray(haadf, dtype=np.float64)
+    cols = []
+    for m in maps:
+        m = np.asarray(m, dtype=np.float64)
+        if m.shape != h.shape:
+            raise ShapeError(f"a map has shape {m.shape} but the HAADF images have {h.shape}; give one image per tilt")
+        cols.append(m)
+    if not cols or not any(c.sum() > 0 for c in cols):
+        raise ChemtomoError("mix_weights needs at least one map with counts")
+    if smooth > 0:
+        sig = (0, smooth, smooth)
+        h = gaussian_filter(h, sig)
+        cols = [gaussian_filter(c, sig) for c in cols]
+    a = np.stack([c.ravel() for c in cols], axis=1)
+    r, _ = nnls(a, h.ravel())
+    return r

@@ -225,3 +225,22 @@ def test_method_options_and_stop(data, capsys):
     code, _, err = run(["reconstruct", "--angles", tmp / "sparse.tlt", "--signal", f"Au={files['Au']}",
                         "--method", "fbp", "--option", "colour=red", "--out", tmp / "f"], capsys)
     one_line_error(code, err, "colour", "filter")
+
+
+@pytest.mark.parametrize("method", ["bimodal", "tnv", "tgv"])
+def test_joint_methods_from_the_cli(data, capsys, method):
+    tmp, files, truth = data
+    out = tmp / method
+    code, _, err = run(["reconstruct", "--angles", f"HAADF={tmp / 'dense.tlt'}", "--angles", f"Au={tmp / 'sparse.tlt'}",
+                        "--angles", f"Ag={tmp / 'sparse.tlt'}", "--signal", f"HAADF={files['HAADF']}",
+                        "--signal", f"Au={files['Au']}", "--signal", f"Ag={files['Ag']}", "--method", method,
+                        "--iterations", 40, "--option", "weight=0.1" if method != "bimodal" else "alpha=1.0",
+                        "--out", out], capsys)
+    assert code == 0, err
+    for name in ("Au", "Ag", "HAADF"):
+        with mrcfile.open(out / f"{name}.mrc") as m:
+            assert m.data.shape == (NY, N, N)
+    with mrcfile.open(out / "Au.mrc") as m:
+        assert np.corrcoef(m.data.ravel(), truth["Au"].ravel())[0, 1] > 0.8
+    meta = json.loads((out / "chemtomo.json").read_text())
+    assert meta["provenance"]["method"] == method

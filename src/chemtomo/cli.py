@@ -111,20 +111,28 @@ def reconstruct(
                                 axis_offset=axis_offset, progress=progress, stop=stop,
                                 options=_options(option or []))
     paths = write_volume_set(vs, out_dir, formats=fmts)
-    for name, rec in vs.provenance["signals"].items():
-        out.print(f"{name}: {rec['method']} ({rec['iterations'] or '-'} iterations, {rec['seconds']:.2f} s) -> {out_dir / (name + '.mrc')}")
+    if "signals" in vs.provenance:
+        for name, rec in vs.provenance["signals"].items():
+            out.print(f"{name}: {rec['method']} ({rec['iterations'] or '-'} iterations, {rec['seconds']:.2f} s) "
+                      f"-> {out_dir / (name + '.mrc')}")
+    else:
+        p = vs.provenance
+        out.print(f"{', '.join(vs.names)}: {p['method']} jointly ({p['iterations']} iterations, {p['seconds']:.2f} s)")
     out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
 @app.command()
 def methods():
     """List every reconstruction method with one line each."""
+    from .recon.joint import JOINT_METHODS
     from .recon.registry import METHODS
 
-    width = max(len(n) for n in METHODS)
+    width = max(len(n) for n in [*METHODS, *JOINT_METHODS])
     out.print(f"{'auto':<{width}}  pick per signal: see docs/methods.md (HAADF -> sirt, X-ray counts -> mlem)")
     for name, info in METHODS.items():
         out.print(f"{name:<{width}}  {info.help}")
+    for name, info in JOINT_METHODS.items():
+        out.print(f"{name:<{width}}  [joint: HAADF + all element maps] {info.help}")
 
 
 @app.command()

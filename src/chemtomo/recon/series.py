@@ -35,7 +35,9 @@ def reconstruct_series(
     series : TiltSeries
         Signals ``p[a, y, u]`` with their angles in degrees.
     method : str, default "auto"
-        A name from ``chemtomo methods``; ``"auto"`` picks per signal by the rule of
+        A name from ``chemtomo methods``: a per-signal method, or a joint multimodal
+        one (``bimodal``, ``tnv``, ``tgv``: all element maps with HAADF at once,
+        see :mod:`chemtomo.recon.joint`); ``"auto"`` picks per signal by the rule of
         :func:`chemtomo.recon.registry.auto_method`, with SIRT instead of MLEM for count
         signals that hold negative values (background-subtracted maps).
     iterations : int, optional
@@ -64,8 +66,19 @@ def reconstruct_series(
     from .. import __version__
     from .registry import METHODS, auto_method, reconstruct
 
+    from .joint import JOINT_METHODS, reconstruct_joint
+
+    if method in JOINT_METHODS:
+        callback = None
+        if progress is not None:
+            total = iterations or JOINT_METHODS[method].iterations
+            callback = lambda i, x: progress(method, i + 1, total) or False  # noqa: E731
+        return reconstruct_joint(method, series, iterations=iterations, thickness=thickness, options=options,
+                                 callback=callback)
     if method != "auto" and method not in METHODS:
-        raise ChemtomoError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
+        raise ChemtomoError(
+            f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}, {', '.join(JOINT_METHODS)}"
+        )
     if stop not in (None, "none", "discrepancy"):
         raise ChemtomoError(f"unknown stopping rule {stop!r}; use none or discrepancy")
     plan = {}

@@ -79,8 +79,13 @@ def test_automatic_weight_by_count_splitting(problem):
     truth, ops, data = problem
     vols = tnv(ops, data, ["Au", "Ag"], 30, search_iterations=20)
     hist = vols.info["weight_search"]
-    assert vols.info["weight_rule"] == "count-splitting" and len(hist) == 5
-    assert vols.info["weight"] == min(hist, key=lambda t: t[1])[0]
+    assert vols.info["weight_rule"] == "count-splitting" and 5 <= len(hist) <= 8
+    weights = [w for w, _ in hist]
+    assert weights == sorted(weights)
+    best = min(hist, key=lambda t: t[1])[0]
+    assert vols.info["weight"] == best
+    assert best != weights[0] or len(hist) == 8  # an end is accepted only after the search went 3 steps past it
+    assert best != weights[-1] or len(hist) == 8
 
 
 def test_reconstruct_joint_on_a_series(problem):

@@ -104,3 +104,24 @@ def test_mlem_and_tv_beat_sirt_on_15_noisy_tilts(phantom):
     err_tv = nrmse(tv(A, counts, 200, weight=1.0, data_term="kl") / dose, phantom)
     assert err_mlem < err_sirt and err_tv < err_sirt
     assert err_tv < 0.2  # measured: SIRT-100 0.547, MLEM-8 0.275, TV-KL 0.130
+
+
+def test_tv_weight_none_chooses_by_count_splitting():
+    import numpy as np
+
+    from chemtomo.core.geometry import TiltGeometry
+    from chemtomo.core.projector import Projector
+    from chemtomo.recon.tv import split_weight, tv
+
+    n = 16
+    truth = np.zeros((n, n, n), np.float32)
+    truth[4:12, 4:12, 4:12] = 0.2
+    op = Projector(TiltGeometry(np.linspace(-60, 60, 7), (n, n, n)))
+    counts = np.random.default_rng(0).poisson(op(truth)).astype(np.float32)
+    hist = []
+    w = split_weight(op, counts, 40, history=hist)
+    assert w == min(hist, key=lambda t: t[1])[0] and len(hist) >= 5
+    x = tv(op, counts, 40, weight=None, data_term="kl")
+    assert np.allclose(x, tv(op, counts, 40, weight=w, data_term="kl"))
+    with pytest.raises(ChemtomoError):
+        tv(op, counts, 5, weight=None, data_term="l2")

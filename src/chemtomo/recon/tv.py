@@ -11,6 +11,9 @@ from .pdhg import KL, L2, TV, pdhg
 
 DATA_TERMS = ("l2", "kl")
 
+#: weights tried by ``weight=None`` (count splitting), extended by factors of 3 while the best is at an end
+WEIGHT_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
+
 
 def tv(op, data, iterations=200, *, weight=0.1, data_term="l2", background=0.0, x0=None, bounds=(0.0, None),
        mask=None, callback=None):
@@ -25,11 +28,17 @@ def tv(op, data, iterations=200, *, weight=0.1, data_term="l2", background=0.0, 
         (``data_term="kl"``); never modified.
     iterations : int, default 200
         Maximum number of primal-dual iterations; `callback` may stop earlier.
-    weight : float, default 0.1
+    weight : float or None, default 0.1
         TV weight lambda >= 0 (larger regularises more), in units of the
         data term per unit of voxel value. The best value grows with the
         noise and, for "l2", with the scale of the data: tune it, e.g. on a
-        simulated phantom with matching dose and tilts.
+        simulated phantom with matching dose and tilts. None (``"kl"``
+        only) chooses it without ground truth by count splitting: every
+        count is split binomially into two halves, the half-data problem is
+        solved for the weights :data:`WEIGHT_GRID` (extended while the best
+        is at an end), each fit is scored by the Poisson likelihood of the
+        other half, and the best weight is used on the full data (the
+        weight is relative to the likelihood, so it carries over).
     data_term : {"l2", "kl"}, default "l2"
         ``"l2"``: ``1/2 ||A x - b||^2`` (Gaussian noise); ``"kl"``: Poisson
         negative log-likelihood ``sum(A x + g - b log(A x + g))`` for counts.
@@ -79,6 +88,10 @@ def tv(op, data, iterations=200, *, weight=0.1, data_term="l2", background=0.0, 
         raise ChemtomoError(f"unknown data_term {data_term!r}; choose one of {', '.join(DATA_TERMS)}")
     if data_term == "l2" and not (isinstance(background, (int, float)) and background == 0):
         raise ChemtomoError("background applies to data_term='kl' only; subtract it from the data for 'l2'")
+    if weight is None:
+        if data_term != "kl":
+            raise ChemtomoError("weight=None (count splitting) needs data_term='kl' (counts)")
+        weight = split_weight(op, data, iterations, background=background, bounds=bounds, mask=mask)
     b = prepare_data(op, data, counts=data_term == "kl")
     bounds = check_bounds(bounds)
     m = prepare_mask(mask, op.domain_shape, b.device)
@@ -95,3 +108,40 @@ def tv(op, data, iterations=200, *, weight=0.1, data_term="l2", background=0.0, 
     run = callback_runner(callback, data)
     x = pdhg([(term, op)], reg, iterations, x0=x, bounds=bounds, mask=m, callback=run)
     return like_input(x, data)
+
+
+def split_weight(op, data, iterations=200, *, grid=WEIGHT_GRID, background=0.0, bounds=(0.0, None), mask=None,
+                 rng=0, history=None) -> float:
+    """TV-KL weight by count splitting (no ground truth); see the `weight` parameter of :func:`tv`.
+
+    `history`, if a list, receives ``(weight, held-out negative log-likelihood)`` pairs.
+    """
+    import numpy as np
+
+    b = prepare_data(op, data, counts=True)
+    n = b.cpu().numpy().round().clip(min=0).astype(np.int64)
+    half = np.random.default_rng(rng).binomial(n, 0.5)
+    train = torch.from_numpy(half.astype(np.float32)).to(b.device)
+    test = torch.from_numpy((n - half).astype(np.float32)).to(b.device)
+    # each half carries half the expected background
+    bg = 0.5 * float(background) if isinstance(background, (int, float)) else 0.5 * torch.as_tensor(background).to(b.device)
+    scores = {}
+
+    def score(w):
+        x = tv(op, train, iterations, weight=w, data_term="kl", background=bg, bounds=bounds, mask=mask)
+        lam = (op._apply(torch.as_tensor(x, device=b.device)) + bg).clamp(min=1e-12)
+        scores[w] = float((lam - test * torch.log(lam)).sum())
+
+    for w in grid:
+        score(float(w))
+    for _ in range(3):
+        best, lo, hi = min(scores, key=scores.get), min(scores), max(scores)
+        if best == hi:
+            score(3.0 * hi)
+        elif best == lo and lo > 0:
+            score(lo / 3.0)
+        else:
+            break
+    if history is not None:
+        history.extend(sorted(scores.items()))
+    return min(scores, key=scores.get)

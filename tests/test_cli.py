@@ -227,14 +227,14 @@ def test_method_options_and_stop(data, capsys):
     one_line_error(code, err, "colour", "filter")
 
 
-@pytest.mark.parametrize("method", ["bimodal", "tnv", "tgv"])
+@pytest.mark.parametrize("method", ["bimodal", "tnv", "tgv", "fused"])
 def test_joint_methods_from_the_cli(data, capsys, method):
     tmp, files, truth = data
     out = tmp / method
     code, _, err = run(["reconstruct", "--angles", f"HAADF={tmp / 'dense.tlt'}", "--angles", f"Au={tmp / 'sparse.tlt'}",
                         "--angles", f"Ag={tmp / 'sparse.tlt'}", "--signal", f"HAADF={files['HAADF']}",
                         "--signal", f"Au={files['Au']}", "--signal", f"Ag={files['Ag']}", "--method", method,
-                        "--iterations", 40, "--option", "weight=0.1" if method != "bimodal" else "alpha=1.0",
+                        "--iterations", 40, "--option", {"bimodal": "alpha=1.0", "fused": "gamma=1.7"}.get(method, "weight=0.1"),
                         "--out", out], capsys)
     assert code == 0, err
     for name in ("Au", "Ag", "HAADF"):

@@ -13,6 +13,9 @@ from ..core.names import is_counts
 from ..core.projector import Projector
 from .stopping import Discrepancy
 
+#: the joint method ``auto`` picks for HAADF plus element maps (best in docs/benchmarks.md)
+AUTO_JOINT = "tnv"
+
 #: methods that semi-converge, so that the discrepancy principle can stop them
 _STOPPABLE = ("sirt", "sart", "cgls", "mlem")
 
@@ -39,7 +42,8 @@ def reconstruct_series(
         one (``bimodal``, ``tnv``, ``tgv``: all element maps with HAADF at once,
         see :mod:`chemtomo.recon.joint`); ``"auto"`` picks per signal by the rule of
         :func:`chemtomo.recon.registry.auto_method`, with SIRT instead of MLEM for count
-        signals that hold negative values (background-subtracted maps).
+        signals that hold negative values (background-subtracted maps); a series of
+        HAADF plus non-negative element maps goes to the joint method :data:`AUTO_JOINT`.
     iterations : int, optional
         Iterations of iterative methods; each method's default if omitted.
     thickness : int, optional
@@ -68,6 +72,8 @@ def reconstruct_series(
 
     from .joint import JOINT_METHODS, reconstruct_joint
 
+    if method == "auto" and _joint_ready(series):
+        method = AUTO_JOINT
     if method in JOINT_METHODS:
         callback = None
         if progress is not None:
@@ -136,3 +142,10 @@ def reconstruct_series(
         "dose_e_per_A2": series.dose,
     }
     return VolumeSet(volumes, voxel_size=series.pixel_size, provenance=provenance)
+
+
+def _joint_ready(series: TiltSeries) -> bool:
+    """True if `series` has HAADF and only non-negative count maps besides it (a joint method applies)."""
+    others = [n for n in series.names if n != "HAADF"]
+    return ("HAADF" in series and bool(others)
+            and all(is_counts(n) and not (np.asarray(series[n].data) < 0).any() for n in others))

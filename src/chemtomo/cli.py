@@ -200,6 +200,8 @@ def align(
     iterations: int = typer.Option(5, "--iterations", min=1, help="Projection-matching rounds."),
     rotation: str = typer.Option("0", "--rotation", help="In-plane tilt-axis rotation in degrees, or 'estimate'."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder: aligned NAME.mrc, shifts.txt, angles.tlt."),
+    centre: bool = typer.Option(True, "--centre/--no-centre",
+                                help="Put the object's centre of mass on the tilt axis; --no-centre for specimens filling the field."),
 ):
     """Align a tilt series (drift, tilt-axis offset and rotation) and write the aligned stacks."""
     from .align.apply import align_to_directory
@@ -212,7 +214,7 @@ def align(
     else:
         rot = rotation
     summary = align_to_directory(_pairs(signal, "--signal"), angles, out_dir, reference=reference, method=method,
-                                 iterations=iterations, rotation=rot)
+                                 iterations=iterations, rotation=rot, centre=centre)
     out.print(f"aligned on {summary['reference']} ({summary['method']}): RMS shift {summary['rms_shift']:.2f} px, "
               f"max {summary['max_shift']:.2f} px, axis offset {summary['axis_offset'] or 0:.2f} px -> {out_dir}")
 

@@ -96,7 +96,7 @@ def test_reconstruct_joint_on_a_series(problem):
     vs = reconstruct_joint("tgv", series, iterations=20, thickness=40, options={"weight": 0.3})
     assert set(vs.names) == {"HAADF", "Au", "Ag"} and vs["Au"].shape == SHAPE
     assert vs.provenance["info"]["haadf_weights"]["Au"] > 0
-    assert set(JOINT_METHODS) == {"bimodal", "tnv", "tgv"}
+    assert set(JOINT_METHODS) == {"bimodal", "tnv", "tgv", "fused"}
 
 
 def test_errors(problem):

@@ -56,7 +56,7 @@ def _centre(stack, angles, shifts, fold_offset):
 
 
 def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matching", iterations=5, lowpass=1.0,
-                 rotation=0.0, binning=1):
+                 rotation=0.0, binning=1, centre=True):
     """Align all signals of a tilt series on one reference signal.
 
     Parameters
@@ -80,6 +80,11 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matchin
         rotated by ``-rotation`` first. ``"estimate"`` measures it on the reference.
     binning : int, default 1
         Binning of the projection-matching reconstructions.
+    centre : bool, default True
+        Put the object's centre of mass on the tilt axis (an isolated particle).
+        False keeps the measured shifts with zero mean: for specimens that fill
+        the field of view (FIB sections, films), whose centre of mass is not
+        the object's.
 
     Returns
     -------
@@ -123,7 +128,10 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matchin
     if refine:
         shifts, info = projection_matching(p, theta, iterations=iterations, lowpass=lowpass, shifts0=shifts,
                                            binning=binning)
-    shifts, offset = _centre(p, theta, shifts, fold_offset="matching" not in method)
+    if centre:
+        shifts, offset = _centre(p, theta, shifts, fold_offset="matching" not in method)
+    else:
+        shifts, offset = shifts - shifts.mean(axis=0), 0.0
     out, signals = {}, {}
     for name, s in series.signals.items():
         sh = shifts if name == reference else shifts_for_angles(theta, shifts, s.angles)
@@ -139,7 +147,7 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matchin
 
 
 def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="xcorr+matching", iterations=5,
-                       rotation=0.0, pixel_size=None) -> dict:
+                       rotation=0.0, pixel_size=None, centre=True) -> dict:
     """Read stacks, align them on `reference`, and write the aligned stacks, shifts and angles.
 
     Parameters
@@ -152,7 +160,7 @@ def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="x
         Created if missing. Receives ``<name>.mrc`` (+ ``<name>.tlt``) per signal,
         ``shifts.txt`` (angle, dy, du of the reference, pixels) and ``angles.tlt``
         (reference angles).
-    reference, method, iterations, rotation
+    reference, method, iterations, rotation, centre
         As in :func:`align_series`.
     pixel_size : float, optional
         Pixel size in nm; from the files if omitted.
@@ -168,7 +176,7 @@ def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="x
 
     series = read_tilt_series(signals, angles, pixel_size=pixel_size)
     aligned, shifts = align_series(series, reference=reference, method=method, iterations=iterations,
-                                   rotation=rotation)
+                                   rotation=rotation, centre=centre)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {}

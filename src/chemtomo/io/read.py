@@ -30,6 +30,13 @@ def read_npy(path) -> tuple[np.ndarray, dict]:
     return data, {"format": "npy"}
 
 
+def read_mat(path) -> tuple[np.ndarray, dict]:
+    """Read the only variable of a MATLAB file, ``(H, W, views)`` -> ``p[a, y, u]``."""
+    from .matlab import read_mat_stack
+
+    return read_mat_stack(path), {"format": "mat"}
+
+
 #: File extension (lower case) -> reader(path) -> (array, metadata).
 READERS = {
     ".mrc": mrc.read_mrc,
@@ -40,6 +47,7 @@ READERS = {
     ".tif": tiff.read_tiff,
     ".tiff": tiff.read_tiff,
     ".npy": read_npy,
+    ".mat": read_mat,
     **{ext: instrument.read_instrument for ext in instrument.RSCIIO_PLUGINS},
 }
 
@@ -51,7 +59,7 @@ def read_stack(path) -> tuple[np.ndarray, dict]:
     ----------
     path : str or Path
         ``.mrc``/``.st``/``.ali``/``.mrcs``/``.rec`` (angles from a sibling
-        ``.tlt`` or ``.rawtlt`` of the same stem), ``.tif``/``.tiff``, ``.npy``,
+        ``.tlt`` or ``.rawtlt`` of the same stem), ``.tif``/``.tiff``, ``.npy``, ``.mat`` (MATLAB ``(H, W, views)``),
         ``.hspy``/``.hdf5`` (angles from ``metadata.Tomography.tilts`` or a
         navigation axis in degrees), ``.bcf``, ``.emd``, ``.dm3``, ``.dm4``,
         ``.ser``, ``.emi``.

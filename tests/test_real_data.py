@@ -87,3 +87,26 @@ def test_nanorod_axes_and_dice(script):
 
 #: Dice of ours vs the reference measured with binning=4, iterations=60, no rotation search
 DICE_BIN4 = 0.952
+
+
+@_needs("edx-tilt-L2083")
+def test_l2083_through_the_cli(script, tmp_path):
+    import mrcfile
+
+    from chemtomo.cli import main
+
+    files = [str(f) for f in script.l2083_files(DATA, 3)]
+    maps, ali, rec = tmp_path / "maps", tmp_path / "ali", tmp_path / "rec"
+    assert main(["maps", *files, "--elements", "O,Si,Fe", "--method", "fit", "--angles-from-names",
+                 "--downsample", "4", "--out", str(maps)]) == 0
+    assert np.loadtxt(maps / "angles.tlt").tolist() == [-5.0, 0.0, 5.0]
+    signals = ["HAADF", "O_Ka", "Si_Ka", "Fe_Ka"]
+    assert main(["align", *sum([["--signal", f"{n}={maps / n}.mrc"] for n in signals], []),
+                 "--angles", str(maps / "angles.tlt"), "--method", "xcorr", "--no-centre", "--out", str(ali)]) == 0
+    assert main(["reconstruct", *sum([["--signal", f"{n}={ali / n}.mrc"] for n in signals], []),
+                 "--angles", str(ali / "angles.tlt"), "--method", "tnv", "--option", "weight=0.1",
+                 "--iterations", "20", "--thickness", "8", "--out", str(rec)]) == 0
+    for n in signals:
+        with mrcfile.open(rec / f"{n}.mrc") as f:
+            v = f.data
+        assert v.shape == (64, 8, 64) and np.isfinite(v).all() and v.max() > 0

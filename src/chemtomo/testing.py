@@ -36,6 +36,15 @@ def check_operator(op: Operator, *, rng=0, rtol: float = 1e-5) -> float:
     rhs = float(np.vdot(x.astype(np.float64), aty))
     err = abs(lhs - rhs) / (norm * np.linalg.norm(x) * np.linalg.norm(y))
     assert err < rtol, f"relative adjoint error {err:.2e} exceeds {rtol:.0e}"
+    # the buffer-reusing forms used by the solvers agree with the plain ones
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    out = torch.full(tuple(op.range_shape), float("nan"))
+    np.testing.assert_allclose(op._apply_into(xt, out).numpy(), ax, rtol=1e-5, atol=1e-5 * (np.abs(ax).max() + 1e-30),
+                               err_msg="_apply_into differs from _apply")
+    acc = torch.from_numpy(x2.copy())
+    expect = x2 - 0.5 * aty
+    np.testing.assert_allclose(op._adjoint_add(yt, acc, -0.5).numpy(), expect, rtol=1e-5,
+                               atol=1e-5 * (np.abs(expect).max() + 1e-30), err_msg="_adjoint_add differs from _apply_adjoint")
     return err
 
 

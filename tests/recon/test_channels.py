@@ -8,7 +8,15 @@ from chemtomo.testing import check_operator
 SHAPE = (3, 4, 5, 6)
 
 
-@pytest.mark.parametrize("op", [Channel(SHAPE, 0), Channel(SHAPE, 2), Mix([0.5, 2.0, 1.5], SHAPE), Identity(SHAPE)])
+def _composed():
+    from chemtomo.core.geometry import TiltGeometry
+    from chemtomo.core.projector import Projector
+
+    return -2.0 * Projector(TiltGeometry([-40.0, 10.0, 55.0], SHAPE[1:])) @ Channel(SHAPE, 1)
+
+
+@pytest.mark.parametrize("op", [Channel(SHAPE, 0), Channel(SHAPE, 2), Mix([0.5, 2.0, 1.5], SHAPE), Identity(SHAPE),
+                                _composed()])
 def test_adjoints(op):
     assert check_operator(op) < 1e-6
 

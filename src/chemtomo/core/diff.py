@@ -25,24 +25,47 @@ from .errors import ShapeError
 from .operators import Operator, like_input, to_tensor
 
 
+def _axis_slices(ndim: int, axis: int):
+    """Index tuples ``(hi, lo)`` selecting ``[1:]`` and ``[:-1]`` along `axis` (negative, from the end)."""
+    hi, lo = [slice(None)] * ndim, [slice(None)] * ndim
+    hi[axis], lo[axis] = slice(1, None), slice(None, -1)
+    return tuple(hi), tuple(lo)
+
+
+def _diff_into(x: torch.Tensor, axis: int, out: torch.Tensor) -> None:
+    """``out = D x`` along `axis`: forward difference, 0 on the last index (Neumann)."""
+    hi, lo = _axis_slices(x.ndim, axis)
+    torch.sub(x[hi], x[lo], out=out[lo])
+    last = [slice(None)] * x.ndim
+    last[axis] = -1
+    out[tuple(last)] = 0.0
+
+
+def _diff_adjoint_add(g: torch.Tensor, axis: int, out: torch.Tensor, alpha: float) -> None:
+    """``out += alpha D^T g`` along `axis`, in place and without temporaries."""
+    hi, lo = _axis_slices(g.ndim, axis)
+    out[hi].add_(g[lo], alpha=alpha)
+    out[lo].add_(g[lo], alpha=-alpha)
+
+
+def _gradient_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    for d in range(3):
+        _diff_into(x, d - 3, out[..., d, :, :, :])
+    return out
+
+
+def _gradient_adjoint_add(g: torch.Tensor, out: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    for d in range(3):
+        _diff_adjoint_add(g[..., d, :, :, :], d - 3, out, alpha)
+    return out
+
+
 def _gradient(x: torch.Tensor) -> torch.Tensor:
-    g = x.new_zeros(x.shape[:-3] + (3,) + x.shape[-3:])
-    g[..., 0, :-1, :, :] = x[..., 1:, :, :] - x[..., :-1, :, :]
-    g[..., 1, :, :-1, :] = x[..., :, 1:, :] - x[..., :, :-1, :]
-    g[..., 2, :, :, :-1] = x[..., :, :, 1:] - x[..., :, :, :-1]
-    return g
+    return _gradient_into(x, x.new_empty(x.shape[:-3] + (3,) + x.shape[-3:]))
 
 
 def _divergence(g: torch.Tensor) -> torch.Tensor:
-    d = g.new_zeros(g.shape[:-4] + g.shape[-3:])
-    gy, gz, gx = g[..., 0, :, :, :], g[..., 1, :, :, :], g[..., 2, :, :, :]
-    d[..., :-1, :, :] += gy[..., :-1, :, :]
-    d[..., 1:, :, :] -= gy[..., :-1, :, :]
-    d[..., :, :-1, :] += gz[..., :, :-1, :]
-    d[..., :, 1:, :] -= gz[..., :, :-1, :]
-    d[..., :, :, :-1] += gx[..., :, :, :-1]
-    d[..., :, :, 1:] -= gx[..., :, :, :-1]
-    return d
+    return _gradient_adjoint_add(g, g.new_zeros(g.shape[:-4] + g.shape[-3:]), -1.0)
 
 
 def gradient(x):
@@ -122,7 +145,13 @@ class Gradient(Operator):
         return _gradient(x)
 
     def _apply_adjoint(self, g):
-        return -_divergence(g)
+        return _gradient_adjoint_add(g, g.new_zeros(self.domain_shape))
+
+    def _apply_into(self, x, out):
+        return _gradient_into(x, out)
+
+    def _adjoint_add(self, g, out, alpha=1.0):
+        return _gradient_adjoint_add(g, out, alpha)
 
     def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
         d = sum(n > 1 for n in self.domain_shape[-3:])
@@ -137,26 +166,38 @@ _SYM_PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
 _R2 = 1.0 / math.sqrt(2.0)
 
 
-def _sym_gradient(w: torch.Tensor) -> torch.Tensor:
-    j = _gradient(w)  # (..., 3 [component i], 3 [derivative j], ny, nz, nx)
-    out = w.new_empty(w.shape[:-4] + (6,) + w.shape[-3:])
+def _sym_gradient_into(w: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    tmp = None
     for k, (a, b) in enumerate(_SYM_PAIRS):
+        o = out[..., k, :, :, :]
         if a == b:
-            out[..., k, :, :, :] = j[..., a, a, :, :, :]
+            _diff_into(w[..., a, :, :, :], a - 3, o)
         else:
-            out[..., k, :, :, :] = _R2 * (j[..., a, b, :, :, :] + j[..., b, a, :, :, :])
+            if tmp is None:
+                tmp = torch.empty_like(o)
+            _diff_into(w[..., a, :, :, :], b - 3, o)
+            _diff_into(w[..., b, :, :, :], a - 3, tmp)
+            o.add_(tmp).mul_(_R2)
     return out
 
 
-def _sym_gradient_adjoint(e: torch.Tensor) -> torch.Tensor:
-    j = e.new_zeros(e.shape[:-4] + (3, 3) + e.shape[-3:])
+def _sym_gradient_adjoint_add(e: torch.Tensor, out: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     for k, (a, b) in enumerate(_SYM_PAIRS):
+        ek = e[..., k, :, :, :]
         if a == b:
-            j[..., a, a, :, :, :] = e[..., k, :, :, :]
+            _diff_adjoint_add(ek, a - 3, out[..., a, :, :, :], alpha)
         else:
-            j[..., a, b, :, :, :] = _R2 * e[..., k, :, :, :]
-            j[..., b, a, :, :, :] = _R2 * e[..., k, :, :, :]
-    return -_divergence(j)
+            _diff_adjoint_add(ek, b - 3, out[..., a, :, :, :], alpha * _R2)
+            _diff_adjoint_add(ek, a - 3, out[..., b, :, :, :], alpha * _R2)
+    return out
+
+
+def _sym_gradient(w: torch.Tensor) -> torch.Tensor:
+    return _sym_gradient_into(w, w.new_empty(w.shape[:-4] + (6,) + w.shape[-3:]))
+
+
+def _sym_gradient_adjoint(e: torch.Tensor) -> torch.Tensor:
+    return _sym_gradient_adjoint_add(e, e.new_zeros(e.shape[:-4] + (3,) + e.shape[-3:]))
 
 
 def sym_gradient(w):
@@ -227,6 +268,12 @@ class SymGradient(Operator):
 
     def _apply_adjoint(self, e):
         return _sym_gradient_adjoint(e)
+
+    def _apply_into(self, w, out):
+        return _sym_gradient_into(w, out)
+
+    def _adjoint_add(self, e, out, alpha=1.0):
+        return _sym_gradient_adjoint_add(e, out, alpha)
 
     def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
         d = sum(n > 1 for n in self.domain_shape[-3:])

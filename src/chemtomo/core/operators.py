@@ -32,6 +32,15 @@ class Operator:
     def _apply_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    # -- buffer-reusing forms for iterative solvers; override where a copy can be saved -------
+    def _apply_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``out[...] = A x``; returns `out`. Solvers reuse `out` to avoid fresh allocations."""
+        return out.copy_(self._apply(x))
+
+    def _adjoint_add(self, y: torch.Tensor, out: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        """``out += alpha A^T y`` in place; returns `out`."""
+        return out.add_(self._apply_adjoint(y), alpha=alpha)
+
     # -- public interface ------------------------------------------------------------
     def __call__(self, x):
         return _dispatch(self._apply, x, self.domain_shape, self.range_shape, type(self).__name__)
@@ -99,6 +108,12 @@ class Composition(Operator):
     def _apply_adjoint(self, y):
         return self.right._apply_adjoint(self.left._apply_adjoint(y))
 
+    def _apply_into(self, x, out):
+        return self.left._apply_into(self.right._apply(x), out)
+
+    def _adjoint_add(self, y, out, alpha=1.0):
+        return self.right._adjoint_add(self.left._apply_adjoint(y), out, alpha)
+
     def __repr__(self):
         return f"({self.left!r} @ {self.right!r})"
 
@@ -115,6 +130,12 @@ class Scaled(Operator):
 
     def _apply_adjoint(self, y):
         return self.scalar * self.op._apply_adjoint(y)
+
+    def _apply_into(self, x, out):
+        return self.op._apply_into(x, out).mul_(self.scalar)
+
+    def _adjoint_add(self, y, out, alpha=1.0):
+        return self.op._adjoint_add(y, out, alpha * self.scalar)
 
     def __repr__(self):
         return f"{self.scalar:g} * {self.op!r}"

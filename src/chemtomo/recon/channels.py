@@ -68,6 +68,13 @@ class Channel(Operator):
         out[self.index] = y
         return out
 
+    def _apply_into(self, x, out):
+        return out.copy_(x[self.index])
+
+    def _adjoint_add(self, y, out, alpha=1.0):
+        out[self.index].add_(y, alpha=alpha)
+        return out
+
     def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
         return 1.0
 
@@ -111,6 +118,17 @@ class Mix(Operator):
     def _apply_adjoint(self, y):
         return self._w.to(y.device) * y.unsqueeze(0)
 
+    def _apply_into(self, x, out):
+        out.copy_(x[0]).mul_(float(self.weights[0]))
+        for c in range(1, x.shape[0]):
+            out.add_(x[c], alpha=float(self.weights[c]))
+        return out
+
+    def _adjoint_add(self, y, out, alpha=1.0):
+        for c in range(out.shape[0]):
+            out[c].add_(y, alpha=alpha * float(self.weights[c]))
+        return out
+
     def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
         return float(np.linalg.norm(self.weights))
 
@@ -129,6 +147,12 @@ class Identity(Operator):
 
     def _apply_adjoint(self, y):
         return y
+
+    def _apply_into(self, x, out):
+        return out.copy_(x)
+
+    def _adjoint_add(self, y, out, alpha=1.0):
+        return out.add_(y, alpha=alpha)
 
     def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
         return 1.0

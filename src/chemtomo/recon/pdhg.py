@@ -221,22 +221,37 @@ def pdhg(terms, regulariser=None, iterations=200, *, x0=None, bounds=(0.0, None)
         tau, sigmas = steps
     x = torch.zeros(shape, dtype=torch.float32, device=device) if x0 is None else x0.to(device).clone()
     z = [project_feasible(x, bounds, mask)] + [torch.zeros(s, dtype=torch.float32, device=device) for s in aux]
-    zbar = list(z)
+    zbar = [p.clone() for p in z]
+    # buffers reused every iteration (fresh allocations of volume size cost page faults on the CPU):
+    # kz[k] receives K_k zbar and becomes the dual's next value, nxt[j] the next primal block
+    kz = [None] * len(blocks)
     duals = [None] * len(blocks)
+    nxt = [torch.empty_like(p) for p in z]
     for i in range(iterations):
-        grads = [torch.zeros_like(p) for p in z]
+        for j, p in enumerate(z):
+            nxt[j].copy_(p)
         for k, ((part, ops), sigma) in enumerate(zip(blocks, sigmas)):
-            kz = None
-            for j, op in ops.items():
-                t = op._apply(zbar[j])
-                kz = t if kz is None else kz + t
-            q = sigma * kz if duals[k] is None else duals[k] + sigma * kz
-            duals[k] = part.prox_conj(q, sigma)
-            for j, op in ops.items():
-                grads[j] += op._apply_adjoint(duals[k])
-        new = [project_feasible(z[0] - tau * grads[0], bounds, mask)] + [p - tau * g for p, g in zip(z[1:], grads[1:])]
-        zbar = [2.0 * n - p for n, p in zip(new, z)]
-        z = new
+            items = list(ops.items())
+            j0, op0 = items[0]
+            if kz[k] is None:
+                kz[k] = op0._apply(zbar[j0]).clone()
+            else:
+                op0._apply_into(zbar[j0], kz[k])
+            for j, op in items[1:]:
+                kz[k].add_(op._apply(zbar[j]))
+            q = kz[k].mul_(sigma)
+            if duals[k] is not None:
+                q.add_(duals[k])
+            res = part.prox_conj(q, sigma)  # may overwrite q
+            kz[k] = duals[k] if res is q else q  # the old dual's storage takes the next K zbar
+            duals[k] = res
+            for j, op in items:
+                op._adjoint_add(res, nxt[j], -tau)
+        project_feasible(nxt[0], bounds, mask)
+        for j in range(len(z)):
+            # zbar <- 2 z+ - z, written over the old zbar; then rotate z+ into z
+            torch.sub(nxt[j], z[j], out=zbar[j]).add_(nxt[j])
+            z[j], nxt[j] = nxt[j], z[j]
         if callback is not None and callback(i, z[0]):
             break
     return z[0]

@@ -50,41 +50,160 @@ def _norm_dims(q: torch.Tensor, coupling: str):
     return (-4,) if coupling == "none" else tuple(range(q.ndim - 3))
 
 
-def project_l2(q: torch.Tensor, radius: float, dims) -> torch.Tensor:
-    """Project the vectors formed by axes `dims` of `q` onto the l2 ball of `radius`."""
+def _rows(q: torch.Tensor, dims) -> tuple[int, int] | None:
+    """``(L, K)`` such that ``q.reshape(L, K, N)`` puts the norm axes `dims` on K, or None if they do not."""
+    dims = tuple(d % q.ndim for d in dims)
+    lead = q.ndim - 3
+    if dims == tuple(range(len(dims))) and len(dims) <= lead:
+        return 1, int(torch.tensor(q.shape[: len(dims)]).prod()) if dims else 1
+    if len(dims) == 1 and dims[0] == lead - 1:
+        return int(torch.tensor(q.shape[: lead - 1]).prod()) if lead > 1 else 1, q.shape[lead - 1]
+    return None
+
+
+def project_l2(q: torch.Tensor, radius: float, dims, *, inplace: bool = False) -> torch.Tensor:
+    """Project the vectors formed by axes `dims` of `q` onto the l2 ball of `radius`.
+
+    `dims` are either the leading axes (coupled channels and derivatives) or the
+    axis just before the three spatial ones (one vector per channel). With
+    ``inplace=True`` `q` is overwritten (the solver's own buffer) and returned.
+    """
     if radius == 0:
-        return torch.zeros_like(q)
-    scale = (torch.linalg.vector_norm(q, dim=dims, keepdim=True) / radius).clamp(min=1.0)
-    return q / scale
+        return q.zero_() if inplace else torch.zeros_like(q)
+    rows = _rows(q, dims)
+    if rows is None:  # general axes: plain (allocating) form
+        scale = (torch.linalg.vector_norm(q, dim=dims, keepdim=True) / radius).clamp(min=1.0)
+        return q.div_(scale) if inplace else q / scale
+    out = q if inplace and q.is_contiguous() else q.contiguous().clone() if not inplace else q.contiguous()
+    flat = out.view(rows[0], rows[1], -1)
+    sq = flat[:, 0] * flat[:, 0]  # (L, N): squared norms, accumulated without a full-size temporary
+    for k in range(1, rows[1]):
+        sq.addcmul_(flat[:, k], flat[:, k])
+    factor = sq.sqrt_().clamp_(min=radius).reciprocal_().mul_(radius)
+    flat.mul_(factor.unsqueeze(1))
+    if inplace and out is not q:
+        q.copy_(out)
+        return q
+    return out
 
 
-def project_spectral(q: torch.Tensor, radius: float) -> torch.Tensor:
+def project_spectral(q: torch.Tensor, radius: float, *, inplace: bool = False) -> torch.Tensor:
     """Project each voxel's matrix ``q[c, d, v]`` onto the spectral-norm ball of `radius`.
 
     `q` has shape ``(c, d, ny, nz, nx)`` (or ``(d, ny, nz, nx)``, one channel).
     Voxels with Frobenius norm <= radius are inside the ball (spectral <= Frobenius)
-    and left alone; the others are clipped by a batched SVD ``M = U S V^T``
-    of their ``(c, d)`` matrices: ``U min(S, radius) V^T``.
+    and left alone; the others are clipped, ``M -> U min(S, radius) V^T``
+    for ``M = U S V^T``, in closed form for two channels or three derivatives
+    (:func:`_spectral_clip_three`, float32, within 1e-4 radius of an SVD),
+    by a batched SVD otherwise. With
+    ``inplace=True`` `q` is overwritten and returned.
     """
     if radius == 0:
-        return torch.zeros_like(q)
+        return q.zero_() if inplace else torch.zeros_like(q)
     if q.ndim == 4:
-        return project_l2(q, radius, (0,))
+        return project_l2(q, radius, (0,), inplace=inplace)
     c, d = q.shape[0], q.shape[1]
     if c == 1:
-        return project_l2(q, radius, (0, 1))
+        return project_l2(q, radius, (0, 1), inplace=inplace)
     if c == 2:
-        return _project_spectral_two(q, radius)
-    m = q.reshape(c, d, -1).permute(2, 0, 1)  # (N, c, d) view
-    active = torch.linalg.matrix_norm(m) > radius
-    if not bool(active.any()):
-        return q
-    sub = m[active].double()
-    u, s, vh = torch.linalg.svd(sub, full_matrices=False)
-    clipped = (u * s.clamp(max=radius).unsqueeze(-2)) @ vh
-    out = m.clone()
-    out[active] = clipped.to(q.dtype)
-    return out.permute(1, 2, 0).reshape(q.shape)
+        out = _project_spectral_two(q, radius)
+        return q.copy_(out) if inplace else out
+    out = q if inplace and q.is_contiguous() else q.contiguous().clone()
+    m = out.view(c, d, -1)
+    fro = m[0, 0] * m[0, 0]
+    for a in range(c):
+        for b in range(d):
+            if a or b:
+                fro.addcmul_(m[a, b], m[a, b])
+    active = fro > radius**2
+    for start in range(0, m.shape[2], _CHUNK):  # blocks of voxels: the temporaries stay in cache
+        blk, act = m[:, :, start:start + _CHUNK], active[start:start + _CHUNK]
+        n_act = int(act.sum())
+        if n_act == 0:
+            continue
+        if n_act < act.numel() // 4:
+            idx = torch.nonzero(act).squeeze(1)
+            blk[:, :, idx] = _clip_unit(blk[:, :, idx] / radius) * radius
+        else:  # inside the ball the clip is the identity up to rounding; keep those voxels exactly
+            blk.copy_(torch.where(act, _clip_unit(blk / radius) * radius, blk))
+    if inplace and out is not q:
+        return q.copy_(out)
+    return out
+
+
+#: voxels per block of the spectral projection (its 60-odd temporaries then fit in the cache)
+_CHUNK = 65536
+
+
+def _clip_unit(m: torch.Tensor) -> torch.Tensor:
+    """Singular values of each ``m[:, :, k]`` clipped at 1: closed form for 3 columns, SVD otherwise."""
+    if m.shape[1] == 3:
+        return _spectral_clip_three(m)
+    u, sv, vh = torch.linalg.svd(m.permute(2, 0, 1), full_matrices=False)
+    return ((u * sv.clamp(max=1.0).unsqueeze(-2)) @ vh).permute(1, 2, 0)
+
+
+def _spectral_clip_three(m: torch.Tensor) -> torch.Tensor:
+    """``M f(M^T M)`` with ``f(l) = min(1, 1/sqrt(l))`` for matrices ``m[c, 3, K]``: singular values clipped at 1.
+
+    Closed form on the 3x3 Gram matrix S (Smith's trigonometric eigenvalues;
+    the eigenvector w of the best-separated eigenvalue l_s from cross products
+    of the rows of ``S - l_s I``)::
+
+        f(S) = a I + b S + (f(l_s) - a - b l_s) w w^T
+
+    where ``a + b l = f(l)`` on the other two eigenvalues (Lagrange
+    interpolation, b bounded by max|f'| = 1/2, so near-equal eigenvalues are
+    harmless). Exact for every eigenvalue pattern; in float32 within 1e-4 of
+    an SVD (the error of the trigonometric eigenvalues at double roots).
+    """
+    # every quantity is a (K,) tensor: no stacking, no reductions over short axes (slow in torch on the CPU)
+    col = [m[:, i] for i in range(3)]  # (c, K) each
+    s00, s11, s22 = [(v * v).sum(0) for v in col]
+    s01, s02, s12 = (col[0] * col[1]).sum(0), (col[0] * col[2]).sum(0), (col[1] * col[2]).sum(0)
+    qm = (s00 + s11 + s22) / 3
+    d00, d11, d22 = s00 - qm, s11 - qm, s22 - qm
+    p = torch.sqrt((d00 * d00 + d11 * d11 + d22 * d22 + 2 * (s01 * s01 + s02 * s02 + s12 * s12)) / 6)
+    inv = torch.where(p > 0, p, torch.ones_like(p)).reciprocal_()
+    det = (d00 * (d11 * d22 - s12 * s12) - s01 * (s01 * d22 - s12 * s02) + s02 * (s01 * s12 - d11 * s02)) * inv**3
+    phi = torch.acos((det / 2).clamp_(-1.0, 1.0)) / 3
+    l1 = qm + 2 * p * torch.cos(phi)
+    l3 = qm + 2 * p * torch.cos(phi + 2 * torch.pi / 3)
+    l2 = 3 * qm - l1 - l3
+    top = (l1 - l2) >= (l2 - l3)
+    ls = torch.where(top, l1, l3)
+    hi, lo = torch.where(top, l2, l1), torch.where(top, l3, l2)
+
+    def f(lam):
+        return lam.clamp(min=1.0).rsqrt_()
+
+    gap = hi - lo
+    pos = gap > 0
+    b = torch.where(pos, (f(hi) - f(lo)) / torch.where(pos, gap, torch.ones_like(gap)), torch.zeros_like(gap))
+    a = f(lo) - b * lo
+    k = f(ls) - a - b * ls
+    # eigenvector of ls: the largest of the cross products of two rows of S - ls I
+    t00, t11, t22 = s00 - ls, s11 - ls, s22 - ls
+    rows = ((t00, s01, s02), (s01, t11, s12), (s02, s12, t22))
+    best, bn = None, None
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        u, v = rows[i], rows[j]
+        cr = (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
+        n2 = cr[0] * cr[0] + cr[1] * cr[1] + cr[2] * cr[2]
+        if best is None:
+            best, bn = cr, n2
+        else:
+            take = n2 > bn
+            best = tuple(torch.where(take, x, y) for x, y in zip(cr, best))
+            bn = torch.where(take, n2, bn)
+    ok = bn > 0
+    scale = torch.where(ok, bn, torch.ones_like(bn)).rsqrt_()
+    k = torch.where(ok, k, torch.zeros_like(k)) * scale * scale  # S = l_s I: f(S) = a I + b S already
+    w = best
+    # rows of M times F = a I + b S + k w w^T (symmetric), w unnormalised (k carries 1 / |w|^2)
+    S = ((s00, s01, s02), (s01, s11, s12), (s02, s12, s22))
+    F = [[b * S[i][j] + k * w[i] * w[j] + (a if i == j else 0.0) for j in range(3)] for i in range(3)]
+    return torch.stack([col[0] * F[0][i] + col[1] * F[1][i] + col[2] * F[2][i] for i in range(3)], dim=1)
 
 
 def _project_spectral_two(q: torch.Tensor, radius: float) -> torch.Tensor:
@@ -113,9 +232,10 @@ class _Ball:
         self.radius, self.coupling = radius, coupling
 
     def prox_conj(self, q, sigma):
+        """Projection onto the dual ball; overwrites `q` (the solver's buffer)."""
         if self.coupling == "nuclear":
-            return project_spectral(q, self.radius)
-        return project_l2(q, self.radius, _norm_dims(q, self.coupling))
+            return project_spectral(q, self.radius, inplace=True)
+        return project_l2(q, self.radius, _norm_dims(q, self.coupling), inplace=True)
 
     def value(self, g) -> float:
         if self.coupling == "nuclear" and g.ndim > 4:

@@ -1,0 +1,603 @@
+"""Run chemtomo on the real data sets of ``../shared/data`` and write ``docs/real_data.md``.
+
+    python docs/real_data.py [--data ../shared/data] [--out docs/img] [--only l2083,qd1,nanorod]
+
+Three cases (see ``../shared/data/README.md`` for sources and licences; the GPL data are read in
+place and never copied into the repository):
+
+1. ``edx-tilt-L2083``: 16 Bruker ``.bcf`` spectrum images -> fitted element maps + HAADF
+   (2x binned) -> HAADF alignment (xcorr + projection matching) -> SIRT (HAADF) and MLEM with
+   the discrepancy stop (element maps) -> ``l2083.png``, ``l2083_overlay.png``.
+2. ``edx-tilt-QD1``: 13 single-view ``.mat`` files (Se, S, Zn) -> tilt-axis direction and angle
+   set from reprojection consistency -> SIRT of the three channels -> ``qd1.png``.
+3. ``edx-tilt-nanorod``: 13 EDX maps -> SIRT -> Otsu -> registration to the HAADF reference
+   (axis permutation/flip, FFT translation, rotation about the tilt axis) -> Dice ->
+   ``nanorod.png``.
+
+The functions are importable (``tests/test_real_data.py`` loads this file) and take a binning
+factor so that tests can run them small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from chemtomo.align import apply_shifts, projection_matching, xcorr_shifts  # noqa: E402
+from chemtomo.core.geometry import TiltGeometry  # noqa: E402
+from chemtomo.core.projector import Projector  # noqa: E402
+from chemtomo.io.matlab import read_mat_stack, read_mat_views  # noqa: E402
+from chemtomo.recon import sirt  # noqa: E402
+
+L2083_ELEMENTS = ["O", "Mg", "Si", "S", "Fe", "Ni", "Pt_Ma", "Ga_Ka"]
+QD1_CHANNELS = ("Se", "S", "Zn")
+
+
+# ----------------------------------------------------------------------------------- helpers
+def bin_images(stack: np.ndarray, factor: int) -> np.ndarray:
+    """Mean-bin the last two axes by `factor` (cropping any remainder)."""
+    if factor == 1:
+        return np.asarray(stack, dtype=np.float32)
+    *lead, h, w = stack.shape
+    h, w = h // factor * factor, w // factor * factor
+    s = np.asarray(stack)[..., :h, :w].reshape(*lead, h // factor, factor, w // factor, factor)
+    return s.mean(axis=(-3, -1)).astype(np.float32)
+
+
+def bin_volume(v: np.ndarray, factor: int) -> np.ndarray:
+    """Mean-bin all three axes by `factor`, zero-padding each up to a multiple of it."""
+    if factor == 1:
+        return np.asarray(v, dtype=np.float32)
+    pad = [(0, (-n) % factor) for n in v.shape]
+    v = np.pad(np.asarray(v, dtype=np.float32), pad)
+    a, b, c = (n // factor for n in v.shape)
+    return v.reshape(a, factor, b, factor, c, factor).mean(axis=(1, 3, 5))
+
+
+def otsu(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu threshold of the values (histogram with `bins` bins)."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    hist, edges = np.histogram(x, bins=bins)
+    mids = 0.5 * (edges[1:] + edges[:-1])
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m = np.cumsum(hist * mids)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu0 = m / w0
+        mu1 = (m[-1] - m) / w1
+        between = w0 * w1 * (mu0 - mu1) ** 2
+    between[~np.isfinite(between)] = -1
+    return float(mids[int(np.argmax(between))])
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    return float(2.0 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1))
+
+
+def relative_misfit(op, x, data) -> float:
+    r = np.asarray(op(x)) - data
+    return float(np.linalg.norm(r) / np.linalg.norm(data))
+
+
+def align_stack(stack, angles, *, lowpass=1.0, matching=True, iterations=5):
+    """xcorr (+ projection matching) shifts of `stack`; returns (aligned stack, shifts)."""
+    shifts = xcorr_shifts(stack, angles, lowpass=lowpass)
+    if matching:
+        shifts, _ = projection_matching(stack, angles, shifts0=shifts, iterations=iterations, lowpass=lowpass)
+    return apply_shifts(stack, -shifts).astype(np.float32), shifts
+
+
+def _save(fig, path: Path, dpi=90):
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------------------------ L2083
+def l2083_files(data: Path, n: int | None = None) -> list[Path]:
+    files = sorted((data / "edx-tilt-L2083").glob("*.bcf"), key=lambda p: float(p.stem))
+    if n is not None:  # n files around 0 degrees
+        files = sorted(files, key=lambda p: abs(float(p.stem)))[:n]
+        files = sorted(files, key=lambda p: float(p.stem))
+    return files
+
+
+def run_l2083(data: Path, out: Path | None, *, thickness: int = 32, downsample: int = 2, n_files=None,
+              matching_iterations: int = 5, mlem_iterations: int = 30, joint_iterations: int = 300) -> dict:
+    from chemtomo.align import align_series
+    from chemtomo.core.data import TiltSeries
+    from chemtomo.recon import reconstruct_series
+    from chemtomo.spectral.series import maps_series
+
+    t0 = time.perf_counter()
+    files = l2083_files(data, n_files)
+    series = maps_series(files, L2083_ELEMENTS, method="fit", angles="names", downsample=downsample)
+    t_maps = time.perf_counter() - t0
+    aligned, shifts = align_series(series, reference="HAADF", method="xcorr+matching", centre=False,
+                                   iterations=matching_iterations)
+    t_align = time.perf_counter() - t0 - t_maps
+    angles = aligned["HAADF"].angles
+    haadf = aligned["HAADF"].data
+    scale = float(np.percentile(haadf, 99.9)) or 1.0  # HAADF in units of its bright level
+    hs = TiltSeries.from_arrays({"HAADF": haadf / scale}, angles, units={"HAADF": "detector units"},
+                                pixel_size=aligned.pixel_size)
+    vol_h = reconstruct_series(hs, "sirt", iterations=100, thickness=thickness)
+    elements = {n: s.data for n, s in aligned.signals.items() if n != "HAADF"}
+    es = TiltSeries.from_arrays(elements, angles, pixel_size=aligned.pixel_size)
+    # fixed MLEM iterations: with ~1 count per pixel and tilt the discrepancy stop ends after 1-2
+    # iterations on a nearly flat volume (measured: Mg, Si, S, Fe, Ni stopped at 1), too early to show grains
+    vol_e = reconstruct_series(es, "mlem", iterations=mlem_iterations, thickness=thickness)
+    t_recon = time.perf_counter() - t0 - t_maps - t_align
+    # joint HAADF + maps by TNV (issue 5's best method), every parameter chosen without ground truth
+    from chemtomo.recon.joint import reconstruct_joint
+
+    js = TiltSeries.from_arrays({"HAADF": haadf / scale, **elements}, angles, pixel_size=aligned.pixel_size,
+                                units={"HAADF": "detector units"})
+    t = time.perf_counter()
+    vol_j = reconstruct_joint("tnv", js, iterations=joint_iterations, thickness=thickness)
+    t_joint = time.perf_counter() - t
+    joint_info = vol_j.provenance["info"]
+    vols = {"HAADF": vol_h.volumes["HAADF"], **vol_e.volumes}
+    misfits = {}
+    for name, v in vols.items():
+        op = Projector(TiltGeometry(angles, v.shape, haadf.shape[2]))
+        d = hs["HAADF"].data if name == "HAADF" else es[name].data
+        misfits[name] = relative_misfit(op, v, np.asarray(d, np.float32))
+    sh = shifts["HAADF"]
+    result = {
+        "files": len(files), "angles": angles.tolist(), "image_shape": list(series.image_shape),
+        "pixel_size_nm": series.pixel_size, "thickness": thickness, "downsample": downsample,
+        "map_method": "fit", "lines": series.metadata["lines"],
+        "counts": {n: float(s.data.sum()) for n, s in series.signals.items() if n != "HAADF"},
+        "rms_shift_px": float(np.sqrt((sh**2).sum(1).mean())), "max_shift_px": float(np.abs(sh).max()),
+        "axis_offset_px": aligned.metadata["alignment"]["axis_offset"],
+        "iterations": {n: r["iterations"] for n, r in {**vol_h.provenance["signals"],
+                                                        **vol_e.provenance["signals"]}.items()},
+        "misfit": misfits, "seconds": {"maps": t_maps, "align": t_align, "recon": t_recon, "joint": t_joint,
+                                       "total": time.perf_counter() - t0},
+        "joint": {"weight": joint_info["weight"], "haadf_weights": joint_info["haadf_weights"],
+                  "deviance_ratio": joint_info["deviance_ratio"], "iterations": joint_iterations},
+    }
+    if out is not None:
+        l2083_slices(vols, out / "l2083.png", title=f"L2083: {len(files)} tilts, SIRT 100 (HAADF) / MLEM "
+                     f"{mlem_iterations} (maps), nz={thickness}, {series.pixel_size:.1f} nm/px")
+        l2083_overlay(vols, out / "l2083_overlay.png", pixel_size=series.pixel_size)
+        l2083_slices(vol_j.volumes, out / "l2083_tnv.png", title=f"L2083: joint TNV (HAADF + {len(elements)} maps), "
+                     f"{joint_iterations} iterations, weight {joint_info['weight']:.3g} by count splitting")
+        l2083_compare(vols, vol_j.volumes, out / "l2083_compare.png")
+        result["figures"] = ["l2083.png", "l2083_overlay.png", "l2083_tnv.png", "l2083_compare.png"]
+    result["volumes"] = vols
+    return result
+
+
+def l2083_slices(vols, path, *, title):
+    """Per signal: x-y (mean of the central z third) above x-z (central y): the section is thin in z."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    show = [n for n in ["HAADF", "Fe_Ka", "S_Ka", "Si_Ka", "Mg_Ka", "O_Ka", "Ni_Ka"] if n in vols]
+    ny, nz, nx = vols[show[0]].shape
+    zs = slice(nz // 2 - nz // 6, nz // 2 + nz // 6 + 1)
+    fig, axes = plt.subplots(2, len(show), figsize=(1.9 * len(show), 2.6),
+                             gridspec_kw={"height_ratios": [ny, max(nz, 8)]}, squeeze=False)
+    for j, n in enumerate(show):
+        v = vols[n]
+        top = v[:, zs, :].mean(axis=1)
+        vmax = float(np.percentile(v, 99.7)) or 1.0
+        axes[0, j].imshow(top, cmap="magma", vmin=0, vmax=float(np.percentile(top, 99.7)) or 1.0)
+        axes[1, j].imshow(v[ny // 2], cmap="magma", vmin=0, vmax=vmax, aspect="auto")
+        axes[0, j].set_title(n.split("_")[0], fontsize=8)
+    axes[0, 0].set_ylabel("x-y", fontsize=7)
+    axes[1, 0].set_ylabel("x-z", fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def l2083_compare(separate, joint, path):
+    """Per element: MLEM (top) against joint TNV (bottom), mean of the central z third."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    show = [n for n in ["Fe_Ka", "S_Ka", "Si_Ka", "Mg_Ka", "O_Ka", "Ni_Ka"] if n in separate and n in joint]
+    nz = separate[show[0]].shape[1]
+    zs = slice(nz // 2 - nz // 6, nz // 2 + nz // 6 + 1)
+    fig, axes = plt.subplots(2, len(show), figsize=(1.9 * len(show), 4.2), squeeze=False)
+    for j, n in enumerate(show):
+        for i, v in enumerate([separate[n], joint[n]]):
+            img = np.asarray(v)[:, zs, :].mean(axis=1)
+            axes[i, j].imshow(img, cmap="magma", vmin=0, vmax=float(np.percentile(img, 99.7)) or 1.0)
+        axes[0, j].set_title(n.split("_")[0], fontsize=8)
+    axes[0, 0].set_ylabel("MLEM 30", fontsize=7)
+    axes[1, 0].set_ylabel("joint TNV", fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def l2083_overlay(vols, path, *, pixel_size):
+    """Fe (red), S (yellow), Si (blue), Mg (green) of the central third of the section, in one RGB image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"Fe_Ka": (1, 0, 0), "S_Ka": (1, 0.85, 0), "Si_Ka": (0.15, 0.35, 1), "Mg_Ka": (0, 0.9, 0)}
+    nz = next(iter(vols.values())).shape[1]
+    zs = slice(nz // 2 - nz // 6, nz // 2 + nz // 6 + 1)
+    rgb = 0
+    panels = {}
+    for name, c in colours.items():
+        img = vols[name][:, zs, :].mean(axis=1)
+        img = np.clip(img / (np.percentile(img, 99.5) or 1.0), 0, 1)
+        panels[name] = img
+        rgb = rgb + img[..., None] * np.array(c)[None, None, :]
+    rgb = np.clip(rgb, 0, 1)
+    fig, axes = plt.subplots(1, 5, figsize=(12, 2.9))
+    for ax, (name, img) in zip(axes, panels.items()):
+        ax.imshow(img, cmap="magma")
+        ax.set_title(name.split("_")[0], fontsize=9)
+    axes[4].imshow(rgb)
+    axes[4].set_title("Fe red, S yellow, Si blue, Mg green", fontsize=8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"L2083: mean of the central z third (x-y, tilt axis vertical), {pixel_size:.1f} nm/px", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+# -------------------------------------------------------------------------------------- QD1
+def load_qd1(data: Path, binning: int = 2) -> np.ndarray:
+    """(13 views, 3 channels, H, W), binned, each channel rescaled to the same total in every view.
+
+    The files are normalised to a maximum of 1 per view and channel, which breaks the tilt-
+    independence of the projected mass; equal totals per channel restore it to first order.
+    """
+    files = sorted((data / "edx-tilt-QD1").glob("input_*.mat"))
+    q = bin_images(read_mat_views(files, "input"), binning)
+    tot = q.sum(axis=(2, 3), keepdims=True)
+    return (q / tot * tot.mean(axis=0, keepdims=True)).astype(np.float32)
+
+
+QD1_HYPOTHESES = {
+    "-60..+60 (10 deg, file order)": np.arange(-60, 61, 10.0),
+    "+60..-60 (sign flipped)": -np.arange(-60, 61, 10.0),
+    "0..120 (offset range)": np.arange(0, 121, 10.0),
+    "8 deg steps": np.arange(-48, 49, 8.0),
+    "12 deg steps": np.arange(-72, 73, 12.0),
+    "5 deg steps": np.arange(-30, 31, 5.0),
+    "15 deg steps": np.arange(-90, 91, 15.0),
+}
+
+
+def qd1_misfit(stack: np.ndarray, angles, *, iterations: int = 100) -> float:
+    """Relative data misfit ||A x - b|| / ||b|| of SIRT after alignment under the angle hypothesis."""
+    al, _ = align_stack(stack, angles)
+    n = stack.shape[2]
+    op = Projector(TiltGeometry(angles, (stack.shape[1], n, n)))
+    return relative_misfit(op, sirt(op, al, iterations), al)
+
+
+def qd1_consistency(q: np.ndarray, hypotheses=None) -> dict:
+    """Misfit per (tilt-axis direction, angle hypothesis) on the sum of the channels."""
+    hypotheses = QD1_HYPOTHESES if hypotheses is None else hypotheses
+    total = q.sum(axis=1)
+    out = {}
+    for axis, st in (("rows", total), ("columns", np.ascontiguousarray(total.transpose(0, 2, 1)))):
+        for name, ang in hypotheses.items():
+            out[(axis, name)] = qd1_misfit(st, ang)
+    return out
+
+
+def run_qd1(data: Path, out: Path | None, *, binning: int = 2, test_binning: int = 4) -> dict:
+    t0 = time.perf_counter()
+    table = qd1_consistency(load_qd1(data, test_binning))
+    best = min(table, key=table.get)
+    q = load_qd1(data, binning)
+    angles = np.arange(-60, 61, 10.0)
+    total = q.sum(axis=1)
+    _, shifts = align_stack(total, angles, lowpass=1.0)
+    vols, misfit = {}, {}
+    n = q.shape[-1]
+    op = Projector(TiltGeometry(angles, (q.shape[2], n, n)))
+    for c, name in enumerate(QD1_CHANNELS):
+        al = apply_shifts(q[:, c], -shifts).astype(np.float32)
+        vols[name] = np.asarray(sirt(op, al, 50), np.float32)
+        misfit[name] = relative_misfit(op, vols[name], al)
+    result = {"table": {f"{a} | {h}": v for (a, h), v in table.items()}, "best": list(best),
+              "angles": angles.tolist(), "binning": binning, "test_binning": test_binning,
+              "misfit": misfit, "rms_shift_px": float(np.sqrt((shifts**2).sum(1).mean())),
+              "seconds": time.perf_counter() - t0}
+    if out is not None:
+        from chemtomo.report.figures import orthoslices
+
+        smooth = {k: ndi.gaussian_filter(v, 1.0) for k, v in vols.items()}
+        orthoslices({"SIRT 50": vols, "smoothed 1 px": smooth}, out / "qd1.png",
+                    title="QD1: 13 tilts -60..+60 deg, tilt axis along rows, SIRT", dpi=90)
+        result["figures"] = ["qd1.png"]
+    result["volumes"] = vols
+    return result
+
+
+# ---------------------------------------------------------------------------------- nanorod
+def load_nanorod(data: Path, binning: int = 2):
+    d = data / "edx-tilt-nanorod"
+    p = bin_images(read_mat_stack(d / "STEM_EDX_input.mat", "input"), binning)
+    ref = bin_volume(read_mat_stack(d / "HAADF_STEM_ground_truth.mat", "label", channels_last=False), binning)
+    authors = bin_volume(read_mat_stack(d / "Proposed_STEM_EDX_reconstruction.mat", "recon", channels_last=False),
+                         binning)
+    return p, ref, authors
+
+
+def _fft_translate(moving: np.ndarray, fixed: np.ndarray):
+    """Integer circular shift of `moving` maximising its overlap with `fixed` (FFT cross-correlation)."""
+    f = np.fft.rfftn(fixed.astype(np.float32))
+    m = np.fft.rfftn(moving.astype(np.float32))
+    cc = np.fft.irfftn(f * np.conj(m), s=fixed.shape, axes=(0, 1, 2))
+    shift = np.unravel_index(int(np.argmax(cc)), cc.shape)
+    return np.roll(moving, shift, axis=(0, 1, 2)), shift
+
+
+def _pad_to(v: np.ndarray, shape) -> np.ndarray:
+    out = np.zeros(shape, dtype=v.dtype)
+    sl = tuple(slice(0, min(a, b)) for a, b in zip(v.shape, shape))
+    out[sl] = v[sl]
+    return out
+
+
+def _orient(v, perm, flips):
+    w = np.transpose(v, perm)
+    for ax, f in enumerate(flips):
+        if f:
+            w = w[(slice(None),) * ax + (slice(None, None, -1),)]
+    return w
+
+
+def register_binary(moving: np.ndarray, fixed: np.ndarray, *, rotations=None, volume=None):
+    """Best axis permutation/flip, rotation about our y axis and translation of `moving` onto `fixed`.
+
+    `moving` is a binary ``v[y, z, x]``; `volume` (optional, same shape) is the grey volume that is
+    rotated and re-thresholded at 0.5 of the binary for the rotation search. Returns
+    ``(dice, registered binary, info)``.
+    """
+    best = (-1.0, None, None)
+    shape = fixed.shape
+    for perm in itertools.permutations(range(3)):
+        for flips in itertools.product((0, 1), repeat=3):
+            w = _pad_to(_orient(moving, perm, flips), shape)
+            reg, shift = _fft_translate(w, fixed)
+            d = dice(reg, fixed)
+            if d > best[0]:
+                best = (d, reg, {"perm": perm, "flips": flips, "shift": tuple(int(s) for s in shift), "rotation": 0.0})
+    if rotations is not None:
+        info = best[2]
+        src = moving.astype(np.float32) if volume is None else volume
+        for angle in rotations:
+            if angle == 0:
+                continue
+            r = ndi.rotate(src.astype(np.float32), angle, axes=(1, 2), reshape=False, order=1)
+            rb = r > 0.5 if volume is None else ndi.binary_fill_holes(r > volume_threshold(volume))
+            w = _pad_to(_orient(rb, info["perm"], info["flips"]), shape)
+            reg, shift = _fft_translate(w, fixed)
+            d = dice(reg, fixed)
+            if d > best[0]:
+                best = (d, reg, {**info, "shift": tuple(int(s) for s in shift), "rotation": float(angle)})
+    return best
+
+
+def volume_threshold(v):
+    return otsu(v[v > 0]) if np.any(v > 0) else 0.0
+
+
+def run_nanorod(data: Path, out: Path | None, *, binning: int = 2, iterations: int = 100,
+                rotations=tuple(range(-40, 41, 10)), smooth_sigma: float = 1.0) -> dict:
+    t0 = time.perf_counter()
+    p, ref, authors = load_nanorod(data, binning)
+    angles = np.arange(-60, 61, 10.0)
+    al, shifts = align_stack(p, angles)
+    n = p.shape[2]
+    op = Projector(TiltGeometry(angles, (p.shape[1], n, n)))
+    vol = np.asarray(sirt(op, al, iterations), np.float32)
+    misfit = relative_misfit(op, vol, al)
+    ref_bin = ref > volume_threshold(ref)
+    raw_bin = vol > volume_threshold(vol)
+    d_raw, _, _ = register_binary(raw_bin, ref_bin)
+    smooth = ndi.gaussian_filter(vol, smooth_sigma)  # SIRT noise punches holes in an Otsu mask
+    ours_bin = ndi.binary_fill_holes(smooth > volume_threshold(smooth))
+    d_ours, ours_reg, info = register_binary(ours_bin, ref_bin, rotations=rotations, volume=smooth)
+    auth_bin = authors > volume_threshold(authors)
+    d_auth_raw = dice(_pad_to(auth_bin, ref_bin.shape), ref_bin)
+    d_auth, auth_reg, info_auth = register_binary(auth_bin, ref_bin)
+    result = {"binning": binning, "angles": angles.tolist(), "iterations": iterations, "misfit": misfit,
+              "rms_shift_px": float(np.sqrt((shifts**2).sum(1).mean())),
+              "dice_ours": d_ours, "dice_ours_raw_otsu": d_raw, "smooth_sigma": smooth_sigma, "registration": {k: list(v) if isinstance(v, tuple) else v for k, v in info.items()},
+              "dice_authors": d_auth, "dice_authors_unregistered": d_auth_raw,
+              "registration_authors": {k: list(v) if isinstance(v, tuple) else v for k, v in info_auth.items()},
+              "volume_fraction": {"reference": float(ref_bin.mean()), "ours": float(ours_bin.mean()),
+                                  "authors": float(auth_bin.mean())},
+              "seconds": time.perf_counter() - t0}
+    if out is not None:
+        nanorod_figure(ref, ref_bin, ours_reg, auth_reg, vol, out / "nanorod.png", result)
+        result["figures"] = ["nanorod.png"]
+    result["volume"] = vol
+    return result
+
+
+def nanorod_figure(ref, ref_bin, ours_reg, auth_reg, vol, path, result):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = [s // 2 for s in ref.shape]
+    cuts = lambda v: (v[c[0]], v[:, c[1]], v[:, :, c[2]])  # noqa: E731
+    rows = [("reference (HAADF, Otsu)", ref_bin), ("ours: SIRT, smoothed, Otsu, registered", ours_reg),
+            ("authors' recon, Otsu, registered", auth_reg)]
+    fig, axes = plt.subplots(len(rows) + 1, 3, figsize=(7.5, 2.3 * (len(rows) + 1)))
+    for i, (label, v) in enumerate(rows):
+        for j, img in enumerate(cuts(v.astype(np.float32))):
+            axes[i, j].imshow(img, cmap="gray", interpolation="nearest")
+        axes[i, 0].set_ylabel(label, fontsize=7)
+    for j, img in enumerate(cuts(ours_reg.astype(np.float32) - ref_bin.astype(np.float32))):
+        axes[-1, j].imshow(img, cmap="bwr", vmin=-1, vmax=1, interpolation="nearest")
+    axes[-1, 0].set_ylabel("ours - reference", fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"nanorod (reference axes, {result['binning']}x binned): Dice ours {result['dice_ours']:.3f}, "
+                 f"authors {result['dice_authors']:.3f}", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+# --------------------------------------------------------------------------------- summary
+def write_markdown(results: dict, path: Path, img_rel: str) -> Path:
+    lines = ["# chemtomo on real data", "",
+             "Written by `python docs/real_data.py` from the data sets of `../shared/data` (sources and licences in",
+             "its README; the GPL-3.0 L2083 files are read in place, nothing of them is copied here). Timings are",
+             "wall-clock seconds on the 2-core development machine, CPU only.", ""]
+    if "l2083" in results:
+        r = results["l2083"]
+        lines += ["## edx-tilt-L2083 (Bruker .bcf, 16 tilts, -40..+35 deg)", "",
+                  f"- Maps: `maps_series(..., method=\"fit\", angles=\"names\", downsample={r['downsample']})` of "
+                  f"{', '.join(r['lines'])} + HAADF; {r['image_shape'][0]}x{r['image_shape'][1]} px at "
+                  f"{r['pixel_size_nm']:.1f} nm/px. Pt_Ma and Ga_Ka are fitted so that their lines do not leak into S.",
+                  f"- Alignment on HAADF: xcorr then projection matching; rms shift {r['rms_shift_px']:.2f} px, "
+                  f"max {r['max_shift_px']:.2f} px, axis offset {r['axis_offset_px']:.2f} px.",
+                  f"- Reconstruction: nz = {r['thickness']} voxels ({r['thickness'] * r['pixel_size_nm']:.0f} nm) for a "
+                  f"~200 nm (~{200 / r['pixel_size_nm']:.0f} px) section, leaving room for its tilt and bending; "
+                  "HAADF: SIRT 100 iterations (HAADF scaled to its 99.9th percentile); element maps: MLEM, "
+                  "30 iterations. The discrepancy stop was tried first and ended Mg, Si, S, Fe, Ni after 1 iteration "
+                  "and Ga after 2 (about one count per pixel and tilt: a nearly flat volume already fits to the "
+                  "Poisson level), so the iterations are fixed instead.",
+                  "", "| signal | counts (all tilts) | iterations | relative misfit |", "|---|---|---|---|"]
+        for n, m in r["misfit"].items():
+            cts = f"{r['counts'][n]:.3g}" if n in r["counts"] else "-"
+            lines.append(f"| {n} | {cts} | {r['iterations'][n]} | {m:.3f} |")
+        s = r["seconds"]
+        lines += ["", f"Run time: maps {s['maps']:.1f} s, alignment {s['align']:.1f} s, reconstruction "
+                  f"{s['recon']:.1f} s, total {s['total']:.1f} s.", "",
+                  f"![L2083 orthoslices]({img_rel}/l2083.png)", "", f"![L2083 overlay]({img_rel}/l2083_overlay.png)", ""]
+        j = r["joint"]
+        lines += ["### Joint HAADF + maps: TNV", "",
+                  f"`reconstruct_joint(\"tnv\", ...)` (the `chemtomo reconstruct --method tnv` path) on HAADF and the "
+                  f"{len(j['haadf_weights'])} maps, {j['iterations']} PDHG iterations; HAADF weights by NNLS of HAADF against "
+                  "the maps at the common tilts, HAADF term noise-balanced, TNV weight by count splitting "
+                  f"({j['weight']:.3g}): nothing was tuned by eye. Poisson deviance / its expectation at the fit: "
+                  f"{j['deviance_ratio']:.2f}. Time {s['joint']:.0f} s.", "",
+                  "HAADF weight per count (NNLS): " + ", ".join(f"{k.split('_')[0]} {v:.3g}" for k, v in
+                                                              j["haadf_weights"].items()) + ".", "",
+                  f"![L2083 joint TNV]({img_rel}/l2083_tnv.png)", "",
+                  "Separate MLEM (top) against joint TNV (bottom), same slab:", "",
+                  f"![L2083 MLEM vs TNV]({img_rel}/l2083_compare.png)", ""]
+    if "qd1" in results:
+        r = results["qd1"]
+        lines += ["## edx-tilt-QD1 (13 views, Se/S/Zn, 10 deg apart)", "",
+                  "Each view/channel is normalised to max 1 in the files; we rescale every channel to the same total in "
+                  "every view (projected mass does not depend on tilt). The angle set and tilt-axis direction are chosen "
+                  f"by reprojection consistency on the channel sum ({r['test_binning']}x binned): align (xcorr + "
+                  "projection matching under the hypothesis), SIRT 100 iterations, relative misfit ||Ax-b||/||b||.", "",
+                  "| tilt axis along | angles | misfit |", "|---|---|---|"]
+        for k, v in r["table"].items():
+            a, h = k.split(" | ")
+            lines.append(f"| {a} | {h} | {v:.4f} |")
+        lines += ["",
+                  f"Lowest misfit: {r['best'][0]} / {r['best'][1]}. Findings: the tilt axis runs along the image rows "
+                  "(every column hypothesis fits worse); 10 deg steps fit clearly better than 5, 8 or 15 deg "
+                  "(10 and 12 deg are within the noise of each other, 10 deg is the documented step). The sign and the "
+                  "absolute offset are **not identifiable** from projections: negating all angles gives exactly the "
+                  "z-mirrored volume and the same misfit, and adding a constant rotates the volume about the tilt axis "
+                  "(the small difference of 0..120 comes from the square grid's corners and the alignment). We use "
+                  "-60..+60 in file order; the reconstruction is defined up to that mirror.",
+                  "", f"Per-channel SIRT (50 iterations, {r['binning']}x binned) misfit: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in r["misfit"].items())
+                  + f"; rms alignment shift {r['rms_shift_px']:.2f} px; {r['seconds']:.0f} s.", "",
+                  f"![QD1]({img_rel}/qd1.png)", ""]
+    if "nanorod" in results:
+        r = results["nanorod"]
+        reg = r["registration"]
+        lines += ["## edx-tilt-nanorod (13 EDX maps, HAADF reference)", "",
+                  "Axes: the maps are `(H, W, views)`; the rod is along H in every view with the same projected "
+                  "length (std of the H profile 49.2-49.9 px at all tilts), so H is the tilt axis and "
+                  "`read_mat_stack` gives `p[a, y, u]` directly. The reference `label` (255x256x256) has the rod along "
+                  "its last axis: its axis order relative to ours is found by the registration search.", "",
+                  f"Method ({r['binning']}x binned): angles -60..+60 in file order, xcorr + projection matching, "
+                  f"SIRT {r['iterations']} iterations (relative misfit {r['misfit']:.3f}); Otsu threshold of both "
+                  "volumes (of their non-zero voxels); registration by search over the 48 axis permutations/flips with "
+                  "an FFT translation each, then rotation about the tilt axis.", "",
+                  "| volume | Dice vs reference |", "|---|---|",
+                  f"| ours: SIRT, Gaussian sigma {r['smooth_sigma']:g} px, Otsu, holes filled, registered | "
+                  f"**{r['dice_ours']:.3f}** |",
+                  f"| ours: SIRT, Otsu directly, registered (no rotation search) | {r['dice_ours_raw_otsu']:.3f} |",
+                  f"| authors' `Proposed_STEM_EDX_reconstruction`, registered | {r['dice_authors']:.3f} |",
+                  f"| authors', as stored (no registration) | {r['dice_authors_unregistered']:.3f} |", "",
+                  f"Registration of ours: reference axes = our axes {reg['perm']} with flips {reg['flips']}, "
+                  f"rotation {reg['rotation']:.0f} deg about the tilt axis, shift {reg['shift']} voxels. "
+                  "Volume fractions (binary): " + ", ".join(f"{k} {v:.4f}" for k, v in r["volume_fraction"].items())
+                  + f". {r['seconds']:.0f} s.", "", f"![nanorod]({img_rel}/nanorod.png)", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items() if not isinstance(v, np.ndarray) or v.ndim < 3}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
+    ap.add_argument("--md", type=Path, default=ROOT / "docs" / "real_data.md")
+    ap.add_argument("--only", default="l2083,qd1,nanorod")
+    args = ap.parse_args(argv)
+    if not args.data.is_dir():
+        ap.error(f"data folder {args.data} does not exist; pass --data")
+    args.out.mkdir(parents=True, exist_ok=True)
+    runners = {"l2083": run_l2083, "qd1": run_qd1, "nanorod": run_nanorod}
+    results = {}
+    for name in args.only.split(","):
+        print(f"[{name}] running...", flush=True)
+        results[name] = runners[name](args.data, args.out)
+        print(json.dumps(_plain(results[name]), indent=1, default=str)[:3000], flush=True)
+    try:
+        img_rel = str(args.out.resolve().relative_to(args.md.resolve().parent))
+    except ValueError:
+        img_rel = str(args.out)
+    write_markdown(results, args.md, img_rel)
+    print(f"wrote {args.md}")
+
+
+if __name__ == "__main__":
+    main()

@@ -142,7 +142,7 @@ def simulate(
     dose: Optional[float] = typer.Option(None, "--dose", help="Total dose of the series in e-/A^2."),
     time: Optional[float] = typer.Option(None, "--time", help="Total acquisition time in s (instead of --dose)."),
     tilts: str = typer.Option("-70:70:10", "--tilts", help="start:stop:step in degrees (inclusive), a comma list or a file."),
-    signals: str = typer.Option("HAADF,EDX", "--signals", help="HAADF, EDX (one map per element) or lines like Au_Ma."),
+    signals: str = typer.Option("HAADF,EDX", "--signals", help="HAADF, EDX (one map per element), EELS (one edge map per element), lines like Au_Ma or edges like Fe_L23."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder."),
     size: int = typer.Option(64, "--size", min=8, help="Phantom edge in voxels."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same data."),
@@ -153,6 +153,7 @@ def simulate(
     critical_dose: Optional[float] = typer.Option(None, "--critical-dose", help="1/e dose of beam damage in e-/A^2."),
     shadow_angle: Optional[float] = typer.Option(None, "--shadow-angle", help="Tilt (degrees) beyond which the holder shadows the EDX detector."),
     absorption: bool = typer.Option(False, "--absorption", help="Include X-ray self-absorption (slower)."),
+    eels_detector: str = typer.Option("counting", "--eels-detector", help="EELS camera: counting (Poisson) or ccd (gain, read-out noise)."),
 ):
     """Simulate a nanoparticle and its noisy tilt series; write MRC stacks, angles.tlt and truth/."""
     from .simulate.command import simulate_to_directory
@@ -163,7 +164,7 @@ def simulate(
     rec = simulate_to_directory(
         out_dir, phantom, [e.strip() for e in elements.split(",") if e.strip()], tilts=tilts,
         signals=tuple(s.strip() for s in signals.split(",") if s.strip()), dose=dose, time=time, size=size,
-        seed=seed, voxel_size=voxel_size, solid_angle=solid_angle, acquisition=acq,
+        seed=seed, voxel_size=voxel_size, solid_angle=solid_angle, acquisition=acq, eels_detector=eels_detector,
     )
     out.print(f"simulated {phantom} ({', '.join(rec['elements'])}), {len(rec['angles_deg'])} tilts, "
               f"{rec['dose_e_per_A2']:.3g} e-/A^2 in {rec['acquisition_time_s']:.3g} s -> {out_dir}")

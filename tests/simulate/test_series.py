@@ -72,3 +72,32 @@ def test_absorption_lowers_soft_line_counts_more():
     absorbed = simulate_series(phantom, [0.0, 30.0], acquisition=Acquisition(absorption=True), **kw)
     ratio = {e: absorbed[e].data.sum() / plain[e].data.sum() for e in ("Au", "Ag")}
     assert ratio["Ag"] < ratio["Au"] < 1.0
+
+
+def test_eels_edge_maps_follow_the_expected_counts_and_the_detector():
+    from chemtomo.core.geometry import TiltGeometry
+    from chemtomo.simulate.eels import EDGE_DELAY, default_edge, eels_expected_maps
+
+    assert [default_edge(e) for e in ("O", "Fe", "Ag", "Au")] == ["O_K", "Fe_L23", "Ag_M45", "Au_M45"]
+    phantom = _core_shell()
+    ts = simulate_series(phantom, ANGLES, signals=("HAADF", "EELS", "Fe_L23"), dose=5e4, voxel_size=0.5, rng=0)
+    assert ts.names == ["HAADF", "Ag_M45", "Au_M45", "Fe_L23"] and ts["Au_M45"].units == "counts"
+    assert ts["Fe_L23"].data.sum() == 0  # no iron in the particle
+    lam = eels_expected_maps(phantom, TiltGeometry(ANGLES, (N, N, N)), [("Au_M45", EDGE_DELAY["M45"])],
+                             voxel_size=0.5, dose=5e4 / len(ANGLES))["Au_M45"]
+    counts = ts["Au_M45"].data
+    assert counts.sum() == pytest.approx(lam.sum(), rel=5 * lam.sum() ** -0.5)  # Poisson around the expectation
+    np.testing.assert_array_equal(counts, np.round(counts))
+    ccd = simulate_series(phantom, ANGLES, signals=("Au_M45",), dose=5e4, voxel_size=0.5, eels_detector="ccd", rng=0)
+    assert ccd["Au_M45"].units == "detector units" and (ccd["Au_M45"].data != np.round(ccd["Au_M45"].data)).any()
+    with pytest.raises(ChemtomoError, match="eels_detector"):
+        simulate_series(phantom, ANGLES, signals=("EELS",), dose=1.0, eels_detector="film")
+
+
+def test_cli_simulates_eels(tmp_path):
+    from chemtomo.cli import main
+
+    assert main(["simulate", "--phantom", "core-shell:sphere", "--elements", "Au,Ag", "--dose", "1e5", "--size", "16",
+                 "--tilts", "-60:60:60", "--signals", "HAADF,EELS", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "Au_M45.mrc").is_file() and (tmp_path / "Ag_M45.mrc").is_file()
+    assert main(["simulate", "--elements", "Au", "--dose", "1", "--signals", "XPS", "--out", str(tmp_path)]) == 2

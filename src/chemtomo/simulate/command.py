@@ -59,6 +59,7 @@ def simulate_to_directory(
     voxel_size: float = 0.5,
     solid_angle: float = 0.7,
     acquisition=None,
+    eels_detector: str = "counting",
 ) -> dict:
     """Simulate phantom `phantom` (grammar of :func:`~chemtomo.simulate.phantoms.phantom_from_spec`)
     and write its tilt series, angles and ground truth to `out_dir`; return the JSON record.
@@ -75,15 +76,17 @@ def simulate_to_directory(
     for e in elements:
         if parse_signal_name(e)[0] in ("HAADF", "ADF", "BF", "ABF", "DF") or parse_signal_name(e)[1]:
             raise ChemtomoError(f"--elements takes element symbols such as Au,Ag; got {e!r}")
-    bad = [s for s in signals if s not in ("HAADF", "EDX") and "_" not in s]
+    bad = [s for s in signals if s not in ("HAADF", "EDX", "EELS") and "_" not in s]
     if bad:
-        raise ChemtomoError(f"--signals {','.join(bad)} is not known; use HAADF, EDX or X-ray lines such as Au_La")
+        raise ChemtomoError(f"--signals {','.join(bad)} is not known; use HAADF, EDX, EELS, X-ray lines such as Au_La "
+                            "or EELS edges such as Fe_L23")
     if dose is None and time is None:
         raise ChemtomoError("give --dose (total e-/A^2) or --time (total s) to set the exposure")
     angles = parse_tilts(tilts)
     truth = phantom_from_spec(phantom, list(elements), (size, size, size), seed=seed)
     series = simulate_series(truth, angles, signals=tuple(signals), dose=dose, time=time, voxel_size=voxel_size,
-                             solid_angle=solid_angle, acquisition=acquisition or Acquisition(), rng=seed)
+                             solid_angle=solid_angle, acquisition=acquisition or Acquisition(),
+                             eels_detector=eels_detector, rng=seed)
     out = Path(out_dir)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     for name in series.names:

@@ -32,6 +32,22 @@ from .noise import as_rng, gaussian
 EDGE_SHELLS = {"K": "K", "L1": "L1", "L2": "L2", "L3": "L3", "L23": "L3", "M4": "M4", "M5": "M5", "M45": "M5"}
 
 
+#: delayed maximum (eV) of each edge family in simulations that name edges only: K edges are sharp
+#: saw-tooths, L2,3 and M4,5 edges of transition metals and heavier elements peak above their onset
+EDGE_DELAY = {"K": 0.0, "L1": 0.0, "L2": 10.0, "L3": 10.0, "L23": 10.0, "M4": 30.0, "M5": 30.0, "M45": 30.0}
+
+
+def is_edge(name: str) -> bool:
+    """True for edge names such as ``"Fe_L23"`` or ``"O_K"`` (X-ray lines like ``"Fe_Ka"`` are not)."""
+    return name.partition("_")[2] in EDGE_SHELLS
+
+
+def default_edge(element: str) -> str:
+    """The edge usually mapped for `element`: K up to Mg, L2,3 from Al to Sr, M4,5 from Y on (e.g. O_K, Fe_L23, Au_M45)."""
+    z = _z(element)
+    return f"{element}_{'K' if z <= 12 else 'L23' if z <= 38 else 'M45'}"
+
+
 def parse_edge(edge: str) -> tuple[str, str]:
     """Split ``"Fe_L23"`` into ``("Fe", "L3")`` (element, onset subshell)."""
     el, _, name = edge.partition("_")

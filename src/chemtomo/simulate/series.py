@@ -17,6 +17,7 @@ from ..core.geometry import TiltGeometry
 from .acquisition import (SweptProjector, apply_shifts, damage_factors, dose_from_time, random_shifts,
                           time_from_dose)
 from .edx import EDXDetector, default_line, edx_counts, edx_expected, holder_shadow, parse_line
+from .eels import EDGE_DELAY, default_edge, detect, eels_expected_maps, is_edge
 from .haadf import haadf_expected
 from .noise import as_rng
 
@@ -61,7 +62,8 @@ class Acquisition:
 
 def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: float | None = None,
                     time: float | None = None, voxel_size: float = 1.0, solid_angle=0.7,
-                    acquisition: Acquisition = Acquisition(), rng=None) -> TiltSeries:
+                    acquisition: Acquisition = Acquisition(), eels_detector: str = "counting",
+                    rng=None) -> TiltSeries:
     """Simulate a noisy multi-signal tilt series of a phantom.
 
     Parameters
@@ -72,7 +74,10 @@ def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: fl
         Tilt angles in degrees, in acquisition order.
     signals : sequence of str, default ("HAADF", "EDX")
         ``"HAADF"``; ``"EDX"`` for the default line of every element (signal named by
-        the element, e.g. ``"Au"``); or explicit lines such as ``"Au_Ma"`` (signal named by the line).
+        the element, e.g. ``"Au"``); or explicit lines such as ``"Au_Ma"`` (signal named by the line);
+        ``"EELS"`` for the usual core-loss edge of every element
+        (:func:`~chemtomo.simulate.eels.default_edge`) or explicit edges such as ``"Fe_L23"``
+        (background-subtracted edge maps, 50 eV windows, signal named by the edge).
     dose : float, optional
         Total dose of the series in e-/A^2, spread evenly over the tilts.
     time : float, optional
@@ -84,6 +89,9 @@ def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: fl
         EDX collection solid angle in sr, or a full :class:`EDXDetector`.
     acquisition : Acquisition
         Beam current, continuous tilting, drift, damage, shadowing, probe blur, EDX background.
+    eels_detector : {"counting", "ccd"}, default "counting"
+        EELS camera (:func:`~chemtomo.simulate.eels.detect`): electron counting
+        (Poisson) or a CCD (gain 1, read-out noise 3).
     rng : None, int or numpy.random.Generator
         Random source; the same seed gives identical data.
 
@@ -127,16 +135,28 @@ def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: fl
 
     out, lines = {}, {}
     wanted = list(signals)
+    if eels_detector not in ("counting", "ccd"):
+        raise ChemtomoError(f"eels_detector must be 'counting' or 'ccd', got {eels_detector!r}")
     if "HAADF" in wanted:
         lam = haadf_expected(phantom, proj, voxel_size=voxel_size, dose=effective, probe_sigma=acquisition.probe_sigma)
         out["HAADF"] = gen.poisson(np.clip(finish(lam), 0, None))
-    edx_lines = {}
+    edx_lines, edges = {}, {}
     for s in wanted:
         if s == "EDX":
             edx_lines.update({el: default_line(el) for el in phantom})
+        elif s == "EELS":
+            edges.update({default_edge(el): default_edge(el) for el in phantom})
+        elif is_edge(s):
+            edges[s] = s
         elif s != "HAADF":
             parse_line(s)
             edx_lines[s] = s
+    if edges:
+        items = [(e, EDGE_DELAY[e.partition("_")[2]]) for e in edges if e.partition("_")[0] in phantom]
+        lam = eels_expected_maps(phantom, proj, items, voxel_size=voxel_size, dose=effective)
+        for e in edges:  # an element absent from the phantom gives an empty map
+            out[e] = detect(finish(lam[e]) if e in lam else np.zeros(geom.projection_shape), eels_detector, rng=gen)
+            lines[e] = e
     shadow = holder_shadow(geom.angles, acquisition.shadow_angle, side=acquisition.shadow_side)
     if edx_lines:
         lam = edx_expected(phantom, proj, list(edx_lines.values()), voxel_size=voxel_size, dose=effective * shadow,
@@ -145,11 +165,16 @@ def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: fl
         counts = edx_counts(lam, background=acquisition.background, rng=gen)
         out.update(counts)
         lines.update(edx_lines)
-    sig = {name: Signal(np.asarray(v, dtype=np.float32), geom.angles, "electrons" if name == "HAADF" else "counts")
-           for name, v in out.items()}
+    def units(name):
+        if name == "HAADF":
+            return "electrons"
+        return "detector units" if name in edges and eels_detector == "ccd" else "counts"
+
+    sig = {name: Signal(np.asarray(v, dtype=np.float32), geom.angles, units(name)) for name, v in out.items()}
     meta = {
         "simulated": True,
         "lines": lines,
+        "eels_detector": eels_detector if edges else None,
         "dose_per_tilt": per_tilt.tolist(),
         "damage": damage.tolist(),
         "shadow": shadow.tolist(),

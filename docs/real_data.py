@@ -513,7 +513,8 @@ def write_markdown(results: dict, path: Path, img_rel: str) -> Path:
                                                               j["haadf_weights"].items()) + ".", "",
                   f"![L2083 joint TNV]({img_rel}/l2083_tnv.png)", "",
                   "Separate MLEM (top) against joint TNV (bottom), same slab:", "",
-                  f"![L2083 MLEM vs TNV]({img_rel}/l2083_compare.png)", ""]
+                  f"![L2083 MLEM vs TNV]({img_rel}/l2083_compare.png)", "",
+                  "Caveat: in the joint volumes S and Ni take on HAADF structures (the streaks on the right) that their own maps do not show, and the EDX deviance stays at 1.7 times its expectation: with the HAADF mixed into the element channels, HAADF contrast that the eight mapped lines do not explain (carbon, the FIB damage layer, thickness changes) is pushed into the weakest channels. The joint result is smoother and shares the HAADF edges, but on this section it is not yet more trustworthy than MLEM for S and Ni.", ""]
     if "qd1" in results:
         r = results["qd1"]
         lines += ["## edx-tilt-QD1 (13 views, Se/S/Zn, 10 deg apart)", "",

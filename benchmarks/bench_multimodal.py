@@ -154,7 +154,9 @@ def main():
             if dose == low:
                 methods += [("TNV, HAADF as channel, KL", lambda: tnv(ops, data, list(ELEMENTS), haadf="channel")),
                             ("bimodal, L2, 100 it.", lambda: bimodal(ops, data, list(ELEMENTS), 100)),
-                            ("fused (Schwartz), defaults", lambda: fused(ops, data, list(ELEMENTS), 100))]
+                            ("fused (Schwartz), defaults", lambda: fused(ops, data, list(ELEMENTS), 100)),
+                            ("fused, TV weight by count splitting",
+                             lambda: fused(ops, data, list(ELEMENTS), 100, lambda_tv="auto"))]
                 if pname == "core-shell sphere":
                     methods += [
                         ("TGV nuclear (mix), KL", lambda: tgv(ops, data, list(ELEMENTS), coupling="nuclear")),
@@ -167,6 +169,8 @@ def main():
                 vols = fn()
                 info = getattr(vols, "info", {})
                 settings = f"weight {info['weight']:.3g}" if "weight" in info else ""
+                if info.get("lambda_tv_rule") == "count-splitting":
+                    settings = f"TV rule x {info['tv_factor']:g}"
                 if "haadf_weights" in info:
                     settings += " r " + "/".join(f"{v:.3g}" for v in info["haadf_weights"].values())
                 add(label, dose, vols, scale, settings.strip(), time.perf_counter() - t)

@@ -65,19 +65,10 @@ def bin_volume(v: np.ndarray, factor: int) -> np.ndarray:
 
 
 def otsu(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu threshold of the values (histogram with `bins` bins)."""
-    x = np.asarray(values, dtype=np.float64).ravel()
-    hist, edges = np.histogram(x, bins=bins)
-    mids = 0.5 * (edges[1:] + edges[:-1])
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m = np.cumsum(hist * mids)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mu0 = m / w0
-        mu1 = (m[-1] - m) / w1
-        between = w0 * w1 * (mu0 - mu1) ** 2
-    between[~np.isfinite(between)] = -1
-    return float(mids[int(np.argmax(between))])
+    """Otsu threshold of the values (histogram with `bins` bins): chemtomo's own."""
+    from chemtomo.quantify.haadf import otsu_threshold
+
+    return otsu_threshold(values, bins)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

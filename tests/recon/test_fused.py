@@ -69,3 +69,20 @@ def test_bad_inputs(problem):
         fused(ops, data, ["Au"], 1, exponent=0.5)
     with pytest.raises(ChemtomoError, match="weights"):
         fused(ops, data, ["Au"], 1, weights=[1.0])
+
+
+def test_auto_tv_weight_by_count_splitting(problem):
+    from chemtomo.recon.fused import SPLIT_FACTORS
+
+    truth, ops, data, scale = problem
+    auto = fused(ops, data, ["Au", "Ag"], 40, lambda_tv="auto")
+    assert auto.info["lambda_tv_rule"] == "count-splitting" and auto.info["tv_factor"] in SPLIT_FACTORS
+    assert [f for f, _ in auto.info["search"]] == list(SPLIT_FACTORS)
+    # the chosen factor is the held-out likelihood's best, and it does no worse than the plain rule
+    nll = dict(auto.info["search"])
+    assert nll[auto.info["tv_factor"]] == min(nll.values())
+    plain = fused(ops, data, ["Au", "Ag"], 40)
+    err = {k: sum(nrmse(v[e] / scale[e], truth[e]) for e in ("Au", "Ag")) for k, v in (("auto", auto), ("plain", plain))}
+    assert err["auto"] <= err["plain"] + 0.02, err
+    with pytest.raises(ChemtomoError, match="lambda_tv"):
+        fused(ops, data, ["Au"], 2, lambda_tv="large")

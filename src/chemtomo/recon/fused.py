@@ -324,7 +324,8 @@ def fused(ops, data, elements, iterations=100, *, gamma=1.7, exponent=1.0, weigh
 
 
 #: factors of the default TV rule tried by ``lambda_tv="auto"`` (at 48^3, F/10 of bench_multimodal.py the
-#: best factor on the ground truth was 10-30: the rule alone regularises too little at < 1 count per pixel)
+#: best factor on the ground truth was 10-30, count splitting picked 10-100: the rule alone regularises too
+#: little at < 1 count per pixel)
 SPLIT_FACTORS = (1.0, 3.0, 10.0, 30.0, 100.0)
 
 

@@ -227,11 +227,11 @@ def pdhg(terms, regulariser=None, iterations=200, *, x0=None, bounds=(0.0, None)
     kz = [None] * len(blocks)
     duals = [None] * len(blocks)
     nxt = [torch.empty_like(p) for p in z]
+    parts = [(part, list(ops.items())) for part, ops in blocks]
     for i in range(iterations):
         for j, p in enumerate(z):
             nxt[j].copy_(p)
-        for k, ((part, ops), sigma) in enumerate(zip(blocks, sigmas)):
-            items = list(ops.items())
+        for k, ((part, items), sigma) in enumerate(zip(parts, sigmas)):
             j0, op0 = items[0]
             if kz[k] is None:
                 kz[k] = op0._apply(zbar[j0]).clone()

@@ -23,6 +23,8 @@ Couplings of the per-voxel matrix ``G[c, d]`` (channel c, derivative d):
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..core.diff import Gradient, SymGradient
@@ -55,10 +57,28 @@ def _rows(q: torch.Tensor, dims) -> tuple[int, int] | None:
     dims = tuple(d % q.ndim for d in dims)
     lead = q.ndim - 3
     if dims == tuple(range(len(dims))) and len(dims) <= lead:
-        return 1, int(torch.tensor(q.shape[: len(dims)]).prod()) if dims else 1
+        return 1, math.prod(q.shape[: len(dims)])
     if len(dims) == 1 and dims[0] == lead - 1:
-        return int(torch.tensor(q.shape[: lead - 1]).prod()) if lead > 1 else 1, q.shape[lead - 1]
+        return math.prod(q.shape[: lead - 1]), q.shape[lead - 1]
     return None
+
+
+def _working(q: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """A contiguous tensor to write the projection into: `q` itself when allowed, else a copy."""
+    return q if inplace and q.is_contiguous() else q.clone(memory_format=torch.contiguous_format)
+
+
+def _result(q: torch.Tensor, out: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """`out`, copied back into `q` when `q` must hold it and is another tensor."""
+    return q.copy_(out) if inplace and out is not q else out
+
+
+def _squared_norms(flat: torch.Tensor) -> torch.Tensor:
+    """``sum_k flat[:, k] ** 2`` of ``flat[L, K, N]``, accumulated without a full-size temporary."""
+    sq = flat[:, 0] * flat[:, 0]
+    for k in range(1, flat.shape[1]):
+        sq.addcmul_(flat[:, k], flat[:, k])
+    return sq
 
 
 def project_l2(q: torch.Tensor, radius: float, dims, *, inplace: bool = False) -> torch.Tensor:
@@ -74,17 +94,11 @@ def project_l2(q: torch.Tensor, radius: float, dims, *, inplace: bool = False) -
     if rows is None:  # general axes: plain (allocating) form
         scale = (torch.linalg.vector_norm(q, dim=dims, keepdim=True) / radius).clamp(min=1.0)
         return q.div_(scale) if inplace else q / scale
-    out = q if inplace and q.is_contiguous() else q.contiguous().clone() if not inplace else q.contiguous()
+    out = _working(q, inplace)
     flat = out.view(rows[0], rows[1], -1)
-    sq = flat[:, 0] * flat[:, 0]  # (L, N): squared norms, accumulated without a full-size temporary
-    for k in range(1, rows[1]):
-        sq.addcmul_(flat[:, k], flat[:, k])
-    factor = sq.sqrt_().clamp_(min=radius).reciprocal_().mul_(radius)
+    factor = _squared_norms(flat).sqrt_().clamp_(min=radius).reciprocal_().mul_(radius)
     flat.mul_(factor.unsqueeze(1))
-    if inplace and out is not q:
-        q.copy_(out)
-        return q
-    return out
+    return _result(q, out, inplace)
 
 
 def project_spectral(q: torch.Tensor, radius: float, *, inplace: bool = False) -> torch.Tensor:
@@ -94,9 +108,8 @@ def project_spectral(q: torch.Tensor, radius: float, *, inplace: bool = False) -
     Voxels with Frobenius norm <= radius are inside the ball (spectral <= Frobenius)
     and left alone; the others are clipped, ``M -> U min(S, radius) V^T``
     for ``M = U S V^T``, in closed form for two channels or three derivatives
-    (:func:`_spectral_clip_three`, in float64),
-    by a batched SVD otherwise. With
-    ``inplace=True`` `q` is overwritten and returned.
+    (:func:`_spectral_clip_three`, in float64), by a batched SVD otherwise.
+    With ``inplace=True`` `q` is overwritten and returned.
     """
     if radius == 0:
         return q.zero_() if inplace else torch.zeros_like(q)
@@ -108,14 +121,9 @@ def project_spectral(q: torch.Tensor, radius: float, *, inplace: bool = False) -
     if c == 2:
         out = _project_spectral_two(q, radius)
         return q.copy_(out) if inplace else out
-    out = q if inplace and q.is_contiguous() else q.contiguous().clone()
+    out = _working(q, inplace)
     m = out.view(c, d, -1)
-    fro = m[0, 0] * m[0, 0]
-    for a in range(c):
-        for b in range(d):
-            if a or b:
-                fro.addcmul_(m[a, b], m[a, b])
-    active = fro > radius**2
+    active = _squared_norms(out.view(1, c * d, -1))[0] > radius**2  # Frobenius norm outside the ball
     for start in range(0, m.shape[2], _CHUNK):  # blocks of voxels: the temporaries stay in cache
         blk, act = m[:, :, start:start + _CHUNK], active[start:start + _CHUNK]
         n_act = int(act.sum())
@@ -126,9 +134,7 @@ def project_spectral(q: torch.Tensor, radius: float, *, inplace: bool = False) -
             blk[:, :, idx] = _clip_unit(blk[:, :, idx] / radius) * radius
         else:  # inside the ball the clip is the identity up to rounding; keep those voxels exactly
             blk.copy_(torch.where(act, _clip_unit(blk / radius) * radius, blk))
-    if inplace and out is not q:
-        return q.copy_(out)
-    return out
+    return _result(q, out, inplace)
 
 
 #: voxels per block of the spectral projection (its 60-odd temporaries then fit in the cache)
@@ -248,7 +254,24 @@ class _Ball:
         return self.radius * float(torch.linalg.vector_norm(g, dim=_norm_dims(g, self.coupling)).sum())
 
 
-class TV(_Ball):
+class _GradientBall(_Ball):
+    """A norm of the gradient, ``weight * sum_v ||grad x (v)||``: one block, no auxiliary variable."""
+
+    def __init__(self, weight: float, coupling: str, name: str):
+        super().__init__(_check_weight(weight, f"{name} weight"), coupling)
+        self.weight = self.radius
+
+    def operator(self, shape):
+        return Gradient(shape)
+
+    def aux_shapes(self, shape):
+        return []
+
+    def blocks(self, shape):
+        return [(self, {0: Gradient(shape)})]
+
+
+class TV(_GradientBall):
     """Isotropic total variation ``weight * sum_v |grad x (v)|``, channel-wise or joint.
 
     Parameters
@@ -269,23 +292,13 @@ class TV(_Ball):
     def __init__(self, weight: float, coupling: str = "none"):
         if coupling not in ("none", "frobenius"):
             raise ChemtomoError(f"TV coupling must be 'none' or 'frobenius', got {coupling!r}; use TNV for nuclear")
-        super().__init__(_check_weight(weight, "TV weight"), coupling)
-        self.weight = self.radius
-
-    def operator(self, shape):
-        return Gradient(shape)
-
-    def aux_shapes(self, shape):
-        return []
-
-    def blocks(self, shape):
-        return [(self, {0: Gradient(shape)})]
+        super().__init__(weight, coupling, "TV")
 
     def __repr__(self):
         return f"TV({self.weight:g}, coupling={self.coupling!r})"
 
 
-class TNV(_Ball):
+class TNV(_GradientBall):
     """Total nuclear variation ``weight * sum_v ||J x (v)||_*`` of a multichannel volume.
 
     Parameters
@@ -308,17 +321,7 @@ class TNV(_Ball):
     """
 
     def __init__(self, weight: float):
-        super().__init__(_check_weight(weight, "TNV weight"), "nuclear")
-        self.weight = self.radius
-
-    def operator(self, shape):
-        return Gradient(shape)
-
-    def aux_shapes(self, shape):
-        return []
-
-    def blocks(self, shape):
-        return [(self, {0: Gradient(shape)})]
+        super().__init__(weight, "nuclear", "TNV")
 
     def __repr__(self):
         return f"TNV({self.weight:g})"

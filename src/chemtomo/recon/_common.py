@@ -152,3 +152,25 @@ def check_nonnegative(x: torch.Tensor, name: str) -> None:
     n = int((x < 0).sum())
     if n:
         raise DataError(f"{name} has {n} negative values; give a non-negative {name}")
+
+
+def split_half(counts: torch.Tensor, rng) -> tuple[torch.Tensor, torch.Tensor]:
+    """Count splitting: `counts` rounded to whole counts, each split binomially (p = 1/2) into two halves.
+
+    The halves are independent Poisson data with half the expectation (thinning);
+    float32 tensors on the device of `counts`. `rng`: a seed or a numpy Generator
+    (consumed, so successive calls draw independent splits).
+    """
+    from ..simulate.noise import split_counts
+
+    n = np.rint(counts.detach().cpu().numpy().astype(np.float64)).clip(min=0)
+    first, second = split_counts(n, 0.5, rng=rng)
+    return (torch.from_numpy(first.astype(np.float32)).to(counts.device),
+            torch.from_numpy(second.astype(np.float32)).to(counts.device))
+
+
+def heldout_nll(expected: torch.Tensor, counts: torch.Tensor) -> float:
+    """Poisson negative log-likelihood ``sum(lambda - b log lambda)`` of held-out `counts` at `expected`."""
+    lam = expected.clamp(min=1e-12)
+    return float((lam - counts * torch.log(lam)).sum())
+

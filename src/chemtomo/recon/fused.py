@@ -21,7 +21,7 @@ from ..core.diff import _divergence, _gradient
 from ..core.errors import ChemtomoError, ShapeError, check_counts, check_finite
 from ..core.names import ELEMENTS, parse_signal_name
 from ..core.operators import Operator, like_input, to_tensor
-from ._common import callback_runner, check_iterations
+from ._common import callback_runner, check_iterations, heldout_nll, split_half
 
 #: floor inside the Poisson logarithm, in counts (Schwartz's "bkg")
 EPS_COUNTS = 1e-2
@@ -341,18 +341,12 @@ def _split_factor(ops, data, elements, iterations, rng, kw):
     gen = np.random.default_rng(rng)
     train, held = dict(data), {}
     for e in elements:
-        n = np.rint(np.asarray(data[e].detach().cpu() if isinstance(data[e], torch.Tensor) else data[e],
-                               dtype=np.float64)).clip(min=0).astype(np.int64)
-        half = gen.binomial(n, 0.5)
-        train[e] = half.astype(np.float32)
-        held[e] = torch.from_numpy((n - half).astype(np.float32))
+        half, held[e] = split_half(to_tensor(data[e]), gen)
+        train[e] = half.cpu().numpy()
     history = []
     for f in SPLIT_FACTORS:
         fit = fused(ops, train, elements, iterations, **kw, tv_factor=f)
-        nll = 0.0
-        for e in elements:
-            lam = ops[e]._apply(to_tensor(fit[e])).cpu().clamp(min=1e-12)
-            nll += float((lam - held[e] * torch.log(lam)).sum())
+        nll = sum(heldout_nll(ops[e]._apply(to_tensor(fit[e])).cpu(), held[e].cpu()) for e in elements)
         history.append((f, nll))
     best = min(history, key=lambda t: t[1])[0]
     return best, history

@@ -58,7 +58,7 @@ import torch
 
 from ..core.errors import ChemtomoError, ShapeError
 from ..core.operators import like_input
-from ._common import callback_runner, check_iterations, prepare_data
+from ._common import callback_runner, check_iterations, heldout_nll, prepare_data, split_half
 from .channels import Channel, Mix, mix_weights
 from .pdhg import KL, L2, _op_norm, _regulariser_blocks, pdhg
 from .regularisers import TGV, TNV, TV
@@ -176,21 +176,14 @@ class _Problem:
         gen = np.random.default_rng(rng)
         first, second = {}, {}
         for e, b in self.b.items():
-            n = b.cpu().numpy().round().clip(min=0).astype(np.int64)
-            half = gen.binomial(n, 0.5).astype(np.float32)
-            first[e] = torch.from_numpy(half).to(b.device)
-            second[e] = torch.from_numpy(n.astype(np.float32) - half).to(b.device)
+            first[e], second[e] = split_half(b, gen)
         train = copy.copy(self)
         train.b, train.thin = first, 0.5 * self.thin
         return train, second
 
     def heldout_nll(self, u: torch.Tensor, counts: dict) -> float:
         """Poisson negative log-likelihood of held-out `counts` (the other half) at the fit `u`."""
-        total = 0.0
-        for e in self.elements:
-            lam = (self.thin * self.edx_ops[e]._apply(u)).clamp(min=1e-12)
-            total += float((lam - counts[e] * torch.log(lam)).sum())
-        return total
+        return sum(heldout_nll(self.thin * self.edx_ops[e]._apply(u), counts[e]) for e in self.elements)
 
     def terms(self):
         """pdhg data terms; the whole objective is multiplied by g (see :func:`chemtomo.recon.tv.tv`)."""

@@ -6,7 +6,7 @@ import torch
 
 from ..core.errors import ChemtomoError
 from ..core.operators import like_input
-from ._common import callback_runner, check_bounds, prepare_data, prepare_mask, prepare_volume
+from ._common import callback_runner, check_bounds, heldout_nll, prepare_data, prepare_mask, prepare_volume, split_half
 from .pdhg import KL, L2, TV, pdhg
 
 DATA_TERMS = ("l2", "kl")
@@ -116,21 +116,15 @@ def split_weight(op, data, iterations=200, *, grid=WEIGHT_GRID, background=0.0, 
 
     `history`, if a list, receives ``(weight, held-out negative log-likelihood)`` pairs.
     """
-    import numpy as np
-
     b = prepare_data(op, data, counts=True)
-    n = b.cpu().numpy().round().clip(min=0).astype(np.int64)
-    half = np.random.default_rng(rng).binomial(n, 0.5)
-    train = torch.from_numpy(half.astype(np.float32)).to(b.device)
-    test = torch.from_numpy((n - half).astype(np.float32)).to(b.device)
+    train, test = split_half(b, rng)
     # each half carries half the expected background
     bg = 0.5 * float(background) if isinstance(background, (int, float)) else 0.5 * torch.as_tensor(background).to(b.device)
     scores = {}
 
     def score(w):
         x = tv(op, train, iterations, weight=w, data_term="kl", background=bg, bounds=bounds, mask=mask)
-        lam = (op._apply(torch.as_tensor(x, device=b.device)) + bg).clamp(min=1e-12)
-        scores[w] = float((lam - test * torch.log(lam)).sum())
+        scores[w] = heldout_nll(op._apply(torch.as_tensor(x, device=b.device)) + bg, test)
 
     for w in grid:
         score(float(w))

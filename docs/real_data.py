@@ -37,6 +37,7 @@ from chemtomo.align import apply_shifts, projection_matching, xcorr_shifts  # no
 from chemtomo.core.geometry import TiltGeometry  # noqa: E402
 from chemtomo.core.projector import Projector  # noqa: E402
 from chemtomo.io.matlab import read_mat_stack, read_mat_views  # noqa: E402
+from chemtomo.quantify.haadf import otsu_threshold  # noqa: E402
 from chemtomo.recon import sirt  # noqa: E402
 
 L2083_ELEMENTS = ["O", "Mg", "Si", "S", "Fe", "Ni", "Pt_Ma", "Ga_Ka"]
@@ -64,13 +65,6 @@ def bin_volume(v: np.ndarray, factor: int) -> np.ndarray:
     return v.reshape(a, factor, b, factor, c, factor).mean(axis=(1, 3, 5))
 
 
-def otsu(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu threshold of the values (histogram with `bins` bins): chemtomo's own."""
-    from chemtomo.quantify.haadf import otsu_threshold
-
-    return otsu_threshold(values, bins)
-
-
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(bool), b.astype(bool)
     return float(2.0 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1))
@@ -87,6 +81,20 @@ def align_stack(stack, angles, *, lowpass=1.0, matching=True, iterations=5):
     if matching:
         shifts, _ = projection_matching(stack, angles, shifts0=shifts, iterations=iterations, lowpass=lowpass)
     return apply_shifts(stack, -shifts).astype(np.float32), shifts
+
+
+def _figure(*args, **kwargs):
+    """``plt.subplots(*args, **kwargs)`` on the Agg backend, every panel without ticks (images only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(*args, **kwargs)
+    for ax in np.ravel(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig, axes
 
 
 def _save(fig, path: Path, dpi=90):
@@ -177,15 +185,10 @@ def run_l2083(data: Path, out: Path | None, *, thickness: int = 32, downsample: 
 
 def l2083_slices(vols, path, *, title):
     """Per signal: x-y (mean of the central z third) above x-z (central y): the section is thin in z."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     show = [n for n in ["HAADF", "Fe_Ka", "S_Ka", "Si_Ka", "Mg_Ka", "O_Ka", "Ni_Ka"] if n in vols]
     ny, nz, nx = vols[show[0]].shape
     zs = slice(nz // 2 - nz // 6, nz // 2 + nz // 6 + 1)
-    fig, axes = plt.subplots(2, len(show), figsize=(1.9 * len(show), 2.6),
+    fig, axes = _figure(2, len(show), figsize=(1.9 * len(show), 2.6),
                              gridspec_kw={"height_ratios": [ny, max(nz, 8)]}, squeeze=False)
     for j, n in enumerate(show):
         v = vols[n]
@@ -196,9 +199,6 @@ def l2083_slices(vols, path, *, title):
         axes[0, j].set_title(n.split("_")[0], fontsize=8)
     axes[0, 0].set_ylabel("x-y", fontsize=7)
     axes[1, 0].set_ylabel("x-z", fontsize=7)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return _save(fig, Path(path))
@@ -206,15 +206,10 @@ def l2083_slices(vols, path, *, title):
 
 def l2083_compare(separate, joint, path):
     """Per element: MLEM (top) against joint TNV (bottom), mean of the central z third."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     show = [n for n in ["Fe_Ka", "S_Ka", "Si_Ka", "Mg_Ka", "O_Ka", "Ni_Ka"] if n in separate and n in joint]
     nz = separate[show[0]].shape[1]
     zs = slice(nz // 2 - nz // 6, nz // 2 + nz // 6 + 1)
-    fig, axes = plt.subplots(2, len(show), figsize=(1.9 * len(show), 4.2), squeeze=False)
+    fig, axes = _figure(2, len(show), figsize=(1.9 * len(show), 4.2), squeeze=False)
     for j, n in enumerate(show):
         for i, v in enumerate([separate[n], joint[n]]):
             img = np.asarray(v)[:, zs, :].mean(axis=1)
@@ -222,20 +217,12 @@ def l2083_compare(separate, joint, path):
         axes[0, j].set_title(n.split("_")[0], fontsize=8)
     axes[0, 0].set_ylabel("MLEM 30", fontsize=7)
     axes[1, 0].set_ylabel("joint TNV", fontsize=7)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
     fig.tight_layout()
     return _save(fig, Path(path))
 
 
 def l2083_overlay(vols, path, *, pixel_size):
     """Fe (red), S (yellow), Si (blue), Mg (green) of the central third of the section, in one RGB image."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     colours = {"Fe_Ka": (1, 0, 0), "S_Ka": (1, 0.85, 0), "Si_Ka": (0.15, 0.35, 1), "Mg_Ka": (0, 0.9, 0)}
     nz = next(iter(vols.values())).shape[1]
     zs = slice(nz // 2 - nz // 6, nz // 2 + nz // 6 + 1)
@@ -247,15 +234,12 @@ def l2083_overlay(vols, path, *, pixel_size):
         panels[name] = img
         rgb = rgb + img[..., None] * np.array(c)[None, None, :]
     rgb = np.clip(rgb, 0, 1)
-    fig, axes = plt.subplots(1, 5, figsize=(12, 2.9))
+    fig, axes = _figure(1, 5, figsize=(12, 2.9))
     for ax, (name, img) in zip(axes, panels.items()):
         ax.imshow(img, cmap="magma")
         ax.set_title(name.split("_")[0], fontsize=9)
     axes[4].imshow(rgb)
     axes[4].set_title("Fe red, S yellow, Si blue, Mg green", fontsize=8)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
     fig.suptitle(f"L2083: mean of the central z third (x-y, tilt axis vertical), {pixel_size:.1f} nm/px", fontsize=9)
     fig.tight_layout()
     return _save(fig, Path(path))
@@ -401,7 +385,7 @@ def register_binary(moving: np.ndarray, fixed: np.ndarray, *, rotations=None, vo
 
 
 def volume_threshold(v):
-    return otsu(v[v > 0]) if np.any(v > 0) else 0.0
+    return otsu_threshold(v[v > 0]) if np.any(v > 0) else 0.0
 
 
 def run_nanorod(data: Path, out: Path | None, *, binning: int = 2, iterations: int = 100,
@@ -439,16 +423,12 @@ def run_nanorod(data: Path, out: Path | None, *, binning: int = 2, iterations: i
 
 
 def nanorod_figure(ref, ref_bin, ours_reg, auth_reg, vol, path, result):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     c = [s // 2 for s in ref.shape]
     cuts = lambda v: (v[c[0]], v[:, c[1]], v[:, :, c[2]])  # noqa: E731
     rows = [("reference (HAADF, Otsu)", ref_bin), ("ours: SIRT, smoothed, Otsu, registered", ours_reg),
             ("authors' recon, Otsu, registered", auth_reg)]
-    fig, axes = plt.subplots(len(rows) + 1, 3, figsize=(7.5, 2.3 * (len(rows) + 1)))
+    fig, axes = _figure(len(rows) + 1, 3, figsize=(7.5, 2.3 * (len(rows) + 1)))
     for i, (label, v) in enumerate(rows):
         for j, img in enumerate(cuts(v.astype(np.float32))):
             axes[i, j].imshow(img, cmap="gray", interpolation="nearest")
@@ -456,9 +436,6 @@ def nanorod_figure(ref, ref_bin, ours_reg, auth_reg, vol, path, result):
     for j, img in enumerate(cuts(ours_reg.astype(np.float32) - ref_bin.astype(np.float32))):
         axes[-1, j].imshow(img, cmap="bwr", vmin=-1, vmax=1, interpolation="nearest")
     axes[-1, 0].set_ylabel("ours - reference", fontsize=7)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
     fig.suptitle(f"nanorod (reference axes, {result['binning']}x binned): Dice ours {result['dice_ours']:.3f}, "
                  f"authors {result['dice_authors']:.3f}", fontsize=9)
     fig.tight_layout()

@@ -71,26 +71,25 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None) -> dict:
         scale[e] = float(expected[line_key].sum() / Projector(geom)(truth[e]).sum())
 
     results, rows = {}, {"truth": {e: truth[e] for e in elements}}
+
+    def record(label, run, *, row, folder):
+        """Time `run`, score its element volumes, keep them for the figure and write them to `folder`."""
+        start = time.perf_counter()
+        vs = run()
+        seconds = time.perf_counter() - start
+        conc = {e: vs[e] / scale[e] for e in elements}
+        results[label] = {e: nrmse(conc[e], truth[e]) for e in elements} | {"seconds": seconds}
+        rows[row] = conc
+        write_volume_set(vs, out_dir / folder)
+
     edx_only = TiltSeries({e: series[e] for e in elements}, pixel_size=VOXEL_NM)
     for method in METHODS:
         # iterative methods stop at the Poisson noise level (discrepancy principle); TV uses KL data
-        start = time.perf_counter()
-        vs = reconstruct_series(edx_only, method, stop="discrepancy")
-        seconds = time.perf_counter() - start
-        conc = {e: vs[e] / scale[e] for e in elements}
-        results[method] = {e: nrmse(conc[e], truth[e]) for e in elements} | {"seconds": seconds}
-        rows[method] = conc
-        write_volume_set(vs, out_dir / method)
+        record(method, lambda: reconstruct_series(edx_only, method, stop="discrepancy"), row=method, folder=method)
     # joint HAADF + EDX: what --method auto picks for these signals
     from .recon.joint import reconstruct_joint
 
-    start = time.perf_counter()
-    vs = reconstruct_joint("tnv", series)
-    seconds = time.perf_counter() - start
-    conc = {e: vs[e] / scale[e] for e in elements}
-    results["tnv (joint, HAADF)"] = {e: nrmse(conc[e], truth[e]) for e in elements} | {"seconds": seconds}
-    rows["tnv (joint)"] = conc
-    write_volume_set(vs, out_dir / "tnv-joint")
+    record("tnv (joint, HAADF)", lambda: reconstruct_joint("tnv", series), row="tnv (joint)", folder="tnv-joint")
     start = time.perf_counter()
     haadf_vs = reconstruct_series(TiltSeries({"HAADF": series["HAADF"]}, pixel_size=VOXEL_NM), "sirt")
     write_volume_set(haadf_vs, out_dir / "HAADF-sirt")

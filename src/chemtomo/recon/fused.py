@@ -192,9 +192,9 @@ def fused(ops, data, elements, iterations=100, *, gamma=1.7, exponent=1.0, weigh
         Poisson gradient whose relative noise falls as ``1 / sqrt(counts)``
         (an empirical rule tuned on simulated Au@Ag particles). ``"auto"``:
         that rule times a factor from :data:`SPLIT_FACTORS` chosen by count
-        splitting (fit one binomial half of the counts with half the weight,
-        score the Poisson likelihood of the other half; no ground truth), at
-        the cost of one run per factor.
+        splitting (fit one binomial half of the counts, the rule following the
+        halved counts, and score the Poisson likelihood of the other half; no
+        ground truth), at the cost of one run per factor.
     tv_factor : float, default 1
         Multiplies the default rule's weights (ignored when `lambda_tv` is given).
     init_iterations : int, default 20
@@ -204,7 +204,6 @@ def fused(ops, data, elements, iterations=100, *, gamma=1.7, exponent=1.0, weigh
         of `elements`; returning True stops.
     objective : list, optional
         If given, ``F(x)`` at the start and after each iteration is appended.
-
     rng : int, default 0
         Seed of the count splitting of ``lambda_tv="auto"``.
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from chemtomo.core.diff import Gradient, divergence, gradient
-from chemtomo.core.errors import ShapeError
+from chemtomo.core.diff import DirectionalGradient, Gradient, divergence, edge_directions, gradient
+from chemtomo.core.errors import ChemtomoError, ShapeError
 from chemtomo.testing import check_operator
 
 
@@ -42,3 +42,44 @@ def test_shape_errors():
         gradient(np.zeros((4, 4)))
     with pytest.raises(ShapeError):
         divergence(np.zeros((2, 4, 4, 4)))
+
+
+def _ramp_guide(shape=(6, 7, 8)):
+    guide = np.zeros(shape, np.float32)
+    guide[..., shape[-1] // 2:] = 10.0  # one plane edge normal to x
+    return guide
+
+
+@pytest.mark.parametrize("shape", [(6, 7, 8), (2, 6, 7, 8)])
+def test_directional_gradient_adjoint_and_buffer_forms(shape):
+    xi = edge_directions(np.random.default_rng(1).random(shape[-3:]).astype(np.float32), smooth=1.0)
+    D = DirectionalGradient(shape, xi, 0.9)
+    assert check_operator(D) < 1e-5
+    x, g = torch.rand(shape), torch.rand(D.range_shape)
+    out = torch.empty(D.range_shape)
+    assert torch.allclose(D._apply_into(x, out), D._apply(x))
+    acc = torch.ones(shape)
+    assert torch.allclose(D._adjoint_add(g, acc, 0.5), 1 + 0.5 * D._apply_adjoint(g), atol=1e-6)
+    assert torch.allclose(DirectionalGradient(shape, xi, 0.0)._apply(x), Gradient(shape)._apply(x))
+
+
+def test_directional_gradient_removes_the_guide_edge_component():
+    xi = edge_directions(_ramp_guide(), smooth=0, eta=1e-3)
+    assert torch.allclose(xi[2, :, :, 3], torch.ones(6, 7), atol=1e-3)  # the edge: unit normal along x
+    assert float(xi[:, :, :, :3].abs().max()) == 0.0  # flat: no normal
+    x = torch.rand(6, 7, 8)
+    g, dg = Gradient((6, 7, 8))._apply(x), DirectionalGradient((6, 7, 8), xi, 1.0)._apply(x)
+    assert torch.allclose(dg[2, :, :, 3], torch.zeros(6, 7), atol=1e-3)  # jump across the guide edge is free
+    assert torch.equal(dg[:2], g[:2]) and torch.equal(dg[2, :, :, :3], g[2, :, :, :3])  # everything else is TV
+
+
+def test_edge_direction_errors():
+    with pytest.raises(ShapeError):
+        edge_directions(np.zeros((4, 4)))
+    with pytest.raises(ChemtomoError, match="NaN"):
+        edge_directions(np.full((3, 3, 3), np.nan))
+    xi = edge_directions(_ramp_guide())
+    with pytest.raises(ShapeError, match="do not fit"):
+        DirectionalGradient((6, 7, 9), xi)
+    with pytest.raises(ChemtomoError, match="gamma"):
+        DirectionalGradient((6, 7, 8), xi, 1.5)

@@ -46,4 +46,22 @@ def test_mix_weights_recover_known_ratio():
     counts = [rng.poisson(a).astype(np.float32), rng.poisson(b).astype(np.float32)]
     r = mix_weights(h, counts, smooth=1.0)
     assert r == pytest.approx([3.0, 0.5], rel=0.1)
-    assert np.allclose(mix_weights(h, [a, b], smooth=0), [3.0, 0.5], rtol=1e-6)
+    assert np.allclose(mix_weights(h, [a, b], smooth=0, poisson=False), [3.0, 0.5], rtol=1e-6)
+
+
+def test_mix_weights_poisson_correction_removes_the_low_count_bias():
+    # at well under one count per pixel the noise of the maps biases plain least squares towards zero
+    y, u = np.mgrid[:32, :32]
+    shift = np.arange(30)[:, None, None]
+    a = 0.5 * np.exp(-((u - 10 - shift / 5) ** 2 + (y - 16) ** 2) / 30.0)
+    b = 0.4 * np.exp(-((u - 20 + shift / 5) ** 2 + (y - 14) ** 2) / 50.0)
+    h = 3.0 * a + 0.5 * b + np.random.default_rng(2).normal(0, 0.02, a.shape)
+    plain, corrected = [], []
+    for seed in range(8):
+        counts = [np.random.default_rng(seed).poisson(m).astype(np.float32) for m in (a, b)]
+        plain.append(mix_weights(h, counts, poisson=False))
+        corrected.append(mix_weights(h, counts))
+    plain, corrected = np.mean(plain, 0), np.mean(corrected, 0)
+    assert plain[0] < 0.9 * 3.0  # attenuated (2.59)
+    assert corrected[0] == pytest.approx(3.0, rel=0.05)  # 3.01
+    assert corrected[1] == pytest.approx(0.5, abs=0.1)  # 0.46

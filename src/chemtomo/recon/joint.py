@@ -23,7 +23,7 @@ from ..core.data import TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
 from .fused import fused
-from .multimodal import bimodal, tgv, tnv
+from .multimodal import bimodal, dtv, tgv, tnv
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ JOINT_METHODS: dict[str, JointMethod] = {
     "bimodal": JointMethod(bimodal, "HAADF as NNLS-weighted sum of elements + EDX data (Zhong 2017); no prior", 100),
     "tnv": JointMethod(tnv, "total nuclear variation over elements, with HAADF data (Zhong 2018); auto weight", 300),
     "tgv": JointMethod(tgv, "coupled second-order TGV, KL data, HAADF (Huber 2019); auto weight", 300),
+    "dtv": JointMethod(dtv, "HAADF term + directional TV guided by the HAADF volume's edges (Ehrhardt 2016); auto weight",
+                       300),
     "fused": JointMethod(fused, "fused multimodal: HAADF as weighted sum of elements, Poisson EDX, TV (Schwartz 2024)",
                          100),
 }

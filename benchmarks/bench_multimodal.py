@@ -14,7 +14,8 @@ weight chosen by count splitting (no ground truth) and the oracle weight.
 Multimodal methods (all with parameters chosen without ground truth: HAADF
 weights by NNLS, HAADF term noise-balanced, regularisation weight by count
 splitting): bimodal (Zhong 2017, no prior, 100 iterations), TNV (Zhong 2018),
-coupled TGV (Huber 2019), fused (Schwartz 2024, default weights). On the
+coupled TGV (Huber 2019), HAADF-guided directional TV (dtv; Ehrhardt & Betcke
+2016), fused (Schwartz 2024, default weights). On the
 core-shell sphere the paper comparisons are added at F/10: TGV coupling
 frobenius vs nuclear vs none (uncoupled), TGV vs vectorial TV, KL vs L2 data
 term, and TNV with HAADF as a channel of its own (Zhong 2018) against HAADF mixed
@@ -36,7 +37,7 @@ from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
 from chemtomo.recon import Discrepancy, mlem, sirt
 from chemtomo.recon.fused import fused
-from chemtomo.recon.multimodal import bimodal, tgv, tnv, tv_joint
+from chemtomo.recon.multimodal import bimodal, dtv, tgv, tnv, tv_joint
 from chemtomo.recon.tv import split_weight, tv
 from chemtomo.simulate import edx_expected, phantom_from_spec, simulate_series
 from chemtomo.testing import nrmse
@@ -150,7 +151,8 @@ def main():
                 add("TV-KL per element, oracle weight", dose, vols, scale,
                     "weight " + "/".join(f"{best[el]:g}" for el in ELEMENTS) + f" of {TV_ORACLE}")
             methods = [("TNV (mix), KL", lambda: tnv(ops, data, list(ELEMENTS))),
-                       ("TGV frobenius (mix), KL", lambda: tgv(ops, data, list(ELEMENTS)))]
+                       ("TGV frobenius (mix), KL", lambda: tgv(ops, data, list(ELEMENTS))),
+                       ("directional TV guided by HAADF (dtv), KL", lambda: dtv(ops, data, list(ELEMENTS)))]
             if dose == low:
                 methods += [("TNV, HAADF as channel, KL", lambda: tnv(ops, data, list(ELEMENTS), haadf="channel")),
                             ("bimodal, L2, 100 it.", lambda: bimodal(ops, data, list(ELEMENTS), 100)),

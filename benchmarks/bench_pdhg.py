@@ -36,9 +36,10 @@ import torch
 from _util import best_of, machine, peak_rss_gib, table
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
-from chemtomo.recon.multimodal import _Problem
+from chemtomo.core.diff import edge_directions
+from chemtomo.recon.multimodal import BALANCE, _Problem
 from chemtomo.recon.pdhg import pdhg
-from chemtomo.recon.regularisers import TGV, TNV, TV
+from chemtomo.recon.regularisers import DTV, TGV, TNV, TV
 from chemtomo.testing import ball
 
 ELEMENTS = ("Au", "Ag", "Pd")
@@ -53,6 +54,7 @@ def make_problem(n, rng=0):
     ops = {"HAADF": ah, **{e: ae for e in ELEMENTS}}
     z = {"Au": 79, "Ag": 47, "Pd": 46}
     h = sum(z[e] ** 1.7 * v for e, v in vols.items())
+    make_problem.guide = h  # the directional-TV guide
     data = {"HAADF": gen.normal(ah(h), 0.02 * float(ah(h).max())).astype(np.float32)}
     for e, v in vols.items():
         p = ae(v)
@@ -121,11 +123,11 @@ def iteration_cost(problem, regulariser, repeats, warmup=5):
     norms = problem.norms(regulariser)
     terms = problem.terms()
     t = time.perf_counter()
-    pdhg(terms, reg, warmup, norms=norms, balance=1.0)
+    pdhg(terms, reg, warmup, norms=norms, balance=BALANCE)
     first, prox_first = time.perf_counter() - t, reg.seconds
     reg.seconds = 0.0
     t = time.perf_counter()
-    pdhg(terms, reg, warmup + repeats, norms=norms, balance=1.0)
+    pdhg(terms, reg, warmup + repeats, norms=norms, balance=BALANCE)
     total = time.perf_counter() - t
     return (total - first) / repeats, (reg.seconds - prox_first) / repeats
 
@@ -134,7 +136,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=10, help="iterations timed after 5 warm-up ones")
-    ap.add_argument("--full", type=int, default=0, help="also time a TNV run of this many iterations")
+    ap.add_argument("--full", type=int, default=0, help="also time a complete run of this many iterations")
+    ap.add_argument("--full-regulariser", default="tnv,dtv", help="regularisers of the complete runs: tnv, dtv")
     args = ap.parse_args()
     n = args.size
     t0 = time.perf_counter()
@@ -143,7 +146,8 @@ def main():
     print(f"machine: {machine()}; problem set-up {time.perf_counter() - t0:.1f} s\n")
     rows = []
     cases = [("TNV", "mix", TNV(0.1)), ("TNV", "channel", TNV(0.1)), ("TV (channel-wise)", "mix", TV(0.1)),
-             ("TGV frobenius", "mix", TGV(0.1, 0.4)), ("TGV nuclear", "mix", TGV(0.1, 0.4, "nuclear"))]
+             ("TGV frobenius", "mix", TGV(0.1, 0.4)), ("TGV nuclear", "mix", TGV(0.1, 0.4, "nuclear")),
+             ("directional TV", "mix", DTV(0.1, edge_directions(make_problem.guide)))]
     problems, projs = {}, {}
     for name, haadf, reg in cases:
         if haadf not in problems:
@@ -161,12 +165,13 @@ def main():
     print(table(rows, list(rows[0])))
     if args.full:
         problem = problems["mix"]
-        t = time.perf_counter()
-        problem.solve(TNV(0.1), args.full)
-        el = time.perf_counter() - t
-        print(f"\nTNV (HAADF mix), {args.full} iterations at {n}^3 x {problem.shape[0]} channels: {el:.0f} s "
-              f"({el / args.full:.2f} s per iteration); peak RSS {peak_rss_gib():.1f} GiB")
-
+        for name in args.full_regulariser.split(","):
+            reg = {"tnv": lambda: TNV(0.1), "dtv": lambda: DTV(0.1, edge_directions(make_problem.guide))}[name]()
+            t = time.perf_counter()
+            problem.solve(reg, args.full)
+            el = time.perf_counter() - t
+            print(f"\n{name.upper()} (HAADF mix), {args.full} iterations at {n}^3 x {problem.shape[0]} channels: "
+                  f"{el:.0f} s ({el / args.full:.2f} s per iteration); peak RSS {peak_rss_gib():.1f} GiB", flush=True)
 
 if __name__ == "__main__":
     main()

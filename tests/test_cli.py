@@ -229,7 +229,7 @@ def test_method_options_and_stop(data, capsys):
     one_line_error(code, err, "colour", "filter")
 
 
-@pytest.mark.parametrize("method", ["bimodal", "tnv", "tgv", "fused"])
+@pytest.mark.parametrize("method", ["bimodal", "tnv", "tgv", "dtv", "fused"])
 def test_joint_methods_from_the_cli(data, capsys, method):
     tmp, files, truth = data
     out = tmp / method

@@ -196,7 +196,7 @@ def mix_weights(haadf, maps, *, smooth: float = 2.0, poisson: bool = True) -> np
     subtracted (method-of-moments correction; the HAADF noise is independent of
     the maps and adds no bias). On a 48^3 Au@Ag field with 0.04 Au counts per
     pixel the plain fit gave Au/Ag weights 297/140 against the true 357/137,
-    the corrected one 345/140. If the corrected matrix is not positive definite
+    the corrected one 325/142. If the corrected matrix is not positive definite
     (far too few counts) the plain fit is returned.
 
     Raises

@@ -104,14 +104,16 @@ def reconstruct(name: str, op, data, iterations: int | None = None, **options):
 def auto_method(signal_names: list[str]) -> str:
     """The method ``--method auto`` picks for a reconstruction of these signals.
 
-    Rule (it will grow when joint multimodal methods land):
+    Rule for one signal at a time (a whole series of HAADF plus element maps
+    goes to a joint method instead: :data:`chemtomo.recon.series.AUTO_JOINT`):
 
     * only image signals (HAADF, ADF, BF, ...; linear in projected mass,
       roughly Gaussian noise) -> ``"sirt"``;
     * only count signals (elements such as ``Au`` or X-ray lines such as
       ``Au_La``; Poisson noise) -> ``"mlem"``;
-    * a mix -> error: no joint method exists yet, reconstruct each signal on
-      its own.
+    * a mix -> error: signals of both kinds are reconstructed together by a
+      joint method (:func:`chemtomo.recon.series.reconstruct_series`), or each
+      on its own.
 
     Parameters
     ----------
@@ -142,5 +144,6 @@ def auto_method(signal_names: list[str]) -> str:
     if kinds == {True}:
         return "mlem"
     raise ChemtomoError(
-        f"signals {names} mix images and X-ray counts, and no joint method exists yet; reconstruct each signal on its own"
+        f"signals {names} mix images and X-ray counts; reconstruct them with a joint method (chemtomo methods lists "
+        "them) or each signal on its own"
     )

@@ -14,7 +14,7 @@ from ..core.projector import Projector
 from .stopping import Discrepancy
 
 #: the joint method ``auto`` picks for HAADF plus element maps (best in docs/benchmarks.md)
-AUTO_JOINT = "tnv"
+AUTO_JOINT = "dtv"
 
 #: methods that semi-converge, so that the discrepancy principle can stop them
 _STOPPABLE = ("sirt", "sart", "cgls", "mlem")
@@ -39,7 +39,7 @@ def reconstruct_series(
         Signals ``p[a, y, u]`` with their angles in degrees.
     method : str, default "auto"
         A name from ``chemtomo methods``: a per-signal method, or a joint multimodal
-        one (``bimodal``, ``tnv``, ``tgv``: all element maps with HAADF at once,
+        one (``bimodal``, ``tnv``, ``tgv``, ``dtv``, ``fused``: all element maps with HAADF at once,
         see :mod:`chemtomo.recon.joint`); ``"auto"`` picks per signal by the rule of
         :func:`chemtomo.recon.registry.auto_method`, with SIRT instead of MLEM for count
         signals that hold negative values (background-subtracted maps); a series of

@@ -203,11 +203,12 @@ def test_demo_small(tmp_path, capsys):
     assert (tmp_path / "orthoslices.png").stat().st_size > 10_000
     table = (tmp_path / "table.md").read_text().splitlines()
     scores = {row.split("|")[1].strip(): [float(c) for c in row.split("|")[2:4]] for row in table[2:]}
-    assert set(scores) == {"fbp", "sirt", "sart", "cgls", "mlem", "tv", "tnv (joint, HAADF)"}
+    assert set(scores) == {"fbp", "sirt", "sart", "cgls", "mlem", "tv", "tnv (joint, HAADF)", "dtv (joint, HAADF)"}
     # on low-dose counts the Poisson and TV methods beat least squares, and HAADF lifts the joint method further
     assert max(scores["tv"]) < min(scores["sirt"])
     assert max(scores["tnv (joint, HAADF)"]) < min(scores["sirt"])
-    assert (tmp_path / "tnv-joint" / "Au.mrc").exists()
+    assert max(scores["dtv (joint, HAADF)"]) < min(scores["sirt"])
+    assert (tmp_path / "tnv-joint" / "Au.mrc").exists() and (tmp_path / "dtv-joint" / "Au.mrc").exists()
     assert (tmp_path / "tv" / "Au.mrc").exists() and (tmp_path / "HAADF-sirt" / "HAADF.mrc").exists()
 
 

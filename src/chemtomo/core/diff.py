@@ -354,23 +354,34 @@ class DirectionalGradient(Operator):
         super().__init__(shape, shape[:-3] + (3,) + shape[-3:])
         self.xi, self.gamma = xi.float(), float(gamma)
 
-    def _project(self, g: torch.Tensor) -> torch.Tensor:
-        """``g -= gamma xi (xi . g)`` per voxel and channel, in place."""
+    def _normal_part(self, g: torch.Tensor) -> torch.Tensor:
+        """``xi . g`` per voxel and channel, shape ``(..., ny, nz, nx)``: one temporary, no (.., 3, ..) one."""
         xi = self.xi.to(g.device)
-        d = (g * xi).sum(-4, keepdim=True)
-        return g.addcmul_(xi, d, value=-self.gamma)
+        d = g[..., 0, :, :, :] * xi[0]
+        d.addcmul_(g[..., 1, :, :, :], xi[1])
+        return d.addcmul_(g[..., 2, :, :, :], xi[2])
 
     def _apply(self, x):
-        return self._project(_gradient(x))
+        return self._apply_into(x, x.new_empty(self.range_shape))
 
     def _apply_into(self, x, out):
-        return self._project(_gradient_into(x, out))
+        _gradient_into(x, out)
+        d, xi = self._normal_part(out), self.xi.to(out.device)
+        for k in range(3):
+            out[..., k, :, :, :].addcmul_(xi[k], d, value=-self.gamma)
+        return out
 
     def _apply_adjoint(self, g):
         return self._adjoint_add(g, g.new_zeros(self.domain_shape))
 
     def _adjoint_add(self, g, out, alpha=1.0):
-        return _gradient_adjoint_add(self._project(g.clone()), out, alpha)
+        # out += alpha grad^T P g, one derivative at a time so that g is left alone and one temporary serves
+        d, xi = self._normal_part(g), self.xi.to(g.device)
+        tmp = torch.empty_like(d)
+        for k in range(3):
+            torch.addcmul(g[..., k, :, :, :], xi[k], d, value=-self.gamma, out=tmp)
+            _diff_adjoint_add(tmp, k - 3, out, alpha)
+        return out
 
     def norm(self, iterations: int = 30, *, rng=0, device=None) -> float:
         return Gradient(self.domain_shape).norm()

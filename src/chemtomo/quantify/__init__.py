@@ -1,4 +1,4 @@
-"""Quantification of reconstructed volumes: HAADF composition unmixing and diffusion fits.
+"""Quantification of reconstructed volumes: HAADF composition unmixing, diffusion fits, particle segmentation.
 
 Names load lazily so that ``import chemtomo.quantify`` does no work.
 """
@@ -11,6 +11,7 @@ _LAZY = {
     "particle_mask": "haadf", "calibrate": "haadf", "unmix": "haadf", "haadf_quant": "haadf",
     "alloying_index": "haadf",
     "diffuse": "diffusion", "fit_diffusion": "diffusion",
+    "segment_particles": "segment", "element_masks": "segment", "Particles": "segment",
 }
 
 

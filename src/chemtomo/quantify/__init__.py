@@ -1,4 +1,4 @@
-"""Quantification of reconstructed volumes: HAADF composition unmixing, diffusion fits, particle segmentation.
+"""Quantification of reconstructed volumes: HAADF composition unmixing, diffusion fits, particle segmentation, shell thickness.
 
 Names load lazily so that ``import chemtomo.quantify`` does no work.
 """
@@ -12,6 +12,7 @@ _LAZY = {
     "alloying_index": "haadf",
     "diffuse": "diffusion", "fit_diffusion": "diffusion",
     "segment_particles": "segment", "element_masks": "segment", "Particles": "segment",
+    "shell_thickness": "shell", "ShellThickness": "shell",
 }
 
 

@@ -1,4 +1,5 @@
-"""Quantification of reconstructed volumes: HAADF composition unmixing, diffusion fits, particle segmentation, shell thickness.
+"""Quantification of reconstructed volumes: HAADF composition unmixing, diffusion fits, particle segmentation,
+composition, shell thickness, profiles.
 
 Names load lazily so that ``import chemtomo.quantify`` does no work.
 """
@@ -13,6 +14,8 @@ _LAZY = {
     "diffuse": "diffusion", "fit_diffusion": "diffusion",
     "segment_particles": "segment", "element_masks": "segment", "Particles": "segment",
     "shell_thickness": "shell", "ShellThickness": "shell",
+    "composition": "composition", "core_shell_regions": "composition", "atomic_weight": "composition",
+    "radial_profile": "profiles", "line_profile": "profiles", "interface_width": "profiles",
 }
 
 

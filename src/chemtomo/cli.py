@@ -221,6 +221,28 @@ def align(
 
 
 @app.command()
+def quantify(
+    run_dir: Path = typer.Argument(..., help="Folder written by `chemtomo reconstruct` (chemtomo.json + volumes)."),
+    core: Optional[str] = typer.Option(None, "--core", help="Core element of core-shell particles, e.g. Au."),
+    reference: str = typer.Option("auto", "--reference", help="Volume to segment (auto: HAADF if present, else the elements)."),
+    coverage_threshold: Optional[float] = typer.Option(None, "--coverage-threshold", help="Shell thickness in nm that counts as covered (default one voxel)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder (default RUN_DIR/quantify)."),
+):
+    """Segment the particles and write one row per particle (size, composition, shell thickness, coverage)."""
+    from .quantify.particles import quantify_run
+
+    res = quantify_run(run_dir, out_dir, core=core, reference=None if reference == "none" else reference,
+                       coverage_threshold=coverage_threshold)
+    for row in res["rows"]:
+        comp = ", ".join(f"{k[3:]} {v:.2f}" for k, v in row.items() if k.startswith("at_"))
+        shell = f", shell {row['shell_mean_nm']:.2f} nm (min {row['shell_min_nm']:.2f}), coverage {row['coverage']:.2f}" \
+            if "shell_mean_nm" in row else ""
+        edge = " [touches the border]" if row["touches_border"] else ""
+        out.print(f"particle {row['particle']}: {row['diameter_nm']:.1f} nm, {comp}{shell}{edge}")
+    out.print(f"wrote {', '.join(str(p) for p in res['paths'])}")
+
+
+@app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for volumes, table and figure."),
     size: int = typer.Option(64, "--size", min=16, help="Phantom edge in voxels."),

@@ -1,0 +1,208 @@
+"""One table row per particle: size, composition (whole, core, shell), alloying index, shell thickness.
+
+:func:`quantify_volumes` runs the whole chain on a set of element volumes
+(the output of ``chemtomo reconstruct``):
+
+1. segmentation (:func:`~chemtomo.quantify.segment.segment_particles`) of a
+   reference volume: ``reference`` if given (e.g. "HAADF"), else the sum of the
+   element volumes each scaled to its 99.9th percentile;
+2. per particle, composition of the whole particle and, with ``core=ELEMENT``,
+   of its core (voxels where that element makes up at least half of the
+   local total) and shell (the rest);
+3. with a core element, the shell thickness over the core's surface
+   (:func:`~chemtomo.quantify.shell.shell_thickness`): core field = the core
+   element's share, outer surface = the reference at the segmentation level;
+4. with exactly two elements, the alloying index of the first element's share.
+
+Particles touching the volume border are kept but flagged (``touches_border``):
+their size, composition and thickness describe only the part inside.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+from scipy import ndimage
+
+from ..core.errors import ChemtomoError, ShapeError
+from .composition import _element, composition
+from .haadf import alloying_index
+from .segment import segment_particles
+from .shell import shell_thickness
+
+
+def _reference(volumes, reference):
+    if reference is not None:
+        if reference not in volumes:
+            raise ChemtomoError(f"reference {reference!r} is not among the volumes ({', '.join(volumes)})")
+        return np.asarray(volumes[reference], np.float64)
+    total = 0.0
+    for name, v in volumes.items():
+        a = np.asarray(v, np.float64)
+        top = float(np.percentile(a, 99.9))
+        total = total + (a / top if top > 0 else a)
+    return total
+
+
+def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str | None = None,
+                     core: str | None = None, counts: bool = False, k_factors: dict | None = None,
+                     coverage_threshold: float | None = None, threshold: float | None = None,
+                     min_size: int = 27, min_distance: int = 3) -> dict:
+    """Segment the particles of a volume set and measure each one.
+
+    Parameters
+    ----------
+    volumes : dict of str to array (ny, nz, nx)
+        Element (or line) volumes, optionally with the `reference` volume.
+    voxel_size : float, default 1.0
+        Voxel edge in nm; sizes and thicknesses are returned in nm.
+    reference : str, optional
+        Name of the volume to segment (e.g. "HAADF"); it is not an element.
+    core : str, optional
+        Element forming the core of core-shell particles (e.g. "Au"); turns on
+        core/shell composition and shell thickness.
+    counts : bool, default False
+        Element volumes hold counts (Cliff-Lorimer k-factors, see
+        :func:`~chemtomo.quantify.composition.composition`).
+    k_factors : dict, optional
+        Cliff-Lorimer k-factors for ``counts=True``.
+    coverage_threshold : float, optional
+        Shell thickness (nm) above which the core counts as covered; default one voxel.
+    threshold, min_size, min_distance
+        Segmentation parameters (:func:`~chemtomo.quantify.segment.segment_particles`).
+
+    Returns
+    -------
+    dict
+        ``{"rows": [one dict per particle], "threshold": level, "elements": [...],
+        "thickness": {particle: ShellThickness}}``.
+    """
+    if not volumes:
+        raise ChemtomoError("quantify needs at least one volume")
+    shapes = {np.shape(v) for v in volumes.values()}
+    if len(shapes) > 1:
+        raise ShapeError(f"the volumes differ in shape ({sorted(shapes)}); quantify needs them on one grid")
+    elements = {n: np.asarray(v, np.float64) for n, v in volumes.items() if n != reference}
+    if not elements:
+        raise ChemtomoError("quantify needs at least one element volume besides the reference")
+    if core is not None and core not in {_element(n) for n in elements}:
+        raise ChemtomoError(f"core element {core!r} has no volume; the elements are {', '.join(elements)}")
+    if not voxel_size > 0:
+        raise ChemtomoError(f"voxel_size must be positive (nm), got {voxel_size!r}")
+    ref = _reference(volumes, reference)
+    parts = segment_particles(ref, threshold=threshold, min_size=min_size, min_distance=min_distance)
+    cover = voxel_size if coverage_threshold is None else float(coverage_threshold)
+    clipped = {n: np.clip(v, 0, None) for n, v in elements.items()}
+    total = sum(clipped.values())
+    rows, thick = [], {}
+    for k in range(1, parts.n + 1):
+        m = parts.mask(k)
+        n_vox = int(m.sum())
+        row = {"particle": k, "voxels": n_vox, "volume_nm3": n_vox * voxel_size**3,
+               "diameter_nm": (6 * n_vox / np.pi) ** (1 / 3) * voxel_size,
+               "touches_border": bool(parts.touches_border[k - 1])}
+        comp = composition(elements, m, counts=counts, k_factors=k_factors)
+        row.update({f"at_{e}": x for e, x in comp["atomic"].items()})
+        row.update({f"wt_{e}": x for e, x in comp["weight"].items()})
+        if len(elements) == 2:
+            first = next(iter(clipped.values()))
+            share = np.divide(first, total, out=np.zeros_like(total), where=total > 0)
+            row["alloying_index"] = alloying_index(share, m)
+        if core is not None:
+            name = next(n for n in elements if _element(n) == core)
+            smooth_total = ndimage.gaussian_filter(total, 1.0)
+            share = np.divide(ndimage.gaussian_filter(clipped[name], 1.0), smooth_total,
+                              out=np.zeros_like(total), where=smooth_total > 1e-12 * max(float(total.max()), 1e-300))
+            share = np.where(ndimage.binary_dilation(m, iterations=2), share, 0.0)
+            core_m = m & (share >= 0.5)
+            for region, rm in (("core", core_m), ("shell", m & ~core_m)):
+                row[f"{region}_voxels"] = int(rm.sum())
+                if rm.any():
+                    rc = composition(elements, rm, counts=counts, k_factors=k_factors)
+                    row.update({f"{region}_at_{e}": x for e, x in rc["atomic"].items()})
+            if core_m.any():
+                field = np.where(parts.labels == k, ref, np.minimum(ref, parts.threshold * 0.5))
+                try:
+                    st = shell_thickness(share, field, particle_level=parts.threshold, voxel_size=voxel_size)
+                    s = st.summary(cover)
+                    thick[k] = st
+                    row.update({"shell_mean_nm": s["mean"], "shell_std_nm": s["std"], "shell_min_nm": s["min"],
+                                "shell_max_nm": s["max"], "coverage": s["coverage"],
+                                "coverage_threshold_nm": cover, "thin_direction_yzx": s["thin_direction"],
+                                "shell_unknown_fraction": s["unknown_fraction"]})
+                except ChemtomoError as err:
+                    row["shell_error"] = str(err)
+        rows.append(row)
+    return {"rows": rows, "threshold": parts.threshold, "elements": list(elements), "thickness": thick,
+            "labels": parts.labels}
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    """CSV text of the rows (union of their keys, in first-seen order; empty where a row has no value)."""
+    keys = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (" ".join(f"{x:.4g}" for x in v) if isinstance(v, list) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: str | None = "auto",
+                 counts: str | bool = "auto", coverage_threshold: float | None = None, **options) -> dict:
+    """Quantify a folder written by ``chemtomo reconstruct``; write ``particles.csv`` and ``quantify.json``.
+
+    Parameters
+    ----------
+    run_dir : path
+        Folder with ``chemtomo.json`` and one volume per signal.
+    out_dir : path, optional
+        Where to write; default ``run_dir/quantify``.
+    core : str, optional
+        Core element of core-shell particles.
+    reference : str or None, default "auto"
+        Volume to segment: "auto" takes "HAADF" when present, else the elements.
+    counts : bool or "auto", default "auto"
+        Element volumes hold counts; "auto": True unless the provenance says the
+        volumes were calibrated to concentrations.
+    coverage_threshold : float, optional
+        nm; see :func:`quantify_volumes`.
+    **options
+        More keywords of :func:`quantify_volumes`.
+
+    Returns
+    -------
+    dict
+        The :func:`quantify_volumes` result, plus the paths written.
+    """
+    import json
+    from pathlib import Path
+
+    from ..io.write import atomic_write, read_volume_set, to_json
+
+    vs = read_volume_set(run_dir)
+    vols = dict(vs.volumes)
+    if reference == "auto":
+        reference = "HAADF" if "HAADF" in vols else None
+    if counts == "auto":
+        counts = not bool(vs.provenance.get("concentration", False))
+    if counts and "k_factors" not in options:
+        # counts per element without line names: equal k-factors unless the user gives some
+        options["k_factors"] = {n: 1.0 for n in vols if n != reference}
+    res = quantify_volumes(vols, voxel_size=vs.voxel_size, reference=reference, core=core, counts=bool(counts),
+                           coverage_threshold=coverage_threshold, **options)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "quantify"
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "particles.csv") as tmp:
+        tmp.write_text(rows_to_csv(res["rows"]), encoding="utf-8")
+    summary = {"run_dir": str(run_dir), "voxel_size_nm": vs.voxel_size, "reference": reference, "core": core,
+               "counts": bool(counts), "k_factors": options.get("k_factors"), "threshold": res["threshold"],
+               "elements": res["elements"], "particles": res["rows"]}
+    with atomic_write(out / "quantify.json") as tmp:
+        tmp.write_text(json.dumps(to_json(summary), indent=1), encoding="utf-8")
+    res["paths"] = [out / "particles.csv", out / "quantify.json"]
+    return res

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from chemtomo.core.errors import ChemtomoError, ShapeError
+from chemtomo.quantify.particles import quantify_volumes, rows_to_csv
+
+SHAPE = (40, 40, 72)
+
+
+def _sphere(centre, radius):
+    g = np.meshgrid(*[np.arange(n, dtype=float) for n in SHAPE], indexing="ij")
+    return sum((gi - c) ** 2 for gi, c in zip(g, centre)) <= radius**2
+
+
+@pytest.fixture(scope="module")
+def field():
+    # a core-shell particle (Au core r 7, Ag shell to r 12: 2.5 nm at 0.5 nm voxels) and an Au30Ag70 alloy particle
+    core, cs = _sphere((20, 20, 18), 7), _sphere((20, 20, 18), 12)
+    alloy = _sphere((20, 20, 52), 10)
+    au = core * 1.0 + alloy * 0.3
+    ag = (cs & ~core) * 1.0 + alloy * 0.7
+    rng = np.random.default_rng(0)
+    vols = {n: gaussian_filter(v, 0.7) + rng.normal(0, 0.03, SHAPE) for n, v in (("Au", au), ("Ag", ag))}
+    return vols
+
+
+def test_core_shell_and_alloy_particles(field):
+    res = quantify_volumes(field, voxel_size=0.5, core="Au")
+    rows = res["rows"]
+    assert len(rows) == 2 and not any(r["touches_border"] for r in rows)
+    alloy, cs = (rows[int(res["labels"][20, 20, x]) - 1] for x in (52, 18))
+    assert alloy["at_Au"] == pytest.approx(0.3, abs=0.03)
+    assert cs["shell_mean_nm"] == pytest.approx(2.5, abs=0.5) and cs["coverage"] == 1.0
+    assert cs["core_at_Au"] > 0.9 and cs["shell_at_Ag"] > 0.9
+    assert alloy["alloying_index"] > 0.8 and cs["alloying_index"] < 0.3
+    text = rows_to_csv(rows)
+    assert text.splitlines()[0].startswith("particle,voxels") and len(text.splitlines()) == 3
+
+
+def test_errors(field):
+    with pytest.raises(ChemtomoError, match="core element"):
+        quantify_volumes(field, core="Pt")
+    with pytest.raises(ShapeError):
+        quantify_volumes({"Au": field["Au"], "Ag": field["Ag"][:5]})
+    with pytest.raises(ChemtomoError, match="reference"):
+        quantify_volumes(field, reference="HAADF")
+    with pytest.raises(ChemtomoError, match="constant"):
+        quantify_volumes({"Au": np.zeros(SHAPE)})
+
+
+def test_quantify_from_the_cli(field, tmp_path, capsys):
+    import csv
+    import json
+
+    from chemtomo.cli import main
+    from chemtomo.core.data import VolumeSet
+    from chemtomo.io.write import write_volume_set
+
+    run_dir = tmp_path / "run"
+    write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5,
+                               provenance={"method": "test"}), run_dir)
+    assert main(["quantify", str(run_dir), "--core", "Au"]) == 0
+    printed = capsys.readouterr().out
+    assert "particle 1" in printed and "coverage 1.00" in printed
+    with open(run_dir / "quantify" / "particles.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    shells = [float(r["shell_mean_nm"]) for r in rows if r.get("shell_mean_nm")]
+    assert len(shells) == 1 and shells[0] == pytest.approx(2.5, abs=0.5)
+    meta = json.loads((run_dir / "quantify" / "quantify.json").read_text())
+    assert meta["core"] == "Au" and meta["voxel_size_nm"] == 0.5 and len(meta["particles"]) == 2
+    assert main(["quantify", str(tmp_path / "nowhere")]) == 2
+    assert "chemtomo.json" in capsys.readouterr().err

@@ -33,6 +33,14 @@ from .segment import segment_particles
 from .shell import shell_thickness
 
 
+def _largest(mask: np.ndarray) -> np.ndarray:
+    """The largest 6-connected component of `mask`, cavities filled (empty stays empty)."""
+    labels, n = ndimage.label(mask)
+    if n > 1:
+        mask = labels == int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    return ndimage.binary_fill_holes(mask)
+
+
 def _reference(volumes, reference):
     if reference is not None:
         if reference not in volumes:
@@ -116,7 +124,8 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
             share = np.divide(ndimage.gaussian_filter(clipped[name], 1.0), smooth_total,
                               out=np.zeros_like(total), where=smooth_total > 1e-12 * max(float(total.max()), 1e-300))
             share = np.where(ndimage.binary_dilation(m, iterations=2), share, 0.0)
-            core_m = m & (share >= 0.5)
+            core_m = _largest(m & (share >= 0.5))  # noise specks of the core element are not the core
+            share = np.where(ndimage.binary_dilation(core_m, iterations=2), share, 0.0)
             for region, rm in (("core", core_m), ("shell", m & ~core_m)):
                 row[f"{region}_voxels"] = int(rm.sum())
                 if rm.any():
@@ -129,6 +138,7 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
                     s = st.summary(cover)
                     thick[k] = st
                     row.update({"shell_mean_nm": s["mean"], "shell_std_nm": s["std"], "shell_min_nm": s["min"],
+                                "shell_p05_nm": s["p05"], "shell_asymmetry": s["asymmetry"],
                                 "shell_max_nm": s["max"], "coverage": s["coverage"],
                                 "coverage_threshold_nm": cover, "thin_direction_yzx": s["thin_direction"],
                                 "shell_unknown_fraction": s["unknown_fraction"]})

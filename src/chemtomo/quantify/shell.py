@@ -52,21 +52,29 @@ class ShellThickness:
     centre: np.ndarray
 
     def summary(self, threshold: float = 0.0) -> dict:
-        """Mean, standard deviation, minimum and maximum thickness, and coverage at `threshold`.
+        """Mean, standard deviation, minimum, 5th percentile and maximum thickness, coverage, thin direction.
 
         Coverage is the fraction of the core surface (points with a known
         thickness) whose shell is thicker than `threshold` (same units as the
-        thickness). ``thin_direction`` is the outward normal at the thinnest point.
+        thickness). ``thin_direction`` is the unit vector (y, z, x) towards the
+        thin side: minus the dipole term ``b`` of the least-squares fit
+        ``t(n) = a + b . n`` over the surface normals, which uses every point
+        and so survives noisy single points (the minimum does not).
+        ``asymmetry`` is ``|b| / a``: 0 for a uniform shell.
         """
         t = self.thickness
         ok = np.isfinite(t)
         if not ok.any():
             raise ChemtomoError("no shell thickness is known: every ray left the volume (particle cut by the border)")
-        i = int(np.nanargmin(t))
-        return {"mean": float(t[ok].mean()), "std": float(t[ok].std()), "min": float(t[i]),
-                "max": float(t[ok].max()), "coverage": float((t[ok] > threshold).mean()),
-                "thin_direction": self.normals[i].tolist(), "unknown_fraction": float(1 - ok.mean()),
-                "n_points": int(t.size)}
+        design = np.column_stack([np.ones(int(ok.sum())), self.normals[ok]])
+        coef, *_ = np.linalg.lstsq(design, t[ok], rcond=None)
+        b = coef[1:]
+        thin = -b / max(float(np.linalg.norm(b)), 1e-300)
+        return {"mean": float(t[ok].mean()), "std": float(t[ok].std()), "min": float(t[ok].min()),
+                "p05": float(np.percentile(t[ok], 5)), "max": float(t[ok].max()),
+                "coverage": float((t[ok] > threshold).mean()), "thin_direction": thin.tolist(),
+                "asymmetry": float(np.linalg.norm(b) / max(abs(coef[0]), 1e-300)),
+                "unknown_fraction": float(1 - ok.mean()), "n_points": int(t.size)}
 
     def spherical_map(self, n_lat: int = 18, n_lon: int = 36) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mean thickness on a latitude-longitude grid around the core's centre.

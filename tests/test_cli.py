@@ -247,3 +247,27 @@ def test_joint_methods_from_the_cli(data, capsys, method):
         assert np.corrcoef(m.data.ravel(), truth["Au"].ravel())[0, 1] > 0.8
     meta = json.loads((out / "chemtomo.json").read_text())
     assert meta["provenance"]["method"] == method
+
+
+def test_quantify_with_uncertainty_after_a_joint_reconstruction(data, capsys):
+    import csv
+
+    tmp, files, truth = data
+    ang = ["--angles", f"HAADF={tmp / 'dense.tlt'}", "--angles", f"Au={tmp / 'sparse.tlt'}",
+           "--angles", f"Ag={tmp / 'sparse.tlt'}"]
+    sig = ["--signal", f"HAADF={files['HAADF']}", "--signal", f"Au={files['Au']}", "--signal", f"Ag={files['Ag']}"]
+    out = tmp / "joint"
+    code, _, err = run(["reconstruct", *ang, *sig, "--method", "dtv", "--iterations", 60, "--option", "weight=0.2",
+                        "--out", out], capsys)
+    assert code == 0, err
+    code, printed, err = run(["quantify", out, "--core", "Au", "--uncertainty", 1, *sig, *ang], capsys)
+    assert code == 0, err
+    assert "+-" in printed
+    with open(out / "quantify" / "particles.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1
+    core_share = truth["Au"].sum() / (truth["Au"].sum() + truth["Ag"].sum())
+    assert float(rows[0]["at_Au"]) == pytest.approx(core_share, abs=0.05)
+    assert 0 < float(rows[0]["at_Au_sd"]) < 0.05
+    code, _, err = run(["quantify", out, "--uncertainty", 1], capsys)
+    one_line_error(code, err, "--signal")

@@ -58,6 +58,29 @@ def _progress():
     )
 
 
+def _read_series(signal: List[str], angles: List[str] | None, pixel_size: float | None):
+    """The TiltSeries of ``--signal NAME=PATH`` options and ``--angles FILE`` or ``NAME=FILE`` ones."""
+    from .core.names import parse_signal_name
+    from .io import read_tilt_series
+
+    sig = _pairs(signal, "--signal")
+    for name in sig:
+        parse_signal_name(name)
+    ang: object = None
+    if angles:
+        named = [a for a in angles if "=" in a and not Path(a).exists()]
+        if named and len(named) != len(angles):
+            raise ChemtomoError("give --angles either once as FILE for all signals or as NAME=FILE for each signal, not both")
+        ang = _pairs(angles, "--angles") if named else (angles[0] if len(angles) == 1 else None)
+        if ang is None:
+            raise ChemtomoError("--angles FILE was given several times; use NAME=FILE to give each signal its own angles")
+        if isinstance(ang, dict):
+            unknown = set(ang) - set(sig)
+            if unknown:
+                raise ChemtomoError(f"--angles names {', '.join(sorted(unknown))} but no --signal has that name")
+    return read_tilt_series(sig, ang, pixel_size=pixel_size)
+
+
 @app.command()
 def reconstruct(
     signal: List[str] = typer.Option(..., "--signal", help="NAME=PATH of a tilt-series stack (n_tilts, ny, nu); repeat per signal."),
@@ -75,30 +98,14 @@ def reconstruct(
     option: List[str] = typer.Option(None, "--option", help="Method option KEY=VALUE, e.g. weight=2 or filter=hann; repeatable."),
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
-    from .core.names import parse_signal_name
-    from .io import read_tilt_series, write_volume_set
+    from .io import write_volume_set
     from .recon.series import reconstruct_series
 
-    sig = _pairs(signal, "--signal")
-    for name in sig:
-        parse_signal_name(name)
-    ang: object = None
-    if angles:
-        named = [a for a in angles if "=" in a and not Path(a).exists()]
-        if named and len(named) != len(angles):
-            raise ChemtomoError("give --angles either once as FILE for all signals or as NAME=FILE for each signal, not both")
-        ang = _pairs(angles, "--angles") if named else (angles[0] if len(angles) == 1 else None)
-        if ang is None:
-            raise ChemtomoError("--angles FILE was given several times; use NAME=FILE to give each signal its own angles")
-        if isinstance(ang, dict):
-            unknown = set(ang) - set(sig)
-            if unknown:
-                raise ChemtomoError(f"--angles names {', '.join(sorted(unknown))} but no --signal has that name")
+    series = _read_series(signal, angles, pixel_size)
     fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("mrc", "tiff", "zarr")]
     if bad:
         raise ChemtomoError(f"--format {','.join(bad)} is not supported; use mrc, tiff or zarr")
-    series = read_tilt_series(sig, ang, pixel_size=pixel_size)
     with _progress() as bar:
         tasks = {}
 
@@ -224,17 +231,24 @@ def align(
 def quantify(
     run_dir: Path = typer.Argument(..., help="Folder written by `chemtomo reconstruct` (chemtomo.json + volumes)."),
     core: Optional[str] = typer.Option(None, "--core", help="Core element of core-shell particles, e.g. Au."),
-    reference: str = typer.Option("auto", "--reference", help="Volume to segment (auto: HAADF if present, else the elements)."),
+    reference: str = typer.Option("auto", "--reference", help="Volume to segment (auto: the sum of the element volumes; or a name such as HAADF)."),
     coverage_threshold: Optional[float] = typer.Option(None, "--coverage-threshold", help="Shell thickness in nm that counts as covered (default one voxel)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder (default RUN_DIR/quantify)."),
+    uncertainty: int = typer.Option(0, "--uncertainty", min=0, help="Count splits for standard deviations (needs --signal)."),
+    signal: List[str] = typer.Option(None, "--signal", help="NAME=PATH of the tilt series the run came from (for --uncertainty)."),
+    angles: List[str] = typer.Option(None, "--angles", help="Angles of those signals, as for `reconstruct`."),
 ):
     """Segment the particles and write one row per particle (size, composition, shell thickness, coverage)."""
     from .quantify.particles import quantify_run
 
+    if uncertainty and not signal:
+        raise ChemtomoError("--uncertainty N re-reconstructs split data: give the run's tilt series with --signal NAME=PATH")
+    series = _read_series(signal, angles, None) if signal else None
     res = quantify_run(run_dir, out_dir, core=core, reference=None if reference == "none" else reference,
-                       coverage_threshold=coverage_threshold)
+                       coverage_threshold=coverage_threshold, series=series, n_splits=uncertainty)
     for row in res["rows"]:
-        comp = ", ".join(f"{k[3:]} {v:.2f}" for k, v in row.items() if k.startswith("at_"))
+        comp = ", ".join(f"{k[3:]} {v:.3f}" + (f" +- {row[k + '_sd']:.3f}" if k + "_sd" in row else "")
+                         for k, v in row.items() if k.startswith("at_") and not k.endswith("_sd"))
         shell = f", shell {row['shell_mean_nm']:.2f} nm (min {row['shell_min_nm']:.2f}), coverage {row['coverage']:.2f}" \
             if "shell_mean_nm" in row else ""
         edge = " [touches the border]" if row["touches_border"] else ""

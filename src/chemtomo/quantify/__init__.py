@@ -15,6 +15,7 @@ _LAZY = {
     "segment_particles": "segment", "element_masks": "segment", "Particles": "segment",
     "shell_thickness": "shell", "ShellThickness": "shell",
     "composition": "composition", "core_shell_regions": "composition", "atomic_weight": "composition",
+    "split_uncertainty": "uncertainty", "particles_from_labels": "segment",
     "quantify_volumes": "particles", "quantify_run": "particles", "rows_to_csv": "particles",
     "radial_profile": "profiles", "line_profile": "profiles", "interface_width": "profiles",
 }

@@ -5,7 +5,10 @@
 
 1. segmentation (:func:`~chemtomo.quantify.segment.segment_particles`) of a
    reference volume: ``reference`` if given (e.g. "HAADF"), else the sum of the
-   element volumes each scaled to its 99.9th percentile;
+   element volumes each scaled to its 99.9th percentile. The default is the
+   element sum: it is about one in every pure phase, while HAADF is brighter in
+   a heavy core than in its shell, and Otsu's level on HAADF then found the
+   core alone (Au@Ag, HAADF 3:1);
 2. per particle, composition of the whole particle and, with ``core=ELEMENT``,
    of its core (voxels where that element makes up at least half of the
    local total) and shell (the rest);
@@ -29,7 +32,8 @@ from scipy import ndimage
 from ..core.errors import ChemtomoError, ShapeError
 from .composition import _element, composition
 from .haadf import alloying_index
-from .segment import segment_particles
+from .haadf import otsu_threshold
+from .segment import particles_from_labels, segment_particles
 from .shell import shell_thickness
 
 
@@ -41,13 +45,13 @@ def _largest(mask: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(mask)
 
 
-def _reference(volumes, reference):
+def _reference(volumes, reference, elements):
     if reference is not None:
         if reference not in volumes:
             raise ChemtomoError(f"reference {reference!r} is not among the volumes ({', '.join(volumes)})")
         return np.asarray(volumes[reference], np.float64)
     total = 0.0
-    for name, v in volumes.items():
+    for name, v in elements.items():
         a = np.asarray(v, np.float64)
         top = float(np.percentile(a, 99.9))
         total = total + (a / top if top > 0 else a)
@@ -57,7 +61,7 @@ def _reference(volumes, reference):
 def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str | None = None,
                      core: str | None = None, counts: bool = False, k_factors: dict | None = None,
                      coverage_threshold: float | None = None, threshold: float | None = None,
-                     min_size: int = 27, min_distance: int = 3) -> dict:
+                     min_size: int = 27, min_distance: int = 3, labels=None) -> dict:
     """Segment the particles of a volume set and measure each one.
 
     Parameters
@@ -68,6 +72,7 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
         Voxel edge in nm; sizes and thicknesses are returned in nm.
     reference : str, optional
         Name of the volume to segment (e.g. "HAADF"); it is not an element.
+        Default: the element sum (module notes). A "HAADF" volume is never an element.
     core : str, optional
         Element forming the core of core-shell particles (e.g. "Au"); turns on
         core/shell composition and shell thickness.
@@ -80,6 +85,10 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
         Shell thickness (nm) above which the core counts as covered; default one voxel.
     threshold, min_size, min_distance
         Segmentation parameters (:func:`~chemtomo.quantify.segment.segment_particles`).
+    labels : int array (ny, nz, nx), optional
+        Use these particles instead of segmenting (e.g. the full data's, when
+        quantifying resampled data); `threshold` (default Otsu's level of the
+        reference) still sets the outer surface for the shell thickness.
 
     Returns
     -------
@@ -92,15 +101,20 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
     shapes = {np.shape(v) for v in volumes.values()}
     if len(shapes) > 1:
         raise ShapeError(f"the volumes differ in shape ({sorted(shapes)}); quantify needs them on one grid")
-    elements = {n: np.asarray(v, np.float64) for n, v in volumes.items() if n != reference}
+    elements = {n: np.asarray(v, np.float64) for n, v in volumes.items() if n not in (reference, "HAADF")}
     if not elements:
         raise ChemtomoError("quantify needs at least one element volume besides the reference")
     if core is not None and core not in {_element(n) for n in elements}:
         raise ChemtomoError(f"core element {core!r} has no volume; the elements are {', '.join(elements)}")
     if not voxel_size > 0:
         raise ChemtomoError(f"voxel_size must be positive (nm), got {voxel_size!r}")
-    ref = _reference(volumes, reference)
-    parts = segment_particles(ref, threshold=threshold, min_size=min_size, min_distance=min_distance)
+    ref = _reference(volumes, reference, elements)
+    if labels is None:
+        parts = segment_particles(ref, threshold=threshold, min_size=min_size, min_distance=min_distance)
+    else:
+        if np.shape(labels) != ref.shape:
+            raise ShapeError(f"labels have shape {np.shape(labels)} but the volumes {ref.shape}")
+        parts = particles_from_labels(labels, otsu_threshold(ref) if threshold is None else threshold)
     cover = voxel_size if coverage_threshold is None else float(coverage_threshold)
     clipped = {n: np.clip(v, 0, None) for n, v in elements.items()}
     total = sum(clipped.values())
@@ -163,7 +177,8 @@ def rows_to_csv(rows: list[dict]) -> str:
 
 
 def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: str | None = "auto",
-                 counts: str | bool = "auto", coverage_threshold: float | None = None, **options) -> dict:
+                 counts: str | bool = "auto", coverage_threshold: float | None = None, series=None,
+                 n_splits: int = 0, rng=0, **options) -> dict:
     """Quantify a folder written by ``chemtomo reconstruct``; write ``particles.csv`` and ``quantify.json``.
 
     Parameters
@@ -175,12 +190,22 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
     core : str, optional
         Core element of core-shell particles.
     reference : str or None, default "auto"
-        Volume to segment: "auto" takes "HAADF" when present, else the elements.
+        Volume to segment: "auto" (or None) segments the element sum (see
+        :func:`quantify_volumes`); a name such as "HAADF" segments that volume.
     counts : bool or "auto", default "auto"
         Element volumes hold counts; "auto": True unless the provenance says the
         volumes were calibrated to concentrations.
     coverage_threshold : float, optional
         nm; see :func:`quantify_volumes`.
+    series : TiltSeries, optional
+        The tilt series the run was reconstructed from; with `n_splits` > 0 every
+        number gets a standard deviation by count splitting
+        (:func:`~chemtomo.quantify.uncertainty.split_uncertainty`), the method
+        and options taken from the run's provenance.
+    n_splits : int, default 0
+        Count splits (two reconstructions each); 0: no uncertainties.
+    rng : int, default 0
+        Random source of the splits.
     **options
         More keywords of :func:`quantify_volumes`.
 
@@ -197,21 +222,35 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
     vs = read_volume_set(run_dir)
     vols = dict(vs.volumes)
     if reference == "auto":
-        reference = "HAADF" if "HAADF" in vols else None
+        reference = None
     if counts == "auto":
         counts = not bool(vs.provenance.get("concentration", False))
     if counts and "k_factors" not in options:
         # counts per element without line names: equal k-factors unless the user gives some
         options["k_factors"] = {n: 1.0 for n in vols if n != reference}
-    res = quantify_volumes(vols, voxel_size=vs.voxel_size, reference=reference, core=core, counts=bool(counts),
-                           coverage_threshold=coverage_threshold, **options)
+    qopts = dict(reference=reference, core=core, counts=bool(counts), coverage_threshold=coverage_threshold, **options)
+    res = quantify_volumes(vols, voxel_size=vs.voxel_size, **qopts)
+    if n_splits:
+        from .uncertainty import split_uncertainty
+
+        if series is None:
+            raise ChemtomoError("uncertainties need the tilt series the run was reconstructed from; give it")
+        prov = vs.provenance
+        methods = {r.get("method") for r in prov.get("signals", {}).values()}
+        method = prov.get("method") or (methods.pop() if len(methods) == 1 else "auto")
+        sds = split_uncertainty(series, method, res, n_splits=n_splits, rng=rng, iterations=prov.get("iterations"),
+                                thickness=vols[next(iter(vols))].shape[1], options=prov.get("options") or None,
+                                quantify_options=qopts)
+        for row, sd in zip(res["rows"], sds):
+            row.update(sd)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "quantify"
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "particles.csv") as tmp:
         tmp.write_text(rows_to_csv(res["rows"]), encoding="utf-8")
     summary = {"run_dir": str(run_dir), "voxel_size_nm": vs.voxel_size, "reference": reference, "core": core,
                "counts": bool(counts), "k_factors": options.get("k_factors"), "threshold": res["threshold"],
-               "elements": res["elements"], "particles": res["rows"]}
+               "elements": res["elements"], "uncertainty": f"count splitting, {n_splits} splits" if n_splits else None,
+               "particles": res["rows"]}
     with atomic_write(out / "quantify.json") as tmp:
         tmp.write_text(json.dumps(to_json(summary), indent=1), encoding="utf-8")
     res["paths"] = [out / "particles.csv", out / "quantify.json"]

@@ -117,6 +117,16 @@ def segment_particles(volume, *, threshold: float | None = None, min_size: int =
         labels = watershed(-dist, markers, mask=fg)
     else:
         labels, _ = ndimage.label(fg)
+    return particles_from_labels(labels, level)
+
+
+def particles_from_labels(labels, threshold: float) -> Particles:
+    """:class:`Particles` from a label volume (0 background), relabelled 1..n by decreasing size."""
+    labels = np.asarray(labels)
+    if labels.ndim != 3 or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ShapeError(f"labels must be a 3D array of non-negative integers, got {labels.dtype} {labels.shape}")
+    if not labels.any():
+        raise ChemtomoError("the label volume has no particle (all zero)")
     sizes = np.bincount(labels.ravel())[1:]
     keep = np.flatnonzero(sizes > 0)
     order = keep[np.argsort(-sizes[keep], kind="stable")]
@@ -124,7 +134,8 @@ def segment_particles(volume, *, threshold: float | None = None, min_size: int =
     relabel[order + 1] = np.arange(1, len(order) + 1)
     labels = relabel[labels]
     border = _border_labels(labels)
-    return Particles(labels, level, sizes[order], np.array([k in border for k in range(1, len(order) + 1)]))
+    return Particles(labels, float(threshold), sizes[order],
+                     np.array([k in border for k in range(1, len(order) + 1)]))
 
 
 def element_masks(volumes: dict, particles: Particles, *, fraction: float = 0.5) -> dict:

@@ -11,7 +11,8 @@
    core alone (Au@Ag, HAADF 3:1);
 2. per particle, composition of the whole particle and, with ``core=ELEMENT``,
    of its core (voxels where that element makes up at least half of the
-   local total) and shell (the rest);
+   local total, or with ``core_rule="otsu"`` where its volume exceeds its Otsu
+   level) and shell (the rest);
 3. with a core element, the shell thickness over the core's surface
    (:func:`~chemtomo.quantify.shell.shell_thickness`): core field = the core
    element's share, outer surface = the reference at the segmentation level;
@@ -61,7 +62,7 @@ def _reference(volumes, reference, elements):
 def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str | None = None,
                      core: str | None = None, counts: bool = False, k_factors: dict | None = None,
                      coverage_threshold: float | None = None, threshold: float | None = None,
-                     min_size: int = 27, min_distance: int = 3, labels=None) -> dict:
+                     min_size: int = 27, min_distance: int = 3, labels=None, core_rule: str = "share") -> dict:
     """Segment the particles of a volume set and measure each one.
 
     Parameters
@@ -76,6 +77,11 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
     core : str, optional
         Element forming the core of core-shell particles (e.g. "Au"); turns on
         core/shell composition and shell thickness.
+    core_rule : {"share", "otsu"}, default "share"
+        The core: voxels where the core element makes up at least half of the
+        local total (needs calibrated volumes), or where its own volume exceeds
+        Otsu's level near the particle (any scaling: real maps with unknown
+        k-factors). Both on volumes smoothed by a 1-voxel Gaussian.
     counts : bool, default False
         Element volumes hold counts (Cliff-Lorimer k-factors, see
         :func:`~chemtomo.quantify.composition.composition`).
@@ -118,6 +124,17 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
     cover = voxel_size if coverage_threshold is None else float(coverage_threshold)
     clipped = {n: np.clip(v, 0, None) for n, v in elements.items()}
     total = sum(clipped.values())
+    if core_rule not in ("share", "otsu"):
+        raise ChemtomoError(f"core_rule must be 'share' or 'otsu', got {core_rule!r}")
+    core_field = None
+    if core is not None:
+        name = next(n for n in elements if _element(n) == core)
+        smooth = ndimage.gaussian_filter(clipped[name], 1.0)
+        if core_rule == "share":
+            smooth_total = ndimage.gaussian_filter(total, 1.0)
+            smooth = np.divide(smooth, smooth_total, out=np.zeros_like(total),
+                               where=smooth_total > 1e-12 * max(float(total.max()), 1e-300))
+        core_field = (smooth, 0.5)
     rows, thick = [], {}
     for k in range(1, parts.n + 1):
         m = parts.mask(k)
@@ -133,13 +150,14 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
             share = np.divide(first, total, out=np.zeros_like(total), where=total > 0)
             row["alloying_index"] = alloying_index(share, m)
         if core is not None:
-            name = next(n for n in elements if _element(n) == core)
-            smooth_total = ndimage.gaussian_filter(total, 1.0)
-            share = np.divide(ndimage.gaussian_filter(clipped[name], 1.0), smooth_total,
-                              out=np.zeros_like(total), where=smooth_total > 1e-12 * max(float(total.max()), 1e-300))
-            share = np.where(ndimage.binary_dilation(m, iterations=2), share, 0.0)
-            core_m = _largest(m & (share >= 0.5))  # noise specks of the core element are not the core
-            share = np.where(ndimage.binary_dilation(core_m, iterations=2), share, 0.0)
+            near = ndimage.binary_dilation(m, iterations=2)
+            share, level = core_field[0], core_field[1]
+            if core_rule == "otsu":
+                level = otsu_threshold(share[near])
+            share = np.where(near, share, 0.0)
+            core_m = _largest(m & (share >= level))  # noise specks of the core element are not the core
+            # the core ends where the particle ends: a core reaching the surface has no shell there (thickness 0)
+            share = np.where(ndimage.binary_dilation(core_m, iterations=2) & m, share, 0.0)
             for region, rm in (("core", core_m), ("shell", m & ~core_m)):
                 row[f"{region}_voxels"] = int(rm.sum())
                 if rm.any():
@@ -148,7 +166,8 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
             if core_m.any():
                 field = np.where(parts.labels == k, ref, np.minimum(ref, parts.threshold * 0.5))
                 try:
-                    st = shell_thickness(share, field, particle_level=parts.threshold, voxel_size=voxel_size)
+                    st = shell_thickness(share, field, core_level=level, particle_level=parts.threshold,
+                                         voxel_size=voxel_size)
                     s = st.summary(cover)
                     thick[k] = st
                     row.update({"shell_mean_nm": s["mean"], "shell_std_nm": s["std"], "shell_min_nm": s["min"],

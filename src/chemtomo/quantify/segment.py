@@ -7,6 +7,7 @@ The rule, documented once:
 3. remove connected objects smaller than `min_size` voxels (noise specks);
 4. split touching particles by a watershed on the Euclidean distance map,
    seeded by its maxima at least `min_distance` voxels apart (scikit-image);
+   pieces below `min_size` after the split are dropped too;
 5. label the particles 1..N by decreasing size and flag those touching the
    volume border (they are cut off, so their numbers would be wrong).
 """
@@ -115,6 +116,8 @@ def segment_particles(volume, *, threshold: float | None = None, min_size: int =
         markers = np.zeros(fg.shape, np.int32)
         markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
         labels = watershed(-dist, markers, mask=fg)
+        sizes = np.bincount(labels.ravel())
+        labels[sizes[labels] < min_size] = 0  # fragments the watershed cut off are noise as well
     else:
         labels, _ = ndimage.label(fg)
     return particles_from_labels(labels, level)

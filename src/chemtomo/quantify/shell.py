@@ -142,8 +142,9 @@ def shell_thickness(core, particle, *, core_level: float = 0.5, particle_level: 
     boundary = inside & ~ndimage.binary_erosion(inside, border_value=1)
     if not boundary.any():
         raise ChemtomoError(f"the core field never crosses {core_level:g}: no core surface; check the volume or core_level")
-    if (p[boundary] < particle_level).mean() > 0.5:
-        raise ChemtomoError("most of the core surface lies outside the particle; are core and particle swapped?")
+    if (p[boundary] < particle_level).mean() > 0.95:
+        raise ChemtomoError("the core surface lies outside the particle almost everywhere; are core and particle "
+                            "swapped?")
     pts = np.argwhere(boundary).astype(np.float64)
     grads = np.stack(np.gradient(c), axis=0)
     g = np.stack([ndimage.map_coordinates(gi, pts.T, order=1) for gi in grads], axis=1)

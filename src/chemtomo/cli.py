@@ -229,31 +229,43 @@ def align(
 
 @app.command()
 def quantify(
-    run_dir: Path = typer.Argument(..., help="Folder written by `chemtomo reconstruct` (chemtomo.json + volumes)."),
+    run_dirs: List[Path] = typer.Argument(..., help="Folder(s) written by `chemtomo reconstruct` (chemtomo.json + volumes)."),
     core: Optional[str] = typer.Option(None, "--core", help="Core element of core-shell particles, e.g. Au."),
+    core_rule: str = typer.Option("share", "--core-rule", help="share (calibrated volumes) or otsu (maps of any scale)."),
     reference: str = typer.Option("auto", "--reference", help="Volume to segment (auto: the sum of the element volumes; or a name such as HAADF)."),
     coverage_threshold: Optional[float] = typer.Option(None, "--coverage-threshold", help="Shell thickness in nm that counts as covered (default one voxel)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder (default RUN_DIR/quantify)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder (default RUN_DIR/quantify; needed for several runs: the batch table)."),
     uncertainty: int = typer.Option(0, "--uncertainty", min=0, help="Count splits for standard deviations (needs --signal)."),
     signal: List[str] = typer.Option(None, "--signal", help="NAME=PATH of the tilt series the run came from (for --uncertainty)."),
     angles: List[str] = typer.Option(None, "--angles", help="Angles of those signals, as for `reconstruct`."),
 ):
     """Segment the particles and write one row per particle (size, composition, shell thickness, coverage)."""
+    from .quantify.batch import batch_figure, write_table
     from .quantify.particles import quantify_run
 
     if uncertainty and not signal:
         raise ChemtomoError("--uncertainty N re-reconstructs split data: give the run's tilt series with --signal NAME=PATH")
+    if len(run_dirs) > 1 and (signal or out_dir is None):
+        raise ChemtomoError("with several runs give --out for the batch table, and no --signal (uncertainties are per run)")
     series = _read_series(signal, angles, None) if signal else None
-    res = quantify_run(run_dir, out_dir, core=core, reference=None if reference == "none" else reference,
-                       coverage_threshold=coverage_threshold, series=series, n_splits=uncertainty)
-    for row in res["rows"]:
-        comp = ", ".join(f"{k[3:]} {v:.3f}" + (f" +- {row[k + '_sd']:.3f}" if k + "_sd" in row else "")
-                         for k, v in row.items() if k.startswith("at_") and not k.endswith("_sd"))
-        shell = f", shell {row['shell_mean_nm']:.2f} nm (min {row['shell_min_nm']:.2f}), coverage {row['coverage']:.2f}" \
-            if "shell_mean_nm" in row else ""
-        edge = " [touches the border]" if row["touches_border"] else ""
-        out.print(f"particle {row['particle']}: {row['diameter_nm']:.1f} nm, {comp}{shell}{edge}")
-    out.print(f"wrote {', '.join(str(p) for p in res['paths'])}")
+    batch = []
+    for run_dir in run_dirs:
+        target = out_dir / run_dir.name if len(run_dirs) > 1 else out_dir
+        res = quantify_run(run_dir, target, core=core, reference=None if reference == "none" else reference,
+                           coverage_threshold=coverage_threshold, series=series, n_splits=uncertainty,
+                           core_rule=core_rule)
+        for row in res["rows"]:
+            comp = ", ".join(f"{k[3:]} {v:.3f}" + (f" +- {row[k + '_sd']:.3f}" if k + "_sd" in row else "")
+                             for k, v in row.items() if k.startswith("at_") and not k.endswith("_sd"))
+            shell = f", shell {row['shell_mean_nm']:.2f} nm (5th pct. {row['shell_p05_nm']:.2f}), coverage " \
+                f"{row['coverage']:.2f}" if "shell_mean_nm" in row else ""
+            edge = " [touches the border]" if row["touches_border"] else ""
+            out.print(f"{run_dir.name} particle {row['particle']}: {row['diameter_nm']:.1f} nm, {comp}{shell}{edge}")
+            batch.append({"run": str(run_dir), **row})
+        out.print(f"wrote {', '.join(str(p) for p in res['paths'])}")
+    if len(run_dirs) > 1:
+        paths = write_table(batch, out_dir / "batch") + [batch_figure(batch, out_dir / "batch.png")]
+        out.print(f"batch of {len(batch)} particles from {len(run_dirs)} runs: {', '.join(str(p) for p in paths)}")
 
 
 @app.command()

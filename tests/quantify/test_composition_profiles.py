@@ -81,3 +81,13 @@ def test_errors():
         line_profile({"Au": m * 1.0}, C, C + [0, 0, 40])
     with pytest.raises(ChemtomoError, match="NaN"):
         composition({"Au": np.full(SHAPE, np.nan)}, m)
+
+
+def test_counts_by_zeta_factors():
+    m = _sphere(5)
+    vols = {"Au": np.where(m, 100.0 / m.sum(), 0), "Ag": np.where(m, 300.0 / m.sum(), 0)}
+    c = composition(vols, m, counts=True, zeta={"Au": 3.0, "Ag": 1.0})
+    assert c["weight"]["Au"] == pytest.approx(0.5)  # 3 x 100 against 1 x 300
+    assert c["atomic"]["Au"] == pytest.approx((0.5 / 196.967) / (0.5 / 196.967 + 0.5 / 107.868), rel=1e-3)
+    with pytest.raises(ChemtomoError, match="zeta"):
+        composition(vols, m, counts=True, zeta={"Au": 1.0})

@@ -72,3 +72,25 @@ def test_quantify_from_the_cli(field, tmp_path, capsys):
     assert meta["core"] == "Au" and meta["voxel_size_nm"] == 0.5 and len(meta["particles"]) == 2
     assert main(["quantify", str(tmp_path / "nowhere")]) == 2
     assert "chemtomo.json" in capsys.readouterr().err
+
+
+def test_batch_of_runs_parquet_and_figure(field, tmp_path, capsys):
+    from chemtomo.cli import main
+    from chemtomo.core.data import VolumeSet
+    from chemtomo.io.write import write_volume_set
+    from chemtomo.quantify.batch import read_table
+
+    runs = []
+    for i in range(2):
+        runs.append(tmp_path / f"run{i}")
+        write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5), runs[-1])
+    assert main(["quantify", *map(str, runs), "--core", "Au", "--out", str(tmp_path / "b")]) == 0
+    rows = read_table(tmp_path / "b" / "batch.parquet")
+    assert len(rows) == 4 and {r["run"] for r in rows} == {str(r) for r in runs}
+    assert isinstance(rows[0]["particle"], int) and isinstance(rows[0]["touches_border"], bool)
+    shells = [r["shell_mean_nm"] for r in rows if r["shell_mean_nm"] is not None]
+    assert len(shells) == 2 and all(abs(s - 2.5) < 0.5 for s in shells)
+    assert (tmp_path / "b" / "batch.png").stat().st_size > 10_000
+    assert (tmp_path / "b" / "run0" / "particles.parquet").exists()
+    capsys.readouterr()
+    assert main(["quantify", *map(str, runs)]) == 2  # several runs need --out

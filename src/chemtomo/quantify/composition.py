@@ -10,7 +10,8 @@ is the part before the first underscore. Two kinds of input:
 * count volumes (EDX counts per voxel, e.g. MLEM of raw maps): summed counts
   become atomic fractions by the Cliff-Lorimer ratio ``x_e ~ k_e I_e``
   (:func:`chemtomo.spectral.quant.cliff_lorimer`; theory k-factors for line
-  names, or given ``k_factors``).
+  names, or given ``k_factors``), or mass fractions by zeta factors,
+  ``C_e ~ zeta_e I_e`` (:func:`chemtomo.spectral.quant.zeta_factor`).
 
 Weight fractions follow from atomic ones with xraylib's atomic weights. Negative
 voxel values (reconstruction noise) are kept in the sums: clipping them would
@@ -62,7 +63,7 @@ def _check(volumes, mask):
 
 
 def composition(volumes: dict, mask, *, counts: bool = False, k_factors: dict | None = None,
-                beam_energy: float = 200.0) -> dict:
+                zeta: dict | None = None, beam_energy: float = 200.0) -> dict:
     """Atomic and weight fractions of the elements inside `mask`.
 
     Parameters
@@ -75,6 +76,10 @@ def composition(volumes: dict, mask, *, counts: bool = False, k_factors: dict | 
         The volumes hold X-ray counts: use Cliff-Lorimer k-factors.
     k_factors : dict, optional
         ``{name: k}`` with ``x ~ k I``; theory k-factors of the line names if omitted.
+    zeta : dict, optional
+        ``{name: zeta}`` zeta factors (Watanabe and Williams 2006) for
+        ``counts=True``: mass fractions ``C ~ zeta I`` (the dose cancels in the
+        fractions); replaces the k-factors.
     beam_energy : float, default 200
         keV, for theory k-factors.
 
@@ -92,6 +97,18 @@ def composition(volumes: dict, mask, *, counts: bool = False, k_factors: dict | 
     """
     arrays, m = _check(volumes, mask)
     amount = {n: float(a[m].sum()) for n, a in arrays.items()}
+    if counts and zeta is not None:
+        missing = [n for n in arrays if n not in zeta]
+        if missing:
+            raise ChemtomoError(f"no zeta factor for {', '.join(missing)}")
+        mass = {_element(n): zeta[n] * max(v, 0.0) for n, v in amount.items()}
+        mtot = sum(mass.values())
+        if not mtot > 0:
+            raise ChemtomoError("the summed counts in the region are not positive; is the mask on the particle?")
+        moles = {e: w / atomic_weight(e) for e, w in mass.items()}
+        ntot = sum(moles.values())
+        return {"atomic": {e: v / ntot for e, v in moles.items()}, "weight": {e: v / mtot for e, v in mass.items()},
+                "amount": {_element(n): v for n, v in amount.items()}, "voxels": int(m.sum())}
     if counts:
         if k_factors is None:
             bare = [n for n in arrays if "_" not in n]

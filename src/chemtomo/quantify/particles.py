@@ -198,7 +198,11 @@ def rows_to_csv(rows: list[dict]) -> str:
 def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: str | None = "auto",
                  counts: str | bool = "auto", coverage_threshold: float | None = None, series=None,
                  n_splits: int = 0, rng=0, **options) -> dict:
-    """Quantify a folder written by ``chemtomo reconstruct``; write ``particles.csv`` and ``quantify.json``.
+    """Quantify a folder written by ``chemtomo reconstruct``; write the table, ``quantify.json`` and a figure.
+
+    Writes ``particles.csv``, ``particles.parquet`` (one row per particle),
+    ``quantify.json`` (rows and parameters) and ``particles.png`` (histograms
+    and size against composition), all atomically.
 
     Parameters
     ----------
@@ -264,13 +268,15 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
             row.update(sd)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "quantify"
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "particles.csv") as tmp:
-        tmp.write_text(rows_to_csv(res["rows"]), encoding="utf-8")
+    from .batch import batch_figure, write_table
+
+    paths = write_table(res["rows"], out / "particles")
     summary = {"run_dir": str(run_dir), "voxel_size_nm": vs.voxel_size, "reference": reference, "core": core,
                "counts": bool(counts), "k_factors": options.get("k_factors"), "threshold": res["threshold"],
                "elements": res["elements"], "uncertainty": f"count splitting, {n_splits} splits" if n_splits else None,
                "particles": res["rows"]}
     with atomic_write(out / "quantify.json") as tmp:
         tmp.write_text(json.dumps(to_json(summary), indent=1), encoding="utf-8")
-    res["paths"] = [out / "particles.csv", out / "quantify.json"]
+    paths += [out / "quantify.json", batch_figure(res["rows"], out / "particles.png")]
+    res["paths"] = paths
     return res

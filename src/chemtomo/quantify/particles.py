@@ -16,7 +16,9 @@
 3. with a core element, the shell thickness over the core's surface
    (:func:`~chemtomo.quantify.shell.shell_thickness`): core field = the core
    element's share, outer surface = the reference at the segmentation level;
-4. with exactly two elements, the alloying index of the first element's share.
+4. with exactly two elements, the alloying index of the first element's share;
+5. radial profiles of every element around the particle's centre of mass and,
+   with a core element, the 10-90 % width of its fall across the interface.
 
 Particles touching the volume border are kept but flagged (``touches_border``):
 their size, composition and thickness describe only the part inside.
@@ -34,6 +36,7 @@ from ..core.errors import ChemtomoError, ShapeError
 from .composition import _element, composition
 from .haadf import alloying_index
 from .haadf import otsu_threshold
+from .profiles import interface_width, radial_profile
 from .segment import particles_from_labels, segment_particles
 from .shell import shell_thickness
 
@@ -100,7 +103,8 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
     -------
     dict
         ``{"rows": [one dict per particle], "threshold": level, "elements": [...],
-        "thickness": {particle: ShellThickness}}``.
+        "thickness": {particle: ShellThickness}, "profiles": {particle: radial profiles},
+        "labels": label volume}``.
     """
     if not volumes:
         raise ChemtomoError("quantify needs at least one volume")
@@ -134,8 +138,8 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
             smooth_total = ndimage.gaussian_filter(total, 1.0)
             smooth = np.divide(smooth, smooth_total, out=np.zeros_like(total),
                                where=smooth_total > 1e-12 * max(float(total.max()), 1e-300))
-        core_field = (smooth, 0.5)
-    rows, thick = [], {}
+        core_field = (smooth, 0.5, name)
+    rows, thick, profiles = [], {}, {}
     for k in range(1, parts.n + 1):
         m = parts.mask(k)
         n_vox = int(m.sum())
@@ -149,6 +153,8 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
             first = next(iter(clipped.values()))
             share = np.divide(first, total, out=np.zeros_like(total), where=total > 0)
             row["alloying_index"] = alloying_index(share, m)
+        radii, prof = radial_profile(clipped, m, voxel_size=voxel_size)
+        profiles[k] = {"radius_nm": radii.tolist(), **{e: p.tolist() for e, p in prof.items()}}
         if core is not None:
             near = ndimage.binary_dilation(m, iterations=2)
             share, level = core_field[0], core_field[1]
@@ -158,6 +164,11 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
             core_m = _largest(m & (share >= level))  # noise specks of the core element are not the core
             # the core ends where the particle ends: a core reaching the surface has no shell there (thickness 0)
             share = np.where(ndimage.binary_dilation(core_m, iterations=2) & m, share, 0.0)
+            if core_m.any() and (m & ~core_m).any():
+                try:  # the core element falls from its core level to zero across the core/shell interface
+                    row["interface_width_nm"] = interface_width(radii, np.nan_to_num(prof[core_field[2]]))
+                except ChemtomoError as err:
+                    row["interface_error"] = str(err)
             for region, rm in (("core", core_m), ("shell", m & ~core_m)):
                 row[f"{region}_voxels"] = int(rm.sum())
                 if rm.any():
@@ -179,7 +190,7 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
                     row["shell_error"] = str(err)
         rows.append(row)
     return {"rows": rows, "threshold": parts.threshold, "elements": list(elements), "thickness": thick,
-            "labels": parts.labels}
+            "labels": parts.labels, "profiles": profiles}
 
 
 def rows_to_csv(rows: list[dict]) -> str:
@@ -274,7 +285,7 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
     summary = {"run_dir": str(run_dir), "voxel_size_nm": vs.voxel_size, "reference": reference, "core": core,
                "counts": bool(counts), "k_factors": options.get("k_factors"), "threshold": res["threshold"],
                "elements": res["elements"], "uncertainty": f"count splitting, {n_splits} splits" if n_splits else None,
-               "particles": res["rows"]}
+               "particles": res["rows"], "radial_profiles": res["profiles"]}
     with atomic_write(out / "quantify.json") as tmp:
         tmp.write_text(json.dumps(to_json(summary), indent=1), encoding="utf-8")
     paths += [out / "quantify.json", batch_figure(res["rows"], out / "particles.png")]

@@ -269,6 +269,54 @@ def quantify(
 
 
 @app.command()
+def plan(
+    phantom: str = typer.Option(..., "--phantom", help="Particle spec, e.g. core-shell:sphere,ratio=0.6 (docs/simulation.md)."),
+    elements: str = typer.Option(..., "--elements", help="Comma-separated elements, core first, e.g. Au,Ag."),
+    size: int = typer.Option(48, "--size", min=8, help="Volume edge in voxels."),
+    voxel_size: float = typer.Option(0.5, "--voxel-size", help="nm per voxel."),
+    doses: str = typer.Option("1e6,3e6,1e7,3e7", "--doses", help="Comma-separated total doses in e-/A^2."),
+    tilts: str = typer.Option("15,29", "--tilts", help="Comma-separated numbers of tilts over -70..70 degrees."),
+    methods: str = typer.Option("mlem,tv,dtv", "--methods", help="Comma-separated reconstruction methods."),
+    target: float = typer.Option(0.2, "--target", help="Largest acceptable error of the worst element (scaled NRMSE)."),
+    signal: str = typer.Option("EDX", "--signal", help="EDX or EELS."),
+    solid_angle: float = typer.Option(0.7, "--solid-angle", help="EDX collection solid angle in sr."),
+    eels_detector: str = typer.Option("counting", "--eels-detector", help="EELS camera: counting or ccd."),
+    repeats: int = typer.Option(1, "--repeats", min=1, help="Noise realisations per grid point."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder: plan.csv, plan.json, plan.png."),
+):
+    """Recommend the cheapest acquisition (dose, tilts, method) that meets an error target, by simulation."""
+    import json
+
+    from .io.write import atomic_write, to_json
+    from .plan import plan as run_plan, plan_figure
+    from .quantify.batch import write_table
+
+    def floats(text, name):
+        try:
+            return [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ChemtomoError(f"{name} takes comma-separated numbers, got {text!r}") from None
+
+    with _progress() as bar:
+        task = bar.add_task("plan", total=None)
+        result = run_plan(phantom, [e.strip() for e in elements.split(",") if e.strip()], shape=(size,) * 3,
+                          voxel_size=voxel_size, doses=floats(doses, "--doses"),
+                          tilts=[int(v) for v in floats(tilts, "--tilts")],
+                          methods=[m.strip() for m in methods.split(",") if m.strip()], target=target, signal=signal,
+                          solid_angle=solid_angle, eels_detector=eels_detector, repeats=repeats, seed=seed,
+                          progress=lambda i, n: bar.update(task, completed=i, total=n))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = write_table(result.rows, out_dir / "plan")
+    with atomic_write(out_dir / "plan.json") as tmp:
+        tmp.write_text(json.dumps(to_json({"settings": result.settings, "recommendation": result.recommendation,
+                                           "rows": result.rows}), indent=1), encoding="utf-8")
+    paths += [out_dir / "plan.json", plan_figure(result, out_dir / "plan.png")]
+    out.print(result.summary())
+    out.print(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for volumes, table and figure."),
     size: int = typer.Option(64, "--size", min=16, help="Phantom edge in voxels."),

@@ -317,6 +317,19 @@ def plan(
 
 
 @app.command()
+def run(
+    recipe: Path = typer.Argument(..., help="Recipe YAML (inputs, align, reconstruct, quantify, outputs)."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder: one subfolder per step, run.json, recipe.resolved.json."),
+    resume: bool = typer.Option(False, "--resume", help="Skip the steps that finished before with the same settings."),
+):
+    """Run a whole recipe; every step records its settings, versions and time, and --resume continues."""
+    from .recipe import run_recipe
+
+    run_recipe(recipe, out_dir, resume=resume, log=out.print)
+    out.print(f"wrote {out_dir}")
+
+
+@app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for volumes, table and figure."),
     size: int = typer.Option(64, "--size", min=16, help="Phantom edge in voxels."),

@@ -330,6 +330,21 @@ def run(
 
 
 @app.command()
+def batch(
+    manifest: Path = typer.Argument(..., help="CSV with columns name, recipe; or a folder of *.yaml recipes."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder: one run folder per particle, batch.json, particles.*"),
+    workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes (one thread each)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."),
+):
+    """Run one recipe per particle on Dask; finished particles are skipped on a rerun."""
+    from .batch import run_batch
+
+    rec = run_batch(manifest, out_dir, workers=workers, scheduler=scheduler, log=out.print)
+    if any(r["status"] == "failed" for r in rec["particles"]):
+        raise ChemtomoError(f"some particles failed; see {out_dir / 'batch.json'}")
+
+
+@app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for volumes, table and figure."),
     size: int = typer.Option(64, "--size", min=16, help="Phantom edge in voxels."),

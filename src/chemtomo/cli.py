@@ -345,6 +345,17 @@ def batch(
 
 
 @app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="Folder written by `chemtomo reconstruct` (and `chemtomo quantify`)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="HTML file (default RUN_DIR/report.html)."),
+):
+    """Write a self-contained HTML report of a run: slices, overlay, profiles, particles, 3D view."""
+    from .report.html import build_report
+
+    out.print(f"wrote {build_report(run_dir, out_file)}")
+
+
+@app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for volumes, table and figure."),
     size: int = typer.Option(64, "--size", min=16, help="Phantom edge in voxels."),

@@ -23,6 +23,7 @@ reconstruct:
   iterations: 20
 quantify:
   core: Au
+report: true
 """
 
 
@@ -32,7 +33,8 @@ def test_run_resume_and_rerun_after_a_change(tmp_path):
     out = tmp_path / "out"
     logs = []
     rec = run_recipe(path, out, log=logs.append)
-    assert set(rec["steps"]) == {"1-inputs", "2-align", "3-reconstruct", "4-quantify"}
+    assert set(rec["steps"]) == {"1-inputs", "2-align", "3-reconstruct", "4-quantify", "5-report"}
+    assert "<h2>Particles</h2>" in (out / "5-report" / "report.html").read_text()
     assert (out / "3-reconstruct" / "Au.mrc").exists() and (out / "4-quantify" / "particles.parquet").exists()
     resolved = json.loads((out / "recipe.resolved.json").read_text())
     assert resolved["reconstruct"]["thickness"] is None and resolved["outputs"]["formats"] == ["mrc"]
@@ -45,7 +47,7 @@ def test_run_resume_and_rerun_after_a_change(tmp_path):
     path.write_text(RECIPE.replace("iterations: 20", "iterations: 10"))
     rec = run_recipe(path, out, resume=True, log=logs.append)
     skipped = {k for k, s in rec["steps"].items() if s.get("skipped")}
-    assert skipped == {"1-inputs", "2-align"}
+    assert skipped == {"1-inputs", "2-align"} and "5-report" in rec["steps"]
 
 
 def test_validation_names_the_line_and_the_allowed_values(tmp_path):
@@ -63,7 +65,7 @@ def test_validation_names_the_line_and_the_allowed_values(tmp_path):
 
 def test_run_from_the_cli(tmp_path, capsys):
     path = tmp_path / "r.yaml"
-    path.write_text(RECIPE.replace("quantify:\n  core: Au\n", ""))
+    path.write_text(RECIPE.replace("quantify:\n  core: Au\nreport: true\n", ""))
     assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0
     assert "3-reconstruct" in capsys.readouterr().out
     assert main(["run", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "o")]) == 2

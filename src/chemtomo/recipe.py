@@ -16,7 +16,7 @@ before anything runs: an unknown key or a wrong value stops with the file's line
 the key and the allowed keys or values.
 
 Every step writes into its own folder of ``DIR`` (``1-inputs``, ``2-align``,
-``3-reconstruct``, ``4-quantify``) and, when it has finished, a ``step.json`` with
+``3-reconstruct``, ``4-quantify``, ``5-report`` with ``report: true``) and, when it has finished, a ``step.json`` with
 the hash of its resolved settings and of the steps before it, its time and the
 versions. ``--resume`` skips every step whose ``step.json`` matches (nothing is
 recomputed), so a killed run continues where it stopped and a changed setting
@@ -124,6 +124,7 @@ class Recipe(_Model):
     reconstruct: Reconstruct = Reconstruct()
     quantify: Optional[Quantify] = None
     outputs: Outputs = Outputs()
+    report: bool = False
 
 
 def _node_line(node, loc) -> int | None:
@@ -318,6 +319,19 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
             return folder
 
         step("4-quantify", resolved["quantify"], quant_work, lambda f: f)
+    if recipe.report:
+        from .report.html import build_report
+
+        def report_work(folder):
+            quant = out / "4-quantify" / "quantify.json"
+            if quant.is_file():  # the report reads RUN_DIR/quantify
+                (recon_dir / "quantify").mkdir(exist_ok=True)
+                for f in (out / "4-quantify").iterdir():
+                    if f.is_file() and f.name != "step.json":
+                        (recon_dir / "quantify" / f.name).write_bytes(f.read_bytes())
+            return build_report(recon_dir, folder / "report.html")
+
+        step("5-report", True, report_work, lambda f: f / "report.html")
     with atomic_write(out / "run.json") as tmp:
         tmp.write_text(json.dumps(to_json(record), indent=1))
     return record

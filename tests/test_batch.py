@@ -57,3 +57,84 @@ def test_manifest_errors(tmp_path, recipes, capsys):
     (recipes / "p0.yaml").write_text(RECIPE.format(dose="1e7").replace("  iterations: 10", "  iterations: 10\n  colour: red"))
     assert main(["batch", str(recipes), "--out", str(tmp_path / "o")]) == 2
     assert "colour" in capsys.readouterr().err
+
+
+def test_slabs_match_the_whole_volume_and_resume(tmp_path):
+    import numpy as np
+    import zarr
+
+    from chemtomo.batch import reconstruct_slabs
+    from chemtomo.core.data import TiltSeries
+    from chemtomo.core.geometry import TiltGeometry
+    from chemtomo.core.projector import Projector
+    from chemtomo.recon.series import reconstruct_series
+    from chemtomo.testing import core_shell
+
+    shape = (20, 24, 24)
+    parts = core_shell(shape, 5, 10)
+    angles = np.linspace(-70, 70, 15)
+    op = Projector(TiltGeometry(angles, shape))
+    rng = np.random.default_rng(0)
+    series = TiltSeries.from_arrays({"Au": rng.poisson(4 * op(parts["core"])).astype(np.float32),
+                                     "Ag": rng.poisson(4 * op(parts["shell"])).astype(np.float32)}, angles)
+    whole = reconstruct_series(series, "mlem", iterations=15)
+    store = tmp_path / "vol.zarr"
+    info = reconstruct_slabs(series, "mlem", store, slab=6, workers=2, iterations=15, log=lambda *_: None)
+    assert info["slabs"] == 4 and info["computed"] == 4 and info["arrays"] == ["Ag", "Au"]
+    got = zarr.open_group(str(store), mode="r")
+    for name in ("Au", "Ag"):  # slice-separable: slab by slab is the whole-volume result
+        assert np.allclose(got[name][:], whole[name], rtol=1e-4, atol=1e-5)
+    # a killed run: forget two slabs; the rerun computes only those
+    g = zarr.open_group(str(store), mode="a")
+    g.attrs["done"] = [0, 2]
+    info = reconstruct_slabs(series, "mlem", store, slab=6, workers=1, iterations=15, log=lambda *_: None)
+    assert info["computed"] == 2 and info["skipped"] == 2
+    with pytest.raises(ChemtomoError, match="another run"):
+        reconstruct_slabs(series, "sirt", store, slab=6, workers=1, log=lambda *_: None)
+
+
+def test_tv_slabs_with_halo_approach_the_whole_volume(tmp_path):
+    import numpy as np
+    import zarr
+
+    from chemtomo.batch import reconstruct_slabs
+    from chemtomo.core.data import TiltSeries
+    from chemtomo.core.geometry import TiltGeometry
+    from chemtomo.core.projector import Projector
+    from chemtomo.recon.series import reconstruct_series
+    from chemtomo.testing import core_shell
+
+    shape = (24, 20, 20)
+    parts = core_shell(shape, 5, 9)
+    angles = np.linspace(-70, 70, 15)
+    op = Projector(TiltGeometry(angles, shape))
+    series = TiltSeries.from_arrays({"Au": np.random.default_rng(1).poisson(3 * op(parts["core"])).astype(np.float32)},
+                                    angles)
+    whole = reconstruct_series(series, "tv", iterations=60)["Au"]
+    diff = {}
+    for halo in (0, 8):
+        store = tmp_path / f"h{halo}.zarr"
+        reconstruct_slabs(series, "tv", store, slab=6, halo=halo, workers=2, iterations=60, log=lambda *_: None)
+        got = zarr.open_group(str(store), mode="r")["Au"][:]
+        diff[halo] = np.linalg.norm(got - whole) / np.linalg.norm(whole)
+    # measured 0.025 with the halo, 0.076 without (the rest: the data-term scale is set per slab)
+    assert diff[8] < 0.04 and diff[8] < 0.5 * diff[0], diff
+
+
+def test_slabs_from_the_cli(tmp_path, capsys):
+    import numpy as np
+    import zarr
+
+    from chemtomo.core.geometry import TiltGeometry
+    from chemtomo.core.projector import Projector
+    from chemtomo.io import write_stack
+    from chemtomo.testing import core_shell
+
+    shape = (12, 16, 16)
+    angles = np.linspace(-70, 70, 15)
+    stack = np.random.default_rng(0).poisson(4 * Projector(TiltGeometry(angles, shape))(core_shell(shape, 4, 7)["core"]))
+    path = write_stack(tmp_path / "au.mrc", stack.astype(np.float32), angles)
+    assert main(["reconstruct", "--signal", f"Au={path}", "--method", "sirt", "--slab", "4", "--workers", "1",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert "3 slabs computed" in capsys.readouterr().out
+    assert zarr.open_group(str(tmp_path / "o" / "volumes.zarr"), mode="r")["Au"].shape == (12, 16, 16)

@@ -118,3 +118,120 @@ def run_batch(manifest, out_dir, *, workers: int = 2, scheduler: str | None = No
     failed = [r["name"] for r in results if r["status"] == "failed"]
     log(f"{len(results)} particles in {seconds:.1f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return record
+
+
+#: methods whose slices along y (the tilt axis) are reconstructed independently: slabs need no halo
+SLICE_SEPARABLE = ("fbp", "sirt", "sart", "cgls", "mlem", "bimodal")
+
+
+def _reconstruct_slab(series_arrays: dict, angles: dict, units: dict, pixel_size: float, method: str,
+                      keep: tuple[int, int], iterations, thickness, options, threads: int) -> dict:
+    """One slab in a worker: reconstruct the slab (with its halo), return the kept slices per volume."""
+    import numpy as np
+    import torch
+
+    from .core.data import Signal, TiltSeries
+    from .recon.joint import JOINT_METHODS, reconstruct_joint
+    from .recon.series import reconstruct_series
+
+    torch.set_num_threads(max(1, int(threads)))
+    series = TiltSeries({n: Signal(a, angles[n], units[n]) for n, a in series_arrays.items()}, pixel_size=pixel_size)
+    if method in JOINT_METHODS:
+        vs = reconstruct_joint(method, series, iterations=iterations, thickness=thickness, options=options)
+    else:
+        vs = reconstruct_series(series, method, iterations=iterations, thickness=thickness, options=options)
+    a, b = keep
+    return {n: np.ascontiguousarray(v[a:b]) for n, v in vs.volumes.items()}
+
+
+def reconstruct_slabs(series, method: str, store, *, slab: int = 32, halo: int | None = None, workers: int = 2,
+                      scheduler: str | None = None, iterations=None, thickness=None, options=None,
+                      threads_per_worker: int = 1, log=print) -> dict:
+    """Reconstruct one large tilt series in slabs of slices across Dask workers, streaming into a Zarr group.
+
+    The tilt axis is y, so a slab of y-slices of the tilt series holds all the
+    data of the same slab of the volume. Slice-separable methods
+    (:data:`SLICE_SEPARABLE`) give exactly the whole-volume result slab by slab;
+    3D regularisers (TV, joint methods) couple neighbouring slices, so each slab
+    is reconstructed with `halo` extra slices on each side (default 8 for them,
+    0 for the separable ones) and only its own slices are kept.
+
+    Parameters
+    ----------
+    series : TiltSeries
+        The measured series.
+    method : str
+        Any of ``chemtomo methods`` (joint ones included).
+    store : path
+        Zarr group to write: one array ``(ny, nz, nx)`` per volume, chunked by
+        slab. Finished slabs are listed in its attributes; a rerun (after a
+        killed worker or run) skips them, so nothing finished is lost.
+    slab : int, default 32
+        Slices per slab.
+    halo : int, optional
+        Extra slices per side; see above.
+    workers, scheduler, threads_per_worker
+        Local cluster size, or the address of a running Dask scheduler.
+    iterations, thickness, options
+        As for :func:`chemtomo.recon.reconstruct_series`.
+
+    Returns
+    -------
+    dict
+        ``{"arrays": names, "slabs": n, "computed": k, "skipped": n - k, "seconds": s}``.
+    """
+    import numpy as np
+    import zarr
+    from distributed import Client, LocalCluster, as_completed
+
+    if slab < 1:
+        raise ChemtomoError(f"slab must be at least one slice, got {slab}")
+    ny, nu = series.image_shape
+    if halo is None:
+        halo = 0 if method in SLICE_SEPARABLE else 8
+    nz = nu if thickness is None else int(thickness)
+    bounds = [(y0, min(y0 + slab, ny)) for y0 in range(0, ny, slab)]
+    settings = {"method": method, "slab": slab, "halo": halo, "iterations": iterations, "thickness": nz,
+                "options": options or {}, "shape": [ny, nz, nu], "signals": series.names}
+    root = zarr.open_group(str(store), mode="a")
+    if root.attrs.get("chemtomo_slabs") not in (None, settings):
+        raise ChemtomoError(f"{store} holds slabs of another run ({root.attrs['chemtomo_slabs']}); choose a new store")
+    root.attrs["chemtomo_slabs"] = settings
+    done = set(root.attrs.get("done", []))
+    todo = [i for i in range(len(bounds)) if i not in done]
+    t0 = time.perf_counter()
+    cluster = None
+    if todo:
+        client = Client(scheduler) if scheduler else Client(cluster := LocalCluster(
+            n_workers=int(workers), threads_per_worker=int(threads_per_worker), processes=True,
+            dashboard_address=None))
+        try:
+            angles = {n: series[n].angles for n in series.names}
+            units = {n: series[n].units for n in series.names}
+            futures = {}
+            for i in todo:
+                y0, y1 = bounds[i]
+                ya, yb = max(0, y0 - halo), min(ny, y1 + halo)
+                arrays = {n: np.asarray(series[n].data[:, ya:yb, :], np.float32) for n in series.names}
+                fut = client.submit(_reconstruct_slab, arrays, angles, units, series.pixel_size, method,
+                                    (y0 - ya, y0 - ya + (y1 - y0)), iterations, thickness, options,
+                                    threads_per_worker, pure=False, retries=1)
+                futures[fut] = i
+            for fut in as_completed(list(futures)):
+                i = futures[fut]
+                y0, y1 = bounds[i]
+                for name, part in fut.result().items():
+                    if name not in root:
+                        root.create_array(name, shape=(ny, nz, nu), chunks=(slab, nz, nu), dtype="float32",
+                                          fill_value=0.0)
+                    root[name][y0:y1] = part
+                done.add(i)
+                root.attrs["done"] = sorted(done)  # after the data: a slab listed is a slab written
+                log(f"slab {i + 1}/{len(bounds)} (y {y0}..{y1 - 1}) written")
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    root.attrs.update({"axes": ["y", "z", "x"], "voxel_size_nm": series.pixel_size})
+    return {"arrays": sorted(k for k in root.array_keys()), "slabs": len(bounds), "computed": len(todo),
+            "skipped": len(bounds) - len(todo), "seconds": time.perf_counter() - t0}

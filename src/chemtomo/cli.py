@@ -96,6 +96,9 @@ def reconstruct(
     pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm (overrides the files)."),
     stop: Optional[str] = typer.Option(None, "--stop", help="Early stopping: none or discrepancy (Poisson noise level)."),
     option: List[str] = typer.Option(None, "--option", help="Method option KEY=VALUE, e.g. weight=2 or filter=hann; repeatable."),
+    slab: Optional[int] = typer.Option(None, "--slab", min=1, help="Split into slabs of this many slices across Dask workers; writes DIR/volumes.zarr."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Local Dask workers for --slab."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for --slab."),
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
     from .io import write_volume_set
@@ -106,6 +109,16 @@ def reconstruct(
     bad = [f for f in fmts if f not in ("mrc", "tiff", "zarr")]
     if bad:
         raise ChemtomoError(f"--format {','.join(bad)} is not supported; use mrc, tiff or zarr")
+    if slab is not None:
+        from .batch import reconstruct_slabs
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        info = reconstruct_slabs(series, method, out_dir / "volumes.zarr", slab=slab, workers=workers,
+                                 scheduler=scheduler, iterations=iterations, thickness=thickness,
+                                 options=_options(option or []), log=out.print)
+        out.print(f"{', '.join(info['arrays'])}: {info['computed']} slabs computed, {info['skipped']} skipped, "
+                  f"{info['seconds']:.1f} s -> {out_dir / 'volumes.zarr'}")
+        return
     with _progress() as bar:
         tasks = {}
 

@@ -69,6 +69,8 @@ def test_reconstruct_thickness_and_auto(data, capsys):
     meta = json.loads((out / "chemtomo.json").read_text())
     assert meta["provenance"]["signals"]["Au"]["method"] == "mlem"
     assert meta["provenance"]["signals"]["Au"]["stop"] == "discrepancy"
+    conv = meta["provenance"]["signals"]["Au"]["convergence"]
+    assert len(conv["iteration"]) == meta["provenance"]["signals"]["Au"]["iterations"] - 1
 
 
 @pytest.mark.parametrize("method", ["fbp", "sirt", "sart", "cgls", "mlem", "tv"])

@@ -22,6 +22,7 @@ def run_dir(tmp_path):
             "HAADF": (3 * core + (whole & ~core)).astype(np.float32)}
     prov = {"method": "dtv", "iterations": 300, "seconds": 1.0,
             "angles_deg": {"HAADF": list(range(-70, 71, 2)), "Au": list(range(-70, 71, 10))},
+            "convergence": {"iteration": [10, 20, 30], "relative_change": [0.1, 0.01, 0.001]},
             "info": {"weight": 0.2, "weight_rule": "count-splitting",
                      "weight_search": [[0.02, 10.0], [0.06, 8.0], [0.2, 7.5], [0.6, 7.9]]}}
     run = tmp_path / "run"
@@ -33,7 +34,7 @@ def run_dir(tmp_path):
 def test_report_is_self_contained(run_dir, capsys):
     assert main(["report", str(run_dir)]) == 0
     page = (run_dir / "report.html").read_text()
-    for section in ("Acquisition and reconstruction", "Orthogonal slices", "Overlay", "Profiles",
+    for section in ("Acquisition and reconstruction", "Orthogonal slices", "Overlay", "Profiles", "Convergence",
                     "Parameter choice", "Particles", "3D view"):
         assert f"<h2>{section}</h2>" in page
     assert "<script src=\"http" not in page and "cdn.plot.ly" not in page.split("<h2>3D view</h2>")[0]

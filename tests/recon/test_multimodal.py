@@ -134,3 +134,14 @@ def test_auto_on_haadf_plus_maps_is_the_guided_joint_method(problem):
     assert vs.provenance["method"] == "dtv" and vs.provenance["info"]["weight_rule"] == "count-splitting"
     err = _errors(vs, truth)
     assert all(err[e] < 0.3 for e in truth), err  # measured (0.21, 0.21); MLEM at its oracle: (0.49, 0.64)
+
+
+def test_convergence_is_recorded(problem):
+    _, _, data = problem
+    series = TiltSeries({"HAADF": Signal(data["HAADF"], HAADF_ANGLES, "electrons"),
+                         "Au": Signal(data["Au"], EDX_ANGLES, "counts"),
+                         "Ag": Signal(data["Ag"], EDX_ANGLES, "counts")})
+    vs = reconstruct_joint("tnv", series, iterations=100, thickness=40, options={"weight": 0.3})
+    c = vs.provenance["convergence"]
+    assert c["iteration"][0] == 4 and len(c["iteration"]) == 49
+    assert c["relative_change"][-1] < 0.1 * c["relative_change"][0]  # the updates shrink

@@ -93,8 +93,12 @@ def reconstruct_joint(name: str, series: TiltSeries, *, iterations: int | None =
     names = ["HAADF"] + elements
     ops = {n: Projector(series.geometry(n, thickness)) for n in names}
     data = {n: np.asarray(series[n].data, dtype=np.float32) for n in names}
+    from .stopping import Convergence
+
+    conv = Convergence(every=max(1, n_iter // 50))
+    callbacks = [conv] + (list(callback) if isinstance(callback, (list, tuple)) else [callback] if callback else [])
     start = time.perf_counter()
-    result = method.function(ops, data, elements, n_iter, callback=callback, **dict(options or {}))
+    result = method.function(ops, data, elements, n_iter, callback=callbacks, **dict(options or {}))
     seconds = time.perf_counter() - start
     info = dict(getattr(result, "info", {}))
     provenance = {
@@ -107,6 +111,7 @@ def reconstruct_joint(name: str, series: TiltSeries, *, iterations: int | None =
         "angles_deg": {n: series[n].angles.tolist() for n in names},
         "seconds": round(seconds, 3),
         "pixel_size_nm": series.pixel_size,
+        "convergence": conv.record(),
     }
     volumes = {k: np.asarray(v, dtype=np.float32) for k, v in result.items()}
     return VolumeSet(volumes, voxel_size=series.pixel_size, provenance=provenance)

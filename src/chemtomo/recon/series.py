@@ -11,7 +11,7 @@ from ..core.data import TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError, check_counts, check_finite
 from ..core.names import is_counts
 from ..core.projector import Projector
-from .stopping import Discrepancy
+from .stopping import Convergence, Discrepancy
 
 #: the joint method ``auto`` picks for HAADF plus element maps (best in docs/benchmarks.md)
 AUTO_JOINT = "dtv"
@@ -116,6 +116,10 @@ def reconstruct_series(
             callbacks.append(rule)
         if progress is not None and n_iter:
             callbacks.append(lambda i, x, _n=name, _t=n_iter: progress(_n, i + 1, _t) or False)
+        # early-stopped runs end after a few iterations: record every one of them
+        conv = Convergence(every=1 if early else max(1, (n_iter or 1) // 50)) if info.iterations else None
+        if conv is not None:
+            callbacks.append(conv)
         start = time.perf_counter()
         vol = reconstruct(chosen, op, data, n_iter, callback=callbacks or None, **opts)
         elapsed = time.perf_counter() - start
@@ -131,6 +135,8 @@ def reconstruct_series(
             "seconds": round(elapsed, 3),
             "units": sig.units,
         }
+        if conv is not None:
+            record[name]["convergence"] = conv.record()
     provenance = {
         "software": f"chemtomo {__version__}",
         "method": method,

@@ -104,3 +104,33 @@ class Discrepancy:
             self.stopped_at = iteration
             return True
         return False
+
+
+class Convergence:
+    """Callback that records the relative update ``||x_k - x_{k-m}|| / ||x_k||`` every `every` iterations.
+
+    Keeps one copy of the iterate (float32), so it costs one volume of memory.
+    Never stops the run. :meth:`record` gives ``{"iteration": [...],
+    "relative_change": [...]}`` for the provenance and the report.
+    """
+
+    def __init__(self, every: int = 5):
+        if every < 1:
+            raise ChemtomoError(f"every must be at least 1, got {every}")
+        self.every, self.prev = int(every), None
+        self.iterations: list[int] = []
+        self.changes: list[float] = []
+
+    def __call__(self, i: int, x) -> bool:
+        if (i + 1) % self.every:
+            return False
+        a = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+        a = a.astype(np.float32, copy=True)
+        if self.prev is not None:
+            self.iterations.append(i + 1)
+            self.changes.append(float(np.linalg.norm(a - self.prev) / max(float(np.linalg.norm(a)), 1e-30)))
+        self.prev = a
+        return False
+
+    def record(self) -> dict:
+        return {"iteration": list(self.iterations), "relative_change": list(self.changes)}

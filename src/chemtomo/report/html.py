@@ -2,7 +2,8 @@
 
 The page holds, as far as the run has them: the acquisition and reconstruction
 summary (provenance), central orthogonal slices per volume, an RGB overlay of
-up to three elements, radial and central line profiles, the per-particle table
+up to three elements, radial and central line profiles, convergence curves
+(relative update per iteration, recorded by ``chemtomo reconstruct``), the per-particle table
 with composition histograms (after ``chemtomo quantify``), the count-splitting
 curve of the regularisation weight (joint methods), the dose-quality plot (if
 the folder or its parent holds a ``plan.json`` of ``chemtomo plan``) and an
@@ -128,6 +129,25 @@ def _weight_curve(info: dict) -> str | None:
     return _png(fig)
 
 
+def _convergence(prov: dict) -> str | None:
+    curves = {n: r["convergence"] for n, r in prov.get("signals", {}).items() if r.get("convergence")}
+    if prov.get("convergence"):
+        curves[f"{prov.get('method', 'joint')} (all channels)"] = prov["convergence"]
+    curves = {n: c for n, c in curves.items() if c.get("iteration")}
+    if not curves:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 2.8))
+    for k, (n, c) in enumerate(curves.items()):
+        ax.semilogy(c["iteration"], np.maximum(c["relative_change"], 1e-12), color=_COLOURS[k % len(_COLOURS)],
+                    label=n)
+    ax.set_xlabel("iteration", fontsize=8)
+    ax.set_ylabel("relative update", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _view3d(volumes: dict, max_size: int = 64) -> str:
     import plotly.graph_objects as go
     from skimage.measure import marching_cubes
@@ -193,6 +213,9 @@ def build_report(run_dir, path=None) -> Path:
     if ov:
         parts += ["<h2>Overlay</h2>", f"<img alt='overlay' src='{ov}'>"]
     parts += ["<h2>Profiles</h2>", f"<img alt='profiles' src='{_profiles(volumes, quant)}'>"]
+    conv = _convergence(prov)
+    if conv:
+        parts += ["<h2>Convergence</h2>", f"<img alt='convergence' src='{conv}'>"]
     curve = _weight_curve(prov.get("info", {}))
     if curve:
         parts += ["<h2>Parameter choice</h2>", f"<img alt='weight search' src='{curve}'>"]

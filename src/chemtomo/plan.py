@@ -177,7 +177,7 @@ def plan_figure(result: Plan, path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io.write import atomic_write
+    from .report.figures import save_figure
 
     tilts = sorted({r["tilts"] for r in result.rows})
     fig, axes = plt.subplots(1, len(tilts), figsize=(3.6 * len(tilts), 3.0), squeeze=False, sharey=True)
@@ -198,8 +198,4 @@ def plan_figure(result: Plan, path) -> Path:
     axes[0, -1].legend(fontsize=7)
     fig.suptitle(result.settings["phantom"], fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -74,6 +74,8 @@ def batch_figure(rows: list[dict], path, *, element: str | None = None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..report.figures import save_figure
+
     if not rows:
         raise ChemtomoError("no particle rows to plot")
     if element is None:
@@ -102,8 +104,4 @@ def batch_figure(rows: list[dict], path, *, element: str | None = None) -> Path:
     ax.set_ylabel(f"{element} atomic fraction", fontsize=8)
     fig.suptitle(f"{len(inside)} particles ({len(rows) - len(inside)} at the border left out)", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

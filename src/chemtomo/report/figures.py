@@ -30,8 +30,6 @@ def orthoslices(rows: dict[str, dict[str, np.ndarray]], path, *, title: str | No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..io import atomic_write
-
     labels = list(rows)
     names = list(next(iter(rows.values())))
     ncols = 3 * len(names)
@@ -52,6 +50,15 @@ def orthoslices(rows: dict[str, dict[str, np.ndarray]], path, *, title: str | No
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    return save_figure(fig, path, dpi=dpi)
+
+
+def save_figure(fig, path, *, dpi: int = 90) -> Path:
+    """Write a matplotlib figure to `path` as PNG, atomically, and close it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_write
+
     path = Path(path)
     with atomic_write(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")

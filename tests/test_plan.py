@@ -42,3 +42,27 @@ def test_plan_cli(tmp_path, capsys):
     assert (tmp_path / "plan.png").stat().st_size > 5_000 and (tmp_path / "plan.parquet").exists()
     assert main(["plan", "--phantom", SPEC, "--elements", "Au,Ag", "--methods", "magic", "--out", str(tmp_path)]) == 2
     assert "magic" in capsys.readouterr().err
+
+
+def test_shell_resolution_follows_the_blur():
+    from scipy.ndimage import gaussian_filter
+
+    from chemtomo.plan import shell_resolution
+    from chemtomo.simulate import phantom_from_spec
+
+    t = phantom_from_spec(SPEC, ["Au", "Ag"], (32, 32, 32))["Ag"]
+    assert shell_resolution(3 * t, t, voxel_size=0.5) == 1.0  # any scale; Nyquist: two voxels
+    res = [shell_resolution(gaussian_filter(t, s), t, voxel_size=0.5) for s in (1.0, 2.0, 3.0)]
+    assert res[0] < res[1] < res[2]
+    # transfer exp(-2 pi^2 s^2 f^2) falls to 1 - sqrt(0.5) at f = 0.249 / s cycles per voxel: about 4 s voxels
+    assert res[1] == pytest.approx(0.5 * 4.0 * 2.0, rel=0.2)
+
+
+def test_plan_with_a_resolution_target():
+    res = plan(SPEC, ["Au", "Ag"], shape=(24, 24, 24), doses=(3e5, 1e8), tilts=(15,), methods=("tv",), target=None,
+               resolution=3.0)
+    assert all("resolution_nm" in r for r in res.rows)
+    ok = [r for r in res.rows if r["resolution_nm"] <= 3.0]
+    assert res.recommendation == (min(ok, key=lambda r: r["dose"]) if ok else None)
+    with pytest.raises(ChemtomoError, match="target error, a resolution"):
+        plan(SPEC, ["Au", "Ag"], target=None)

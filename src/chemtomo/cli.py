@@ -290,7 +290,8 @@ def plan(
     doses: str = typer.Option("1e6,3e6,1e7,3e7", "--doses", help="Comma-separated total doses in e-/A^2."),
     tilts: str = typer.Option("15,29", "--tilts", help="Comma-separated numbers of tilts over -70..70 degrees."),
     methods: str = typer.Option("mlem,tv,dtv", "--methods", help="Comma-separated reconstruction methods."),
-    target: float = typer.Option(0.2, "--target", help="Largest acceptable error of the worst element (scaled NRMSE)."),
+    target: Optional[float] = typer.Option(0.2, "--target", help="Largest acceptable error of the worst element (scaled NRMSE); 0: none."),
+    resolution: Optional[float] = typer.Option(None, "--resolution", help="Smallest feature to resolve in nm (Fourier-shell error against the truth)."),
     signal: str = typer.Option("EDX", "--signal", help="EDX or EELS."),
     solid_angle: float = typer.Option(0.7, "--solid-angle", help="EDX collection solid angle in sr."),
     eels_detector: str = typer.Option("counting", "--eels-detector", help="EELS camera: counting or ccd."),
@@ -316,7 +317,8 @@ def plan(
         result = run_plan(phantom, [e.strip() for e in elements.split(",") if e.strip()], shape=(size,) * 3,
                           voxel_size=voxel_size, doses=floats(doses, "--doses"),
                           tilts=[int(v) for v in floats(tilts, "--tilts")],
-                          methods=[m.strip() for m in methods.split(",") if m.strip()], target=target, signal=signal,
+                          methods=[m.strip() for m in methods.split(",") if m.strip()], target=target or None,
+                          resolution=resolution, signal=signal,
                           solid_angle=solid_angle, eels_detector=eels_detector, repeats=repeats, seed=seed,
                           progress=lambda i, n: bar.update(task, completed=i, total=n))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Run every benchmark script and save each table under benchmarks/results/ (copy them into docs/benchmarks.md).
 
-Run: ``make bench`` or ``python benchmarks/run_all.py [name ...]`` (names: projector, memory, accuracy, phantoms, pdhg, multimodal, quantify, batch).
+Run: ``make bench`` or ``python benchmarks/run_all.py [name ...]`` (names: projector, memory, accuracy, phantoms, pdhg, multimodal, quantify, batch, denoise, atomic).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SCRIPTS = {"projector": "bench_projector.py", "memory": "bench_memory.py", "accuracy": "bench_accuracy.py",
            "phantoms": "bench_phantoms.py", "pdhg": "bench_pdhg.py", "multimodal": "bench_multimodal.py",
-           "quantify": "bench_quantify.py", "batch": "bench_batch.py"}
+           "quantify": "bench_quantify.py", "batch": "bench_batch.py", "denoise": "bench_denoise.py",
+           "atomic": "bench_atomic.py"}
 
 
 def main(names: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Command-line interface: ``chemtomo reconstruct | methods | simulate | demo``.
+"""Command-line interface: ``chemtomo reconstruct | denoise | methods | simulate | demo`` and more.
 
 Bad input ends with one line on stderr saying what is wrong and how to fix
 it, and exit status 2; no traceback.
@@ -99,12 +99,30 @@ def reconstruct(
     slab: Optional[int] = typer.Option(None, "--slab", min=1, help="Split into slabs of this many slices across Dask workers; writes DIR/volumes.zarr."),
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask workers for --slab."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for --slab."),
+    denoise_method: Optional[str] = typer.Option(None, "--denoise", help="Denoise each projection map of the EDX/EELS count signals first: gaussian, median, tv, bm3d or pca."),
+    denoise_option: List[str] = typer.Option(None, "--denoise-option", help="Denoiser option KEY=VALUE, e.g. sigma=2; repeatable."),
+    denoise_signal: List[str] = typer.Option(None, "--denoise-signal", help="Signal to denoise (default: every count signal; HAADF only if named); repeatable."),
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
     from .io import write_volume_set
     from .recon.series import reconstruct_series
 
     series = _read_series(signal, angles, pixel_size)
+    denoised = None
+    if denoise_method is not None:
+        if slab is not None:
+            raise ChemtomoError("--denoise does not combine with --slab yet; denoise each stack with `chemtomo denoise` first")
+        from .denoise.series import denoise_series
+
+        series, denoised = denoise_series(series, denoise_method, signals=denoise_signal or None,
+                                          options=_options(denoise_option or []))
+        for name, rec in denoised["signals"].items():
+            out.print(f"{name}: denoised with {denoise_method} ({_format_options(rec['options'])}, {rec['seconds']:.2f} s)")
+        if method == "auto":
+            from .denoise.series import AUTO_AFTER_DENOISE
+
+            method = AUTO_AFTER_DENOISE
+            out.print(f"--method auto after --denoise: {method} (denoised maps are no longer Poisson counts)")
     fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("mrc", "tiff", "zarr")]
     if bad:
@@ -130,6 +148,8 @@ def reconstruct(
         vs = reconstruct_series(series, method, iterations=iterations, thickness=thickness,
                                 axis_offset=axis_offset, progress=progress, stop=stop,
                                 options=_options(option or []))
+    if denoised is not None:
+        vs.provenance["denoise"] = denoised
     paths = write_volume_set(vs, out_dir, formats=fmts)
     if "signals" in vs.provenance:
         for name, rec in vs.provenance["signals"].items():
@@ -139,6 +159,33 @@ def reconstruct(
         p = vs.provenance
         out.print(f"{', '.join(vs.names)}: {p['method']} jointly ({p['iterations']} iterations, {p['seconds']:.2f} s)")
     out.print(f"wrote {len(paths)} files to {out_dir}")
+
+
+def _format_options(opts: dict) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in opts.items())
+
+
+@app.command()
+def denoise(
+    in_path: Path = typer.Argument(..., metavar="IN", help="Count maps (n_tilts, ny, nu) or one map: MRC, TIFF or any stack chemtomo reads."),
+    out_path: Path = typer.Argument(..., metavar="OUT", help="Denoised stack: .mrc (with IN's angles as .tlt) or .tif/.tiff."),
+    method: str = typer.Option(..., "--method", help="Denoiser: gaussian, median, tv, bm3d or pca (docs/denoise.md)."),
+    option: List[str] = typer.Option(None, "--option", help="Denoiser option KEY=VALUE, e.g. sigma=2 or size=5; repeatable."),
+):
+    """Denoise EDX/EELS count maps; options left out are chosen from the data (count splitting)."""
+    from .denoise.registry import DENOISERS, resolve_options
+    from .io import read_stack
+    from .io.write import write_stack, write_tiff_stack
+
+    suffix = out_path.suffix.lower()
+    if suffix not in (".mrc", ".st", ".ali", ".mrcs", ".tif", ".tiff"):
+        raise ChemtomoError(f"cannot write {out_path.name}: give OUT a .mrc or .tif name")
+    data, meta = read_stack(in_path)
+    opts = resolve_options(data, method, **_options(option or []))
+    result = DENOISERS[method].function(data, **opts)
+    writer = write_tiff_stack if suffix in (".tif", ".tiff") else write_stack
+    writer(out_path, result, meta.get("angles"), pixel_size=meta.get("pixel_size", 1.0))
+    out.print(f"{in_path.name}: {data.shape[0]} maps denoised with {method} ({_format_options(opts)}) -> {out_path}")
 
 
 @app.command()
@@ -368,6 +415,70 @@ def report(
     from .report.html import build_report
 
     out.print(f"wrote {build_report(run_dir, out_file)}")
+
+
+@app.command()
+def atoms(
+    volume: Path = typer.Argument(..., metavar="VOLUME", help="Atomic-resolution reconstruction (MRC/TIFF, v[y, z, x])."),
+    voxel_size: float = typer.Option(..., "--voxel-size", help="Voxel edge in Angstrom."),
+    species: str = typer.Option(..., "--species", help="Elements from the lightest to the heaviest, e.g. Fe,Pt."),
+    out_path: Path = typer.Option(..., "--out", help="Atom table: .csv (x,y,z,species,...) or .xyz (extended XYZ)."),
+    min_distance: float = typer.Option(2.0, "--min-distance", help="Smallest inter-atomic distance, Angstrom."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Peak threshold in volume units (default 1 % of the maximum)."),
+    keep_non_atoms: bool = typer.Option(False, "--keep-non-atoms", help="Keep non-atom peaks, species X."),
+):
+    """Trace the atoms of an atomic-resolution volume and classify their species (docs/atomic.md)."""
+    from .atomic import atoms_from_volume
+    from .io import read_volume
+    from .io.atoms import write_atoms_csv, write_atoms_xyz
+
+    suffix = out_path.suffix.lower()
+    if suffix not in (".csv", ".xyz", ".extxyz"):
+        raise ChemtomoError(f"cannot write {out_path.name}: give --out a .csv or .xyz name")
+    names = [s.strip() for s in species.split(",") if s.strip()]
+    vol, _ = read_volume(volume)
+    found, cols = atoms_from_volume(vol, voxel_size, names, threshold=threshold, min_distance=min_distance,
+                                    keep_non_atoms=keep_non_atoms)
+    info = cols.pop("info")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        write_atoms_csv(out_path, found, **cols)
+    else:
+        write_atoms_xyz(out_path, found, comment=f"chemtomo atoms from {volume.name}", **cols)
+    counts = ", ".join(f"{k} {v}" for k, v in info["counts"].items())
+    out.print(f"{volume.name}: {info['peaks']} peaks, {info['non_atoms']} non-atoms, {counts} -> {out_path}")
+
+
+@app.command("count-atoms")
+def count_atoms_cmd(
+    image: Path = typer.Argument(..., metavar="IMAGE", help="Atomic-resolution HAADF image (TIFF/MRC, one 2D image)."),
+    pixel_size: float = typer.Option(..., "--pixel-size", help="Pixel size in Angstrom."),
+    dose: Optional[float] = typer.Option(None, "--dose", help="Electron dose in e/A^2 (cross-sections in A^2; counts otherwise)."),
+    out_path: Path = typer.Option(..., "--out", help="CSV of columns: row, col (pixels), scs, atoms."),
+    min_distance: float = typer.Option(1.0, "--min-distance", help="Smallest column separation, Angstrom."),
+    library: Optional[Path] = typer.Option(None, "--library", help="Text file: expected SCS of 0, 1, 2, ... atoms, one per line."),
+):
+    """Count atoms per column: 2D Gaussian fits, cross-sections, Gaussian mixture with ICL (docs/atomic.md)."""
+    import numpy as np
+
+    from .atomic import column_cross_sections, count_atoms, fit_columns
+    from .io import read_stack
+    from .io.write import atomic_write
+
+    data, _ = read_stack(image)
+    img = np.squeeze(np.asarray(data, float))
+    if img.ndim != 2:
+        raise ChemtomoError(f"{image.name} holds {data.shape}; give one 2D image")
+    peaks = fit_columns(img, pixel_size=pixel_size, min_distance=min_distance)
+    scs = column_cross_sections(peaks, dose=dose)
+    lib = np.loadtxt(library, ndmin=1) if library else None
+    n, mix = count_atoms(scs, library=lib)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out_path) as tmp:
+        np.savetxt(tmp, np.c_[peaks.positions, scs, n], delimiter=",", header="row,col,scs,atoms", comments="",
+                   fmt=["%.3f", "%.3f", "%.6g", "%d"])
+    out.print(f"{image.name}: {len(peaks)} columns, {len(mix.means)} mixture components (ICL), "
+              f"{int(n.min())}-{int(n.max())} atoms per column -> {out_path}")
 
 
 @app.command()

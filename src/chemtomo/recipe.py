@@ -15,7 +15,13 @@ spectrum image per tilt, maps as ``chemtomo maps``). The recipe is validated by 
 before anything runs: an unknown key or a wrong value stops with the file's line number,
 the key and the allowed keys or values.
 
-Every step writes into its own folder of ``DIR`` (``1-inputs``, ``2-align``,
+An optional ``denoise: {method: gaussian}`` step (any of
+:data:`chemtomo.denoise.registry.DENOISERS`, with ``options`` and ``signals``,
+default every count signal) denoises the projection maps between alignment
+and reconstruction; ``reconstruct: {method: auto}`` then means SIRT
+(denoised maps are no longer Poisson counts).
+
+Every step writes into its own folder of ``DIR`` (``1-inputs``, ``2-align``, ``2b-denoise``,
 ``3-reconstruct``, ``4-quantify``, ``5-report`` with ``report: true``) and, when it has finished, a ``step.json`` with
 the hash of its resolved settings and of the steps before it, its time and the
 versions. ``--resume`` skips every step whose ``step.json`` matches (nothing is
@@ -89,6 +95,32 @@ class Align(_Model):
     centre: bool = True
 
 
+class Denoise(_Model):
+    method: str
+    options: dict = {}
+    signals: Optional[list[str]] = None
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v):
+        from .denoise.registry import DENOISERS
+
+        if v not in DENOISERS:
+            raise ValueError(f"unknown denoiser {v!r}; allowed: {', '.join(DENOISERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _options_known(self):
+        from .denoise.registry import denoiser_options
+
+        accepted = denoiser_options(self.method)
+        unknown = sorted(set(self.options) - set(accepted))
+        if unknown:
+            raise ValueError(f"denoiser {self.method} has no option {', '.join(unknown)}; "
+                             f"its options are {', '.join(accepted)}")
+        return self
+
+
 class Reconstruct(_Model):
     method: str = "auto"
     iterations: Optional[int] = None
@@ -121,6 +153,7 @@ class Outputs(_Model):
 class Recipe(_Model):
     inputs: Inputs
     align: Optional[Align] = None
+    denoise: Optional[Denoise] = None
     reconstruct: Reconstruct = Reconstruct()
     quantify: Optional[Quantify] = None
     outputs: Outputs = Outputs()
@@ -297,13 +330,34 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
             return aligned
 
         series = step("2-align", resolved["align"], align_work, lambda f: _read_series(f / "series"))
+    denoised = None
+    if recipe.denoise is not None:
+        from .denoise.series import denoise_series
+
+        d = recipe.denoise
+
+        def denoise_work(folder):
+            out_series, rec = denoise_series(series, d.method, signals=d.signals, options=d.options)
+            _write_series(out_series, folder / "series")
+            with atomic_write(folder / "denoise.json") as tmp:
+                tmp.write_text(json.dumps(to_json(rec), indent=1))
+            return out_series, rec
+
+        def denoise_load(folder):
+            return _read_series(folder / "series"), json.loads((folder / "denoise.json").read_text())
+
+        series, denoised = step("2b-denoise", resolved["denoise"], denoise_work, denoise_load)
     r = recipe.reconstruct
 
     def recon_work(folder):
+        from .denoise.series import AUTO_AFTER_DENOISE
         from .recon.series import reconstruct_series
 
-        vs = reconstruct_series(series, r.method, iterations=r.iterations, thickness=r.thickness, stop=r.stop,
+        method = AUTO_AFTER_DENOISE if denoised is not None and r.method == "auto" else r.method
+        vs = reconstruct_series(series, method, iterations=r.iterations, thickness=r.thickness, stop=r.stop,
                                 options=r.options)
+        if denoised is not None:
+            vs.provenance["denoise"] = denoised
         write_volume_set(vs, folder, formats=tuple(recipe.outputs.formats))
         return folder
 

@@ -121,6 +121,32 @@ def write_stack(path, data, angles=None, *, pixel_size=1.0) -> Path:
     return path
 
 
+def write_tiff_stack(path, data, angles=None, *, pixel_size=1.0) -> Path:
+    """Write a tilt series stack as a float32 ImageJ TIFF, plus ``<stem>.tlt`` if angles are given, atomically.
+
+    Parameters and errors as :func:`write_stack`, for ``.tif`` or ``.tiff`` files
+    (pages are images, the pixel size is stored in nm).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise ChemtomoError(f"write_tiff_stack writes TIFF, but {path.name} has suffix {path.suffix!r}; use .tif or .tiff")
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3 or 0 in data.shape:
+        raise ShapeError(f"a stack must have shape (n_tilts, ny, nu), got {data.shape}")
+    _check_size(pixel_size, "pixel_size")
+    if angles is not None:
+        angles = as_angles(angles)
+        if angles.size != data.shape[0]:
+            raise ShapeError(f"angles has {angles.size} entries but the stack has {data.shape[0]} images; give one angle per image")
+    with atomic_write(path) as tmp:
+        tiff.write_tiff(tmp, data, voxel_size=pixel_size)
+    if angles is not None:
+        write_angles(path.with_suffix(".tlt"), angles)
+    return path
+
+
 def write_volume(path, volume, *, voxel_size=1.0) -> Path:
     """Write a volume ``v[y, z, x]`` as float32, format chosen by extension.
 

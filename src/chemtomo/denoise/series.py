@@ -1,0 +1,78 @@
+"""Denoise the count signals of a tilt series: the step behind ``reconstruct --denoise`` and recipes."""
+
+from __future__ import annotations
+
+import time
+
+from ..core.data import Signal, TiltSeries
+from ..core.errors import ChemtomoError
+from ..core.names import is_counts
+
+#: the method ``--method auto`` means after denoising: denoised maps are no longer Poisson counts, so the
+#: Poisson rules of ``auto`` (MLEM with the discrepancy stop, count-splitting weights of the joint methods)
+#: do not hold; SIRT is the reconstruction of the denoise-then-reconstruct pipeline (Skorikov et al. 2021)
+AUTO_AFTER_DENOISE = "sirt"
+
+
+def denoise_series(series: TiltSeries, method: str, *, signals=None, options: dict | None = None
+                   ) -> tuple[TiltSeries, dict]:
+    """Denoise every projection map of the chosen signals of `series`.
+
+    Parameters
+    ----------
+    series : TiltSeries
+        The tilt series; never modified.
+    method : str
+        A denoiser of :data:`chemtomo.denoise.registry.DENOISERS`.
+    signals : sequence of str, optional
+        Signals to denoise. Default: every count signal (elements such as ``Au``
+        and X-ray lines such as ``Au_La``, :func:`chemtomo.core.names.is_counts`);
+        HAADF and other image signals are left as they are unless named here.
+    options : dict, optional
+        Options of the denoiser, the same for every signal; an automatic option
+        left out is chosen per signal from its own counts.
+
+    Returns
+    -------
+    denoised : TiltSeries
+        The same signals, angles and metadata, with the chosen signals denoised
+        (float32 expected counts).
+    record : dict
+        ``{"method", "options", "signals": {name: {"options": resolved options, "seconds"}}}``
+        for provenance.
+
+    Raises
+    ------
+    ChemtomoError
+        For an unknown method, option or signal name, or a signal that is not counts (NaN, negative values).
+    """
+    from .registry import DENOISERS, resolve_options
+
+    if method not in DENOISERS:
+        raise ChemtomoError(f"unknown denoiser {method!r}; choose one of {', '.join(DENOISERS)}")
+    if signals is None:
+        names = [n for n in series.names if is_counts(n)]
+        if not names:
+            raise ChemtomoError(f"the series has no count signals to denoise ({', '.join(series.names)}); "
+                                "name the signals to denoise, e.g. --denoise-signal HAADF")
+    else:
+        names = list(signals)
+        unknown = [n for n in names if n not in series]
+        if unknown:
+            raise ChemtomoError(f"cannot denoise {', '.join(unknown)}: the series has {', '.join(series.names)}")
+    info = DENOISERS[method]
+    out = dict(series.signals)
+    record = {"method": method, "options": dict(options or {}), "signals": {}}
+    for name in names:
+        sig = series[name]
+        start = time.perf_counter()
+        try:
+            opts = resolve_options(sig.data, method, **(options or {}))
+            data = info.function(sig.data, **opts)
+        except ChemtomoError as err:
+            raise type(err)(f"denoising signal {name}: {err}") from None
+        out[name] = Signal(data, sig.angles, sig.units)
+        record["signals"][name] = {"options": opts, "seconds": round(time.perf_counter() - start, 3)}
+    metadata = dict(series.metadata, denoise=record)
+    return TiltSeries(out, pixel_size=series.pixel_size, dose=series.dose,
+                      acquisition_time=series.acquisition_time, metadata=metadata), record

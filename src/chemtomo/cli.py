@@ -419,13 +419,15 @@ def report(
 
 @app.command()
 def atoms(
-    volume: Path = typer.Argument(..., metavar="VOLUME", help="Atomic-resolution reconstruction (MRC/TIFF, v[y, z, x])."),
+    volume: Path = typer.Argument(..., metavar="VOLUME", help="Atomic-resolution reconstruction (MRC/TIFF, axes ordered y, z, x)."),
     voxel_size: float = typer.Option(..., "--voxel-size", help="Voxel edge in Angstrom."),
     species: str = typer.Option(..., "--species", help="Elements from the lightest to the heaviest, e.g. Fe,Pt."),
     out_path: Path = typer.Option(..., "--out", help="Atom table: .csv (x,y,z,species,...) or .xyz (extended XYZ)."),
     min_distance: float = typer.Option(2.0, "--min-distance", help="Smallest inter-atomic distance, Angstrom."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Peak threshold in volume units (default 1 % of the maximum)."),
     keep_non_atoms: bool = typer.Option(False, "--keep-non-atoms", help="Keep non-atom peaks, species X."),
+    series_path: Optional[Path] = typer.Option(None, "--series", help="The tilt series VOLUME came from (MRC + .tlt): refine the atoms against it."),
+    angles_path: Optional[Path] = typer.Option(None, "--angles", help="Angles (degrees, one per line) of --series if it has no .tlt."),
 ):
     """Trace the atoms of an atomic-resolution volume and classify their species (docs/atomic.md)."""
     from .atomic import atoms_from_volume
@@ -437,8 +439,16 @@ def atoms(
         raise ChemtomoError(f"cannot write {out_path.name}: give --out a .csv or .xyz name")
     names = [s.strip() for s in species.split(",") if s.strip()]
     vol, _ = read_volume(volume)
+    series = angles = None
+    if series_path is not None:
+        from .io import read_angles, read_stack
+
+        series, meta = read_stack(series_path)
+        angles = read_angles(angles_path) if angles_path else meta.get("angles")
+        if angles is None:
+            raise ChemtomoError(f"no angles for {series_path.name}: give --angles FILE or put a .tlt next to it")
     found, cols = atoms_from_volume(vol, voxel_size, names, threshold=threshold, min_distance=min_distance,
-                                    keep_non_atoms=keep_non_atoms)
+                                    keep_non_atoms=keep_non_atoms, series=series, angles=angles)
     info = cols.pop("info")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":

@@ -21,7 +21,10 @@ splitting). Scores:
   width (0.5-3 voxels) and iteration count both tuned on the ground truth.
 
 Rows are denoisers by name from ``chemtomo.denoise.DENOISERS`` (``--methods``),
-so learned ones added to the registry later become rows by name.
+so learned ones in the registry are rows by name: ``unet`` (the supervised U-Net
+with its shipped weights, trained on particles ``default_rng([2026, i])`` and
+validated on ``default_rng([3030, i])``, never on this benchmark's seed 1000)
+runs with the others by default.
 Run: ``python benchmarks/bench_denoise.py [--particles 3] [--size 48] [--methods raw,gaussian,...]``
 (about 9 minutes on the project machine, most of it BM3D: its compiled core costs about 0.5 s per
 image whatever the size).

@@ -99,7 +99,7 @@ def reconstruct(
     slab: Optional[int] = typer.Option(None, "--slab", min=1, help="Split into slabs of this many slices across Dask workers; writes DIR/volumes.zarr."),
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask workers for --slab."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for --slab."),
-    denoise_method: Optional[str] = typer.Option(None, "--denoise", help="Denoise each projection map of the EDX/EELS count signals first: gaussian, median, tv, bm3d or pca."),
+    denoise_method: Optional[str] = typer.Option(None, "--denoise", help="Denoise each projection map of the EDX/EELS count signals first: gaussian, median, tv, bm3d, pca or unet."),
     denoise_option: List[str] = typer.Option(None, "--denoise-option", help="Denoiser option KEY=VALUE, e.g. sigma=2; repeatable."),
     denoise_signal: List[str] = typer.Option(None, "--denoise-signal", help="Signal to denoise (default: every count signal; HAADF only if named); repeatable."),
 ):
@@ -169,7 +169,7 @@ def _format_options(opts: dict) -> str:
 def denoise(
     in_path: Path = typer.Argument(..., metavar="IN", help="Count maps (n_tilts, ny, nu) or one map: MRC, TIFF or any stack chemtomo reads."),
     out_path: Path = typer.Argument(..., metavar="OUT", help="Denoised stack: .mrc (with IN's angles as .tlt) or .tif/.tiff."),
-    method: str = typer.Option(..., "--method", help="Denoiser: gaussian, median, tv, bm3d or pca (docs/denoise.md)."),
+    method: str = typer.Option(..., "--method", help="Denoiser: gaussian, median, tv, bm3d, pca or unet (docs/denoise.md)."),
     option: List[str] = typer.Option(None, "--option", help="Denoiser option KEY=VALUE, e.g. sigma=2 or size=5; repeatable."),
 ):
     """Denoise EDX/EELS count maps; options left out are chosen from the data (count splitting)."""

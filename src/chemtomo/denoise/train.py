@@ -1,0 +1,352 @@
+"""Training of the U-Net count-map denoiser on simulated particles (:mod:`chemtomo.denoise.unet`).
+
+Run: ``python -m chemtomo.denoise.train --out src/chemtomo/denoise/weights/unet_edx.pt --minutes 15``.
+
+Training pairs are made on the fly. Random particles
+(:func:`chemtomo.simulate.random_particle`: every shape family, every
+composition - single, alloy, gradient, core-shell, multi-shell - with sharp and
+diffuse interfaces, one or two particles in the field) are rendered on a 48^3,
+64^3 or 96^3 grid and projected at random tilt angles in [-80, 80] degrees;
+each element's projection is one map, cut or padded to a ``tile`` x ``tile``
+training image and kept in a rolling buffer (one new particle every
+``new_every`` steps). Each
+time a map is drawn it gets a random flip/rotation, a dose ``rho``
+log-uniform in [0.05, 20] counts/px (the mean expected count on the particle
+footprint, pixels above 1 % of the maximum, as in benchmarks/bench_denoise.py),
+a uniform background of U(0, 5 %) of ``rho`` and fresh Poisson noise; the
+target is the noiseless expectation.
+
+Particles are held out by seed: training particle ``i`` is
+``default_rng([seed, i])`` (seed 2026 by default), validation particle ``i`` is
+``default_rng([VAL_SEED, i])`` (3030), and benchmarks/bench_denoise.py uses
+``default_rng([1000, i])``; the seeds must differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.errors import ChemtomoError
+from .unet import DEFAULT_ARCH, apply, build, n_parameters, psnr
+
+#: Seed of the held-out validation particles, ``default_rng([VAL_SEED, i])``.
+VAL_SEED = 3030
+#: Seed of benchmarks/bench_denoise.py's particles (never used for training or validation).
+BENCH_SEED = 1000
+#: Validation doses (mean counts/px on the footprint) and background (fraction of the dose).
+VAL_DOSES = (0.1, 0.3, 1.0, 3.0, 10.0)
+VAL_BACKGROUND = 0.02
+ELEMENTS = ("Au", "Ag")
+DOSE_RANGE = (0.05, 20.0)
+
+
+def _projections(rng, n: int, angles) -> list[np.ndarray]:
+    """Noiseless projections of one random particle, per element and tilt, each divided by its footprint mean."""
+    from ..core.geometry import TiltGeometry
+    from ..core.projector import Projector
+    from ..simulate import random_particle
+
+    vols, _ = random_particle(rng, (n, n, n), ELEMENTS, max_particles=int(rng.integers(1, 3)))
+    op = Projector(TiltGeometry(np.asarray(angles, np.float64), (n, n, n)))
+    maps = []
+    for el in ELEMENTS:
+        proj = np.asarray(op(np.asarray(vols[el], np.float32)), dtype=np.float64)
+        for p in proj:
+            if p.max() <= 0:
+                continue
+            foot = p > 0.01 * p.max()
+            maps.append((p / p[foot].mean()).astype(np.float32))
+    return maps
+
+
+def _tile(p: np.ndarray, tile: int, rng) -> np.ndarray:
+    """A `tile` x `tile` cut of `p` (random position) or `p` zero-padded to that size (random position)."""
+    out = np.zeros((tile, tile), np.float32)
+    ny, nu = p.shape
+    y0, u0 = (int(rng.integers(0, abs(s - tile) + 1)) for s in (ny, nu))
+    if ny >= tile:
+        p = p[y0:y0 + tile]
+        y0 = 0
+    if nu >= tile:
+        p = p[:, u0:u0 + tile]
+        u0 = 0
+    out[y0:y0 + p.shape[0], u0:u0 + p.shape[1]] = p
+    return out
+
+
+def _noisy_batch(maps: np.ndarray, rng, gen: torch.Generator):
+    """Counts and expectations ``(b, ny, nu)`` for normalised noiseless maps.
+
+    Random rotation/flip, dose, background and Poisson noise per image.
+    """
+    b = maps.shape[0]
+    x = maps.copy()
+    for i in range(b):
+        x[i] = np.rot90(x[i], int(rng.integers(4)))
+        if rng.uniform() < 0.5:
+            x[i] = x[i][::-1]
+    rho = np.exp(rng.uniform(*np.log(DOSE_RANGE), size=(b, 1, 1)))
+    lam = x * rho + rng.uniform(0, 0.05, size=(b, 1, 1)) * rho
+    lam = torch.as_tensor(lam, dtype=torch.float32)
+    return torch.poisson(lam, generator=gen), lam
+
+
+def loss_fn(model, counts, lam):
+    """Squared error of each image relative to that of its raw counts, averaged over the images.
+
+    ``mean((estimate - lam)**2) / mean(lam)`` per image: ``mean(lam)`` is the
+    expected squared error of the raw counts (Poisson variance = mean), so the
+    loss is the fraction of the noise left, which weighs images of every dose
+    (and nearly empty tiles) alike; it is minus the PSNR gain over the raw
+    counts on a log scale. A first run with the plain MSE on the ``counts / m``
+    scale was dominated by the lowest doses and the nearly empty tiles (their
+    noise is largest on that scale; one batch reached a loss of 1e5) and lost
+    to the Gaussian filter at every dose. Why not the Poisson likelihood: it
+    weighs errors by ``1 / lam`` (a Kullback-Leibler error), so it favours flat
+    dark backgrounds (docs/denoise.md, count splitting), while PSNR, SSIM and
+    the reconstruction error are squared-error measures.
+    """
+    err = ((apply(model, counts) - lam) ** 2).mean(dim=(-2, -1))
+    return (err / lam.mean(dim=(-2, -1)).clamp_min(1e-8)).mean()
+
+
+def validation_set(n_particles: int = 4, size: int = 64, seed: int = VAL_SEED):
+    """Held-out stacks: ``[(particle, element, rho, counts, expected)]``, 15 tilts -70..70, 2 % background.
+
+    Made as in benchmarks/bench_denoise.py, with particles ``default_rng([seed, i])``.
+    """
+    from ..core.geometry import TiltGeometry
+    from ..core.projector import Projector
+    from ..simulate import random_particle
+
+    if seed == BENCH_SEED:
+        raise ChemtomoError(f"validation seed {seed} is the benchmark's; choose another")
+    op = Projector(TiltGeometry(np.linspace(-70, 70, 15), (size,) * 3))
+    out = []
+    for i in range(n_particles):
+        vols, _ = random_particle(np.random.default_rng([seed, i]), (size,) * 3, ELEMENTS,
+                                  compositions=("alloy", "gradient", "core-shell", "multi-shell"))
+        for k, el in enumerate(ELEMENTS):
+            proj = np.asarray(op(vols[el]), dtype=np.float64)
+            if proj.max() <= 0:
+                continue
+            foot = proj > 0.01 * proj.max()
+            for rho in VAL_DOSES:
+                lam = proj * rho / proj[foot].mean() + VAL_BACKGROUND * rho
+                counts = np.random.default_rng([seed, i, round(1000 * rho), k]).poisson(lam).astype(np.float64)
+                out.append((i, el, rho, counts, lam))
+    return out
+
+
+def validate(model, vset, *, gaussian: bool = True) -> dict:
+    """Mean PSNR (dB) per dose of raw counts, the U-Net and (optionally) the auto-sigma Gaussian filter."""
+    from .classical import choose_sigma, gaussian as gfilter
+
+    scores: dict = {}
+    model.eval()
+    with torch.inference_mode():
+        for _, _, rho, counts, lam in vset:
+            s = scores.setdefault(f"{rho:g}", {"raw": [], "unet": [], "gaussian": [], "gaussian_sigma": []})
+            s["raw"].append(psnr(counts, lam))
+            s["unet"].append(psnr(apply(model, torch.as_tensor(counts, dtype=torch.float32)).numpy(), lam))
+            if gaussian:
+                sigma = choose_sigma(counts)
+                s["gaussian"].append(psnr(gfilter(counts, sigma=sigma), lam))
+                s["gaussian_sigma"].append(sigma)
+    return {rho: {k: float(np.mean(v)) for k, v in s.items() if v} for rho, s in scores.items()}
+
+
+def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None = None, minutes: float | None = None,
+               seed: int = 2026, batch: int = 32, tile: int = 64, lr: float = 1e-3, lr_end: float = 1e-5,
+               buffer: int = 2048, tilts_per_particle: int = 4, new_every: int = 4, arch: dict | None = None,
+               val_particles: int = 4, val_every: int = 100, threads: int | None = None, progress: bool = True):
+    """Train the U-Net denoiser on simulated Poisson count maps; save weights and a JSON description.
+
+    Parameters
+    ----------
+    out_path : path, optional
+        Where to write the ``state_dict`` (``.pt``); the JSON goes next to it
+        (same name, ``.json``). None saves nothing.
+    n_particles : int, default 100000
+        Distinct training particles, ``default_rng([seed, i])``, drawn in turn
+        (one every `new_every` steps, new random tilts when they come round again).
+    steps, minutes : optional
+        Stop after this many steps or this much wall time (whichever first;
+        at least one must be given). The learning rate decays from `lr` to
+        `lr_end` (cosine) over the steps or the minutes.
+    seed : int, default 2026
+        Training seed; must differ from the validation (3030) and benchmark (1000) seeds.
+    batch, tile : int
+        Images per step and their size (pixels).
+    lr, lr_end : float
+        Adam learning rate at the start and the end.
+    buffer : int, default 2048
+        Noiseless maps kept (the oldest replaced by new particles' maps).
+    tilts_per_particle : int, default 4
+        Random tilt angles per new particle.
+    new_every : int, default 4
+        Steps between new particles (rendering and projecting one costs about as much as a step).
+    arch : dict, optional
+        Architecture (``channels``); default :data:`chemtomo.denoise.unet.DEFAULT_ARCH`.
+    val_particles : int, default 4
+        Held-out validation particles (0: no validation).
+    val_every : int, default 100
+        Steps between validation losses (the training curve).
+    threads : int, optional
+        ``torch.set_num_threads``.
+    progress : bool, default True
+        Show a Rich progress bar.
+
+    Returns
+    -------
+    model : UNet
+        Trained, in eval mode.
+    info : dict
+        What the JSON holds: architecture, training, seeds, curve, validation.
+    """
+    if steps is None and minutes is None:
+        raise ChemtomoError("give steps or minutes to train_unet")
+    if seed in (VAL_SEED, BENCH_SEED):
+        raise ChemtomoError(f"training seed {seed} is the validation or benchmark seed; choose another")
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng([seed, 10**9])
+    gen = torch.Generator().manual_seed(seed)
+    arch = {**DEFAULT_ARCH, **(arch or {})}
+    model = build(arch)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    vset = validation_set(val_particles) if val_particles else []
+    vsmall = [v for v in vset if v[1] == ELEMENTS[0]]
+
+    def val_loss():
+        model.eval()
+        with torch.inference_mode():
+            out = float(np.mean([loss_fn(model, torch.as_tensor(c, dtype=torch.float32),
+                                         torch.as_tensor(lam, dtype=torch.float32)).item() for *_, c, lam in vsmall]))
+        model.train()
+        return out
+
+    pool: list[np.ndarray] = []
+    drawn = 0
+
+    def add_particle():
+        nonlocal drawn
+        i = drawn % n_particles
+        prng = np.random.default_rng([seed, i, drawn // n_particles])
+        n = int(prng.choice([48, 64, 96]))
+        angles = prng.uniform(-80, 80, tilts_per_particle)
+        maps = _projections(np.random.default_rng([seed, i]), n, angles)
+        for p in maps:
+            t = _tile(p, tile, prng)
+            if len(pool) < buffer:
+                pool.append(t)
+            else:
+                pool[int(rng.integers(buffer))] = t
+        drawn += 1
+
+    while len(pool) < 8 * batch:
+        add_particle()
+    total = steps if steps is not None else None
+    limit = minutes * 60 if minutes is not None else math.inf
+    curve, run_loss, t0, step = [], [], time.perf_counter(), 0
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    cols = [TextColumn("training U-Net"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn()]
+    with Progress(*cols, disable=not progress) as bar:
+        task = bar.add_task("train", total=100, loss=float("nan"))
+        model.train()
+        while True:
+            elapsed = time.perf_counter() - t0
+            frac = max(step / total if total else 0.0, elapsed / limit)
+            if frac >= 1:
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr_end + 0.5 * (lr - lr_end) * (1 + math.cos(math.pi * frac))
+            if step % new_every == 0:
+                add_particle()
+            idx = rng.integers(len(pool), size=batch)
+            counts, lam = _noisy_batch(np.stack([pool[j] for j in idx]), rng, gen)
+            loss = loss_fn(model, counts, lam)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run_loss.append(loss.item())
+            step += 1
+            if step % val_every == 0:
+                point = {"step": step, "seconds": round(time.perf_counter() - t0, 1),
+                         "train_loss": float(np.mean(run_loss)), "lr": opt.param_groups[0]["lr"]}
+                if vsmall:
+                    point["val_loss"] = val_loss()
+                curve.append(point)
+                run_loss = []
+            bar.update(task, completed=100 * frac, loss=float(np.mean(run_loss[-50:])) if run_loss else float("nan"))
+        bar.update(task, completed=100)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    info = {
+        "architecture": arch,
+        "parameters": n_parameters(model),
+        "input": "channel 0: counts / m, channel 1: log m (m = the image's mean count); output x m = expected counts",
+        "training": {"steps": step, "seconds": round(seconds, 1), "batch": batch, "tile": tile, "lr": lr,
+                     "lr_end": lr_end, "schedule": "cosine", "optimizer": "Adam",
+                     "loss": "per image mean((estimate - expected)^2) / mean(expected), averaged",
+                     "new_particle_every_steps": new_every,
+                     "dose_range_counts_per_px": list(DOSE_RANGE), "background": "U(0, 0.05) x dose",
+                     "grid": [48, 64, 96], "tilts": "uniform in [-80, 80] deg",
+                     "tilts_per_particle": tilts_per_particle,
+                     "buffer": buffer, "particles_drawn": drawn, "n_particles": n_particles,
+                     "threads": torch.get_num_threads(), "torch": torch.__version__},
+        "seeds": {"train": f"default_rng([{seed}, i])", "validation": f"default_rng([{VAL_SEED}, i])",
+                  "benchmark_avoided": f"default_rng([{BENCH_SEED}, i])"},
+        "curve": curve,
+    }
+    if vset:
+        info["validation"] = {
+            "set": f"{val_particles} particles 64^3 (alloy, gradient, core-shell, multi-shell), Au and Ag, 15 tilts "
+                   f"-70..70, background {VAL_BACKGROUND:.0%} of the dose; PSNR (dB) of the whole stack against the "
+                   "noiseless expectation, data range its maximum, mean over stacks",
+            "psnr_db": validate(model, vset)}
+    if out_path is not None:
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), out_path)
+        out_path.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+    return model, info
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="weights file (.pt); the JSON is written next to it")
+    ap.add_argument("--minutes", type=float, default=None, help="wall-time budget")
+    ap.add_argument("--steps", type=int, default=None, help="step budget")
+    ap.add_argument("--n-particles", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--tile", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--val-particles", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    if args.minutes is None and args.steps is None:
+        args.minutes = 15.0
+    _, info = train_unet(args.out, n_particles=args.n_particles, steps=args.steps, minutes=args.minutes,
+                         seed=args.seed, batch=args.batch, tile=args.tile, lr=args.lr,
+                         val_particles=args.val_particles, threads=args.threads)
+    print(f"{info['training']['steps']} steps in {info['training']['seconds']:.0f} s -> {args.out}")
+    for rho, s in info.get("validation", {}).get("psnr_db", {}).items():
+        print(f"  {rho} counts/px: raw {s['raw']:.2f} dB, gaussian {s['gaussian']:.2f} dB "
+              f"(sigma {s['gaussian_sigma']:.2f}), unet {s['unet']:.2f} dB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Supervised 2D U-Net denoiser of count maps, trained on simulated particles (issue 6).
+
+A small U-Net (three levels, 16-32-64 channels, two poolings, about
+117 k parameters) maps one Poisson count image to its expected counts. It is made
+dose-aware by normalisation: each image is divided by its mean count ``m``
+(the network sees ``counts / m``) and ``log m`` is a second, constant input
+channel, so one network covers 0.05-20 counts per pixel; its output, a
+non-negative map on the ``counts / m`` scale (softplus), is multiplied back by
+``m``. An image without counts comes out as zeros.
+
+The shipped weights (``weights/unet_edx.pt``, a plain ``state_dict``, with
+``weights/unet_edx.json`` holding the architecture, training configuration,
+data-set seeds and validation scores) were trained by
+:func:`chemtomo.denoise.train.train_unet`; see docs/denoise.md. Loading them
+reads files only, never the network.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..core.errors import ChemtomoError
+from ._common import as_stack, like_input
+
+#: The shipped weights and their JSON description (architecture, training, validation).
+WEIGHTS = Path(__file__).with_name("weights") / "unet_edx.pt"
+#: Architecture used when a weights file has no JSON next to it.
+DEFAULT_ARCH = {"channels": [16, 32, 64], "in_channels": 2}
+#: Smallest mean count treated as a map with counts (below it the output is zeros).
+_TINY = 1e-8
+
+
+class UNet(nn.Module):
+    """2D U-Net: ``len(channels) - 1`` poolings, two 3x3 convolutions + ReLU per level, skip connections.
+
+    Parameters
+    ----------
+    channels : sequence of int, default (16, 32, 64)
+        Channels per level, finest first; the last is the bottleneck.
+    in_channels : int, default 2
+        Normalised counts and the log mean count.
+
+    Input ``(batch, in_channels, ny, nu)`` with ny, nu multiples of ``2 ** levels``;
+    output ``(batch, 1, ny, nu)``, non-negative (softplus).
+    """
+
+    def __init__(self, channels=(16, 32, 64), in_channels: int = 2):
+        super().__init__()
+        ch = [int(c) for c in channels]
+        self.levels = len(ch) - 1
+
+        def block(a, b):
+            return nn.Sequential(nn.Conv2d(a, b, 3, padding=1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(b, b, 3, padding=1), nn.ReLU(inplace=True))
+
+        self.down = nn.ModuleList()
+        prev = in_channels
+        for c in ch[:-1]:
+            self.down.append(block(prev, c))
+            prev = c
+        self.bottom = block(prev, ch[-1])
+        self.up = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        prev = ch[-1]
+        for c in reversed(ch[:-1]):
+            self.up.append(nn.ConvTranspose2d(prev, c, 2, stride=2))
+            self.dec.append(block(2 * c, c))
+            prev = c
+        self.head = nn.Conv2d(prev, 1, 1)
+
+    def forward(self, x):
+        skips = []
+        for blk in self.down:
+            x = blk(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottom(x)
+        for up, dec, s in zip(self.up, self.dec, reversed(skips)):
+            x = dec(torch.cat([up(x), s], dim=1))
+        return F.softplus(self.head(x))
+
+
+def normalise(counts: torch.Tensor):
+    """Network input for count images ``(b, ny, nu)``: ``(b, 2, ny, nu)`` and the mean counts ``m`` ``(b, 1, 1)``.
+
+    Channel 0 is ``counts / m``, channel 1 the constant ``log m``; ``m`` is the
+    image's mean count (clamped below at 1e-8).
+    """
+    m = counts.mean(dim=(-2, -1), keepdim=True).clamp_min(_TINY)
+    x = torch.stack([counts / m, torch.log(m).expand_as(counts)], dim=1)
+    return x, m
+
+
+def build(arch: dict | None = None) -> UNet:
+    """A U-Net from an architecture dict (``channels``, ``in_channels``), untrained."""
+    a = {**DEFAULT_ARCH, **(arch or {})}
+    return UNet(a["channels"], a["in_channels"])
+
+
+_CACHE: dict = {}
+
+
+def load_model(weights=None, device=None) -> UNet:
+    """The U-Net with weights from `weights` (a path, a ``state_dict`` or a UNet; default the shipped ones), eval mode.
+
+    The architecture is read from the JSON next to a weights file (same name,
+    ``.json``) if there is one. Files only: nothing is downloaded.
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if isinstance(weights, UNet):
+        return weights.to(device).eval()
+    if isinstance(weights, dict):
+        model = build()
+        model.load_state_dict(weights)
+        return model.to(device).eval()
+    path = Path(weights) if weights is not None else WEIGHTS
+    key = (str(path.resolve()), path.stat().st_mtime if path.exists() else None, str(device))
+    if key in _CACHE:
+        return _CACHE[key]
+    if not path.exists():
+        raise ChemtomoError(f"U-Net weights {path} not found; train them with "
+                            "`python -m chemtomo.denoise.train --out PATH` or pass weights=PATH")
+    meta = path.with_suffix(".json")
+    arch = json.loads(meta.read_text())["architecture"] if meta.exists() else None
+    model = build(arch)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model = model.to(device).eval()
+    _CACHE[key] = model
+    return model
+
+
+def apply(model: UNet, counts: torch.Tensor) -> torch.Tensor:
+    """Expected counts for count images ``(b, ny, nu)`` (any size: reflect-padded to a multiple of ``2 ** levels``)."""
+    ny, nu = counts.shape[-2:]
+    k = 2 ** model.levels
+    py, pu = (-ny) % k, (-nu) % k
+    x, m = normalise(counts)
+    if py or pu:
+        mode = "reflect" if py < ny and pu < nu else "replicate"
+        x = F.pad(x, (pu // 2, pu - pu // 2, py // 2, py - py // 2), mode=mode)
+    y = model(x)[:, 0, py // 2: py // 2 + ny, pu // 2: pu // 2 + nu]
+    return torch.where(m > _TINY, y * m, torch.zeros_like(y))
+
+
+def unet(stack, *, weights=None, device=None, batch: int = 8) -> np.ndarray:
+    """Denoise count maps with the supervised U-Net trained on simulated EDX particles.
+
+    Parameters
+    ----------
+    stack : array_like, shape (ny, nu) or (n_tilts, ny, nu)
+        Counts, >= 0; never modified. Any image size (padded and cropped back).
+    weights : path, optional
+        A ``state_dict`` file (with its JSON next to it); default the shipped
+        ``chemtomo/denoise/weights/unet_edx.pt``.
+    device : str, optional
+        Torch device; default CUDA when available, else the CPU.
+    batch : int, default 8
+        Images per forward pass.
+
+    Returns
+    -------
+    denoised : ndarray of float32, shape of `stack`
+        Expected counts, >= 0.
+
+    Raises
+    ------
+    ShapeError, DataError
+        For a stack that is not a count image or stack.
+    ChemtomoError
+        If the weights file is missing or `batch` is not a positive integer.
+    """
+    x = as_stack(stack)
+    if not (isinstance(batch, (int, np.integer)) and batch > 0):
+        raise ChemtomoError(f"batch must be a positive number of images, got {batch!r}")
+    model = load_model(weights, device)
+    dev = next(model.parameters()).device
+    out = np.empty(x.shape, dtype=np.float32)
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], int(batch)):
+            t = torch.as_tensor(x[i:i + batch], dtype=torch.float32, device=dev)
+            out[i:i + batch] = apply(model, t).cpu().numpy()
+    return like_input(out, stack)
+
+
+def n_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def psnr(estimate, expected) -> float:
+    """PSNR (dB) of `estimate` against `expected`, data range the largest expected value (as bench_denoise.py)."""
+    e, t = np.asarray(estimate, np.float64), np.asarray(expected, np.float64)
+    mse = float(np.mean((e - t) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(float(t.max()) ** 2 / mse)

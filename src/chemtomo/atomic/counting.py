@@ -23,7 +23,7 @@ from ..simulate.noise import as_rng, poisson
 from scipy import ndimage
 
 from .fit import Peaks, check_image, fit_gaussians, local_maxima, render_peaks, suppress
-from .mixture import Mixture, fit_mixture
+from .mixture import Mixture, select_mixture
 from .simulate import _pixel_weights, cross_section
 from .trace import refine_jointly
 
@@ -192,8 +192,7 @@ def count_atoms(scs, *, max_components: int = 30, library=None, criterion: str =
     if x.size < 4 or not np.isfinite(x).all():
         raise ChemtomoError("count_atoms needs at least 4 finite cross-sections")
     ks = range(1, min(max_components, x.size // 2) + 1)
-    fits = [fit_mixture(x, k, equal_variance=True, means=np.linspace(x.min(), x.max(), k)) for k in ks]
-    mix = min(fits, key=lambda m: getattr(m, criterion))
+    mix = select_mixture(x, ks, criterion=criterion, equal_variance=True, init="linspace")
     comp = mix.predict(x)
     if library is not None:
         lib = np.asarray(library, float)

@@ -47,8 +47,8 @@ class Mixture:
         return np.argmax(self.log_resp(x), axis=1)
 
 
-def fit_mixture(values, k: int, *, equal_variance: bool = False, means=None, iterations: int = 500,
-                tol: float = 1e-8, min_sd: float | None = None) -> Mixture:
+def fit_mixture(values, k: int, *, equal_variance: bool = False, means=None, init: str = "quantile",
+                iterations: int = 500, tol: float = 1e-8, min_sd: float | None = None) -> Mixture:
     """Fit a k-component Gaussian mixture to `values` by expectation-maximisation.
 
     Parameters
@@ -59,7 +59,11 @@ def fit_mixture(values, k: int, *, equal_variance: bool = False, means=None, ite
     equal_variance : bool, default False
         One common standard deviation for all components.
     means : array (k,), optional
-        Starting means; default: the (i + 0.5)/k quantiles.
+        Starting means; overrides `init`.
+    init : {"quantile", "linspace"}, default "quantile"
+        Starting means when `means` is not given: the (i + 0.5)/k quantiles,
+        or k evenly spaced values from the smallest to the largest value (for
+        near-regular components such as atom counts).
     iterations : int, default 500
     tol : float, default 1e-8
         Stop when the mean log-likelihood improves by less than this.
@@ -78,7 +82,14 @@ def fit_mixture(values, k: int, *, equal_variance: bool = False, means=None, ite
         raise ChemtomoError(f"a {k}-component mixture needs at least {2 * k} finite values, got {x.size}")
     spread = x.std() or 1.0
     floor = min_sd if min_sd is not None else 1e-3 * spread
-    mu = np.quantile(x, (np.arange(k) + 0.5) / k) if means is None else np.asarray(means, float).copy()
+    if means is not None:
+        mu = np.asarray(means, float).copy()
+    elif init == "quantile":
+        mu = np.quantile(x, (np.arange(k) + 0.5) / k)
+    elif init == "linspace":
+        mu = np.linspace(x.min(), x.max(), k)
+    else:
+        raise ChemtomoError(f"init {init!r} is not known; use 'quantile' or 'linspace'")
     sd = np.full(k, max(spread / k, floor))
     w = np.full(k, 1.0 / k)
     prev = -np.inf

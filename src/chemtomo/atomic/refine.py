@@ -34,6 +34,12 @@ def _weights_and_slopes(c: np.ndarray, n: int, s: float) -> tuple[np.ndarray, np
 
 
 def _sweep(xyz, w, bg, y, geom, s, need_step=True):
+    """Misfit and, with `need_step`, the per-atom gradients and 4x4 Gauss-Newton blocks.
+
+    With ``bg=None`` (cost only) the background is the one that minimises the
+    misfit, ``mean(y - model)``, found in the same pass; it is returned in
+    place of the step.
+    """
     ny, nz, nx = geom.volume_shape
     nu = geom.n_u or nx
     x, yy, z = xyz[:, 0] - (nx - 1) / 2, xyz[:, 1], xyz[:, 2] - (nz - 1) / 2
@@ -42,13 +48,14 @@ def _sweep(xyz, w, bg, y, geom, s, need_step=True):
     n = len(w)
     grad = np.zeros((n, 4))
     hess = np.zeros((n, 4, 4))
-    cost = 0.0
+    cost = total = 0.0
     for t, theta in enumerate(np.deg2rad(geom.angles)):
         c, sn = np.cos(theta), np.sin(theta)
         u = x * c + z * sn + geom.axis_offset + (nu - 1) / 2
         gu, dgu = _weights_and_slopes(u, nu, s)
-        r = y[t] - (gy.T @ (w[:, None] * gu) + bg)
+        r = y[t] - (gy.T @ (w[:, None] * gu) + (bg or 0.0))
         cost += float(np.sum(r * r))
+        total += float(np.sum(r))
         if not need_step:
             continue
         a, b = gy @ r, dgy @ r                                   # (n, nu)
@@ -73,6 +80,8 @@ def _sweep(xyz, w, bg, y, geom, s, need_step=True):
         hess[:, 1, 3] += w * syd * suu
         hess[:, 3, 3] += syy * suu
     if not need_step:
+        if bg is None:
+            return cost - total * total / y.size, total / y.size
         return cost, None
     iu = np.triu_indices(4, 1)
     hess[:, iu[1], iu[0]] = hess[:, iu[0], iu[1]]
@@ -142,8 +151,7 @@ def refine_atoms(positions, amplitudes, series, geometry: TiltGeometry, *, sigma
             nw = np.maximum(w + step[:, 3], 1e-6 * max(w.max(), 1e-12))
             far = np.linalg.norm(nxyz - start, axis=1) > max_shift
             nxyz[far] = start[far]
-            nbg = bg + float(np.mean(y - _model(nxyz, nw, bg, geometry, sigma)))
-            ncost, _ = _sweep(nxyz, nw, nbg, y, geometry, sigma, need_step=False)
+            ncost, nbg = _sweep(nxyz, nw, None, y, geometry, sigma, need_step=False)
             if ncost < cost:
                 lam = max(lam / 3, 1e-4)
                 break
@@ -156,16 +164,3 @@ def refine_atoms(positions, amplitudes, series, geometry: TiltGeometry, *, sigma
     return {"positions": xyz, "amplitudes": w, "background": bg, "sigma": sigma,
             "misfit": (float(np.sqrt(first / norm)), float(np.sqrt(cost / norm)))}
 
-
-def _model(xyz, w, bg, geom, s):
-    from .simulate import _pixel_weights
-
-    ny, nz, nx = geom.volume_shape
-    nu = geom.n_u or nx
-    gy = _pixel_weights(xyz[:, 1], ny, s)
-    out = np.empty(geom.projection_shape)
-    for t, theta in enumerate(np.deg2rad(geom.angles)):
-        u = (xyz[:, 0] - (nx - 1) / 2) * np.cos(theta) + (xyz[:, 2] - (nz - 1) / 2) * np.sin(theta) \
-            + geom.axis_offset + (nu - 1) / 2
-        out[t] = gy.T @ (w[:, None] * _pixel_weights(u, nu, s))
-    return out + bg

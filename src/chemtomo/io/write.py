@@ -104,6 +104,11 @@ def write_stack(path, data, angles=None, *, pixel_size=1.0) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".mrc", ".st", ".ali", ".mrcs"):
         raise ChemtomoError(f"write_stack writes MRC, but {path.name} has suffix {path.suffix!r}; use .mrc, .st, .ali or .mrcs")
+    return _write_stack(path, data, angles, pixel_size, lambda tmp, d: mrc.write_mrc(tmp, d, voxel_size=pixel_size, stack=True))
+
+
+def _write_stack(path: Path, data, angles, pixel_size, write) -> Path:
+    """Check a stack and its angles, write it atomically with ``write(tmp, data)``, then ``<stem>.tlt``."""
     data = np.asarray(data)
     if data.ndim == 2:
         data = data[None]
@@ -115,7 +120,7 @@ def write_stack(path, data, angles=None, *, pixel_size=1.0) -> Path:
         if angles.size != data.shape[0]:
             raise ShapeError(f"angles has {angles.size} entries but the stack has {data.shape[0]} images; give one angle per image")
     with atomic_write(path) as tmp:
-        mrc.write_mrc(tmp, data, voxel_size=pixel_size, stack=True)
+        write(tmp, data)
     if angles is not None:
         write_angles(path.with_suffix(".tlt"), angles)
     return path
@@ -130,21 +135,7 @@ def write_tiff_stack(path, data, angles=None, *, pixel_size=1.0) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise ChemtomoError(f"write_tiff_stack writes TIFF, but {path.name} has suffix {path.suffix!r}; use .tif or .tiff")
-    data = np.asarray(data)
-    if data.ndim == 2:
-        data = data[None]
-    if data.ndim != 3 or 0 in data.shape:
-        raise ShapeError(f"a stack must have shape (n_tilts, ny, nu), got {data.shape}")
-    _check_size(pixel_size, "pixel_size")
-    if angles is not None:
-        angles = as_angles(angles)
-        if angles.size != data.shape[0]:
-            raise ShapeError(f"angles has {angles.size} entries but the stack has {data.shape[0]} images; give one angle per image")
-    with atomic_write(path) as tmp:
-        tiff.write_tiff(tmp, data, voxel_size=pixel_size)
-    if angles is not None:
-        write_angles(path.with_suffix(".tlt"), angles)
-    return path
+    return _write_stack(path, data, angles, pixel_size, lambda tmp, d: tiff.write_tiff(tmp, d, voxel_size=pixel_size))
 
 
 def write_volume(path, volume, *, voxel_size=1.0) -> Path:

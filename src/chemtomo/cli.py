@@ -99,7 +99,7 @@ def reconstruct(
     slab: Optional[int] = typer.Option(None, "--slab", min=1, help="Split into slabs of this many slices across Dask workers; writes DIR/volumes.zarr."),
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask workers for --slab."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for --slab."),
-    denoise_method: Optional[str] = typer.Option(None, "--denoise", help="Denoise each projection map of the EDX/EELS count signals first: gaussian, median, tv, bm3d, pca or unet."),
+    denoise_method: Optional[str] = typer.Option(None, "--denoise", help="Denoise each projection map of the EDX/EELS count signals first: gaussian, median, tv, bm3d, pca, unet or n2n."),
     denoise_option: List[str] = typer.Option(None, "--denoise-option", help="Denoiser option KEY=VALUE, e.g. sigma=2; repeatable."),
     denoise_signal: List[str] = typer.Option(None, "--denoise-signal", help="Signal to denoise (default: every count signal; HAADF only if named); repeatable."),
 ):
@@ -114,8 +114,12 @@ def reconstruct(
             raise ChemtomoError("--denoise does not combine with --slab yet; denoise each stack with `chemtomo denoise` first")
         from .denoise.series import denoise_series
 
-        series, denoised = denoise_series(series, denoise_method, signals=denoise_signal or None,
-                                          options=_options(denoise_option or []))
+        from .denoise.registry import denoiser_options
+
+        dopts = _options(denoise_option or [])
+        if "progress" in denoiser_options(denoise_method):
+            dopts.setdefault("progress", True)
+        series, denoised = denoise_series(series, denoise_method, signals=denoise_signal or None, options=dopts)
         for name, rec in denoised["signals"].items():
             out.print(f"{name}: denoised with {denoise_method} ({_format_options(rec['options'])}, {rec['seconds']:.2f} s)")
         if method == "auto":
@@ -169,11 +173,13 @@ def _format_options(opts: dict) -> str:
 def denoise(
     in_path: Path = typer.Argument(..., metavar="IN", help="Count maps (n_tilts, ny, nu) or one map: MRC, TIFF or any stack chemtomo reads."),
     out_path: Path = typer.Argument(..., metavar="OUT", help="Denoised stack: .mrc (with IN's angles as .tlt) or .tif/.tiff."),
-    method: str = typer.Option(..., "--method", help="Denoiser: gaussian, median, tv, bm3d, pca or unet (docs/denoise.md)."),
-    option: List[str] = typer.Option(None, "--option", help="Denoiser option KEY=VALUE, e.g. sigma=2 or size=5; repeatable."),
+    method: str = typer.Option(..., "--method", help="Denoiser: gaussian, median, tv, bm3d, pca, unet or n2n (docs/denoise.md)."),
+    option: List[str] = typer.Option(None, "--option", help="Denoiser option KEY=VALUE, e.g. sigma=2 or minutes=3; repeatable."),
+    frames: bool = typer.Option(False, "--frames", help="IN holds repeated scans of one field (n_frames, ny, nu): write their denoised mean (n2n trains on pairs of frame halves)."),
+    guide: Optional[Path] = typer.Option(None, "--guide", help="HAADF image(s) of the same field as a guide channel (n2n): one image or one per map (per frame with --frames: their mean)."),
 ):
     """Denoise EDX/EELS count maps; options left out are chosen from the data (count splitting)."""
-    from .denoise.registry import DENOISERS, resolve_options
+    from .denoise.registry import DENOISERS, denoiser_options, resolve_options
     from .io import read_stack
     from .io.write import write_stack, write_tiff_stack
 
@@ -181,11 +187,40 @@ def denoise(
     if suffix not in (".mrc", ".st", ".ali", ".mrcs", ".tif", ".tiff"):
         raise ChemtomoError(f"cannot write {out_path.name}: give OUT a .mrc or .tif name")
     data, meta = read_stack(in_path)
-    opts = resolve_options(data, method, **_options(option or []))
-    result = DENOISERS[method].function(data, **opts)
+    given = _options(option or [])
+    if "progress" in denoiser_options(method):
+        given.setdefault("progress", True)
+    angles = meta.get("angles")
+    if guide is not None:
+        if "guide" not in denoiser_options(method):
+            raise ChemtomoError(f"--guide is for n2n; {method} takes no guide image")
+        g, _ = read_stack(guide)
+        given["guide"] = g.mean(axis=0) if frames or g.shape[0] == 1 else g
+    if frames:
+        if data.ndim != 3 or data.shape[0] < 2:
+            raise ChemtomoError(f"--frames needs a stack of at least 2 frames, {in_path.name} has shape {data.shape}")
+        n = data.shape[0]
+        if method == "n2n":
+            from .denoise.n2n import n2n_frames
+
+            opts = resolve_options(data[0], method, **given)
+            result, _ = n2n_frames(data, **{k: v for k, v in opts.items() if k != "p"})
+        else:
+            total = data.sum(axis=0)
+            opts = resolve_options(total, method, **given)
+            result = DENOISERS[method].function(total, **opts) / n
+        result, angles = result[None], None
+        what = f"mean of {n} frames"
+    else:
+        opts = resolve_options(data, method, **given)
+        result = DENOISERS[method].function(data, **opts)
+        what = f"{data.shape[0]} maps"
+    opts.pop("progress", None)
+    if guide is not None:
+        opts["guide"] = guide.name
     writer = write_tiff_stack if suffix in (".tif", ".tiff") else write_stack
-    writer(out_path, result, meta.get("angles"), pixel_size=meta.get("pixel_size", 1.0))
-    out.print(f"{in_path.name}: {data.shape[0]} maps denoised with {method} ({_format_options(opts)}) -> {out_path}")
+    writer(out_path, result, angles, pixel_size=meta.get("pixel_size", 1.0))
+    out.print(f"{in_path.name}: {what} denoised with {method} ({_format_options(opts)}) -> {out_path}")
 
 
 @app.command()

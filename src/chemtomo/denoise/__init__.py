@@ -21,6 +21,7 @@ _LAZY = {
     "anscombe": "vst", "inverse_anscombe": "vst", "anscombe_variance": "vst",
     "split_select": "splitting", "split_folds": "splitting",
     "denoise_series": "series",
+    "unet": "unet", "n2n": "n2n", "n2n_frames": "n2n",
 }
 
 

@@ -17,6 +17,7 @@ from ..core.errors import ChemtomoError
 from ._common import as_stack
 from .classical import bm3d, choose_sigma, choose_tv_weight, gaussian, median, tv
 from .patch_pca import pca
+from .n2n import n2n
 from .unet import unet
 
 
@@ -49,6 +50,7 @@ DENOISERS: dict[str, DenoiserInfo] = {
     "bm3d": DenoiserInfo(bm3d, "BM3D on Anscombe counts, exact unbiased inverse (bm3d package)"),
     "pca": DenoiserInfo(pca, "patch PCA on Anscombe counts, Wiener weights from the Poisson noise level"),
     "unet": DenoiserInfo(unet, "U-Net trained on simulated particles, 0.05-20 counts/px (shipped weights)"),
+    "n2n": DenoiserInfo(n2n, "U-Net fine-tuned on the input itself by binomial splitting (Noise2Noise), ~1 min"),
 }
 
 
@@ -138,7 +140,7 @@ def denoise(stack, method: str, **options):
     >>> denoise([[1.0]], "wiener")
     Traceback (most recent call last):
     ...
-    chemtomo.core.errors.ChemtomoError: unknown denoiser 'wiener'; choose one of gaussian, median, tv, bm3d, pca, unet
+    chemtomo.core.errors.ChemtomoError: unknown denoiser 'wiener'; choose one of gaussian, median, tv, bm3d, pca, unet, n2n
     """
     info = _info(method)
     return info.function(stack, **resolve_options(stack, method, **options))

@@ -30,7 +30,9 @@ def denoise_series(series: TiltSeries, method: str, *, signals=None, options: di
         HAADF and other image signals are left as they are unless named here.
     options : dict, optional
         Options of the denoiser, the same for every signal; an automatic option
-        left out is chosen per signal from its own counts.
+        left out is chosen per signal from its own counts. A ``guide`` option
+        (``n2n``) given as a signal name (``guide="HAADF"``) is that signal's
+        maps, which must have the same angles and image size.
 
     Returns
     -------
@@ -63,15 +65,30 @@ def denoise_series(series: TiltSeries, method: str, *, signals=None, options: di
     info = DENOISERS[method]
     out = dict(series.signals)
     record = {"method": method, "options": dict(options or {}), "signals": {}}
+    given = dict(options or {})
+    if isinstance(given.get("guide"), str):
+        guide_name = given["guide"]
+        if guide_name not in series:
+            raise ChemtomoError(f"guide={guide_name}: the series has no such signal ({', '.join(series.names)})")
+        given["guide"] = series[guide_name]
     for name in names:
         sig = series[name]
         start = time.perf_counter()
         try:
-            opts = resolve_options(sig.data, method, **(options or {}))
+            opts = dict(given)
+            if "guide" in opts and not isinstance(opts["guide"], str):
+                g = opts["guide"]
+                if len(g.angles) != len(sig.angles) or not (abs(g.angles - sig.angles) < 1e-6).all():
+                    raise ChemtomoError(f"the guide {record['options']['guide']} and {name} have different angles")
+                opts["guide"] = g.data
+            opts = resolve_options(sig.data, method, **opts)
             data = info.function(sig.data, **opts)
         except ChemtomoError as err:
             raise type(err)(f"denoising signal {name}: {err}") from None
         out[name] = Signal(data, sig.angles, sig.units)
+        if "guide" in opts:
+            opts["guide"] = record["options"].get("guide")
+        opts.pop("progress", None)
         record["signals"][name] = {"options": opts, "seconds": round(time.perf_counter() - start, 3)}
     metadata = dict(series.metadata, denoise=record)
     return TiltSeries(out, pixel_size=series.pixel_size, dose=series.dose,

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..core.errors import ChemtomoError
+from .fit import fit
 from .unet import DEFAULT_ARCH, apply, build, n_parameters, psnr
 
 #: Seed of the held-out validation particles, ``default_rng([VAL_SEED, i])``.
@@ -222,17 +221,15 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
     gen = torch.Generator().manual_seed(seed)
     arch = {**DEFAULT_ARCH, **(arch or {})}
     model = build(arch)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     vset = validation_set(val_particles) if val_particles else []
     vsmall = [v for v in vset if v[1] == ELEMENTS[0]]
 
-    def val_loss():
-        model.eval()
-        with torch.inference_mode():
-            out = float(np.mean([loss_fn(model, torch.as_tensor(c, dtype=torch.float32),
-                                         torch.as_tensor(lam, dtype=torch.float32)).item() for *_, c, lam in vsmall]))
-        model.train()
-        return out
+    def val_loss(step):
+        if not vsmall:
+            return {}
+        return {"val_loss": float(np.mean([loss_fn(model, torch.as_tensor(c, dtype=torch.float32),
+                                                   torch.as_tensor(lam, dtype=torch.float32)).item()
+                                           for *_, c, lam in vsmall]))}
 
     pool: list[np.ndarray] = []
     drawn = 0
@@ -252,47 +249,18 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
                 pool[int(rng.integers(buffer))] = t
         drawn += 1
 
+    def batch_loss(step):
+        if step % new_every == 0:
+            add_particle()
+        idx = rng.integers(len(pool), size=batch)
+        counts, lam = _noisy_batch(np.stack([pool[j] for j in idx]), rng, gen)
+        return loss_fn(model, counts, lam)
+
     while len(pool) < 8 * batch:
         add_particle()
-    total = steps if steps is not None else None
-    limit = minutes * 60 if minutes is not None else math.inf
-    curve, run_loss, t0, step = [], [], time.perf_counter(), 0
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    cols = [TextColumn("training U-Net"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-            TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn()]
-    with Progress(*cols, disable=not progress) as bar:
-        task = bar.add_task("train", total=100, loss=float("nan"))
-        model.train()
-        while True:
-            elapsed = time.perf_counter() - t0
-            frac = max(step / total if total else 0.0, elapsed / limit)
-            if frac >= 1:
-                break
-            for g in opt.param_groups:
-                g["lr"] = lr_end + 0.5 * (lr - lr_end) * (1 + math.cos(math.pi * frac))
-            if step % new_every == 0:
-                add_particle()
-            idx = rng.integers(len(pool), size=batch)
-            counts, lam = _noisy_batch(np.stack([pool[j] for j in idx]), rng, gen)
-            loss = loss_fn(model, counts, lam)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            run_loss.append(loss.item())
-            step += 1
-            if step % val_every == 0:
-                point = {"step": step, "seconds": round(time.perf_counter() - t0, 1),
-                         "train_loss": float(np.mean(run_loss)), "lr": opt.param_groups[0]["lr"]}
-                if vsmall:
-                    point["val_loss"] = val_loss()
-                curve.append(point)
-                run_loss = []
-            bar.update(task, completed=100 * frac, loss=float(np.mean(run_loss[-50:])) if run_loss else float("nan"))
-        bar.update(task, completed=100)
-    seconds = time.perf_counter() - t0
-    model.eval()
+    record = fit(model, batch_loss, steps=steps, minutes=minutes, lr=lr, lr_end=lr_end, every=val_every,
+                 check=val_loss, label="training U-Net", progress=progress)
+    step, seconds, curve = record["steps"], record["seconds"], record["curve"]
     info = {
         "architecture": arch,
         "parameters": n_parameters(model),

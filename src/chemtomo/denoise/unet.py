@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.errors import ChemtomoError
+from ..core.errors import ChemtomoError, DataError, ShapeError
 from ._common import as_stack, like_input
 
 #: The shipped weights and their JSON description (architecture, training, validation).
@@ -87,15 +87,18 @@ class UNet(nn.Module):
         return F.softplus(self.head(x))
 
 
-def normalise(counts: torch.Tensor):
-    """Network input for count images ``(b, ny, nu)``: ``(b, 2, ny, nu)`` and the mean counts ``m`` ``(b, 1, 1)``.
+def normalise(counts: torch.Tensor, guide: torch.Tensor | None = None):
+    """Network input for count images ``(b, ny, nu)``: ``(b, c, ny, nu)`` and the mean counts ``m`` ``(b, 1, 1)``.
 
     Channel 0 is ``counts / m``, channel 1 the constant ``log m``; ``m`` is the
-    image's mean count (clamped below at 1e-8).
+    image's mean count (clamped below at 1e-8). With a `guide` ``(b, ny, nu)``
+    (a HAADF image of the same field) channel 2 is the guide over its mean.
     """
     m = counts.mean(dim=(-2, -1), keepdim=True).clamp_min(_TINY)
-    x = torch.stack([counts / m, torch.log(m).expand_as(counts)], dim=1)
-    return x, m
+    chans = [counts / m, torch.log(m).expand_as(counts)]
+    if guide is not None:
+        chans.append(guide / guide.abs().mean(dim=(-2, -1), keepdim=True).clamp_min(_TINY))
+    return torch.stack(chans, dim=1), m
 
 
 def build(arch: dict | None = None) -> UNet:
@@ -136,12 +139,18 @@ def load_model(weights=None, device=None) -> UNet:
     return model
 
 
-def apply(model: UNet, counts: torch.Tensor) -> torch.Tensor:
-    """Expected counts for count images ``(b, ny, nu)`` (any size: reflect-padded to a multiple of ``2 ** levels``)."""
+def apply(model: UNet, counts: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+    """Expected counts for count images ``(b, ny, nu)`` (any size: reflect-padded to a multiple of ``2 ** levels``).
+
+    `guide` ``(b, ny, nu)`` is required by a network with a guide channel (3 inputs) and refused otherwise.
+    """
+    if (guide is not None) != (architecture(model)["in_channels"] == 3):
+        raise ChemtomoError("this network was trained with a guide (HAADF) channel: pass guide=" if guide is None
+                            else "this network has no guide channel; leave guide out or train one with n2n(guide=...)")
     ny, nu = counts.shape[-2:]
     k = 2 ** model.levels
     py, pu = (-ny) % k, (-nu) % k
-    x, m = normalise(counts)
+    x, m = normalise(counts, guide)
     if py or pu:
         mode = "reflect" if py < ny and pu < nu else "replicate"
         x = F.pad(x, (pu // 2, pu - pu // 2, py // 2, py - py // 2), mode=mode)
@@ -149,13 +158,27 @@ def apply(model: UNet, counts: torch.Tensor) -> torch.Tensor:
     return torch.where(m > _TINY, y * m, torch.zeros_like(y))
 
 
-def unet(stack, *, weights=None, device=None, batch: int = 8) -> np.ndarray:
+def add_guide_channel(model: UNet) -> UNet:
+    """A copy of a 2-input `model` with a third (guide) input whose weights start at zero: same output until trained."""
+    arch = {**architecture(model), "in_channels": 3}
+    new = build(arch).to(next(model.parameters()).device)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    w = state["down.0.0.weight"]
+    state["down.0.0.weight"] = torch.cat([w, torch.zeros_like(w[:, :1])], dim=1)
+    new.load_state_dict(state)
+    return new
+
+
+def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8) -> np.ndarray:
     """Denoise count maps with the supervised U-Net trained on simulated EDX particles.
 
     Parameters
     ----------
     stack : array_like, shape (ny, nu) or (n_tilts, ny, nu)
         Counts, >= 0; never modified. Any image size (padded and cropped back).
+    guide : array_like, shape of `stack`, optional
+        HAADF image(s) of the same field, for weights trained with a guide
+        channel (``n2n(..., guide=...)``); the shipped weights take none.
     weights : path, optional
         A ``state_dict`` file (with its JSON next to it); default the shipped
         ``chemtomo/denoise/weights/unet_edx.pt``.
@@ -179,14 +202,37 @@ def unet(stack, *, weights=None, device=None, batch: int = 8) -> np.ndarray:
     x = as_stack(stack)
     if not (isinstance(batch, (int, np.integer)) and batch > 0):
         raise ChemtomoError(f"batch must be a positive number of images, got {batch!r}")
+    g = as_guide(guide, x.shape)
     model = load_model(weights, device)
     dev = next(model.parameters()).device
     out = np.empty(x.shape, dtype=np.float32)
     with torch.inference_mode():
         for i in range(0, x.shape[0], int(batch)):
             t = torch.as_tensor(x[i:i + batch], dtype=torch.float32, device=dev)
-            out[i:i + batch] = apply(model, t).cpu().numpy()
+            gt = None if g is None else torch.as_tensor(g[i:i + batch], dtype=torch.float32, device=dev)
+            out[i:i + batch] = apply(model, t, gt).cpu().numpy()
     return like_input(out, stack)
+
+
+def as_guide(guide, shape) -> np.ndarray | None:
+    """A guide image or stack checked against the count stack's `shape` ``(n, ny, nu)``; one image serves all."""
+    if guide is None:
+        return None
+    g = np.asarray(guide, dtype=np.float64)
+    if g.shape == shape[1:]:
+        g = np.broadcast_to(g, shape)
+    if g.shape != tuple(shape):
+        raise ShapeError(f"guide must have the shape of the count maps {tuple(shape)} (or one image {tuple(shape[1:])}), "
+                         f"got {g.shape}")
+    if not np.isfinite(g).all():
+        raise DataError("guide contains NaN or infinite values")
+    return g
+
+
+def architecture(model: UNet) -> dict:
+    """The architecture dict of `model` (``channels``, ``in_channels``), as :func:`build` takes it."""
+    return {"channels": [blk[0].out_channels for blk in model.down] + [model.bottom[0].out_channels],
+            "in_channels": model.down[0][0].in_channels}
 
 
 def n_parameters(model: nn.Module) -> int:

@@ -1,0 +1,96 @@
+"""The training loop shared by the learned denoisers: Adam, cosine learning rate, a step or time budget, a progress bar."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+
+from ..core.errors import ChemtomoError
+
+
+def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: int | None = None,
+        minutes: float | None = None, lr: float = 1e-3, lr_end: float = 1e-5, every: int = 100,
+        check: Callable[[int], dict] | None = None, label: str = "training", progress: bool = False) -> dict:
+    """Minimise ``loss(step)`` over `model`'s parameters until a step or time budget is spent.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained in place; left in eval mode.
+    loss : callable
+        ``loss(step) -> scalar tensor`` of a fresh batch.
+    steps, minutes : optional
+        Stop after this many steps or this much wall time (whichever comes
+        first; at least one). The learning rate decays from `lr` to `lr_end`
+        (cosine) over the fraction of the budget spent.
+    lr, lr_end : float
+        Adam learning rate at the start and at the end.
+    every : int, default 100
+        Steps between calls of `check` (and points of the returned curve).
+    check : callable, optional
+        ``check(step) -> dict`` called with the model in eval mode every
+        `every` steps and at the end (e.g. a validation score); its dict is
+        added to that curve point.
+    label : str
+        Text of the progress bar.
+    progress : bool, default False
+        Show a Rich progress bar.
+
+    Returns
+    -------
+    record : dict
+        ``steps``, ``seconds`` and ``curve`` (a list of ``{"step", "seconds",
+        "train_loss", "lr", ...check's keys}``).
+    """
+    if steps is None and minutes is None:
+        raise ChemtomoError("give steps or minutes (a training budget)")
+    if steps is not None and (int(steps) != steps or steps < 0):
+        raise ChemtomoError(f"steps must be a whole number >= 0, got {steps!r}")
+    if minutes is not None and not minutes >= 0:
+        raise ChemtomoError(f"minutes must be >= 0, got {minutes!r}")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    limit = minutes * 60 if minutes is not None else math.inf
+    curve, run_loss, t0, step = [], [], time.perf_counter(), 0
+
+    def point():
+        model.eval()
+        with torch.inference_mode():
+            extra = check(step) if check is not None else {}
+        model.train()
+        curve.append({"step": step, "seconds": round(time.perf_counter() - t0, 1),
+                      "train_loss": float(sum(run_loss) / len(run_loss)) if run_loss else None,
+                      "lr": opt.param_groups[0]["lr"], **extra})
+        run_loss.clear()
+
+    cols = [TextColumn(label), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn()]
+    with Progress(*cols, disable=not progress) as bar:
+        task = bar.add_task(label, total=100, loss=float("nan"))
+        model.train()
+        while True:
+            frac = max(step / steps if steps else (1.0 if steps == 0 else 0.0),
+                       (time.perf_counter() - t0) / limit)
+            if frac >= 1:
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr_end + 0.5 * (lr - lr_end) * (1 + math.cos(math.pi * frac))
+            value = loss(step)
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+            run_loss.append(value.item())
+            step += 1
+            if step % every == 0:
+                point()
+            recent = run_loss[-50:]
+            bar.update(task, completed=100 * frac, loss=sum(recent) / len(recent) if recent else float("nan"))
+        if not curve or curve[-1]["step"] != step:
+            point()
+        bar.update(task, completed=100)
+    model.eval()
+    return {"steps": step, "seconds": round(time.perf_counter() - t0, 1), "curve": curve}

@@ -102,6 +102,9 @@ def reconstruct(
     denoise_method: Optional[str] = typer.Option(None, "--denoise", help="Denoise each projection map of the EDX/EELS count signals first: gaussian, median, tv, bm3d, pca, unet or n2n."),
     denoise_option: List[str] = typer.Option(None, "--denoise-option", help="Denoiser option KEY=VALUE, e.g. sigma=2; repeatable."),
     denoise_signal: List[str] = typer.Option(None, "--denoise-signal", help="Signal to denoise (default: every count signal; HAADF only if named); repeatable."),
+    views_synthesis: Optional[float] = typer.Option(None, "--views-synthesis", help="Fill unmeasured angles on a grid of this step (degrees) with views synthesized from a reconstruction refined by a U-Net trained on the measured views (after --denoise)."),
+    views_range: Optional[str] = typer.Option(None, "--views-range", help="LO:HI angle range (degrees) to fill with --views-synthesis; beyond the measured range it fills part of the missing wedge."),
+    views_minutes: float = typer.Option(1.0, "--views-minutes", help="Training time per signal for --views-synthesis (minutes)."),
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
     from .io import write_volume_set
@@ -127,6 +130,29 @@ def reconstruct(
 
             method = AUTO_AFTER_DENOISE
             out.print(f"--method auto after --denoise: {method} (denoised maps are no longer Poisson counts)")
+    views = None
+    if views_synthesis is not None:
+        if slab is not None:
+            raise ChemtomoError("--views-synthesis does not combine with --slab")
+        from .denoise.views import synthesize_series
+
+        limits = None
+        if views_range is not None:
+            try:
+                limits = tuple(float(v) for v in views_range.split(":"))
+                assert len(limits) == 2 and limits[0] < limits[1]
+            except (ValueError, AssertionError):
+                raise ChemtomoError(f"--views-range must be LO:HI in degrees with LO < HI, got {views_range!r}") from None
+        series, views = synthesize_series(series, views_synthesis, signals=denoise_signal or None, limits=limits,
+                                          thickness=thickness, options={"minutes": views_minutes, "progress": True})
+        for name, rec in views["signals"].items():
+            out.print(f"{name}: {len(rec['new_angles'])} views synthesized ({rec['holdout']['used']} chosen on "
+                      f"held-out views)")
+        if method == "auto":
+            from .denoise.series import AUTO_AFTER_DENOISE
+
+            method = AUTO_AFTER_DENOISE
+            out.print(f"--method auto after --views-synthesis: {method} (synthesized views are not Poisson counts)")
     fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("mrc", "tiff", "zarr")]
     if bad:
@@ -154,6 +180,8 @@ def reconstruct(
                                 options=_options(option or []))
     if denoised is not None:
         vs.provenance["denoise"] = denoised
+    if views is not None:
+        vs.provenance["views_synthesis"] = views
     paths = write_volume_set(vs, out_dir, formats=fmts)
     if "signals" in vs.provenance:
         for name, rec in vs.provenance["signals"].items():

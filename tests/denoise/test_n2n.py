@@ -78,16 +78,16 @@ def test_cli_trains_on_the_input_and_on_frames(tmp_path, projection):
     lam = projection(1.0)
     rng = np.random.default_rng(5)
     write_stack(tmp_path / "in.mrc", rng.poisson(lam), [-50.0, 30.0])
-    main(["denoise", "--method", "n2n", "--option", "steps=3", "--option", "tile=32", str(tmp_path / "in.mrc"),
+    assert 0 == main(["denoise", "--method", "n2n", "--option", "steps=3", "--option", "tile=32", str(tmp_path / "in.mrc"),
           str(tmp_path / "out.mrc")])
     out, meta = read_stack(tmp_path / "out.mrc")
     assert out.shape == lam.shape and list(meta["angles"]) == [-50.0, 30.0]
     write_stack(tmp_path / "frames.mrc", rng.poisson(np.broadcast_to(lam[0] / 4, (4,) + lam.shape[1:])))
-    main(["denoise", "--method", "n2n", "--option", "steps=2", "--guide", str(tmp_path / "in.mrc"),
+    assert 0 == main(["denoise", "--method", "n2n", "--option", "steps=2", "--guide", str(tmp_path / "in.mrc"),
           str(tmp_path / "in.mrc"), str(tmp_path / "guided.mrc")])
     assert read_stack(tmp_path / "guided.mrc")[0].shape == lam.shape
     for method in ("n2n", "gaussian"):
-        main(["denoise", "--frames", "--method", method, "--option", "steps=3" if method == "n2n" else "sigma=1",
+        assert 0 == main(["denoise", "--frames", "--method", method, "--option", "steps=3" if method == "n2n" else "sigma=1",
               str(tmp_path / "frames.mrc"), str(tmp_path / f"mean_{method}.mrc")])
         mean, _ = read_stack(tmp_path / f"mean_{method}.mrc")
         assert mean.shape == (1,) + lam.shape[1:]

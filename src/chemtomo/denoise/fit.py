@@ -13,7 +13,8 @@ from ..core.errors import ChemtomoError
 
 def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: int | None = None,
         minutes: float | None = None, lr: float = 1e-3, lr_end: float = 1e-5, every: int = 100,
-        check: Callable[[int], dict] | None = None, label: str = "training", progress: bool = False) -> dict:
+        check: Callable[[int], dict] | None = None, keep_best: str | None = None, label: str = "training",
+        progress: bool = False) -> dict:
     """Minimise ``loss(step)`` over `model`'s parameters until a step or time budget is spent.
 
     Parameters
@@ -31,9 +32,13 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
     every : int, default 100
         Steps between calls of `check` (and points of the returned curve).
     check : callable, optional
-        ``check(step) -> dict`` called with the model in eval mode every
-        `every` steps and at the end (e.g. a validation score); its dict is
-        added to that curve point.
+        ``check(step) -> dict`` called with the model in eval mode before the
+        first step, every `every` steps and at the end (e.g. a held-out
+        score); its dict is added to that curve point.
+    keep_best : str, optional
+        A key of `check`'s dict to minimise: the model is left with the
+        weights of the curve point where it was smallest (the starting
+        weights included), i.e. early stopping on a held-out score.
     label : str
         Text of the progress bar.
     progress : bool, default False
@@ -42,8 +47,9 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
     Returns
     -------
     record : dict
-        ``steps``, ``seconds`` and ``curve`` (a list of ``{"step", "seconds",
-        "train_loss", "lr", ...check's keys}``).
+        ``steps``, ``seconds``, ``curve`` (a list of ``{"step", "seconds",
+        "train_loss", "lr", ...check's keys}``) and, with `keep_best`,
+        ``best_step`` and ``best`` (the smallest score).
     """
     if steps is None and minutes is None:
         raise ChemtomoError("give steps or minutes (a training budget)")
@@ -56,6 +62,7 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     limit = minutes * 60 if minutes is not None else math.inf
     curve, run_loss, t0, step = [], [], time.perf_counter(), 0
+    best = {"score": None, "step": None, "state": None}
 
     def point():
         model.eval()
@@ -66,6 +73,16 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
                       "train_loss": float(sum(run_loss) / len(run_loss)) if run_loss else None,
                       "lr": opt.param_groups[0]["lr"], **extra})
         run_loss.clear()
+        if keep_best is not None:
+            score = extra[keep_best]
+            if best["score"] is None or score < best["score"]:
+                best.update(score=score, step=step,
+                            state={k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    if keep_best is not None and check is None:
+        raise ChemtomoError("keep_best needs a check function that returns that score")
+    if check is not None:
+        point()
 
     cols = [TextColumn(label), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
             TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn()]
@@ -92,5 +109,9 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
         if not curve or curve[-1]["step"] != step:
             point()
         bar.update(task, completed=100)
+    record = {"steps": step, "seconds": round(time.perf_counter() - t0, 1), "curve": curve}
+    if keep_best is not None:
+        model.load_state_dict(best["state"])
+        record.update(best_step=best["step"], best=best["score"])
     model.eval()
-    return {"steps": step, "seconds": round(time.perf_counter() - t0, 1), "curve": curve}
+    return record

@@ -31,7 +31,6 @@ network applied to all the counts.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -41,7 +40,7 @@ import torch
 from ..core.errors import ChemtomoError, ShapeError
 from ._common import as_stack, check_positive, like_input
 from .fit import fit
-from .unet import add_guide_channel, apply, architecture, as_guide, build, load_model, n_parameters
+from .unet import add_guide_channel, apply, architecture, as_guide, initial_model, n_parameters
 
 
 def _check_fraction(value, name: str, low: float, high: float) -> float:
@@ -64,18 +63,13 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
            progress, label) -> tuple[np.ndarray, dict]:
     """Train on ``frames`` ``(n_frames, n_images, ny, nu)`` counts; return the denoised sum over frames and a record."""
     n_frames, n_img, ny, nu = frames.shape
-    if init not in ("unet", "scratch") and not Path(str(init)).exists():
-        raise ChemtomoError(f"init must be 'unet' (the shipped weights), 'scratch' or a weights file, got {init!r}")
     p = _check_fraction(p, "p", 0.05, 0.96)
     holdout = _check_fraction(holdout, "holdout", 0.0, 0.5)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     rng = np.random.default_rng(seed)
-    if init == "scratch":
-        model = build().to(dev)
-    else:
-        model = copy.deepcopy(load_model(None if init == "unet" else init, dev))  # the loaded one is cached
+    model = initial_model(init, dev)
     g = as_guide(guide, (n_img, ny, nu))
     if g is not None and architecture(model)["in_channels"] == 2:
         model = add_guide_channel(model)
@@ -129,26 +123,15 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
             out[i:i + 8] = apply(model, x[i:i + 8], None if gd is None else gd[i:i + 8].to(dev))
         return out
 
-    best = {"score": None, "step": 0, "state": {k_: v.detach().clone() for k_, v in model.state_dict().items()}}
     scale = holdout / (1 - holdout)
 
     def check(step):
         if val_sum is None:
             return {}
-        score = float(((scale * estimate(train_sum) - val_sum) ** 2).mean())
-        if best["score"] is None or score < best["score"]:
-            best.update(score=score, step=step,
-                        state={k_: v.detach().clone() for k_, v in model.state_dict().items()})
-        return {"holdout_mse": score}
+        return {"holdout_mse": float(((scale * estimate(train_sum) - val_sum) ** 2).mean())}
 
-    model.eval()
-    with torch.inference_mode():
-        start_point = check(0)
     record = fit(model, loss, steps=steps, minutes=minutes, lr=lr, lr_end=lr / 100, every=every, check=check,
-                 label=label, progress=progress)
-    record["curve"].insert(0, {"step": 0, "seconds": 0.0, "train_loss": None, "lr": lr, **start_point})
-    if val_sum is not None:
-        model.load_state_dict(best["state"])
+                 keep_best="holdout_mse" if val_sum is not None else None, label=label, progress=progress)
     model.eval()
     with torch.inference_mode():
         out = estimate(counts.sum(0).to(dev)).cpu().numpy()
@@ -158,7 +141,7 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
         "n2n": {"pairs": "binomial splitting" if n_frames == 1 else f"random halves of {n_frames} frames",
                 "p": p if n_frames == 1 else None, "init": str(init), "guide": g is not None, "holdout": holdout,
                 "tile": t, "batch": batch, "lr": lr, "seed": seed, "steps": record["steps"], "seconds": record["seconds"],
-                "best_step": best["step"] if val_sum is not None else record["steps"],
+                "best_step": record.get("best_step", record["steps"]),
                 "device": str(dev), "images": n_img, "image_shape": [ny, nu]},
         "curve": record["curve"],
     }

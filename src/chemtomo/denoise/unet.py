@@ -17,6 +17,7 @@ reads files only, never the network.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -137,6 +138,15 @@ def load_model(weights=None, device=None) -> UNet:
     model = model.to(device).eval()
     _CACHE[key] = model
     return model
+
+
+def initial_model(init, device) -> UNet:
+    """A trainable U-Net to start fine-tuning from: ``"unet"`` (a copy of the shipped one), ``"scratch"`` or a weights file."""
+    if init == "scratch":
+        return build().to(device)
+    if init != "unet" and not Path(str(init)).exists():
+        raise ChemtomoError(f"init must be 'unet' (the shipped weights), 'scratch' or a weights file, got {init!r}")
+    return copy.deepcopy(load_model(None if init == "unet" else init, device))  # the loaded one is cached
 
 
 def apply(model: UNet, counts: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:

@@ -24,7 +24,8 @@ Rows are denoisers by name from ``chemtomo.denoise.DENOISERS`` (``--methods``),
 so learned ones in the registry are rows by name: ``unet`` (the supervised U-Net
 with its shipped weights, trained on particles ``default_rng([2026, i])`` and
 validated on ``default_rng([3030, i])``, never on this benchmark's seed 1000)
-runs with the others by default.
+and ``n2n`` (the same network fine-tuned on each noisy stack itself by
+binomial splitting, ``--n2n-minutes`` per stack) run with the others by default.
 Run: ``python benchmarks/bench_denoise.py [--particles 3] [--size 48] [--methods raw,gaussian,...]``
 (about 9 minutes on the project machine, most of it BM3D: its compiled core costs about 0.5 s per
 image whatever the size).
@@ -89,6 +90,7 @@ def main():
     ap.add_argument("--methods", default="raw," + ",".join(DENOISERS))
     ap.add_argument("--iterations", type=int, default=150, help="largest SIRT iteration count searched")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core machine is shared)")
+    ap.add_argument("--n2n-minutes", type=float, default=0.5, help="training budget of n2n per stack")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     n, doses = args.size, [float(d) for d in args.doses.split(",")]
@@ -122,7 +124,7 @@ def main():
                     if m == "raw":
                         d, opts = counts.astype(np.float64), {}
                     else:
-                        opts = resolve_options(counts, m)
+                        opts = resolve_options(counts, m, **({"minutes": args.n2n_minutes} if m == "n2n" else {}))
                         d = np.asarray(denoise(counts, m, **opts), dtype=np.float64)
                     seconds = time.perf_counter() - t
                     rows = [m] if m != "raw" else ["raw", "raw + filtered SIRT"]

@@ -19,9 +19,11 @@ An optional ``denoise: {method: gaussian}`` step (any of
 :data:`chemtomo.denoise.registry.DENOISERS`, with ``options`` and ``signals``,
 default every count signal) denoises the projection maps between alignment
 and reconstruction; ``reconstruct: {method: auto}`` then means SIRT
-(denoised maps are no longer Poisson counts).
+(denoised maps are no longer Poisson counts). An optional ``views: {step: 5,
+range: [-75, 75], minutes: 1}`` step then fills unmeasured tilt angles with
+synthesized views (:func:`chemtomo.denoise.views.synthesize_series`).
 
-Every step writes into its own folder of ``DIR`` (``1-inputs``, ``2-align``, ``2b-denoise``,
+Every step writes into its own folder of ``DIR`` (``1-inputs``, ``2-align``, ``2b-denoise``, ``2c-views``,
 ``3-reconstruct``, ``4-quantify``, ``5-report`` with ``report: true``) and, when it has finished, a ``step.json`` with
 the hash of its resolved settings and of the steps before it, its time and the
 versions. ``--resume`` skips every step whose ``step.json`` matches (nothing is
@@ -121,6 +123,23 @@ class Denoise(_Model):
         return self
 
 
+class Views(_Model):
+    step: float
+    range: Optional[tuple[float, float]] = None
+    minutes: float = 1.0
+    signals: Optional[list[str]] = None
+
+    @model_validator(mode="after")
+    def _valid(self):
+        if not self.step > 0:
+            raise ValueError(f"step must be a positive angle step in degrees, got {self.step}")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range must be [low, high] in degrees with low < high, got {list(self.range)}")
+        if not self.minutes > 0:
+            raise ValueError(f"minutes must be > 0, got {self.minutes}")
+        return self
+
+
 class Reconstruct(_Model):
     method: str = "auto"
     iterations: Optional[int] = None
@@ -154,6 +173,7 @@ class Recipe(_Model):
     inputs: Inputs
     align: Optional[Align] = None
     denoise: Optional[Denoise] = None
+    views: Optional[Views] = None
     reconstruct: Reconstruct = Reconstruct()
     quantify: Optional[Quantify] = None
     outputs: Outputs = Outputs()
@@ -347,17 +367,39 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
             return _read_series(folder / "series"), json.loads((folder / "denoise.json").read_text())
 
         series, denoised = step("2b-denoise", resolved["denoise"], denoise_work, denoise_load)
+    views = None
+    if recipe.views is not None:
+        from .denoise.views import synthesize_series
+
+        vw = recipe.views
+
+        def views_work(folder):
+            out_series, rec = synthesize_series(series, vw.step, signals=vw.signals, limits=vw.range,
+                                                thickness=recipe.reconstruct.thickness,
+                                                options={"minutes": vw.minutes})
+            _write_series(out_series, folder / "series")
+            with atomic_write(folder / "views.json") as tmp:
+                tmp.write_text(json.dumps(to_json(rec), indent=1))
+            return out_series, rec
+
+        def views_load(folder):
+            return _read_series(folder / "series"), json.loads((folder / "views.json").read_text())
+
+        series, views = step("2c-views", resolved["views"], views_work, views_load)
     r = recipe.reconstruct
 
     def recon_work(folder):
         from .denoise.series import AUTO_AFTER_DENOISE
         from .recon.series import reconstruct_series
 
-        method = AUTO_AFTER_DENOISE if denoised is not None and r.method == "auto" else r.method
+        changed = denoised is not None or views is not None
+        method = AUTO_AFTER_DENOISE if changed and r.method == "auto" else r.method
         vs = reconstruct_series(series, method, iterations=r.iterations, thickness=r.thickness, stop=r.stop,
                                 options=r.options)
         if denoised is not None:
             vs.provenance["denoise"] = denoised
+        if views is not None:
+            vs.provenance["views_synthesis"] = views
         write_volume_set(vs, folder, formats=tuple(recipe.outputs.formats))
         return folder
 

@@ -57,3 +57,20 @@ def test_denoise_step_is_validated(tmp_path):
     path.write_text(RECIPE.replace("{sigma: 1.0}", "{size: 3}"))
     with pytest.raises(ChemtomoError, match="denoiser gaussian has no option size; its options are sigma"):
         load_recipe(path)
+
+
+def test_views_step_adds_synthesized_views_and_is_validated(tmp_path):
+    path = tmp_path / "v.yaml"
+    path.write_text(RECIPE.replace("reconstruct:", "views:\n  step: 15\n  minutes: 0.02\nreconstruct:"))
+    out = tmp_path / "out"
+    rec = run_recipe(path, out, log=lambda *_: None)
+    assert list(rec["steps"]) == ["1-inputs", "2b-denoise", "2c-views", "3-reconstruct"]
+    prov = json.loads((out / "3-reconstruct" / "chemtomo.json").read_text())["provenance"]
+    assert prov["method"] == "sirt"
+    assert sorted(prov["views_synthesis"]["signals"]["Au"]["new_angles"]) == [-45.0, -15.0, 15.0, 45.0]
+    assert json.loads((out / "2c-views" / "views.json").read_text())["step"] == 15.0
+    rec = run_recipe(path, out, resume=True, log=lambda *_: None)
+    assert all(s.get("skipped") for s in rec["steps"].values())
+    path.write_text(RECIPE.replace("reconstruct:", "views:\n  step: 15\n  range: [30, -30]\nreconstruct:"))
+    with pytest.raises(ChemtomoError, match="range must be"):
+        load_recipe(path)

@@ -295,6 +295,24 @@ def _inputs(recipe: Recipe, folder: Path):
     return maps_series(files, sp.elements, method=sp.method, angles=sp.angles, downsample=sp.downsample)
 
 
+def _series_step(step, name: str, settings, record_name: str, work):
+    """Run (or resume) a step whose `work()` returns ``(TiltSeries, record)``: the series and the record's JSON
+    are written into the step's folder and read back on resume."""
+    from .io.write import atomic_write, to_json
+
+    def run(folder):
+        out_series, rec = work()
+        _write_series(out_series, folder / "series")
+        with atomic_write(folder / record_name) as tmp:
+            tmp.write_text(json.dumps(to_json(rec), indent=1))
+        return out_series, rec
+
+    def load(folder):
+        return _read_series(folder / "series"), json.loads((folder / record_name).read_text())
+
+    return step(name, settings, run, load)
+
+
 def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, log=print) -> dict:
     """Run a recipe into `out_dir` (module notes); returns the run record (``run.json``)."""
     from .io import write_volume_set
@@ -356,36 +374,19 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
 
         d = recipe.denoise
 
-        def denoise_work(folder):
-            out_series, rec = denoise_series(series, d.method, signals=d.signals, options=d.options)
-            _write_series(out_series, folder / "series")
-            with atomic_write(folder / "denoise.json") as tmp:
-                tmp.write_text(json.dumps(to_json(rec), indent=1))
-            return out_series, rec
-
-        def denoise_load(folder):
-            return _read_series(folder / "series"), json.loads((folder / "denoise.json").read_text())
-
-        series, denoised = step("2b-denoise", resolved["denoise"], denoise_work, denoise_load)
+        series, denoised = _series_step(
+            step, "2b-denoise", resolved["denoise"], "denoise.json",
+            lambda: denoise_series(series, d.method, signals=d.signals, options=d.options))
     views = None
     if recipe.views is not None:
         from .denoise.views import synthesize_series
 
         vw = recipe.views
 
-        def views_work(folder):
-            out_series, rec = synthesize_series(series, vw.step, signals=vw.signals, limits=vw.range,
-                                                thickness=recipe.reconstruct.thickness,
-                                                options={"minutes": vw.minutes})
-            _write_series(out_series, folder / "series")
-            with atomic_write(folder / "views.json") as tmp:
-                tmp.write_text(json.dumps(to_json(rec), indent=1))
-            return out_series, rec
-
-        def views_load(folder):
-            return _read_series(folder / "series"), json.loads((folder / "views.json").read_text())
-
-        series, views = step("2c-views", resolved["views"], views_work, views_load)
+        series, views = _series_step(
+            step, "2c-views", resolved["views"], "views.json",
+            lambda: synthesize_series(series, vw.step, signals=vw.signals, limits=vw.range,
+                                      thickness=recipe.reconstruct.thickness, options={"minutes": vw.minutes}))
     r = recipe.reconstruct
 
     def recon_work(folder):

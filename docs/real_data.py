@@ -375,13 +375,12 @@ def holdout_sirt(op, a, b, iterations, sigmas=QD1_SIGMAS):
     """SIRT of `a` with iterations and volume filter chosen on independent counts `b` of the same views.
 
     Every 5 iterations and every filter width, the reprojection of the (filtered) volume is
-    scored against `b` (the other binomial half, same expectation as `a`):
-    ``mean((A x - b)^2) - mean(b)`` is an unbiased estimate of the squared error of the
-    predicted views against their unknown expectation (Poisson variance = mean). Returns
-    ``(score, iterations, sigma, volume)`` of the best.
+    scored against `b` (the other binomial half, same expectation as `a`) by
+    ``mean((A x - b)^2)``: the squared error of the predicted views against their unknown
+    expectation plus the noise variance of `b` (about ``mean(b)``, the same for every
+    pipeline). Returns ``(score, iterations, sigma, volume)`` of the best.
     """
     best = [np.inf, None, None, None]
-    floor = float(np.mean(b))
 
     def cb(i, x):
         if (i + 1) % 5:
@@ -389,7 +388,7 @@ def holdout_sirt(op, a, b, iterations, sigmas=QD1_SIGMAS):
         v = np.asarray(x, dtype=np.float32)
         for s in sigmas:
             vs = ndi.gaussian_filter(v, s) if s else v
-            e = float(np.mean((np.asarray(op(vs)) - b) ** 2)) - floor
+            e = float(np.mean((np.asarray(op(vs)) - b) ** 2))
             if e < best[0]:
                 best[:] = [e, i + 1, s, vs]
         return False
@@ -429,14 +428,14 @@ def run_qd1_denoise(data: Path, out: Path | None, *, binning: int = 2, methods=(
             sec = time.perf_counter() - ts
             bb = shift_whole(b[:, ch], -shifts)
             score, it, sigma, _ = holdout_sirt(op, shift_whole(da, -shifts), bb, iterations)
-            rows.append({"method": m, "channel": name, "counts/px": float(a[:, ch].mean()), "excess_mse": score,
-                         "iterations": it, "sigma": sigma, "denoise_s": sec})
+            rows.append({"method": m, "channel": name, "counts/px": float(a[:, ch].mean()), "heldout_mse": score,
+                         "poisson_floor": float(np.mean(bb)), "iterations": it, "sigma": sigma, "denoise_s": sec})
             full = c[:, ch] if m == "raw" else np.asarray(denoise(c[:, ch], m, **opts), np.float64)
             v = np.asarray(sirt(op, shift_whole(full, -shifts).astype(np.float32), it), np.float32)
             vols[m][name] = ndi.gaussian_filter(v, sigma) if sigma else v
-    raw = {r["channel"]: r["excess_mse"] for r in rows if r["method"] == "raw"}
+    raw = {r["channel"]: r["heldout_mse"] for r in rows if r["method"] == "raw"}
     for r in rows:
-        r["relative_to_raw"] = r["excess_mse"] / raw[r["channel"]] if raw else None
+        r["relative_to_raw"] = r["heldout_mse"] / raw[r["channel"]] if raw else None
     result = {"rows": rows, "binning": binning, "angles": angles.tolist(), "n2n_minutes": n2n_minutes,
               "seconds": time.perf_counter() - t0}
     if out is not None:

@@ -68,6 +68,37 @@ def test_qd1_angle_decision(script):
     assert m["rows"] < m["15deg"]
 
 
+@_needs("edx-tilt-QD1")
+def test_qd1_denoising_lowers_the_held_out_error(script):
+    """Denoised maps + SIRT predict the other binomial half of the counts better than raw maps + tuned filtered SIRT."""
+    r = script.run_qd1_denoise(DATA, None, binning=4, methods=("raw", "gaussian", "unet"), iterations=60)
+    assert {row["method"] for row in r["rows"]} == {"raw", "gaussian", "unet"}
+    for row in r["rows"]:
+        assert row["heldout_mse"] > 0.9 * row["poisson_floor"]  # no pipeline beats the noise of the held-out half
+        if row["method"] != "raw":
+            assert row["relative_to_raw"] < 0.99, row
+    assert set(r["volumes"]["unet"]) == {"Se", "S", "Zn"}
+
+
+@_needs("edx-repeated-scans")
+def test_repeated_scans_register_and_n2n_runs(tmp_path):
+    from chemtomo.align import frame_shifts, shift_whole
+    from chemtomo.denoise.n2n import n2n_frames
+    from chemtomo.io.matlab import read_mat_stack
+
+    path = DATA / "edx-repeated-scans" / "SAIT_024_2_6.mat"
+    haadf = read_mat_stack(path, "haadf_stem").astype(np.float64)
+    shifts = frame_shifts(haadf)
+    assert np.abs(shifts).max() > 10  # the first frames drift by about 16 px
+    aligned = shift_whole(haadf, -shifts)[:, 20:-20, 20:-20]
+    ref = aligned.mean(0)
+    assert min(np.corrcoef(ref.ravel(), f.ravel())[0, 1] for f in aligned) > 0.98
+    se = shift_whole((read_mat_stack(path, "Sei_img") > 0).astype(np.float64), -shifts)
+    mean, info = n2n_frames(se[:7], minutes=None, steps=3, tile=64, batch=2)
+    assert mean.shape == (256, 256) and info["n2n"]["pairs"] == "random halves of 7 frames"
+    assert abs(mean.sum() - se[:7].sum() / 7) < 0.2 * se[:7].sum() / 7  # counts preserved on average
+
+
 @_needs("edx-tilt-nanorod")
 def test_nanorod_axes_and_dice(script):
     from chemtomo.io.matlab import read_mat_stack

@@ -91,6 +91,8 @@ def main():
     ap.add_argument("--iterations", type=int, default=150, help="largest SIRT iteration count searched")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core machine is shared)")
     ap.add_argument("--n2n-minutes", type=float, default=0.5, help="training budget of n2n per stack")
+    ap.add_argument("--filtered", action="store_true",
+                    help="also reconstruct every denoised stack with the filtered SIRT oracle (rows 'NAME + filtered SIRT')")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     n, doses = args.size, [float(d) for d in args.doses.split(",")]
@@ -127,7 +129,7 @@ def main():
                         opts = resolve_options(counts, m, **({"minutes": args.n2n_minutes} if m == "n2n" else {}))
                         d = np.asarray(denoise(counts, m, **opts), dtype=np.float64)
                     seconds = time.perf_counter() - t
-                    rows = [m] if m != "raw" else ["raw", "raw + filtered SIRT"]
+                    rows = [m, f"{m} + filtered SIRT"] if m == "raw" or args.filtered else [m]
                     for row in rows:
                         a = acc[(rho, row)]
                         a["psnr"].append(peak_signal_noise_ratio(lam, d, data_range=rng_))
@@ -143,7 +145,8 @@ def main():
                             if m == "gaussian" and key == "sigma" or m == "tv" and key == "weight":
                                 a[key].append(opts[key])
             print(f"  particle {i} ({specs[-1]}) {el} done, {time.perf_counter() - t_all:.0f} s", flush=True)
-    order = ["raw", "raw + filtered SIRT"] + [m for m in methods if m != "raw"]
+    order = ["raw", "raw + filtered SIRT"] + [r for m in methods if m != "raw"
+                                              for r in ([m, f"{m} + filtered SIRT"] if args.filtered else [m])]
     out = []
     for rho in doses:
         for row in order:

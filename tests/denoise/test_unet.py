@@ -99,3 +99,12 @@ def test_reconstruct_with_denoise_unet(tmp_path, projection, capsys):
     assert code == 0, capsys.readouterr().err
     prov = json.loads((tmp_path / "rec" / "chemtomo.json").read_text())["provenance"]
     assert prov["denoise"]["method"] == "unet" and prov["denoise"]["signals"]["Au"]["options"]["batch"] == 8
+
+
+def test_train_unet_continues_from_weights(tmp_path):
+    first = tmp_path / "a.pt"
+    train_unet(first, steps=1, batch=2, tile=32, buffer=16, val_particles=0, progress=False, arch={"channels": [8, 16]})
+    _, info = train_unet(tmp_path / "b.pt", steps=1, batch=2, tile=32, buffer=16, val_particles=0, progress=False,
+                         init=first, seed=7, dose_range=(1.0, 2.0))
+    assert info["architecture"]["channels"] == [8, 16] and info["training"]["init"] == str(first)
+    assert info["training"]["dose_range_counts_per_px"] == [1.0, 2.0]

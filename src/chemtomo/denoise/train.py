@@ -33,7 +33,7 @@ import torch
 
 from ..core.errors import ChemtomoError
 from .fit import fit
-from .unet import DEFAULT_ARCH, apply, build, n_parameters, psnr
+from .unet import DEFAULT_ARCH, apply, architecture, build, initial_model, n_parameters, psnr
 
 #: Seed of the held-out validation particles, ``default_rng([VAL_SEED, i])``.
 VAL_SEED = 3030
@@ -80,7 +80,7 @@ def _tile(p: np.ndarray, tile: int, rng) -> np.ndarray:
     return out
 
 
-def _noisy_batch(maps: np.ndarray, rng, gen: torch.Generator):
+def _noisy_batch(maps: np.ndarray, rng, gen: torch.Generator, dose_range=DOSE_RANGE):
     """Counts and expectations ``(b, ny, nu)`` for normalised noiseless maps.
 
     Random rotation/flip, dose, background and Poisson noise per image.
@@ -91,7 +91,7 @@ def _noisy_batch(maps: np.ndarray, rng, gen: torch.Generator):
         x[i] = np.rot90(x[i], int(rng.integers(4)))
         if rng.uniform() < 0.5:
             x[i] = x[i][::-1]
-    rho = np.exp(rng.uniform(*np.log(DOSE_RANGE), size=(b, 1, 1)))
+    rho = np.exp(rng.uniform(*np.log(dose_range), size=(b, 1, 1)))
     lam = x * rho + rng.uniform(0, 0.05, size=(b, 1, 1)) * rho
     lam = torch.as_tensor(lam, dtype=torch.float32)
     return torch.poisson(lam, generator=gen), lam
@@ -165,7 +165,8 @@ def validate(model, vset, *, gaussian: bool = True) -> dict:
 def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None = None, minutes: float | None = None,
                seed: int = 2026, batch: int = 32, tile: int = 64, lr: float = 1e-3, lr_end: float = 1e-5,
                buffer: int = 2048, tilts_per_particle: int = 4, new_every: int = 4, arch: dict | None = None,
-               val_particles: int = 4, val_every: int = 100, threads: int | None = None, progress: bool = True):
+               val_particles: int = 4, val_every: int = 100, threads: int | None = None, progress: bool = True,
+               init=None, dose_range=DOSE_RANGE):
     """Train the U-Net denoiser on simulated Poisson count maps; save weights and a JSON description.
 
     Parameters
@@ -202,6 +203,12 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
         ``torch.set_num_threads``.
     progress : bool, default True
         Show a Rich progress bar.
+    init : {"unet"} or path, optional
+        Continue from the shipped weights or a weights file (its architecture;
+        `arch` is then ignored); None starts from random weights. Give a new
+        `seed` so that the continued run sees new particles.
+    dose_range : (float, float), default (0.05, 20)
+        Range of the log-uniform training dose, mean counts/px on the footprint.
 
     Returns
     -------
@@ -219,8 +226,12 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 10**9])
     gen = torch.Generator().manual_seed(seed)
-    arch = {**DEFAULT_ARCH, **(arch or {})}
-    model = build(arch)
+    if init is not None:
+        model = initial_model(init, "cpu")
+        arch = architecture(model)
+    else:
+        arch = {**DEFAULT_ARCH, **(arch or {})}
+        model = build(arch)
     vset = validation_set(val_particles) if val_particles else []
     vsmall = [v for v in vset if v[1] == ELEMENTS[0]]
 
@@ -253,7 +264,7 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
         if step % new_every == 0:
             add_particle()
         idx = rng.integers(len(pool), size=batch)
-        counts, lam = _noisy_batch(np.stack([pool[j] for j in idx]), rng, gen)
+        counts, lam = _noisy_batch(np.stack([pool[j] for j in idx]), rng, gen, dose_range)
         return loss_fn(model, counts, lam)
 
     while len(pool) < 8 * batch:
@@ -269,7 +280,8 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
                      "lr_end": lr_end, "schedule": "cosine", "optimizer": "Adam",
                      "loss": "per image mean((estimate - expected)^2) / mean(expected), averaged",
                      "new_particle_every_steps": new_every,
-                     "dose_range_counts_per_px": list(DOSE_RANGE), "background": "U(0, 0.05) x dose",
+                     "dose_range_counts_per_px": list(dose_range),
+                     "init": None if init is None else str(init), "background": "U(0, 0.05) x dose",
                      "grid": [48, 64, 96], "tilts": "uniform in [-80, 80] deg",
                      "tilts_per_particle": tilts_per_particle,
                      "buffer": buffer, "particles_drawn": drawn, "n_particles": n_particles,
@@ -304,12 +316,15 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--val-particles", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", default=None, help="continue from 'unet' (the shipped weights) or a weights file")
+    ap.add_argument("--dose-max", type=float, default=DOSE_RANGE[1], help="largest training dose (counts/px)")
     args = ap.parse_args(argv)
     if args.minutes is None and args.steps is None:
         args.minutes = 15.0
     _, info = train_unet(args.out, n_particles=args.n_particles, steps=args.steps, minutes=args.minutes,
                          seed=args.seed, batch=args.batch, tile=args.tile, lr=args.lr,
-                         val_particles=args.val_particles, threads=args.threads)
+                         val_particles=args.val_particles, threads=args.threads, init=args.init,
+                         dose_range=(DOSE_RANGE[0], args.dose_max))
     print(f"{info['training']['steps']} steps in {info['training']['seconds']:.0f} s -> {args.out}")
     for rho, s in info.get("validation", {}).get("psnr_db", {}).items():
         print(f"  {rho} counts/px: raw {s['raw']:.2f} dB, gaussian {s['gaussian']:.2f} dB "

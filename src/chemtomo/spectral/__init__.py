@@ -13,6 +13,7 @@ _LAZY = {
     "cliff_lorimer": "quant", "zeta_factor": "quant", "theory_k_factors": "quant",
     "denoise_pca": "decompose", "pca_rank": "decompose",
     "maps_series": "series", "write_maps": "series", "maps_to_directory": "series", "angles_from_names": "series",
+    "regularised_maps": "regularised",
     "eels_maps": "eels", "powerlaw_background": "eels", "fourier_ratio": "eels",
 }
 

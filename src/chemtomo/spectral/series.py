@@ -60,8 +60,9 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         One spectrum-image file per tilt (``.bcf``, ``.emd``, ``.hspy``, ...).
     elements : sequence of str or str
         Elements or lines, e.g. ``["Fe", "Pt"]``, ``"Fe,Pt_Ma"``; lines per :func:`.lines.resolve_lines`.
-    method : {"window", "fit"}, default "window"
-        :func:`.maps.window_maps` or :func:`.maps.fit_maps`.
+    method : {"window", "fit", "regularised"}, default "window"
+        :func:`.maps.window_maps`, :func:`.maps.fit_maps` or :func:`.regularised.regularised_maps`
+        (low dose; its weight chosen by count splitting per tilt).
     angles : sequence of float, "names" or None
         Tilt angles in degrees, one per file, or ``"names"`` to read them from the file names
         (:func:`angles_from_names`). Required.
@@ -84,10 +85,11 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         Unknown method, missing or mismatched angles, or files that disagree in size or energy calibration.
     """
     from .maps import fit_maps, window_maps
+    from .regularised import regularised_maps
 
-    funcs = {"window": window_maps, "fit": fit_maps}
+    funcs = {"window": window_maps, "fit": fit_maps, "regularised": regularised_maps}
     if method not in funcs:
-        raise ChemtomoError(f"unknown map method {method!r}; use 'window' or 'fit'")
+        raise ChemtomoError(f"unknown map method {method!r}; use 'window', 'fit' or 'regularised'")
     files = [Path(f) for f in ([files] if isinstance(files, (str, Path)) else files)]
     if not files:
         raise ChemtomoError("no spectrum-image files given; pass one file per tilt")
@@ -182,7 +184,7 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         ``"Fe,Pt"`` or ``["Fe", "Pt_Ma"]``.
     out_dir : str or Path
         Output folder, created if missing.
-    method : {"window", "fit"}, default "window"
+    method : {"window", "fit", "regularised"}, default "window"
     angles : str, Path or sequence of float, optional
         Angle file (one angle in degrees per line, IMOD ``.tlt``) or the angles themselves.
     angles_from_names : bool, default False

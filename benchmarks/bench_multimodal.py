@@ -30,7 +30,6 @@ import time
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
 
 from _util import machine, table
 from chemtomo.core.geometry import TiltGeometry
@@ -40,7 +39,7 @@ from chemtomo.recon.fused import fused
 from chemtomo.recon.multimodal import bimodal, dtv, tgv, tnv, tv_joint
 from chemtomo.recon.tv import split_weight, tv
 from chemtomo.simulate import edx_expected, phantom_from_spec, simulate_series
-from chemtomo.testing import nrmse
+from chemtomo.testing import nrmse, oracle_filtered
 
 PHANTOMS = {
     "core-shell sphere": "core-shell:sphere,ratio=0.6,rotation=none,position=centre",
@@ -66,19 +65,8 @@ def simulate(truth, dose, n, rng):
 
 
 def filtered_sirt(op, b, scale, truth, iterations=150):
-    best = (np.inf, None, None)
-
-    def cb(i, x):
-        nonlocal best
-        c = x / scale
-        for s in SIGMAS:
-            e = nrmse(gaussian_filter(c, s), truth)
-            if e < best[0]:
-                best = (e, s, i + 1)
-        return False
-
-    sirt(op, b, iterations, callback=cb)
-    return f"{best[0]:.3f} (sigma {best[1]:g}, {best[2]} it.)", best[0]
+    err, it, sigma, _ = oracle_filtered(sirt, op, b, truth, iterations, scale=scale, sigmas=SIGMAS, every=1)
+    return f"{err:.3f} (sigma {sigma:g}, {it} it.)", err
 
 
 def main():

@@ -41,16 +41,14 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
 
 from _util import machine, table
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
-from chemtomo.denoise.unet import psnr
 from chemtomo.denoise.views import _gaussian3, fill_angles, synthesize_views
 from chemtomo.recon import mlem, sirt
 from chemtomo.simulate import random_particle
-from chemtomo.testing import nrmse
+from chemtomo.testing import nrmse, oracle_filtered
 
 ELEMENTS = ("Au", "Ag")
 BACKGROUND = 0.02
@@ -62,25 +60,13 @@ def oracle(method, angles, data, scale, truth, iterations, background):
     """Best NRMSE over iterations and Gaussian filter widths (every iteration up to 10, then every 5)."""
     n = truth.shape[0]
     op = Projector(TiltGeometry(angles, (n, n, n)))
-    best = [np.inf, None, 0.0]
-
-    def cb(i, x):
-        it = i + 1
-        if it > 10 and it % 5:
-            return False
-        c = np.asarray(x, dtype=np.float32) / scale
-        for s in (0.0, *FILTERS):
-            e = nrmse(gaussian_filter(c, s) if s else c, truth)
-            if e < best[0]:
-                best[:] = [e, it, s]
-        return False
-
     data = np.asarray(data, dtype=np.float32)
+    common = dict(scale=scale, sigmas=(0.0, *FILTERS), every=5, dense=10)
     if method == "sirt":
-        sirt(op, data - background, iterations, callback=cb)
+        err, it, s, _ = oracle_filtered(sirt, op, data - background, truth, iterations, **common)
     else:
-        mlem(op, data, iterations, background=background, callback=cb)
-    return best
+        err, it, s, _ = oracle_filtered(mlem, op, data, truth, iterations, background=background, **common)
+    return [err, it, s]
 
 
 def main():

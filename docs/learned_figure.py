@@ -19,7 +19,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy.ndimage import gaussian_filter  # noqa: E402
 
 from chemtomo.core.geometry import TiltGeometry  # noqa: E402
 from chemtomo.core.projector import Projector  # noqa: E402
@@ -28,7 +27,7 @@ from chemtomo.denoise.views import fill_angles, synthesize_views  # noqa: E402
 from chemtomo.recon import sirt  # noqa: E402
 from chemtomo.report.figures import save_figure  # noqa: E402
 from chemtomo.simulate import phantom_from_spec  # noqa: E402
-from chemtomo.testing import nrmse  # noqa: E402
+from chemtomo.testing import oracle_filtered  # noqa: E402
 
 N, RHO, BG = 64, 1.0, 0.02
 
@@ -36,20 +35,9 @@ N, RHO, BG = 64, 1.0, 0.02
 def best_sirt(angles, data, scale, truth, iterations=150):
     """SIRT volume (concentration) with iterations and a 3D Gaussian width tuned on the truth; and its NRMSE."""
     op = Projector(TiltGeometry(np.asarray(angles, float), (N, N, N)))
-    best = [np.inf, None]
-
-    def cb(i, x):
-        if (i + 1) % 5 == 0:
-            c = np.asarray(x, np.float32) / scale
-            for s in (0, 0.5, 1, 1.5, 2, 3):
-                v = gaussian_filter(c, s) if s else c
-                e = nrmse(v, truth)
-                if e < best[0]:
-                    best[:] = [e, v]
-        return False
-
-    sirt(op, np.asarray(data - BG * RHO, np.float32), iterations, callback=cb)
-    return best[1], best[0]
+    err, _, _, vol = oracle_filtered(sirt, op, np.asarray(data - BG * RHO, np.float32), truth, iterations,
+                                     scale=scale)
+    return vol, err
 
 
 def main(out=Path(__file__).parent / "img" / "learned.png"):

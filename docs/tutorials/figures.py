@@ -156,25 +156,11 @@ JOINT = ("bimodal", "tnv", "tgv", "dtv", "fused")
 
 def tuned_filtered_sirt(op, counts, scale, truth, iterations=200, sigmas=(0.5, 1.0, 1.5, 2.0, 3.0)):
     """SIRT of `counts` then a 3D Gaussian filter, iterations and width chosen on the truth: the best it can do."""
-    from scipy.ndimage import gaussian_filter
-
     from chemtomo.recon import sirt
-    from chemtomo.testing import nrmse
+    from chemtomo.testing import oracle_filtered
 
-    best = [np.inf, None]
-
-    def cb(i, x):
-        if (i + 1) % 5 == 0:
-            c = np.asarray(x, np.float32) / scale
-            for s in sigmas:
-                v = gaussian_filter(c, s)
-                e = nrmse(v, truth)
-                if e < best[0]:
-                    best[:] = [e, v]
-        return False
-
-    sirt(op, np.asarray(counts, np.float32), iterations, callback=cb)
-    return best[1]
+    return oracle_filtered(sirt, op, np.asarray(counts, np.float32), truth, iterations, scale=scale,
+                           sigmas=sigmas)[3]
 
 
 def multimodal_tutorial(n: int = 48, *, dose: float = 1e6, methods=SEPARATE + JOINT, seed: int = 1) -> dict:

@@ -5,23 +5,18 @@ Public names are imported lazily so that ``import chemtomo`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "TiltGeometry": "chemtomo.core.geometry",
-    "Projector": "chemtomo.core.projector",
-    "ChemtomoError": "chemtomo.core.errors",
-    "TiltSeries": "chemtomo.core.data",
-    "VolumeSet": "chemtomo.core.data",
+    "TiltGeometry": "core.geometry",
+    "Projector": "core.projector",
+    "ChemtomoError": "core.errors",
+    "TiltSeries": "core.data",
+    "VolumeSet": "core.data",
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'chemtomo' has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY) + ["__version__"]
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)
+__all__ += ["__version__"]

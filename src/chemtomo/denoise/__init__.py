@@ -9,7 +9,7 @@ Plain functions, arrays in and out: a count image ``(ny, nu)`` or a stack
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _LAZY = {
     "denoise": "registry", "resolve_options": "registry", "denoiser_options": "registry", "DENOISERS": "registry",
@@ -25,10 +25,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)

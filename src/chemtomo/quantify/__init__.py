@@ -6,7 +6,7 @@ Names load lazily so that ``import chemtomo.quantify`` does no work.
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _LAZY = {
     "particle_mask": "haadf", "calibrate": "haadf", "unmix": "haadf", "haadf_quant": "haadf",
@@ -21,10 +21,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)

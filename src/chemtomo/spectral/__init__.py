@@ -5,7 +5,7 @@ Names load lazily so that ``import chemtomo.spectral`` does no work.
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _LAZY = {
     "auto_lines": "lines", "resolve_lines": "lines", "check_line": "lines", "line_components": "lines",
@@ -18,10 +18,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)

@@ -31,16 +31,14 @@ network applied to all the counts.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from ..core.errors import ChemtomoError, ShapeError
 from ._common import as_stack, check_positive, like_input
 from .fit import fit
-from .unet import add_guide_channel, apply, architecture, as_guide, initial_model, n_parameters
+from .unet import (add_guide_channel, apply, apply_batched, architecture, as_guide, initial_model, n_parameters,
+                   save_weights)
 
 
 def _check_fraction(value, name: str, low: float, high: float) -> float:
@@ -89,13 +87,13 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
     train_sum = train.sum(0).to(dev)
     val_sum = val.sum(0).to(dev) if val is not None else None
     frame_half = n_frames // 2
+    src = train if gd is None else torch.cat([train, gd[None]])  # the guide is cut with the same tiles
 
     def pair(step):
         """Input and target tiles ``(batch, t, t)`` and the ratio ``E[target] / E[input]``."""
         idx = rng.integers(n_img, size=batch)
         y0 = rng.integers(0, ny - t + 1, size=batch)
         u0 = rng.integers(0, nu - t + 1, size=batch)
-        src = train if gd is None else torch.cat([train, gd[None]])
         tiles = torch.stack([src[:, i, a:a + t, b:b + t] for i, a, b in zip(idx, y0, u0)], dim=1)
         rot = int(rng.integers(4))
         tiles = torch.rot90(tiles, rot, dims=(-2, -1))
@@ -118,10 +116,7 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
         return (err / b.mean(dim=(-2, -1)).clamp_min(1e-3)).mean()
 
     def estimate(x):
-        out = torch.empty_like(x)
-        for i in range(0, x.shape[0], 8):
-            out[i:i + 8] = apply(model, x[i:i + 8], None if gd is None else gd[i:i + 8].to(dev))
-        return out
+        return apply_batched(model, x, gd)
 
     scale = holdout / (1 - holdout)
 
@@ -146,12 +141,7 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
         "curve": record["curve"],
     }
     if save is not None:
-        path = Path(save)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        torch.save(model.state_dict(), tmp)
-        tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+        save_weights(model, save, info)
     return out, info
 
 

@@ -25,15 +25,13 @@ Particles are held out by seed: training particle ``i`` is
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..core.errors import ChemtomoError
 from .fit import fit
-from .unet import DEFAULT_ARCH, apply, architecture, build, initial_model, n_parameters, psnr
+from .unet import DEFAULT_ARCH, apply, architecture, build, initial_model, n_parameters, psnr, save_weights
 
 #: Seed of the held-out validation particles, ``default_rng([VAL_SEED, i])``.
 VAL_SEED = 3030
@@ -297,10 +295,7 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
                    "noiseless expectation, data range its maximum, mean over stacks",
             "psnr_db": validate(model, vset)}
     if out_path is not None:
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), out_path)
-        out_path.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+        save_weights(model, out_path, info)
     return model, info
 
 

@@ -168,6 +168,36 @@ def apply(model: UNet, counts: torch.Tensor, guide: torch.Tensor | None = None) 
     return torch.where(m > _TINY, y * m, torch.zeros_like(y))
 
 
+def apply_batched(model: UNet, counts: torch.Tensor, guide: torch.Tensor | None = None, *,
+                  batch: int = 8) -> torch.Tensor:
+    """:func:`apply` over a stack ``(n, ny, nu)``, `batch` images at a time on the model's device.
+
+    The result lands on the device of `counts`, so the model's device holds one batch at a time.
+    """
+    dev = next(model.parameters()).device
+    out = torch.empty_like(counts)
+    for i in range(0, counts.shape[0], batch):
+        g = None if guide is None else guide[i:i + batch].to(dev)
+        out[i:i + batch] = apply(model, counts[i:i + batch].to(dev), g).to(counts.device)
+    return out
+
+
+def save_weights(model: UNet, path, info: dict) -> Path:
+    """Write `model`'s ``state_dict`` to `path` (``.pt``) and `info` as the JSON next to it, each atomically.
+
+    :func:`load_model` reads the pair back (the architecture from ``info["architecture"]``).
+    """
+    from ..io.write import atomic_write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        torch.save(model.state_dict(), tmp)
+    with atomic_write(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(info, indent=1) + "\n")
+    return path
+
+
 def add_guide_channel(model: UNet) -> UNet:
     """A copy of a 2-input `model` with a third (guide) input whose weights start at zero: same output until trained."""
     arch = {**architecture(model), "in_channels": 3}
@@ -214,13 +244,9 @@ def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8) -> np.
         raise ChemtomoError(f"batch must be a positive number of images, got {batch!r}")
     g = as_guide(guide, x.shape)
     model = load_model(weights, device)
-    dev = next(model.parameters()).device
-    out = np.empty(x.shape, dtype=np.float32)
     with torch.inference_mode():
-        for i in range(0, x.shape[0], int(batch)):
-            t = torch.as_tensor(x[i:i + batch], dtype=torch.float32, device=dev)
-            gt = None if g is None else torch.as_tensor(g[i:i + batch], dtype=torch.float32, device=dev)
-            out[i:i + batch] = apply(model, t, gt).cpu().numpy()
+        gt = None if g is None else torch.as_tensor(g, dtype=torch.float32)
+        out = apply_batched(model, torch.as_tensor(x, dtype=torch.float32), gt, batch=int(batch)).numpy()
     return like_input(out, stack)
 
 

@@ -37,7 +37,7 @@ from ..core.geometry import TiltGeometry
 from ..core.projector import Projector
 from ._common import as_stack, check_positive
 from .fit import fit
-from .unet import apply, architecture, initial_model, n_parameters
+from .unet import apply, apply_batched, architecture, initial_model, n_parameters
 
 #: Gaussian filter widths (voxels, standard deviation) searched for the reconstruction; 0 is no filter.
 SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0)
@@ -324,7 +324,7 @@ def synthesize_views(stack, angles, new_angles, *, recon: str = "auto", iteratio
         info["holdout"]["mse_network"] = record["holdout_mse"]
         if not n_hold or record["holdout_mse"] < plain:
             with torch.inference_mode():
-                synth = torch.cat([apply(model, synth[i:i + 8]) for i in range(0, synth.shape[0], 8)])
+                synth = apply_batched(model, synth)
             info["holdout"]["used"] = "network"
 
     merged_angles = np.concatenate([a, new])
@@ -363,7 +363,7 @@ def _train(inp, tgt, inp_val, tgt_val, *, minutes, steps, init, tile, batch, lr,
     def check(step):
         if not has_val:
             return {}
-        pred = torch.cat([apply(model, inp_val[i:i + 8]) for i in range(0, inp_val.shape[0], 8)])
+        pred = apply_batched(model, inp_val)
         return {"holdout_mse": float(((pred - tgt_val) ** 2).mean())}
 
     record = fit(model, loss, steps=steps, minutes=minutes, lr=lr, lr_end=lr / 100, every=every, check=check,

@@ -125,11 +125,6 @@ def reconstruct(
         series, denoised = denoise_series(series, denoise_method, signals=denoise_signal or None, options=dopts)
         for name, rec in denoised["signals"].items():
             out.print(f"{name}: denoised with {denoise_method} ({_format_options(rec['options'])}, {rec['seconds']:.2f} s)")
-        if method == "auto":
-            from .denoise.series import AUTO_AFTER_DENOISE
-
-            method = AUTO_AFTER_DENOISE
-            out.print(f"--method auto after --denoise: {method} (denoised maps are no longer Poisson counts)")
     views = None
     if views_synthesis is not None:
         if slab is not None:
@@ -140,19 +135,22 @@ def reconstruct(
         if views_range is not None:
             try:
                 limits = tuple(float(v) for v in views_range.split(":"))
-                assert len(limits) == 2 and limits[0] < limits[1]
-            except (ValueError, AssertionError):
-                raise ChemtomoError(f"--views-range must be LO:HI in degrees with LO < HI, got {views_range!r}") from None
+            except ValueError:
+                limits = ()
+            if len(limits) != 2 or not limits[0] < limits[1]:
+                raise ChemtomoError(f"--views-range must be LO:HI in degrees with LO < HI, got {views_range!r}")
         series, views = synthesize_series(series, views_synthesis, signals=denoise_signal or None, limits=limits,
                                           thickness=thickness, options={"minutes": views_minutes, "progress": True})
         for name, rec in views["signals"].items():
             out.print(f"{name}: {len(rec['new_angles'])} views synthesized ({rec['holdout']['used']} chosen on "
                       f"held-out views)")
-        if method == "auto":
-            from .denoise.series import AUTO_AFTER_DENOISE
+    if method == "auto" and (denoised is not None or views is not None):
+        from .denoise.series import AUTO_AFTER_DENOISE
 
-            method = AUTO_AFTER_DENOISE
-            out.print(f"--method auto after --views-synthesis: {method} (synthesized views are not Poisson counts)")
+        method = AUTO_AFTER_DENOISE
+        step, why = (("--denoise", "denoised maps are no longer Poisson counts") if denoised is not None else
+                     ("--views-synthesis", "synthesized views are not Poisson counts"))
+        out.print(f"--method auto after {step}: {method} ({why})")
     fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("mrc", "tiff", "zarr")]
     if bad:

@@ -380,21 +380,10 @@ def holdout_sirt(op, a, b, iterations, sigmas=QD1_SIGMAS):
     expectation plus the noise variance of `b` (about ``mean(b)``, the same for every
     pipeline). Returns ``(score, iterations, sigma, volume)`` of the best.
     """
-    best = [np.inf, None, None, None]
+    from chemtomo.testing import best_filtered
 
-    def cb(i, x):
-        if (i + 1) % 5:
-            return False
-        v = np.asarray(x, dtype=np.float32)
-        for s in sigmas:
-            vs = ndi.gaussian_filter(v, s) if s else v
-            e = float(np.mean((np.asarray(op(vs)) - b) ** 2))
-            if e < best[0]:
-                best[:] = [e, i + 1, s, vs]
-        return False
-
-    sirt(op, a.astype(np.float32), iterations, callback=cb)
-    return tuple(best)
+    return best_filtered(sirt, op, a.astype(np.float32), iterations,
+                         lambda v: float(np.mean((np.asarray(op(v)) - b) ** 2)), sigmas=sigmas)
 
 
 def run_qd1_denoise(data: Path, out: Path | None, *, binning: int = 2, methods=("raw", "gaussian", "bm3d", "unet",
@@ -418,6 +407,7 @@ def run_qd1_denoise(data: Path, out: Path | None, *, binning: int = 2, methods=(
     a, b = split_counts(c, 0.5, rng=seed)
     n = c.shape[-1]
     op = Projector(TiltGeometry(angles, (c.shape[2], n, n)))
+    held_out = [shift_whole(b[:, ch], -shifts) for ch in range(len(QD1_CHANNELS))]  # every pipeline's target
     rows, vols = [], {}
     for m in methods:
         vols[m] = {}
@@ -426,7 +416,7 @@ def run_qd1_denoise(data: Path, out: Path | None, *, binning: int = 2, methods=(
             ts = time.perf_counter()
             da = a[:, ch] if m == "raw" else np.asarray(denoise(a[:, ch], m, **opts), np.float64)
             sec = time.perf_counter() - ts
-            bb = shift_whole(b[:, ch], -shifts)
+            bb = held_out[ch]
             score, it, sigma, _ = holdout_sirt(op, shift_whole(da, -shifts), bb, iterations)
             rows.append({"method": m, "channel": name, "counts/px": float(a[:, ch].mean()), "heldout_mse": score,
                          "poisson_floor": float(np.mean(bb)), "iterations": it, "sigma": sigma, "denoise_s": sec})

@@ -107,20 +107,19 @@ def gaussian_blobs(shape, n=5, *, rng=0, width=(2.0, 5.0)) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def oracle_filtered(method, op, data, truth, iterations: int, *, scale: float = 1.0,
-                    sigmas=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), every: int = 5, dense: int = 0, **options):
-    """The best an iterative reconstruction followed by a 3D Gaussian filter can do, tuned on the truth.
+def best_filtered(method, op, data, iterations: int, score, *, scale: float = 1.0,
+                  sigmas=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), every: int = 5, dense: int = 0, **options):
+    """Best iterate of an iterative reconstruction followed by a 3D Gaussian filter, by a score of your choice.
 
-    The strong classical baseline of the benchmarks and docs figures (an oracle: it needs the ground
-    truth, so it is for scoring only). ``method(op, data, iterations, callback=..., **options)`` runs
-    (e.g. :func:`chemtomo.recon.sirt`); at iteration ``it`` (1-based) with ``it <= dense`` or
-    ``it % every == 0``, the iterate over `scale` is filtered with each width of `sigmas` (voxels; 0:
-    unfiltered) and scored by :func:`nrmse` against `truth`.
+    ``method(op, data, iterations, callback=..., **options)`` runs (e.g. :func:`chemtomo.recon.sirt`);
+    at iteration ``it`` (1-based) with ``it <= dense`` or ``it % every == 0``, the iterate over `scale`
+    is filtered with each width of `sigmas` (voxels; 0: unfiltered) and ``score(volume)`` computed
+    (lower is better: an error against the truth, or against held-out data).
 
     Returns
     -------
-    error, iterations, sigma, volume
-        The smallest NRMSE, the iteration and width that gave it, and that filtered volume (float32).
+    score, iterations, sigma, volume
+        The smallest score, the iteration and width that gave it, and that filtered volume (float32).
     """
     from scipy.ndimage import gaussian_filter
 
@@ -132,10 +131,26 @@ def oracle_filtered(method, op, data, truth, iterations: int, *, scale: float = 
             c = np.asarray(x, dtype=np.float32) / scale
             for s in sigmas:
                 v = gaussian_filter(c, s) if s else c
-                e = nrmse(v, truth)
+                e = score(v)
                 if e < best[0]:
                     best[:] = [e, it, float(s), v]
         return False
 
     method(op, data, iterations, callback=cb, **options)
     return tuple(best)
+
+
+def oracle_filtered(method, op, data, truth, iterations: int, *, scale: float = 1.0,
+                    sigmas=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), every: int = 5, dense: int = 0, **options):
+    """The best an iterative reconstruction followed by a 3D Gaussian filter can do, tuned on the truth.
+
+    The strong classical baseline of the benchmarks and docs figures (an oracle: it needs the ground
+    truth, so it is for scoring only): :func:`best_filtered` scored by :func:`nrmse` against `truth`.
+
+    Returns
+    -------
+    error, iterations, sigma, volume
+        The smallest NRMSE, the iteration and width that gave it, and that filtered volume (float32).
+    """
+    return best_filtered(method, op, data, iterations, lambda v: nrmse(v, truth), scale=scale, sigmas=sigmas,
+                         every=every, dense=dense, **options)

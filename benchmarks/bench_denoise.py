@@ -26,6 +26,9 @@ with its shipped weights, trained on particles ``default_rng([2026, i])`` and
 validated on ``default_rng([3030, i])``, never on this benchmark's seed 1000)
 and ``n2n`` (the same network fine-tuned on each noisy stack itself by
 binomial splitting, ``--n2n-minutes`` per stack) run with the others by default.
+Row ``unet+haadf`` is ``unet`` with the particle's HAADF projections as a guide
+channel (the shipped guided weights ``unet_edx_haadf.pt``; HAADF = ``sum_e Z^1.7 c_e``
+projected, :func:`chemtomo.denoise.train.haadf_guide`, with 2 % Gaussian noise).
 Run: ``python benchmarks/bench_denoise.py [--particles 3] [--size 48] [--methods raw,gaussian,...]``
 (about 9 minutes on the project machine, most of it BM3D: its compiled core costs about 0.5 s per
 image whatever the size).
@@ -46,6 +49,7 @@ from _util import machine, table
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
 from chemtomo.denoise import DENOISERS, denoise, resolve_options
+from chemtomo.denoise.train import haadf_guide
 from chemtomo.recon import sirt
 from chemtomo.simulate import random_particle
 from chemtomo.testing import nrmse
@@ -87,7 +91,7 @@ def main():
     ap.add_argument("--size", type=int, default=48)
     ap.add_argument("--seed", type=int, default=1000, help="held-out particles: default_rng([seed, i])")
     ap.add_argument("--doses", default=",".join(f"{d:g}" for d in DOSES), help="mean counts/px on the footprint")
-    ap.add_argument("--methods", default="raw," + ",".join(DENOISERS))
+    ap.add_argument("--methods", default="raw," + ",".join(DENOISERS) + ",unet+haadf")
     ap.add_argument("--iterations", type=int, default=150, help="largest SIRT iteration count searched")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core machine is shared)")
     ap.add_argument("--n2n-minutes", type=float, default=0.5, help="training budget of n2n per stack")
@@ -97,7 +101,7 @@ def main():
     torch.set_num_threads(args.threads)
     n, doses = args.size, [float(d) for d in args.doses.split(",")]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m != "raw" and m not in DENOISERS]
+    unknown = [m for m in methods if m not in ("raw", "unet+haadf") and m not in DENOISERS]
     if unknown:
         ap.error(f"unknown methods {unknown}; use raw or {', '.join(DENOISERS)}")
     angles = np.linspace(-70, 70, 15)
@@ -111,6 +115,8 @@ def main():
                                      compositions=COMPOSITIONS)
         p0 = spec["particles"][0]
         specs.append(f"{p0['composition']} {p0['body']['family']}")
+        haadf = haadf_guide(vols, op)
+        haadf = haadf + 0.02 * haadf.mean() * np.random.default_rng([args.seed, i, 7]).normal(size=haadf.shape)
         for el in ELEMENTS:
             proj = np.asarray(op(vols[el]), dtype=np.float64)
             if proj.max() <= 0:
@@ -125,6 +131,8 @@ def main():
                     t = time.perf_counter()
                     if m == "raw":
                         d, opts = counts.astype(np.float64), {}
+                    elif m == "unet+haadf":
+                        d, opts = np.asarray(denoise(counts, "unet", guide=haadf), dtype=np.float64), {}
                     else:
                         opts = resolve_options(counts, m, **({"minutes": args.n2n_minutes} if m == "n2n" else {}))
                         d = np.asarray(denoise(counts, m, **opts), dtype=np.float64)

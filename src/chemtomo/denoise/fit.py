@@ -14,7 +14,7 @@ from ..core.errors import ChemtomoError
 def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: int | None = None,
         minutes: float | None = None, lr: float = 1e-3, lr_end: float = 1e-5, every: int = 100,
         check: Callable[[int], dict] | None = None, keep_best: str | None = None, label: str = "training",
-        progress: bool = False) -> dict:
+        progress: bool = False, clip: float | None = None) -> dict:
     """Minimise ``loss(step)`` over `model`'s parameters until a step or time budget is spent.
 
     Parameters
@@ -43,6 +43,8 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
         Text of the progress bar.
     progress : bool, default False
         Show a Rich progress bar.
+    clip : float, optional
+        Clip the gradient's norm to this value before each step.
 
     Returns
     -------
@@ -99,6 +101,8 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
             value = loss(step)
             opt.zero_grad()
             value.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
             run_loss.append(value.item())
             step += 1

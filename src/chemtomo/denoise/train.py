@@ -16,6 +16,13 @@ footprint, pixels above 1 % of the maximum, as in benchmarks/bench_denoise.py),
 a uniform background of U(0, 5 %) of ``rho`` and fresh Poisson noise; the
 target is the noiseless expectation.
 
+The HAADF-guided network (``unet_edx_haadf.pt``, used by ``unet(counts, guide=HAADF)``)
+is trained with ``--guide``: every map comes with its particle's HAADF projection
+at the same tilt (:func:`haadf_guide`, ``sum_e Z_e^k c_e`` with ``k`` drawn in
+1.4-2 per particle, Gaussian noise of up to 5 % of its mean) as a third input,
+starting from the unguided weights with the guide's first-layer weights at zero:
+``python -m chemtomo.denoise.train --guide --init unet --seed 2028 --minutes 30 --out .../unet_edx_haadf.pt``.
+
 Particles are held out by seed: training particle ``i`` is
 ``default_rng([seed, i])`` (seed 2026 by default), validation particle ``i`` is
 ``default_rng([VAL_SEED, i])`` (3030), and benchmarks/bench_denoise.py uses
@@ -31,7 +38,8 @@ import torch
 
 from ..core.errors import ChemtomoError
 from .fit import fit
-from .unet import DEFAULT_ARCH, apply, architecture, build, initial_model, n_parameters, psnr, save_weights
+from .unet import (DEFAULT_ARCH, add_guide_channel, apply, architecture, build, initial_model, n_parameters, psnr,
+                   save_weights)
 
 #: Seed of the held-out validation particles, ``default_rng([VAL_SEED, i])``.
 VAL_SEED = 3030
@@ -42,60 +50,88 @@ VAL_DOSES = (0.1, 0.3, 1.0, 3.0, 10.0)
 VAL_BACKGROUND = 0.02
 ELEMENTS = ("Au", "Ag")
 DOSE_RANGE = (0.05, 20.0)
+#: Range of the Z exponent of the simulated HAADF guide in training (detector-dependent, about 1.4-2).
+GUIDE_EXPONENTS = (1.4, 2.0)
 
 
-def _projections(rng, n: int, angles) -> list[np.ndarray]:
-    """Noiseless projections of one random particle, per element and tilt, each divided by its footprint mean."""
+def _projections(rng, n: int, angles, guide: bool = False) -> list[np.ndarray]:
+    """Noiseless projections of one random particle, per element and tilt, each divided by its footprint mean.
+
+    With `guide`, each entry is ``(2, ny, nu)``: the element's map and the particle's HAADF projection
+    (``sum_e Z_e^1.7 c_e``, Rutherford-like Z contrast) of the same tilt, also over its footprint mean.
+    """
     from ..core.geometry import TiltGeometry
     from ..core.projector import Projector
     from ..simulate import random_particle
 
     vols, _ = random_particle(rng, (n, n, n), ELEMENTS, max_particles=int(rng.integers(1, 3)))
     op = Projector(TiltGeometry(np.asarray(angles, np.float64), (n, n, n)))
+    haadf = haadf_guide(vols, op, exponent=rng.uniform(*GUIDE_EXPONENTS)) if guide else None
     maps = []
     for el in ELEMENTS:
         proj = np.asarray(op(np.asarray(vols[el], np.float32)), dtype=np.float64)
-        for p in proj:
+        for k, p in enumerate(proj):
             if p.max() <= 0:
                 continue
             foot = p > 0.01 * p.max()
-            maps.append((p / p[foot].mean()).astype(np.float32))
+            m = p / p[foot].mean()
+            maps.append((np.stack([m, haadf[k]]) if guide else m).astype(np.float32))
     return maps
 
 
+def haadf_guide(vols: dict, op, exponent: float = 1.7) -> np.ndarray:
+    """HAADF guide images ``(n_tilts, ny, nu)`` of a phantom: ``sum_e Z_e^exponent c_e`` projected by `op`, each
+    tilt divided by its mean over the footprint (pixels above 1 % of its maximum)."""
+    from ..simulate.haadf import _z
+
+    h = np.asarray(op(sum(np.asarray(vols[el], np.float32) * _z(el) ** exponent for el in vols)), np.float64)
+    for p in h:
+        if p.max() > 0:
+            p /= p[p > 0.01 * p.max()].mean()
+    return h
+
+
 def _tile(p: np.ndarray, tile: int, rng) -> np.ndarray:
-    """A `tile` x `tile` cut of `p` (random position) or `p` zero-padded to that size (random position)."""
-    out = np.zeros((tile, tile), np.float32)
-    ny, nu = p.shape
+    """A `tile` x `tile` cut of `p` (``(ny, nu)`` or ``(c, ny, nu)``, random position) or `p` zero-padded to that size."""
+    out = np.zeros(p.shape[:-2] + (tile, tile), np.float32)
+    ny, nu = p.shape[-2:]
     y0, u0 = (int(rng.integers(0, abs(s - tile) + 1)) for s in (ny, nu))
     if ny >= tile:
-        p = p[y0:y0 + tile]
+        p = p[..., y0:y0 + tile, :]
         y0 = 0
     if nu >= tile:
-        p = p[:, u0:u0 + tile]
+        p = p[..., u0:u0 + tile]
         u0 = 0
-    out[y0:y0 + p.shape[0], u0:u0 + p.shape[1]] = p
+    out[..., y0:y0 + p.shape[-2], u0:u0 + p.shape[-1]] = p
     return out
 
 
 def _noisy_batch(maps: np.ndarray, rng, gen: torch.Generator, dose_range=DOSE_RANGE):
-    """Counts and expectations ``(b, ny, nu)`` for normalised noiseless maps.
+    """Counts and expectations ``(b, ny, nu)`` for normalised noiseless maps ``(b, ny, nu)``.
 
-    Random rotation/flip, dose, background and Poisson noise per image.
+    Random rotation/flip, dose, background and Poisson noise per image. Maps
+    ``(b, 2, ny, nu)`` carry a HAADF guide in channel 1: it is returned third,
+    rotated with its map, with Gaussian noise of U(0, 5 %) of its mean.
     """
     b = maps.shape[0]
     x = maps.copy()
     for i in range(b):
-        x[i] = np.rot90(x[i], int(rng.integers(4)))
+        x[i] = np.rot90(x[i], int(rng.integers(4)), axes=(-2, -1))
         if rng.uniform() < 0.5:
-            x[i] = x[i][::-1]
+            x[i] = x[i][..., ::-1, :]
+    guide = None
+    if x.ndim == 4:
+        x, g = x[:, 0], x[:, 1]
+        g = g + rng.normal(size=g.shape) * rng.uniform(0, 0.05, size=(b, 1, 1)) * g.mean(axis=(-2, -1), keepdims=True)
+        guide = torch.as_tensor(g, dtype=torch.float32)
     rho = np.exp(rng.uniform(*np.log(dose_range), size=(b, 1, 1)))
     lam = x * rho + rng.uniform(0, 0.05, size=(b, 1, 1)) * rho
     lam = torch.as_tensor(lam, dtype=torch.float32)
-    return torch.poisson(lam, generator=gen), lam
+    counts = torch.poisson(lam, generator=gen)
+    return (counts, lam) if guide is None else (counts, lam, guide)
 
 
-def loss_fn(model, counts, lam):
+def loss_fn(model, counts, lam, guide=None):
     """Squared error of each image relative to that of its raw counts, averaged over the images.
 
     ``mean((estimate - lam)**2) / mean(lam)`` per image: ``mean(lam)`` is the
@@ -110,12 +146,12 @@ def loss_fn(model, counts, lam):
     dark backgrounds (docs/denoise.md, count splitting), while PSNR, SSIM and
     the reconstruction error are squared-error measures.
     """
-    err = ((apply(model, counts) - lam) ** 2).mean(dim=(-2, -1))
+    err = ((apply(model, counts, guide) - lam) ** 2).mean(dim=(-2, -1))
     return (err / lam.mean(dim=(-2, -1)).clamp_min(1e-8)).mean()
 
 
 def validation_set(n_particles: int = 4, size: int = 64, seed: int = VAL_SEED):
-    """Held-out stacks: ``[(particle, element, rho, counts, expected)]``, 15 tilts -70..70, 2 % background.
+    """Held-out stacks: ``[(particle, element, rho, counts, expected, haadf)]``, 15 tilts -70..70, 2 % background.
 
     Made as in benchmarks/bench_denoise.py, with particles ``default_rng([seed, i])``.
     """
@@ -130,6 +166,7 @@ def validation_set(n_particles: int = 4, size: int = 64, seed: int = VAL_SEED):
     for i in range(n_particles):
         vols, _ = random_particle(np.random.default_rng([seed, i]), (size,) * 3, ELEMENTS,
                                   compositions=("alloy", "gradient", "core-shell", "multi-shell"))
+        haadf = haadf_guide(vols, op)
         for k, el in enumerate(ELEMENTS):
             proj = np.asarray(op(vols[el]), dtype=np.float64)
             if proj.max() <= 0:
@@ -138,8 +175,12 @@ def validation_set(n_particles: int = 4, size: int = 64, seed: int = VAL_SEED):
             for rho in VAL_DOSES:
                 lam = proj * rho / proj[foot].mean() + VAL_BACKGROUND * rho
                 counts = np.random.default_rng([seed, i, round(1000 * rho), k]).poisson(lam).astype(np.float64)
-                out.append((i, el, rho, counts, lam))
+                out.append((i, el, rho, counts, lam, haadf))
     return out
+
+
+def _guided(model) -> bool:
+    return architecture(model)["in_channels"] == 3
 
 
 def validate(model, vset, *, gaussian: bool = True) -> dict:
@@ -149,10 +190,11 @@ def validate(model, vset, *, gaussian: bool = True) -> dict:
     scores: dict = {}
     model.eval()
     with torch.inference_mode():
-        for _, _, rho, counts, lam in vset:
+        for _, _, rho, counts, lam, haadf in vset:
             s = scores.setdefault(f"{rho:g}", {"raw": [], "unet": [], "gaussian": [], "gaussian_sigma": []})
             s["raw"].append(psnr(counts, lam))
-            s["unet"].append(psnr(apply(model, torch.as_tensor(counts, dtype=torch.float32)).numpy(), lam))
+            g = torch.as_tensor(haadf, dtype=torch.float32) if _guided(model) else None
+            s["unet"].append(psnr(apply(model, torch.as_tensor(counts, dtype=torch.float32), g).numpy(), lam))
             if gaussian:
                 sigma = choose_sigma(counts)
                 s["gaussian"].append(psnr(gfilter(counts, sigma=sigma), lam))
@@ -164,7 +206,7 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
                seed: int = 2026, batch: int = 32, tile: int = 64, lr: float = 1e-3, lr_end: float = 1e-5,
                buffer: int = 2048, tilts_per_particle: int = 4, new_every: int = 4, arch: dict | None = None,
                val_particles: int = 4, val_every: int = 100, threads: int | None = None, progress: bool = True,
-               init=None, dose_range=DOSE_RANGE):
+               init=None, dose_range=DOSE_RANGE, guide: bool = False):
     """Train the U-Net denoiser on simulated Poisson count maps; save weights and a JSON description.
 
     Parameters
@@ -207,6 +249,11 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
         `seed` so that the continued run sees new particles.
     dose_range : (float, float), default (0.05, 20)
         Range of the log-uniform training dose, mean counts/px on the footprint.
+    guide : bool, default False
+        Train a network with a HAADF guide input (:func:`haadf_guide` of the same particle and tilt,
+        Z exponent U(1.4, 2) per particle, with U(0, 5 %) Gaussian noise); a 2-input `init` gets a
+        zero-initialised guide channel
+        (:func:`chemtomo.denoise.unet.add_guide_channel`), so training starts from its output.
 
     Returns
     -------
@@ -226,19 +273,24 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
     gen = torch.Generator().manual_seed(seed)
     if init is not None:
         model = initial_model(init, "cpu")
+        if guide and not _guided(model):
+            model = add_guide_channel(model)
         arch = architecture(model)
     else:
-        arch = {**DEFAULT_ARCH, **(arch or {})}
+        arch = {**DEFAULT_ARCH, **(arch or {}), **({"in_channels": 3} if guide else {})}
         model = build(arch)
+    if guide != _guided(model):
+        raise ChemtomoError("init has a guide channel: train it with guide=True" if not guide
+                            else "this architecture has no guide channel; use in_channels 3")
     vset = validation_set(val_particles) if val_particles else []
     vsmall = [v for v in vset if v[1] == ELEMENTS[0]]
 
     def val_loss(step):
         if not vsmall:
             return {}
-        return {"val_loss": float(np.mean([loss_fn(model, torch.as_tensor(c, dtype=torch.float32),
-                                                   torch.as_tensor(lam, dtype=torch.float32)).item()
-                                           for *_, c, lam in vsmall]))}
+        t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+        return {"val_loss": float(np.mean([loss_fn(model, t(c), t(lam), t(h) if guide else None).item()
+                                           for *_, c, lam, h in vsmall]))}
 
     pool: list[np.ndarray] = []
     drawn = 0
@@ -249,7 +301,7 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
         prng = np.random.default_rng([seed, i, drawn // n_particles])
         n = int(prng.choice([48, 64, 96]))
         angles = prng.uniform(-80, 80, tilts_per_particle)
-        maps = _projections(np.random.default_rng([seed, i]), n, angles)
+        maps = _projections(np.random.default_rng([seed, i]), n, angles, guide)
         for p in maps:
             t = _tile(p, tile, prng)
             if len(pool) < buffer:
@@ -262,8 +314,7 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
         if step % new_every == 0:
             add_particle()
         idx = rng.integers(len(pool), size=batch)
-        counts, lam = _noisy_batch(np.stack([pool[j] for j in idx]), rng, gen, dose_range)
-        return loss_fn(model, counts, lam)
+        return loss_fn(model, *_noisy_batch(np.stack([pool[j] for j in idx]), rng, gen, dose_range))
 
     while len(pool) < 8 * batch:
         add_particle()
@@ -273,13 +324,16 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
     info = {
         "architecture": arch,
         "parameters": n_parameters(model),
-        "input": "channel 0: counts / m, channel 1: log m (m = the image's mean count); output x m = expected counts",
+        "input": "channel 0: counts / m, channel 1: log m (m = the image's mean count)"
+                 + (", channel 2: HAADF / its mean (guide)" if guide else "") + "; output x m = expected counts",
         "training": {"steps": step, "seconds": round(seconds, 1), "batch": batch, "tile": tile, "lr": lr,
                      "lr_end": lr_end, "schedule": "cosine", "optimizer": "Adam",
                      "loss": "per image mean((estimate - expected)^2) / mean(expected), averaged",
                      "new_particle_every_steps": new_every,
                      "dose_range_counts_per_px": list(dose_range),
                      "init": None if init is None else str(init), "background": "U(0, 0.05) x dose",
+                     "guide": ("HAADF sum_e Z^k c_e projection, k ~ U(1.4, 2) per particle, Gaussian noise U(0, 5 %) "
+                               "of its mean") if guide else None,
                      "grid": [48, 64, 96], "tilts": "uniform in [-80, 80] deg",
                      "tilts_per_particle": tilts_per_particle,
                      "buffer": buffer, "particles_drawn": drawn, "n_particles": n_particles,
@@ -313,13 +367,14 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", default=None, help="continue from 'unet' (the shipped weights) or a weights file")
     ap.add_argument("--dose-max", type=float, default=DOSE_RANGE[1], help="largest training dose (counts/px)")
+    ap.add_argument("--guide", action="store_true", help="train with a HAADF guide channel")
     args = ap.parse_args(argv)
     if args.minutes is None and args.steps is None:
         args.minutes = 15.0
     _, info = train_unet(args.out, n_particles=args.n_particles, steps=args.steps, minutes=args.minutes,
                          seed=args.seed, batch=args.batch, tile=args.tile, lr=args.lr,
                          val_particles=args.val_particles, threads=args.threads, init=args.init,
-                         dose_range=(DOSE_RANGE[0], args.dose_max))
+                         dose_range=(DOSE_RANGE[0], args.dose_max), guide=args.guide)
     print(f"{info['training']['steps']} steps in {info['training']['seconds']:.0f} s -> {args.out}")
     for rho, s in info.get("validation", {}).get("psnr_db", {}).items():
         print(f"  {rho} counts/px: raw {s['raw']:.2f} dB, gaussian {s['gaussian']:.2f} dB "

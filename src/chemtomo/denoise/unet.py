@@ -32,6 +32,8 @@ from ._common import as_stack, like_input
 
 #: The shipped weights and their JSON description (architecture, training, validation).
 WEIGHTS = Path(__file__).with_name("weights") / "unet_edx.pt"
+#: The shipped weights of the U-Net with a HAADF guide channel (used when a guide is given).
+GUIDED_WEIGHTS = Path(__file__).with_name("weights") / "unet_edx_haadf.pt"
 #: Architecture used when a weights file has no JSON next to it.
 DEFAULT_ARCH = {"channels": [16, 32, 64], "in_channels": 2}
 #: Smallest mean count treated as a map with counts (below it the output is zeros).
@@ -47,12 +49,16 @@ class UNet(nn.Module):
         Channels per level, finest first; the last is the bottleneck.
     in_channels : int, default 2
         Normalised counts and the log mean count.
+    out_channels : int, default 1
+        Output maps.
+    softplus : bool, default True
+        Make the outputs non-negative (softplus); else they are returned as they are.
 
     Input ``(batch, in_channels, ny, nu)`` with ny, nu multiples of ``2 ** levels``;
-    output ``(batch, 1, ny, nu)``, non-negative (softplus).
+    output ``(batch, out_channels, ny, nu)``.
     """
 
-    def __init__(self, channels=(16, 32, 64), in_channels: int = 2):
+    def __init__(self, channels=(16, 32, 64), in_channels: int = 2, out_channels: int = 1, softplus: bool = True):
         super().__init__()
         ch = [int(c) for c in channels]
         self.levels = len(ch) - 1
@@ -74,7 +80,8 @@ class UNet(nn.Module):
             self.up.append(nn.ConvTranspose2d(prev, c, 2, stride=2))
             self.dec.append(block(2 * c, c))
             prev = c
-        self.head = nn.Conv2d(prev, 1, 1)
+        self.head = nn.Conv2d(prev, int(out_channels), 1)
+        self.softplus = bool(softplus)
 
     def forward(self, x):
         skips = []
@@ -85,7 +92,8 @@ class UNet(nn.Module):
         x = self.bottom(x)
         for up, dec, s in zip(self.up, self.dec, reversed(skips)):
             x = dec(torch.cat([up(x), s], dim=1))
-        return F.softplus(self.head(x))
+        x = self.head(x)
+        return F.softplus(x) if self.softplus else x
 
 
 def normalise(counts: torch.Tensor, guide: torch.Tensor | None = None):
@@ -103,9 +111,9 @@ def normalise(counts: torch.Tensor, guide: torch.Tensor | None = None):
 
 
 def build(arch: dict | None = None) -> UNet:
-    """A U-Net from an architecture dict (``channels``, ``in_channels``), untrained."""
+    """A U-Net from an architecture dict (``channels``, ``in_channels``, optional ``out_channels``, ``softplus``), untrained."""
     a = {**DEFAULT_ARCH, **(arch or {})}
-    return UNet(a["channels"], a["in_channels"])
+    return UNet(a["channels"], a["in_channels"], a.get("out_channels", 1), a.get("softplus", True))
 
 
 _CACHE: dict = {}
@@ -129,8 +137,8 @@ def load_model(weights=None, device=None) -> UNet:
     if key in _CACHE:
         return _CACHE[key]
     if not path.exists():
-        raise ChemtomoError(f"U-Net weights {path} not found; train them with "
-                            "`python -m chemtomo.denoise.train --out PATH` or pass weights=PATH")
+        raise ChemtomoError(f"U-Net weights {path} not found; train them (`python -m chemtomo.denoise.train` for "
+                            "the denoiser, `python -m chemtomo.spectral.train` for spectral maps) or pass weights=PATH")
     meta = path.with_suffix(".json")
     arch = json.loads(meta.read_text())["architecture"] if meta.exists() else None
     model = build(arch)
@@ -217,11 +225,12 @@ def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8) -> np.
     stack : array_like, shape (ny, nu) or (n_tilts, ny, nu)
         Counts, >= 0; never modified. Any image size (padded and cropped back).
     guide : array_like, shape of `stack`, optional
-        HAADF image(s) of the same field, for weights trained with a guide
-        channel (``n2n(..., guide=...)``); the shipped weights take none.
+        HAADF image(s) of the same field (any scale: each is divided by its
+        mean), for weights trained with a guide channel; by default the shipped
+        guided network ``unet_edx_haadf.pt`` then runs.
     weights : path, optional
         A ``state_dict`` file (with its JSON next to it); default the shipped
-        ``chemtomo/denoise/weights/unet_edx.pt``.
+        ``chemtomo/denoise/weights/unet_edx.pt`` (``unet_edx_haadf.pt`` with a guide).
     device : str, optional
         Torch device; default CUDA when available, else the CPU.
     batch : int, default 8
@@ -243,7 +252,7 @@ def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8) -> np.
     if not (isinstance(batch, (int, np.integer)) and batch > 0):
         raise ChemtomoError(f"batch must be a positive number of images, got {batch!r}")
     g = as_guide(guide, x.shape)
-    model = load_model(weights, device)
+    model = load_model(weights if weights is not None else (GUIDED_WEIGHTS if g is not None else None), device)
     with torch.inference_mode():
         gt = None if g is None else torch.as_tensor(g, dtype=torch.float32)
         out = apply_batched(model, torch.as_tensor(x, dtype=torch.float32), gt, batch=int(batch)).numpy()
@@ -266,9 +275,10 @@ def as_guide(guide, shape) -> np.ndarray | None:
 
 
 def architecture(model: UNet) -> dict:
-    """The architecture dict of `model` (``channels``, ``in_channels``), as :func:`build` takes it."""
+    """The architecture dict of `model` (``channels``, ``in_channels``, ``out_channels``, ``softplus``), as :func:`build` takes it."""
     return {"channels": [blk[0].out_channels for blk in model.down] + [model.bottom[0].out_channels],
-            "in_channels": model.down[0][0].in_channels}
+            "in_channels": model.down[0][0].in_channels, "out_channels": model.head.out_channels,
+            "softplus": model.softplus}
 
 
 def n_parameters(model: nn.Module) -> int:

@@ -1,126 +1,170 @@
-"""Elemental maps from low-count EDX spectrum images: window, NNLS fit, PCA + fit, regularised fit (issue 10).
+"""Elemental maps from low-count EDX and EELS spectrum images: classical extraction against ``learned`` (issue 10).
 
-Held-out simulated spectrum images: for each element set, a random particle
-(``chemtomo.simulate.random_particle`` with ``np.random.default_rng([seed, i])``,
-seed 2000 by default, two elements, every shape family and composition)
-projected straight down (sum over z) to areal densities, plus a thin support
-film of 5 % of the mean areal density of each element everywhere, and an EDX
-spectrum image from ``chemtomo.simulate.spectrum.expected_spectra`` (1024
-channels of 10 eV, 200 kV, 130 eV at Mn Ka) scaled so that each line's mean
-expected count on its footprint (pixels above 1 % of its maximum) is rho
-counts/px on average over the lines, then Poisson counts. Element sets:
-Fe/Pt (Fe Ka, Pt La, Pt Ma, well separated), Au/Pt (Au Ma / Pt Ma, 70 eV
-apart) and S/Mo (S Ka / Mo La, 15 eV apart: the hardest overlap).
+Held-out simulated spectrum images from the training simulator
+(:func:`chemtomo.spectral.train.simulate_edx` / ``simulate_eels``) with
+``np.random.default_rng([seed, i])`` (seed 2000; training used seed 0 and
+its validation ``[0, 2, i]``), i.e. geometries not seen in training, and
+element sets whose elements never appeared in training
+(:data:`chemtomo.spectral.train.HELD_OUT`):
 
-Rows (all see the same counts, none uses the truth):
+* EDX (10 eV channels, 130 eV at Mn Ka): Fe/Pt (Fe Ka, Pt La, Pt Ma, well
+  separated), Au/Pt (Au Ma / Pt Ma 70 eV apart), S/Mo (S Ka / Mo La 15 eV
+  apart), Ti/Ba (Ti Ka / Ba La 47 eV apart);
+* EELS (0.5 eV channels, power-law background with random K and r, true
+  edge delays 0.6-1.4 x the model's): O K + Fe L2,3 (Fe on the O tail),
+  Ti L2,3 + O K (O 76 eV above Ti), Fe L2,3 + Ba M4,5 (73 eV apart).
 
-* ``window``: :func:`chemtomo.spectral.window_maps` (exSpy's windows);
-* ``fit``: :func:`chemtomo.spectral.fit_maps` (per-pixel NNLS);
-* ``pca + fit``: :func:`chemtomo.spectral.denoise_pca` (rank by the scree rule) then ``fit``;
-* ``regularised``: :func:`chemtomo.spectral.regularised_maps` (TV, weight chosen by count splitting).
+Particles: every shape family, compositions with both elements (alloy,
+gradient, core-shell, multi-shell). Dose: mean expected counts per pixel per line (EDX) or per edge in
+``[onset, onset + 50 eV)`` (EELS) on its footprint. Rows (same counts for
+all, none uses the truth):
 
-Score: NRMSE ``||map - truth|| / ||truth||`` of each line map against the
-expected counts in the named line family (areal density x dose x X-ray
-cross-section x solid angle), mean over particles and lines.
-Run: ``python benchmarks/bench_spectral.py [--particles 2] [--size 64] [--doses 0.3,1,3,10,100]``.
+* ``window``: EDX :func:`chemtomo.spectral.window_maps` (exSpy's windows);
+  EELS :func:`chemtomo.spectral.eels_maps` (power-law pre-edge fit, 50 eV window);
+* ``fit``: EDX :func:`chemtomo.spectral.fit_maps` (per-pixel NNLS); EELS the
+  unbiased whole-spectrum least squares of :func:`chemtomo.spectral.learned.line_estimates`
+  clipped at 0;
+* ``pca + fit``: :func:`chemtomo.spectral.denoise_pca` (scree rule) on the
+  fit range's channels, then ``fit``;
+* ``regularised`` (EDX): :func:`chemtomo.spectral.regularised_maps` (TV, weight by count splitting);
+* ``learned``: :func:`chemtomo.spectral.learned.learned_maps` (shipped weights); ``±1 sd``
+  is the fraction of pixels whose error lies within its predicted standard deviation (0.68 if calibrated).
+
+Score: NRMSE ``||map - truth|| / ||truth||`` per line, mean over particles.
+Run: ``python benchmarks/bench_spectral.py [--particles 3] [--size 64] [--cache scores.json]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 from collections import defaultdict
 
 import numpy as np
 import torch
 
 from _util import machine, table
-from chemtomo.simulate import random_particle
-from chemtomo.simulate.edx import xray_cross_section
-from chemtomo.simulate.haadf import number_density
-from chemtomo.simulate.spectrum import energy_axis, expected_spectra
-from chemtomo.spectral import denoise_pca, fit_maps, regularised_maps, window_maps
+from chemtomo.spectral import denoise_pca, eels_maps, fit_maps, regularised_maps, window_maps
+from chemtomo.spectral.learned import learned_maps, line_estimates
+from chemtomo.spectral.maps import design_matrix
+from chemtomo.spectral.train import simulate_edx, simulate_eels
 from chemtomo.testing import nrmse
 
-SETS = {"Fe/Pt": (("Fe", "Pt"), ["Fe_Ka", "Pt_La", "Pt_Ma"]),
-        "Au/Pt": (("Au", "Pt"), ["Au_Ma", "Pt_Ma"]),
-        "S/Mo": (("S", "Mo"), ["S_Ka", "Mo_La"])}
-DOSES = (0.3, 1.0, 3.0, 10.0, 100.0)
-PIX, FILM = 1.0, 0.05
-METHODS = ("window", "fit", "pca + fit", "regularised")
+EDX_SETS = {"Fe/Pt": ("Fe", "Pt"), "Au/Pt": ("Au_Ma", "Pt_Ma"), "S/Mo": ("S_Ka", "Mo_La"), "Ti/Ba": ("Ti_Ka", "Ba_La")}
+EELS_SETS = {"O K + Fe L23": ("O_K", "Fe_L23"), "Ti L23 + O K": ("Ti_L23", "O_K"), "Fe L23 + Ba M45": ("Fe_L23", "Ba_M45")}
+EDX_DOSES, EELS_DOSES = (0.1, 0.3, 1.0, 3.0, 10.0, 100.0), (3.0, 10.0, 30.0, 100.0, 1000.0)
+MIXED = ("alloy", "gradient", "core-shell", "multi-shell")  # both elements present
+EDX_METHODS = ("window", "fit", "pca + fit", "regularised", "learned")
+EELS_METHODS = ("window", "fit", "pca + fit", "learned")
 
 
-def areal_densities(rng, n, elements):
-    vols, spec = random_particle(rng, (n, n, n), elements)
-    areal = {el: vols[el].sum(axis=1) * PIX * number_density(el) / 100.0 for el in elements}
-    mean = np.mean([a.mean() for a in areal.values()])
-    return {el: a + FILM * mean for el, a in areal.items()}, spec["particles"][0]
+def _fit_range_channels(sim):
+    if sim["kind"] == "edx":
+        return design_matrix(sim["energy"], sim["lines"], fwhm_mnka=sim["fwhm_mnka"])[1]
+    from chemtomo.spectral.learned import eels_design_matrix
+
+    return eels_design_matrix(sim["energy"], sim["lines"])[1]
+
+
+def run(method, sim):
+    si, e, lines, kind = sim["si"], sim["energy"], sim["lines"], sim["kind"]
+    if method == "learned":
+        return learned_maps(si, e, lines, return_std=True, fwhm_mnka=sim.get("fwhm_mnka", 130.0))
+    pca = method == "pca + fit"
+    if pca:
+        used = _fit_range_channels(sim)
+        si, e = denoise_pca(si[..., used]), e[used]
+        method = "fit"
+    if kind == "eels":
+        if method == "window":
+            return eels_maps(si, e, lines), None
+        est = line_estimates(si, e, lines, counts=not pca)
+        return {l: np.clip(est["estimate"][i], 0, None) for i, l in enumerate(lines)}, None
+    f = {"window": window_maps, "fit": fit_maps, "regularised": regularised_maps}[method]
+    return f(si, e, lines, fwhm_mnka=sim["fwhm_mnka"]), None
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--particles", type=int, default=2)
+    ap.add_argument("--particles", type=int, default=3)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=2000, help="held-out particles: default_rng([seed, i])")
-    ap.add_argument("--doses", default=",".join(f"{d:g}" for d in DOSES), help="mean counts/px per line on its footprint")
-    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--sets", default=",".join([*EDX_SETS, *EELS_SETS]))
+    ap.add_argument("--methods", default=None, help="comma-separated subset of the rows")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core machine is shared)")
+    ap.add_argument("--cache", default=None,
+                    help="JSON file of per-image scores: rows found there are not recomputed (e.g. the classical rows "
+                         "when only the network changed); new rows are added to it")
     args = ap.parse_args()
+    cache = json.loads(Path(args.cache).read_text()) if args.cache and Path(args.cache).is_file() else {}
     torch.set_num_threads(args.threads)
-    doses = [float(d) for d in args.doses.split(",")]
     sets = [s.strip() for s in args.sets.split(",")]
-    e = energy_axis(1024, 0.01)
-    print(f"# Elemental maps at low dose: {args.particles} held-out particles per set, {args.size}x{args.size} px, "
-          f"1024 channels\nmachine: {machine()}\n")
+    print(f"# Elemental maps at low dose: {args.particles} held-out particles per set, {args.size}x{args.size} px\n"
+          f"machine: {machine()}\n")
     acc = defaultdict(lambda: defaultdict(list))
-    t_all, specs = time.perf_counter(), []
+    t_all = time.perf_counter()
     for name in sets:
-        elements, lines = SETS[name]
+        eels = name in EELS_SETS
+        doses, methods = (EELS_DOSES, EELS_METHODS) if eels else (EDX_DOSES, EDX_METHODS)
+        if args.methods:
+            methods = [m for m in methods if m.replace(" ", "") in args.methods.replace(" ", "").split(",")]
         for i in range(args.particles):
-            areal, p0 = areal_densities(np.random.default_rng([args.seed, i]), args.size, elements)
-            specs.append(f"{name}: {p0['composition']} {p0['body']['family']}")
-            lam1 = expected_spectra(areal, e, dose=1.0, pixel_size=PIX)
-            scale1 = (10 * PIX) ** 2 * 0.7 / (4 * np.pi)
-            truth1 = {l: areal[l.split("_")[0]] * scale1 * xray_cross_section(l) for l in lines}
-            level = np.mean([t[t > 0.01 * t.max()].mean() for t in truth1.values()])
             for rho in doses:
-                f = rho / level
-                si = np.random.default_rng([args.seed, i, round(1000 * rho)]).poisson(lam1 * f)
-                truth = {l: t * f for l, t in truth1.items()}
-                for m in METHODS:
-                    t = time.perf_counter()
-                    info = {}
-                    if m == "window":
-                        maps = window_maps(si, e, lines)
-                    elif m == "fit":
-                        maps = fit_maps(si, e, lines)
-                    elif m == "pca + fit":
-                        maps = fit_maps(denoise_pca(si), e, lines)
-                    else:
-                        maps, info = regularised_maps(si, e, lines, return_info=True)
+                rng = np.random.default_rng([args.seed, i])
+                sim = (simulate_eels(rng, args.size, edges=EELS_SETS[name], counts=rho, dispersion=0.5,
+                                     compositions=MIXED) if eels else
+                       simulate_edx(rng, args.size, elements=EDX_SETS[name], counts=rho, scale=0.01, fwhm_mnka=130.0,
+                                    compositions=MIXED))
+                for m in methods:
+                    key = f"{name}|{rho:g}|{m}|{i}|{args.seed}|{args.size}"
+                    if key not in cache:
+                        t = time.perf_counter()
+                        maps, std = run(m, sim)
+                        r = {"seconds": time.perf_counter() - t,
+                             "lines": {l: nrmse(maps[l], sim["truth"][k]) for k, l in enumerate(sim["lines"])}}
+                        if std is not None:
+                            r["coverage"] = float(np.mean([np.mean(np.abs(maps[l] - sim["truth"][k]) <= std[l])
+                                                           for k, l in enumerate(sim["lines"])]))
+                        cache[key] = r
+                    r = cache[key]
                     a = acc[(name, rho, m)]
-                    a["seconds"].append(time.perf_counter() - t)
-                    a["nrmse"].append(np.mean([nrmse(maps[l], truth[l]) for l in lines]))
-                    for l in lines:
-                        a[l].append(nrmse(maps[l], truth[l]))
-                    if info:
-                        a["weight"].append(info["weight"])
-            print(f"  {specs[-1]} done, {time.perf_counter() - t_all:.0f} s", flush=True)
-    rows = []
+                    a["seconds"].append(r["seconds"])
+                    a["nrmse"].append(np.mean(list(r["lines"].values())))
+                    for l, sc in r["lines"].items():
+                        a[l].append(sc)
+                    if "coverage" in r:
+                        a["coverage"].append(r["coverage"])
+            print(f"  {name} particle {i} done, {time.perf_counter() - t_all:.0f} s", flush=True)
+            if args.cache:
+                Path(args.cache).write_text(json.dumps(cache))
+    rows, overlap = [], []
     for name in sets:
+        eels = name in EELS_SETS
+        doses, methods = (EELS_DOSES, EELS_METHODS) if eels else (EDX_DOSES, EDX_METHODS)
+        if args.methods:
+            methods = [m for m in methods if m.replace(" ", "") in args.methods.replace(" ", "").split(",")]
         for rho in doses:
-            for m in METHODS:
+            best = min(methods, key=lambda m: np.mean(acc[(name, rho, m)]["nrmse"]))
+            row = {"set": name, "counts": f"{rho:g}"}
+            for m in methods:
                 a = acc[(name, rho, m)]
-                rows.append({"set": name, "counts/px/line": f"{rho:g}", "method": m,
-                             "NRMSE (mean)": float(np.mean(a["nrmse"])),
-                             "per line": ", ".join(f"{l} {np.mean(a[l]):.3f}" for l in SETS[name][1]),
-                             "settings": f"TV weight {np.mean(a['weight']):.2f} (count splitting)" if a["weight"] else "",
-                             "s/image": float(np.mean(a["seconds"]))})
+                v = f"{np.mean(a['nrmse']):.3g}"
+                row[m] = f"**{v}**" if m == best else v
+                if m == "learned":
+                    row["±1 sd"] = f"{np.mean(a['coverage']):.2f}"
+                lines = [k for k in a if k not in ("seconds", "nrmse", "coverage")]
+                overlap.append({"set": name, "counts": f"{rho:g}", "method": m,
+                                **{"per line": ", ".join(f"{l} {np.mean(a[l]):.3f}" for l in lines)},
+                                "s/image": float(np.mean(a["seconds"]))})
+            rows.append(row)
     print()
-    print(table(rows, ["set", "counts/px/line", "method", "NRMSE (mean)", "per line", "settings", "s/image"]))
-    print(f"\nParticles (seed {args.seed}): {'; '.join(specs)}. NRMSE of the line maps against the expected counts "
-          f"in each line family (lower is better), means over {args.particles} particles. Support film {FILM:.0%} "
-          f"of the mean areal density. Total time {time.perf_counter() - t_all:.0f} s.")
+    print(table(rows, ["set", "counts", *EDX_METHODS, "±1 sd"]))
+    print()
+    print(table(overlap, ["set", "counts", "method", "per line", "s/image"]))
+    print(f"\nNRMSE against the expected counts (lower is better), means over {args.particles} particles "
+          f"(seeds [{args.seed}, i]). Total time {time.perf_counter() - t_all:.0f} s.")
 
 
 if __name__ == "__main__":

@@ -202,7 +202,7 @@ def denoise(
     method: str = typer.Option(..., "--method", help="Denoiser: gaussian, median, tv, bm3d, pca, unet or n2n (docs/denoise.md)."),
     option: List[str] = typer.Option(None, "--option", help="Denoiser option KEY=VALUE, e.g. sigma=2 or minutes=3; repeatable."),
     frames: bool = typer.Option(False, "--frames", help="IN holds repeated scans of one field (n_frames, ny, nu): write their denoised mean (n2n trains on pairs of frame halves)."),
-    guide: Optional[Path] = typer.Option(None, "--guide", help="HAADF image(s) of the same field as a guide channel (n2n): one image or one per map (per frame with --frames: their mean)."),
+    guide: Optional[Path] = typer.Option(None, "--guide", help="HAADF image(s) of the same field as a guide channel (unet: the shipped guided network; n2n): one image or one per map (per frame with --frames: their mean)."),
 ):
     """Denoise EDX/EELS count maps; options left out are chosen from the data (count splitting)."""
     from .denoise.registry import DENOISERS, denoiser_options, resolve_options
@@ -219,7 +219,7 @@ def denoise(
     angles = meta.get("angles")
     if guide is not None:
         if "guide" not in denoiser_options(method):
-            raise ChemtomoError(f"--guide is for n2n; {method} takes no guide image")
+            raise ChemtomoError(f"--guide is for unet and n2n; {method} takes no guide image")
         g, _ = read_stack(guide)
         given["guide"] = g.mean(axis=0) if frames or g.shape[0] == 1 else g
     if frames:
@@ -303,9 +303,9 @@ def simulate(
 @app.command()
 def maps(
     inputs: List[Path] = typer.Argument(..., help="Spectrum-image files, one per tilt (.bcf, .emd, .hspy, .dm4, ...)."),
-    elements: str = typer.Option(..., "--elements", help="Comma-separated elements or lines, e.g. Fe,Pt or Fe,Pt_Ma."),
-    method: str = typer.Option("window", "--method", help="window (integration with background windows), fit (NNLS model) or regularised (joint Poisson fit with a spatial prior, for low dose)."),
-    angles: Optional[Path] = typer.Option(None, "--angles", help="Text file with one angle in degrees per input file."),
+    elements: str = typer.Option(..., "--elements", help="Comma-separated elements or lines, e.g. Fe,Pt or Fe,Pt_Ma, or EELS edges, e.g. O_K,Fe_L23."),
+    method: str = typer.Option("window", "--method", help="window (integration with background windows), fit (NNLS model), regularised (joint Poisson fit with a spatial prior, for low dose) or learned (network on whole-spectrum estimates, low dose; writes std/<line>.mrc uncertainties). EELS edges (O_K,Fe_L23): window or learned."),
+    angles: Optional[Path] = typer.Option(None, "--angles", help="Text file with one angle in degrees per input file (not needed for a single file: 0 degrees)."),
     angles_from_names: bool = typer.Option(False, "--angles-from-names", help="Take each tilt angle from the number in its file name."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder: <line>.mrc, HAADF.mrc, angles.tlt."),
     downsample: int = typer.Option(1, "--downsample", min=1, help="Bin the spectrum images spatially by this factor."),

@@ -72,7 +72,7 @@ class Files(_Model):
 class Spectra(_Model):
     files: list[str]
     elements: list[str]
-    method: Literal["window", "fit"] = "fit"
+    method: Literal["window", "fit", "regularised", "learned"] = "fit"
     angles: Union[Literal["names"], list[float]] = "names"
     downsample: int = 1
 

@@ -57,3 +57,40 @@ def test_l2083_window_and_fit_maps_agree(tmp_path):
         fe = s["Fe_Ka"].data[1]
         assert fe[fe > np.percentile(fe, 95)].sum() > 0.2 * fe.sum()
     assert all((v.data >= 0).all() for k, v in series["fit"].signals.items() if k != "HAADF")
+
+
+def _binned(img, b=4):
+    ny, nx = (np.array(img.shape[-2:]) // b) * b
+    x = np.asarray(img)[..., :ny, :nx]
+    return x.reshape(x.shape[:-2] + (ny // b, b, nx // b, b)).sum(axis=(-3, -1))
+
+
+@pytest.mark.skipif(not FEPT.is_file(), reason="needs ../shared/data/edx-si-FePt (NIST FePt spectrum image)")
+def test_learned_maps_agree_with_the_high_count_fit_on_fept():
+    from chemtomo.io.instrument import read_spectrum_image
+    from chemtomo.simulate.noise import split_counts
+    from chemtomo.spectral.learned import learned_maps
+
+    d = read_spectrum_image(FEPT)
+    si, e = np.asarray(d["spectrum_image"]).astype(np.int64), d["energy"]
+    lines = ["Fe_Ka", "Pt_La"]
+    ref = fit_maps(si, e, lines)
+    learned = learned_maps(si, e, lines)
+    low = split_counts(si, 0.05, rng=1)[0]  # a twentieth of the counts
+    learned_low, fit_low = learned_maps(low, e, lines), fit_maps(low, e, lines)
+    for line in lines:
+        assert _corr(_binned(learned[line]), _binned(ref[line])) > 0.95  # no invented structure at high counts
+        # at low counts the learned map is closer to the full-count fit than the fit of the same counts
+        assert _corr(learned_low[line], ref[line]) > _corr(fit_low[line], ref[line])
+
+
+@pytest.mark.skipif(not L2083.is_dir(), reason="needs ../shared/data/edx-tilt-L2083")
+def test_learned_maps_agree_with_the_fit_on_l2083():
+    from chemtomo.spectral.series import maps_series
+
+    files = sorted(L2083.glob("*.bcf"))[::4]
+    lines = ["O_Ka", "Si_Ka", "Fe_Ka", "Pt_Ma"]
+    fit = maps_series(files, lines, method="fit", angles="names", downsample=2)
+    learned = maps_series(files, lines, method="learned", angles="names", downsample=2)
+    for line in lines:
+        assert _corr(_binned(fit[line].data.sum(0)), _binned(learned[line].data.sum(0))) > 0.95

@@ -1,4 +1,5 @@
-"""Spectral processing: X-ray lines, EDX elemental maps, quantification, denoising, EELS edge maps.
+"""Spectral processing: X-ray lines, EDX elemental maps (window, fit, regularised, learned), quantification,
+denoising, EELS edge maps.
 
 Names load lazily so that ``import chemtomo.spectral`` does no work.
 """
@@ -14,6 +15,7 @@ _LAZY = {
     "denoise_pca": "decompose", "pca_rank": "decompose",
     "maps_series": "series", "write_maps": "series", "maps_to_directory": "series", "angles_from_names": "series",
     "regularised_maps": "regularised",
+    "learned_maps": "learned", "line_estimates": "learned", "eels_design_matrix": "learned",
     "eels_maps": "eels", "powerlaw_background": "eels", "fourier_ratio": "eels",
 }
 

@@ -51,7 +51,7 @@ def _bin_image(img, shape):
 
 
 def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mnka: float = 130.0,
-                downsample: int = 1, **options) -> TiltSeries:
+                downsample: int = 1, return_std: bool = False, **options):
     """Elemental maps of every tilt, as a tilt series with one signal per line (plus ``HAADF``).
 
     Parameters
@@ -60,16 +60,20 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         One spectrum-image file per tilt (``.bcf``, ``.emd``, ``.hspy``, ...).
     elements : sequence of str or str
         Elements or lines, e.g. ``["Fe", "Pt"]``, ``"Fe,Pt_Ma"``; lines per :func:`.lines.resolve_lines`.
-    method : {"window", "fit", "regularised"}, default "window"
-        :func:`.maps.window_maps`, :func:`.maps.fit_maps` or :func:`.regularised.regularised_maps`
-        (low dose; its weight chosen by count splitting per tilt).
+    method : {"window", "fit", "regularised", "learned"}, default "window"
+        :func:`.maps.window_maps`, :func:`.maps.fit_maps`, :func:`.regularised.regularised_maps`
+        (low dose; its weight chosen by count splitting per tilt) or :func:`.learned.learned_maps`
+        (low dose, with a per-pixel standard deviation). EELS edges (``"O_K,Fe_L23"``, energies in eV)
+        take ``"window"`` (:func:`.eels.eels_maps`) or ``"learned"``. Every tilt is mapped on its own.
     angles : sequence of float, "names" or None
         Tilt angles in degrees, one per file, or ``"names"`` to read them from the file names
-        (:func:`angles_from_names`). Required.
+        (:func:`angles_from_names`). Required for more than one file (one file: 0 degrees).
     fwhm_mnka : float, default 130
         Detector resolution at Mn Ka in eV.
     downsample : int, default 1
         Bin Bruker spectrum images `downsample` x `downsample` on reading (HAADF binned to match).
+    return_std : bool, default False
+        With ``method="learned"``, also return the maps' standard deviations.
     **options
         Passed to the map function (e.g. ``width=``, ``background=``).
 
@@ -78,23 +82,36 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     series : TiltSeries
         Signals named by line (``Fe_Ka``) in counts, and ``HAADF`` if every file carries an image,
         sorted by angle; ``metadata`` holds the files, lines, method and energy calibration.
+    std : TiltSeries
+        Only with `return_std`: the standard deviation of each line's map, counts.
 
     Raises
     ------
     ChemtomoError
         Unknown method, missing or mismatched angles, or files that disagree in size or energy calibration.
     """
+    from .eels import eels_maps
+    from .learned import is_eels, learned_maps
     from .maps import fit_maps, window_maps
     from .regularised import regularised_maps
 
-    funcs = {"window": window_maps, "fit": fit_maps, "regularised": regularised_maps}
+    eels = is_eels(elements)
+    funcs = ({"window": eels_maps, "learned": learned_maps} if eels else
+             {"window": window_maps, "fit": fit_maps, "regularised": regularised_maps, "learned": learned_maps})
     if method not in funcs:
-        raise ChemtomoError(f"unknown map method {method!r}; use 'window', 'fit' or 'regularised'")
+        raise ChemtomoError(f"unknown map method {method!r} for {'EELS edges' if eels else 'EDX'}; "
+                            f"use {', '.join(repr(m) for m in funcs)}")
+    if return_std and method != "learned":
+        raise ChemtomoError("only method='learned' gives standard deviations; drop return_std")
+    if not eels:
+        options = {"fwhm_mnka": fwhm_mnka, **options}
     files = [Path(f) for f in ([files] if isinstance(files, (str, Path)) else files)]
     if not files:
         raise ChemtomoError("no spectrum-image files given; pass one file per tilt")
     if isinstance(angles, str) and angles == "names":
         angles = angles_from_names(files)
+    elif angles is None and len(files) == 1:
+        angles = [0.0]  # one spectrum image: a single projection, no tilt series
     elif angles is None:
         raise ChemtomoError("no tilt angles given; pass one angle per file, or angles='names' to read them from file names")
     angles = as_angles(angles)
@@ -103,7 +120,7 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     if np.unique(angles).size != angles.size:
         raise ChemtomoError(f"tilt angles repeat ({sorted(angles.tolist())}); give each file its own angle")
     order = np.argsort(angles, kind="stable")
-    maps, images, ref, lines, beam = {}, [], None, None, None
+    maps, stds, images, ref, lines, beam = {}, {}, [], None, None, None
     for i in order:
         path = files[i]
         d = _read(path, downsample)
@@ -113,7 +130,10 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
             beam = d.get("beam_energy") or 200.0
             from .lines import resolve_lines
 
-            lines = resolve_lines(elements, energy, beam_energy=beam)
+            lines = ([x.strip() for x in elements.split(",") if x.strip()] if isinstance(elements, str)
+                     else list(elements)) if eels else resolve_lines(elements, energy, beam_energy=beam)
+            if not eels:
+                options = {"beam_energy": beam, **options}
         else:
             if si.shape != ref[1]:
                 raise ShapeError(
@@ -127,7 +147,12 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
                     f"per channel but {ref[0].name} has {ref[2][0]:.4f} keV and {1e3 * step:.3f} eV; "
                     "recalibrate the files to one energy axis"
                 )
-        result = funcs[method](si, energy, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam, **options)
+        extra = {"return_std": True} if method == "learned" else {}
+        result = funcs[method](si, energy * 1e3 if eels else energy, lines, **extra, **options)  # EELS maps take eV
+        if method == "learned":
+            result, std = result
+            for line in lines:
+                stds.setdefault(line, []).append(std[line])
         for line in lines:
             maps.setdefault(line, []).append(result[line])
         images.append(_bin_image(d.get("image"), si.shape[:2]))
@@ -138,9 +163,13 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     meta = {
         "files": [str(files[i]) for i in order], "lines": lines, "method": method,
         "energy_offset_keV": float(ref[2][0]), "energy_scale_keV": float(ref[2][1] - ref[2][0]),
-        "beam_energy_keV": float(beam), "fwhm_mnka_eV": float(fwhm_mnka),
+        "beam_energy_keV": float(beam), "fwhm_mnka_eV": float(fwhm_mnka), "kind": "eels" if eels else "edx",
     }
-    return TiltSeries(signals, pixel_size=float(ref[3] or 1.0), metadata=meta)
+    series = TiltSeries(signals, pixel_size=float(ref[3] or 1.0), metadata=meta)
+    if not return_std:
+        return series
+    std = {line: Signal(np.stack(m), sorted_angles, "counts") for line, m in stds.items()}
+    return series, TiltSeries(std, pixel_size=series.pixel_size, metadata={**meta, "quantity": "standard deviation"})
 
 
 def write_maps(series: TiltSeries, out_dir) -> list[Path]:
@@ -184,7 +213,8 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         ``"Fe,Pt"`` or ``["Fe", "Pt_Ma"]``.
     out_dir : str or Path
         Output folder, created if missing.
-    method : {"window", "fit", "regularised"}, default "window"
+    method : {"window", "fit", "regularised", "learned"}, default "window"
+        ``"learned"`` also writes each map's standard deviation to ``DIR/std/<line>.mrc``.
     angles : str, Path or sequence of float, optional
         Angle file (one angle in degrees per line, IMOD ``.tlt``) or the angles themselves.
     angles_from_names : bool, default False
@@ -210,8 +240,14 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         if not Path(angles).is_file():
             raise ChemtomoError(f"angle file {angles} does not exist; give a text file with one angle per line")
         angles = read_angles(angles)
-    series = maps_series(inputs, elements, method=method, angles=angles, fwhm_mnka=fwhm_mnka, downsample=downsample)
-    paths = write_maps(series, out_dir)
+    series = maps_series(inputs, elements, method=method, angles=angles, fwhm_mnka=fwhm_mnka, downsample=downsample,
+                         return_std=method == "learned")
+    if method == "learned":
+        series, std = series
+        paths = write_maps(std, Path(out_dir) / "std")
+    else:
+        paths = []
+    paths = write_maps(series, out_dir) + paths
     first = next(iter(series.signals.values()))
     return {
         "out_dir": str(out_dir), "files": [str(p) for p in paths], "lines": series.metadata["lines"],

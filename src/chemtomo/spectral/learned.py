@@ -1,0 +1,283 @@
+"""Learned elemental maps from low-count EDX and EELS spectrum images, with a per-pixel uncertainty (issue 10).
+
+Two stages, physics first:
+
+1. **Whole-spectrum linear estimate** (:func:`line_estimates`). Every pixel's
+   spectrum ``s`` is fitted by weighted least squares with the model of
+   :func:`.maps.fit_maps` (EDX: line families + a Legendre background; EELS:
+   model edges + a power-law-like background, :func:`eels_design_matrix`),
+   the same weights ``W = 1 / mean spectrum`` for all pixels and *no*
+   non-negativity::
+
+       a_hat = G^-1 D^T W s,     G = D^T W D
+
+   ``a_hat`` is unbiased at any dose, uses every channel of the fit range
+   (not a window), separates overlapping lines by their shapes, and its noise
+   covariance for the mean pixel is ``G^-1``: standard deviation ``sigma_k``
+   (counts) and correlation ``rho_kj`` between lines.
+2. **Spatial network.** Each line is put on the scale
+   ``c_k = sqrt(sigma_k^2 + mean_p a_hat_kp^2)`` (the RMS of its estimate: about
+   its noise where the line is weak, its signal where it is strong), so that
+   inputs and targets are of order one at any dose. A U-Net
+   (:class:`chemtomo.denoise.unet.UNet`, 5 inputs, 2 outputs) maps, for one
+   line ``k`` at a time (any element set: lines are a batch), the inputs
+
+   * ``z_k = a_hat_k / c_k``,
+   * the noise-correlated lines, ``sum_{j != k} rho_kj (sigma_k / sigma_j) a_hat_j / c_k``
+     (the part of line k's noise that the other estimates predict),
+   * the counts of the whole fit range per pixel over their mean (the
+     specimen's shape, from bremsstrahlung and all lines: high SNR),
+   * the constants ``log(sigma_k / c_k)`` (the noise fraction) and ``log sigma_k``
+     (the count level, which sets how Poisson-like the noise is),
+
+   to the map's expected counts ``m_k = c_k softplus(out_0)`` and its standard
+   deviation ``c_k exp(out_1)``. Trained on simulated spectrum images
+   (:mod:`.train`) with the squared error of ``m / c`` (about the squared
+   NRMSE for strong lines, the noise-scaled error for weak ones) plus the
+   Gaussian negative log-likelihood of the error for the standard deviation
+   (mean detached, so the uncertainty head does not bend the maps).
+
+The shipped weights (``weights/spectral_unet.pt`` with ``spectral_unet.json``:
+architecture, training configuration, element pools, held-out elements and
+validation scores) were trained by ``python -m chemtomo.spectral.train``.
+Each spectrum image is mapped on its own: in a tilt series the maps of one
+tilt never depend on the other tilts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.special import eval_legendre
+
+from ..core.errors import ChemtomoError, DataError, ShapeError
+
+#: The shipped weights; their JSON (same name, ``.json``) holds architecture, training and validation.
+WEIGHTS = Path(__file__).with_name("weights") / "spectral_unet.pt"
+#: Inputs per line (see module notes).
+N_FEATURES = 5
+_TINY = 1e-12
+
+
+def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3, delays=None, energy_window=None):
+    """Basis spectra of an EELS core-loss fit: model edges, then a background ``E^-3 P(log E)``.
+
+    Parameters
+    ----------
+    energy_ev : array (n_channels,)
+        Uniform energy-loss channel centres in eV.
+    edges : sequence of str
+        Edges (``"O_K"``, ``"Fe_L23"``), shapes from :func:`chemtomo.simulate.eels.edge_cross_section`.
+    width : float, default 50
+        Each edge column is normalised to unit counts in ``[onset, onset + width)`` eV, so that its
+        coefficient is the edge counts :func:`.eels.eels_maps` integrates.
+    order : int, default 3
+        Degree of the Legendre polynomial in ``log E`` multiplying ``E^-3`` (a power law whose
+        exponent may drift across the fit range).
+    delays : dict of str to float, optional
+        Delayed maximum per edge in eV; default :data:`chemtomo.simulate.eels.EDGE_DELAY` of its family.
+    energy_window : (float, float), optional
+        Fit range in eV; default from the first edge's pre-edge window
+        (``onset - max(20, 0.12 onset)``) to the last edge's ``onset + width + 20`` eV.
+
+    Returns
+    -------
+    design : ndarray (n_used, n_edges + order + 1)
+    used : bool ndarray (n_channels,)
+    """
+    from ..simulate.eels import EDGE_DELAY, edge_cross_section, edge_onset
+
+    e = np.asarray(energy_ev, dtype=np.float64)
+    onsets = [edge_onset(x) for x in edges]
+    if energy_window is None:
+        lo = min(o - max(20.0, 0.12 * o) for o in onsets)
+        hi = max(onsets) + width + 20.0
+    else:
+        lo, hi = energy_window
+    if lo < e[0] - (e[1] - e[0]) or max(onsets) + width > e[-1] + (e[1] - e[0]):  # within a channel
+        raise ChemtomoError(f"edges {', '.join(edges)} need {lo:.0f}-{max(onsets) + width:.0f} eV but the spectrum covers "
+                            f"{e[0]:.0f}-{e[-1]:.0f} eV; choose other edges, a smaller width or another energy range")
+    used = (e >= lo) & (e <= hi)
+    if used.sum() < 8:
+        raise ChemtomoError(f"the fit range {lo:.0f}-{hi:.0f} eV holds {used.sum()} channels; widen energy_window")
+    eu = e[used]
+    cols = []
+    for edge, onset in zip(edges, onsets):
+        delay = (delays or {}).get(edge, EDGE_DELAY[edge.partition("_")[2]])
+        c = edge_cross_section(edge, eu, delay=delay)
+        inside = c[(eu >= onset) & (eu < onset + width)].sum()
+        if inside <= 0:
+            raise ChemtomoError(f"edge {edge} has no channel in [{onset:.0f}, {onset + width:.0f}) eV; use a finer energy axis")
+        cols.append(c / inside)
+    t = np.log(eu)
+    t = 2.0 * (t - t[0]) / max(t[-1] - t[0], 1e-9) - 1.0
+    shape = (eu / eu[0]) ** -3.0
+    cols += [shape * eval_legendre(k, t) for k in range(int(order) + 1)]
+    return np.stack(cols, axis=1), used
+
+
+def is_eels(names) -> bool:
+    """True if every name is an EELS edge (``"O_K"``, ``"Fe_L23"``); X-ray lines and elements mean EDX."""
+    from ..simulate.eels import is_edge
+
+    items = names.split(",") if isinstance(names, str) else list(names)
+    items = [str(i).strip() for i in items if str(i).strip()]
+    return bool(items) and all(is_edge(i) for i in items)
+
+
+def line_estimates(si, energy, lines, *, fwhm_mnka: float = 130.0, beam_energy: float = 200.0,
+                   width: float = 50.0, energy_window=None, counts: bool = True) -> dict:
+    """Unbiased whole-spectrum estimates of every line's (or edge's) counts per pixel and their noise (module notes).
+
+    Parameters
+    ----------
+    si : array (..., n_channels)
+        Spectrum image in counts, energy last.
+    energy : array (n_channels,)
+        Channel energies: keV for EDX, eV for EELS.
+    lines : sequence of str or str
+        X-ray lines or elements (EDX, :func:`.lines.resolve_lines`) or EELS edges (all named ``El_K``,
+        ``El_L23``, ``El_M45``, ...).
+    fwhm_mnka, beam_energy : float
+        EDX detector resolution at Mn Ka (eV) and beam energy (keV).
+    width : float, default 50
+        EELS: edge counts are those in ``[onset, onset + width)`` eV.
+    energy_window : (float, float), optional
+        Fit range (keV for EDX, eV for EELS).
+    counts : bool, default True
+        `si` holds raw counts: refuse negative values. False for denoised spectra (e.g. after PCA).
+
+    Returns
+    -------
+    dict
+        ``estimate`` ``(n_lines,) + si.shape[:-1]`` (counts, may be negative), ``sigma`` ``(n_lines,)``
+        (counts, for the mean pixel), ``correlation`` ``(n_lines, n_lines)``, ``total`` ``si.shape[:-1]``
+        (counts in the fit range), ``lines`` and ``kind`` (``"edx"`` or ``"eels"``).
+    """
+    from .maps import _check_si, design_matrix, normal_equations
+    from .lines import resolve_lines
+
+    data, e = _check_si(si, energy)
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+        raise DataError("the spectrum image contains NaN or infinite values; mask or fill them first")
+    if counts and data.size and data.min() < 0:
+        raise DataError("the spectrum image has negative counts; give raw counts (no background subtraction)")
+    if is_eels(lines):
+        kind = "eels"
+        lines = [s.strip() for s in lines.split(",")] if isinstance(lines, str) else list(lines)
+        design, used = eels_design_matrix(e, lines, width=width, energy_window=energy_window)
+    else:
+        kind = "edx"
+        lines = resolve_lines(lines, e, beam_energy=beam_energy)
+        design, used = design_matrix(e, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam_energy,
+                                     energy_window=energy_window)
+    gram, rhs, _ = normal_equations(data, design, used)
+    if np.linalg.cond(gram) > 1e12:
+        raise ChemtomoError(f"lines {', '.join(lines)} cannot be told apart in this fit; drop a line or narrow the range")
+    inv = np.linalg.inv(gram)
+    k = len(lines)
+    coef = (inv @ rhs)[:k]
+    cov = inv[:k, :k]
+    sigma = np.sqrt(np.clip(np.diag(cov), _TINY, None))
+    total = data[..., used].sum(axis=-1, dtype=np.float64)
+    return {"estimate": coef.reshape((k,) + data.shape[:-1]), "sigma": sigma,
+            "correlation": cov / np.outer(sigma, sigma), "total": total, "lines": lines, "kind": kind}
+
+
+def scales(estimate, sigma) -> np.ndarray:
+    """Per-line scale ``c_k = sqrt(sigma_k^2 + mean_p a_hat_kp^2)`` (counts): the estimate's RMS, at least its noise."""
+    a = np.asarray(estimate, dtype=np.float64).reshape(len(sigma), -1)
+    return np.sqrt(np.asarray(sigma, dtype=np.float64) ** 2 + np.mean(a ** 2, axis=1))
+
+
+def features(estimate, sigma, correlation, total) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network inputs ``(n_lines, 5, ny, nx)`` and the scales ``c`` ``(n_lines,)`` (module notes), float32."""
+    c = torch.as_tensor(scales(estimate, sigma), dtype=torch.float32).clamp_min(1e-6)
+    a = torch.as_tensor(np.asarray(estimate), dtype=torch.float32)
+    s = torch.as_tensor(np.asarray(sigma), dtype=torch.float32).clamp_min(1e-6)
+    rho = torch.as_tensor(np.asarray(correlation), dtype=torch.float32)
+    t = torch.as_tensor(np.asarray(total), dtype=torch.float32)
+    z = a / c[:, None, None]
+    partner = torch.einsum("kj,jyx->kyx", (rho - torch.diag(torch.diagonal(rho))) * (c[None, :] / s[None, :]) / (c[:, None] / s[:, None]), z)
+    shape = (t / t.mean().clamp_min(_TINY)).expand_as(z)
+    noise = torch.log(s / c)[:, None, None].expand_as(z)
+    level = torch.log(s)[:, None, None].expand_as(z)
+    return torch.stack([z, partner, shape, noise, level], dim=1), c
+
+
+def predict(model, x: torch.Tensor, scale: torch.Tensor):
+    """Maps and standard deviations ``(n, ny, nx)`` in counts from features `x` ``(n, 5, ny, nx)`` (any size)."""
+    import torch.nn.functional as F
+
+    ny, nx = x.shape[-2:]
+    k = 2 ** model.levels
+    py, px = (-ny) % k, (-nx) % k
+    if py or px:
+        mode = "reflect" if py < ny and px < nx else "replicate"
+        x = F.pad(x, (px // 2, px - px // 2, py // 2, py - py // 2), mode=mode)
+    out = model(x)[..., py // 2: py // 2 + ny, px // 2: px // 2 + nx]
+    c = scale[:, None, None]
+    return F.softplus(out[:, 0]) * c, torch.exp(out[:, 1].clamp(-10, 10)) * c
+
+
+def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bool = False,
+                 fwhm_mnka: float = 130.0, beam_energy: float = 200.0, width: float = 50.0,
+                 energy_window=None, batch: int = 8):
+    """Elemental (EDX line or EELS edge) maps by the learned extractor, optionally with per-pixel uncertainty.
+
+    Parameters
+    ----------
+    si : array (ny, nx, n_channels)
+        Spectrum image in counts, energy last.
+    energy : array (n_channels,)
+        Channel energies: keV (EDX) or eV (EELS edges).
+    lines : sequence of str or str
+        X-ray lines or elements (``"Fe,Pt"``), or EELS edges (``"O_K,Fe_L23"``).
+    weights : path, optional
+        Network weights (a ``.pt`` with its ``.json``); default the shipped ``spectral_unet.pt``.
+    device : str, optional
+        Torch device; default CUDA when available, else the CPU.
+    return_std : bool, default False
+        Also return the standard deviation of each map (counts per pixel).
+    fwhm_mnka, beam_energy, width, energy_window
+        As for :func:`line_estimates`.
+    batch : int, default 8
+        Lines per forward pass.
+
+    Returns
+    -------
+    maps : dict of str to ndarray (ny, nx), float64, >= 0
+        Counts in each line family (EDX) or in ``[onset, onset + width)`` (EELS) per pixel.
+    std : dict of str to ndarray (ny, nx)
+        Only with `return_std`.
+
+    Raises
+    ------
+    ShapeError, DataError, ChemtomoError
+        Not a 2D spectrum image, NaN or negative counts, unknown lines, missing weights.
+    """
+    from ..denoise.unet import load_model
+
+    data = np.asarray(si)
+    if data.ndim != 3:
+        raise ShapeError(f"learned maps need a spectrum image (ny, nx, n_channels), got shape {data.shape}")
+    if data.shape[0] < 2 or data.shape[1] < 2:
+        raise ShapeError(f"the spectrum image is {data.shape[0]}x{data.shape[1]} px; the network needs at least 2x2")
+    est = line_estimates(data, energy, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam_energy, width=width,
+                         energy_window=energy_window)
+    model = load_model(weights if weights is not None else WEIGHTS, device)
+    dev = next(model.parameters()).device
+    x, s = features(est["estimate"], est["sigma"], est["correlation"], est["total"])
+    means, stds = [], []
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], int(batch)):
+            m, sd = predict(model, x[i:i + batch].to(dev), s[i:i + batch].to(dev))
+            means.append(m.double().cpu().numpy())
+            stds.append(sd.double().cpu().numpy())
+    m, sd = np.concatenate(means), np.concatenate(stds)
+    maps = {line: m[i] for i, line in enumerate(est["lines"])}
+    if not return_std:
+        return maps
+    return maps, {line: sd[i] for i, line in enumerate(est["lines"])}

@@ -1,0 +1,284 @@
+"""Training of the learned spectral extractor (:mod:`.learned`) on simulated EDX and EELS spectrum images.
+
+Each training example is one simulated spectrum image (``size x size`` px):
+
+* **elements**: 1-3 drawn from :data:`EDX_POOL` (EDX, lines by
+  :func:`.lines.auto_lines`, so K, L and M families and their overlaps) or
+  1-3 edges of :data:`EELS_POOL` (EELS, onsets at least 15 eV apart, tails
+  overlapping); :data:`HELD_OUT` elements (the benchmark's Fe, Pt, Au, S,
+  Mo, Ti, Ba, O) never appear, so every benchmark element set is unseen;
+* **geometry**: random particles (:func:`chemtomo.simulate.random_particle`,
+  all shape families, solid / core-shell / alloy), one per pair of elements,
+  projected along a random axis, pixel size 0.3-2 nm (thickness), plus a
+  support film of 0-10 % of the mean areal density and, for EDX, an optional
+  carbon or silicon support;
+* **instrument**: EDX at 5, 10 or 20 eV per channel, Mn Ka resolution
+  110-150 eV (known to the fit), 200 kV; EELS at 0.25, 0.5 or 1 eV per channel,
+  power-law background ``K`` 3e-7-3e-6 A^2/eV and exponent 2.5-4, edge
+  delays 0.6-1.4 x the model's (the fit's edge shape is deliberately not
+  the truth);
+* **dose**: mean counts per pixel per line on its footprint log-uniform in
+  0.03-300 (EDX) or edge counts 1-10^4 (EELS), then Poisson counts.
+
+The target is the expected counts of each line family (areal density x dose
+x X-ray cross-section x detector) or of each edge in ``[onset, onset + 50)``
+eV. Early stopping keeps the weights with the smallest validation loss on
+fixed simulated images of the training pools (other seeds).
+
+Run ``python -m chemtomo.spectral.train --minutes 30 --out src/chemtomo/spectral/weights/spectral_unet.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from ..core.errors import ChemtomoError
+from .learned import N_FEATURES, features, line_estimates
+
+#: EDX training elements (with K, L or M lines in 0.2-20 keV).
+EDX_POOL = ("Mg", "Al", "Si", "P", "Cl", "K", "Ca", "V", "Cr", "Mn", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As",
+            "Se", "Sr", "Y", "Zr", "Nb", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "La", "Ce",
+            "Nd", "Gd", "Hf", "Ta", "W", "Re", "Ir", "Hg", "Pb", "Bi")
+#: EELS training elements (their default edges, :func:`chemtomo.simulate.eels.default_edge`).
+EELS_POOL = ("B", "C", "N", "F", "Na", "Mg", "Ca", "V", "Cr", "Mn", "Co", "Ni", "Cu", "Zn", "La", "Ce", "Nd")
+#: Never used in training: the benchmark's element sets are unseen.
+HELD_OUT = ("Fe", "Pt", "Au", "S", "Mo", "Ti", "Ba", "O")
+#: Default architecture of the extractor.
+ARCH = {"channels": [24, 48, 96], "in_channels": N_FEATURES, "out_channels": 2, "softplus": False}
+PIX_RANGE, FILM_MAX = (0.3, 2.0), 0.10
+
+
+def _areal(rng, n, elements, compositions=None):
+    """Areal densities (atoms/A^2) of `elements` in random particles, projected along a random axis."""
+    from ..simulate import random_particle
+    from ..simulate.haadf import number_density
+
+    pix = rng.uniform(*PIX_RANGE)
+    axis = int(rng.integers(3))
+    els = list(elements)
+    pairs = [els[i:i + 2] for i in range(0, len(els), 2)]
+    if len(pairs[-1]) == 1 and len(els) > 1:
+        pairs[-1] = [pairs[-1][0], els[0]]
+    out = {el: np.zeros((n, n)) for el in els}
+    for pair in pairs:
+        vols, _ = random_particle(rng, (n, n, n), pair, compositions=compositions if len(pair) > 1 else None)
+        for el in pair:
+            out[el] += vols[el].sum(axis=axis) * pix * number_density(el) / 100.0
+    mean = np.mean([a.mean() for a in out.values()])
+    film = rng.uniform(0, FILM_MAX) * mean
+    return {el: a + film for el, a in out.items()}, pix
+
+
+def _level(truth):
+    """Mean expected count on each present line's footprint (pixels above 1 % of its maximum), averaged over lines."""
+    present = [t[t > 0.01 * t.max()].mean() for t in truth if t.max() > 0]
+    return float(np.mean(present)) if present else 0.0
+
+
+def _draw(rng, value, draw):
+    return draw() if value is None else value
+
+
+def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fwhm_mnka=None,
+                 compositions=None) -> dict:
+    """One random EDX spectrum image with its truth (module notes); keywords fix what is otherwise drawn.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n : int
+        Image size in pixels.
+    elements : sequence of str, optional
+        Elements (lines by :func:`.lines.auto_lines`) or lines; default 1-3 elements from :data:`EDX_POOL`.
+    counts : float, optional
+        Mean counts per pixel per line on its footprint; default log-uniform 0.03-300.
+    scale : float, optional
+        Channel width in keV; default 0.005, 0.01 or 0.02.
+    fwhm_mnka : float, optional
+        Detector resolution at Mn Ka in eV; default 110-150.
+    compositions : sequence of str, optional
+        Particle compositions to draw from (:data:`chemtomo.simulate.phantoms.COMPOSITIONS`); default all.
+
+    Returns
+    -------
+    dict
+        ``si`` (n, n, channels) counts, ``energy`` keV, ``lines``, ``truth`` (lines, n, n) expected counts,
+        ``fwhm_mnka``, ``kind="edx"``.
+    """
+    from ..simulate.edx import EDXDetector, xray_cross_section
+    from ..simulate.spectrum import energy_axis, expected_spectra
+    from .lines import resolve_lines
+    from .maps import fit_range
+
+    while True:
+        els = list(_draw(rng, elements, lambda: rng.choice(EDX_POOL, size=int(rng.integers(1, 4)), replace=False)))
+        step = float(_draw(rng, scale, lambda: rng.choice([0.005, 0.01, 0.02])))
+        e = energy_axis(int(20.0 / step), step)
+        try:
+            lines = resolve_lines(els, e)
+            lo, hi = fit_range(e, lines)
+        except ChemtomoError:
+            if elements is not None:
+                raise
+            continue
+        sub = e[(e >= lo - 2 * step) & (e <= hi + 2 * step)]
+        areal, pix = _areal(rng, n, list(dict.fromkeys(x.split("_")[0] for x in els)), compositions)
+        support = rng.choice(["none", "C", "Si"])
+        if support != "none":
+            areal[support] = areal.get(support, 0) + rng.uniform(0.0, 0.5) * np.mean([a.mean() for a in areal.values()])
+        det = EDXDetector(fwhm_mnka=float(_draw(rng, fwhm_mnka, lambda: rng.uniform(110, 150))))
+        lam = expected_spectra(areal, sub, dose=1.0, pixel_size=pix, detector=det)
+        unit = (10 * pix) ** 2 * det.solid_angle / (4 * np.pi) * det.efficiency
+        truth = np.stack([areal[l.split("_")[0]] * unit * xray_cross_section(l) for l in lines])
+        level = _level(truth)
+        if not level > 0:
+            continue
+        f = _draw(rng, counts, lambda: np.exp(rng.uniform(np.log(0.03), np.log(300.0)))) / level
+        return {"si": rng.poisson(lam * f), "energy": sub, "lines": lines, "truth": truth * f,
+                "fwhm_mnka": det.fwhm_mnka, "kind": "edx"}
+
+
+def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None, width: float = 50.0,
+                  delay_spread: float = 0.4, compositions=None) -> dict:
+    """One random EELS core-loss spectrum image with its truth (module notes); keywords fix what is otherwise drawn.
+
+    Parameters
+    ----------
+    edges : sequence of str, optional
+        Edges; default the default edges of 1-3 elements of :data:`EELS_POOL`.
+    counts : float, optional
+        Mean edge counts per pixel in ``[onset, onset + width)`` on its footprint; default log-uniform 1-1e4.
+    dispersion : float, optional
+        eV per channel; default 0.25, 0.5 or 1.
+    delay_spread : float, default 0.4
+        True edge delays are the model's times ``1 +- delay_spread`` (uniform).
+    compositions : sequence of str, optional
+        As for :func:`simulate_edx`.
+
+    Returns
+    -------
+    dict
+        ``si``, ``energy`` (eV), ``lines`` (the edges), ``truth`` (edges, n, n), ``kind="eels"``.
+    """
+    from ..simulate.eels import EDGE_DELAY, default_edge, edge_cross_section, edge_onset, eels_expected_spectra
+
+    while True:
+        names = edges if edges is not None else [
+            default_edge(el) for el in rng.choice(EELS_POOL, size=int(rng.integers(1, 4)), replace=False)]
+        names = sorted(names, key=edge_onset)
+        onsets = [edge_onset(x) for x in names]
+        if edges is None and (np.any(np.diff(onsets) < 15) or min(onsets) < 60):
+            continue
+        disp = float(_draw(rng, dispersion, lambda: rng.choice([0.25, 0.5, 1.0])))
+        lo = min(o - max(20.0, 0.12 * o) for o in onsets) - rng.uniform(0, 50)
+        hi = max(onsets) + width + rng.uniform(25, 150)
+        e = np.arange(max(lo, 20.0), hi, disp)
+        if e.size > 3000 and edges is None:
+            continue
+        els = sorted({x.split("_")[0] for x in names})
+        areal, pix = _areal(rng, n, els, compositions)
+        delays = {x: EDGE_DELAY[x.partition("_")[2]] * rng.uniform(1 - delay_spread, 1 + delay_spread) for x in names}
+        bg = (float(np.exp(rng.uniform(np.log(3e-7), np.log(3e-6)))), float(rng.uniform(2.5, 4.0)))
+        lam = eels_expected_spectra(areal, e, [(x, delays[x]) for x in names], dose=1.0, pixel_size=pix,
+                                    background=bg)
+        n_e = (10.0 * pix) ** 2
+        truth = np.stack([areal[x.split("_")[0]] * n_e * disp
+                          * edge_cross_section(x, e, delay=delays[x])[(e >= o) & (e < o + width)].sum()
+                          for x, o in zip(names, onsets)])
+        level = _level(truth)
+        if not level > 0:
+            continue
+        f = _draw(rng, counts, lambda: np.exp(rng.uniform(np.log(1.0), np.log(1e4)))) / level
+        return {"si": rng.poisson(lam * f), "energy": e, "lines": names, "truth": truth * f, "kind": "eels"}
+
+
+def example(rng, n: int = 48, eels_fraction: float = 0.3):
+    """Features ``(K, 5, n, n)``, targets ``(K, n, n)`` on the scale ``c`` and ``c`` ``(K,)`` of one random image."""
+    while True:
+        sim = simulate_eels(rng, n) if rng.random() < eels_fraction else simulate_edx(rng, n)
+        try:
+            est = line_estimates(sim["si"], sim["energy"], sim["lines"], fwhm_mnka=sim.get("fwhm_mnka", 130.0))
+        except ChemtomoError:
+            continue
+        x, c = features(est["estimate"], est["sigma"], est["correlation"], est["total"])
+        return x, torch.as_tensor(sim["truth"], dtype=torch.float32) / c[:, None, None], c
+
+
+def loss_terms(model, x, y, s):
+    """Squared error of the map (units of the scale c) and Gaussian NLL of its error for the std head (mean detached)."""
+    out = model(x)
+    m = torch.nn.functional.softplus(out[:, 0])
+    log_sd = out[:, 1].clamp(-10, 10)
+    mse = ((m - y) ** 2).mean()
+    nll = (0.5 * (m.detach() - y) ** 2 * torch.exp(-2 * log_sd) + log_sd).mean()
+    return mse, nll
+
+
+def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: int = 48, batch_images: int = 4,
+                    seed: int = 0, lr: float = 1e-3, arch: dict | None = None, out=None, device=None,
+                    n_val: int = 24, progress: bool = True) -> tuple:
+    """Train the extractor; return ``(model, info)`` and write both to `out` (``.pt`` + ``.json``) if given."""
+    from ..denoise.fit import fit
+    from ..denoise.unet import build, n_parameters, save_weights
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    arch = {**ARCH, **(arch or {})}
+    torch.manual_seed(seed)
+    model = build(arch).to(dev)
+    rng = np.random.default_rng([seed, 1])
+    val = [example(np.random.default_rng([seed, 2, i]), size) for i in range(n_val)]
+
+    def batch_loss(step):
+        xs, ys, ss = zip(*(example(rng, size) for _ in range(batch_images)))
+        mse, nll = loss_terms(model, torch.cat(xs).to(dev), torch.cat(ys).to(dev), torch.cat(ss).to(dev))
+        return mse + nll
+
+    def check(step):
+        mse = nll = 0.0
+        for x, y, s in val:
+            a, b = loss_terms(model, x.to(dev), y.to(dev), s.to(dev))
+            mse, nll = mse + a.item() / len(val), nll + b.item() / len(val)
+        return {"val_mse": mse, "val_nll": nll}
+
+    record = fit(model, batch_loss, steps=steps, minutes=minutes if steps is None else None, lr=lr, every=100,
+                 check=check, keep_best="val_mse", label="spectral extractor", progress=progress, clip=1.0)
+    info = {"architecture": arch, "parameters": n_parameters(model),
+            "training": {"minutes": minutes, "steps": record["steps"], "seconds": record["seconds"], "size": size,
+                         "batch_images": batch_images, "seed": seed, "lr": lr, "gradient_clip": 1.0,
+                         "device": str(dev),
+                         "edx_pool": list(EDX_POOL), "eels_pool": list(EELS_POOL), "held_out": list(HELD_OUT),
+                         "edx_counts_per_line": [0.03, 300.0], "eels_edge_counts": [1.0, 1e4],
+                         "eels_fraction": 0.3, "best_step": record["best_step"]},
+            "validation": {"images": n_val, "seeds": f"default_rng([{seed}, 2, i]), i < {n_val}",
+                           "mse_scale_units": record["best"], "curve": record["curve"]},
+            "date": time.strftime("%Y-%m-%d")}
+    if out is not None:
+        save_weights(model.cpu(), out, info)
+    return model, info
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--size", type=int, default=48)
+    ap.add_argument("--batch-images", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _, info = train_extractor(minutes=args.minutes, steps=args.steps, size=args.size,
+                              batch_images=args.batch_images, seed=args.seed, lr=args.lr, out=args.out)
+    print(json.dumps({k: v for k, v in info["validation"].items() if k != "curve"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -165,15 +165,21 @@ def apply(model: UNet, counts: torch.Tensor, guide: torch.Tensor | None = None) 
     if (guide is not None) != (architecture(model)["in_channels"] == 3):
         raise ChemtomoError("this network was trained with a guide (HAADF) channel: pass guide=" if guide is None
                             else "this network has no guide channel; leave guide out or train one with n2n(guide=...)")
-    ny, nu = counts.shape[-2:]
+    x, m = normalise(counts, guide)
+    y = forward_any_size(model, x)[:, 0]
+    return torch.where(m > _TINY, y * m, torch.zeros_like(y))
+
+
+def forward_any_size(model: UNet, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` for inputs ``(b, c, ny, nu)`` of any size: reflect-padded to a multiple of
+    ``2 ** levels`` (replicate where the image is too small to reflect) and cropped back."""
+    ny, nu = x.shape[-2:]
     k = 2 ** model.levels
     py, pu = (-ny) % k, (-nu) % k
-    x, m = normalise(counts, guide)
     if py or pu:
         mode = "reflect" if py < ny and pu < nu else "replicate"
         x = F.pad(x, (pu // 2, pu - pu // 2, py // 2, py - py // 2), mode=mode)
-    y = model(x)[:, 0, py // 2: py // 2 + ny, pu // 2: pu // 2 + nu]
-    return torch.where(m > _TINY, y * m, torch.zeros_like(y))
+    return model(x)[..., py // 2: py // 2 + ny, pu // 2: pu // 2 + nu]
 
 
 def apply_batched(model: UNet, counts: torch.Tensor, guide: torch.Tensor | None = None, *,

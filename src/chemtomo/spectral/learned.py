@@ -211,13 +211,9 @@ def predict(model, x: torch.Tensor, scale: torch.Tensor):
     """Maps and standard deviations ``(n, ny, nx)`` in counts from features `x` ``(n, 5, ny, nx)`` (any size)."""
     import torch.nn.functional as F
 
-    ny, nx = x.shape[-2:]
-    k = 2 ** model.levels
-    py, px = (-ny) % k, (-nx) % k
-    if py or px:
-        mode = "reflect" if py < ny and px < nx else "replicate"
-        x = F.pad(x, (px // 2, px - px // 2, py // 2, py - py // 2), mode=mode)
-    out = model(x)[..., py // 2: py // 2 + ny, px // 2: px // 2 + nx]
+    from ..denoise.unet import forward_any_size
+
+    out = forward_any_size(model, x)
     c = scale[:, None, None]
     return F.softplus(out[:, 0]) * c, torch.exp(out[:, 1].clamp(-10, 10)) * c
 

@@ -43,6 +43,9 @@ _TINY = 1e-8
 class UNet(nn.Module):
     """2D U-Net: ``len(channels) - 1`` poolings, two 3x3 convolutions + ReLU per level, skip connections.
 
+    Input ``(batch, in_channels, ny, nu)`` with ny, nu multiples of ``2 ** levels``;
+    output ``(batch, out_channels, ny, nu)``.
+
     Parameters
     ----------
     channels : sequence of int, default (16, 32, 64)
@@ -53,9 +56,6 @@ class UNet(nn.Module):
         Output maps.
     softplus : bool, default True
         Make the outputs non-negative (softplus); else they are returned as they are.
-
-    Input ``(batch, in_channels, ny, nu)`` with ny, nu multiples of ``2 ** levels``;
-    output ``(batch, out_channels, ny, nu)``.
     """
 
     def __init__(self, channels=(16, 32, 64), in_channels: int = 2, out_channels: int = 1, softplus: bool = True):

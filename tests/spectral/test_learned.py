@@ -197,3 +197,18 @@ def test_train_extractor_writes_loadable_weights(tmp_path):
     sim = simulate_edx(np.random.default_rng(1), 16, elements=["Cu"], counts=5.0)
     maps = learned_maps(sim["si"], sim["energy"], sim["lines"], weights=out)
     assert maps["Cu_Ka"].shape == (16, 16) and np.all(np.isfinite(maps["Cu_Ka"]))
+    _, again = train_extractor(steps=1, size=16, batch_images=2, n_val=2, progress=False, init=out,
+                               overlap_fraction=1.0)
+    assert again["architecture"]["channels"] == [4, 8] and again["training"]["init"] == str(out)
+
+
+def test_overlapping_pairs_are_heavy_overlaps_of_training_elements():
+    from chemtomo.spectral.lines import auto_lines, line_energy
+    from chemtomo.spectral.train import overlapping_pairs
+
+    pairs = overlapping_pairs()
+    assert len(pairs) > 10 and not {el for p in pairs for el in p} & set(HELD_OUT)
+    e = energy_axis(2000, 0.01)
+    for a, b in pairs:
+        gap = min(abs(line_energy(x) - line_energy(y)) for x in auto_lines(a, e) for y in auto_lines(b, e))
+        assert gap <= 0.12

@@ -31,6 +31,7 @@ Run ``python -m chemtomo.spectral.train --minutes 30 --out src/chemtomo/spectral
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 
@@ -72,6 +73,24 @@ def _areal(rng, n, elements, compositions=None):
     mean = np.mean([a.mean() for a in out.values()])
     film = rng.uniform(0, FILM_MAX) * mean
     return {el: a + film for el, a in out.items()}, pix
+
+
+@functools.lru_cache(maxsize=4)
+def overlapping_pairs(max_gap: float = 0.12) -> tuple[tuple[str, str], ...]:
+    """Pairs of :data:`EDX_POOL` elements with a mapped line of each within `max_gap` keV (heavy overlaps)."""
+    from ..simulate.spectrum import energy_axis
+    from .lines import auto_lines, line_energy
+
+    e = energy_axis(2000, 0.01)
+    lines = {}
+    for el in EDX_POOL:
+        try:
+            lines[el] = [line_energy(l) for l in auto_lines(el, e)]
+        except ChemtomoError:
+            continue
+    els = sorted(lines)
+    return tuple((a, b) for i, a in enumerate(els) for b in els[i + 1:]
+                 if min(abs(x - y) for x in lines[a] for y in lines[b]) <= max_gap)
 
 
 def _level(truth):
@@ -197,10 +216,20 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
         return {"si": rng.poisson(lam * f), "energy": e, "lines": names, "truth": truth * f, "kind": "eels"}
 
 
-def example(rng, n: int = 48, eels_fraction: float = 0.3):
-    """Features ``(K, 5, n, n)``, targets ``(K, n, n)`` on the scale ``c`` and ``c`` ``(K,)`` of one random image."""
+def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: float = 0.0):
+    """Features ``(K, 5, n, n)``, targets ``(K, n, n)`` on the scale ``c`` and ``c`` ``(K,)`` of one random image.
+
+    A fraction `overlap_fraction` of the EDX images holds a pair of :func:`overlapping_pairs`.
+    """
     while True:
-        sim = simulate_eels(rng, n) if rng.random() < eels_fraction else simulate_edx(rng, n)
+        u = rng.random()
+        if u < eels_fraction:
+            sim = simulate_eels(rng, n)
+        elif u < eels_fraction + overlap_fraction * (1 - eels_fraction):
+            pairs = overlapping_pairs()
+            sim = simulate_edx(rng, n, elements=list(pairs[int(rng.integers(len(pairs)))]))
+        else:
+            sim = simulate_edx(rng, n)
         try:
             est = line_estimates(sim["si"], sim["energy"], sim["lines"], fwhm_mnka=sim.get("fwhm_mnka", 130.0))
         except ChemtomoError:
@@ -221,20 +250,32 @@ def loss_terms(model, x, y, s):
 
 def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: int = 48, batch_images: int = 4,
                     seed: int = 0, lr: float = 1e-3, arch: dict | None = None, out=None, device=None,
-                    n_val: int = 24, progress: bool = True) -> tuple:
-    """Train the extractor; return ``(model, info)`` and write both to `out` (``.pt`` + ``.json``) if given."""
+                    n_val: int = 24, progress: bool = True, init=None, overlap_fraction: float = 0.0) -> tuple:
+    """Train the extractor; return ``(model, info)`` and write both to `out` (``.pt`` + ``.json``) if given.
+
+    `init` (a weights file) continues from earlier weights (their architecture); `overlap_fraction` of the
+    EDX images hold heavily overlapping line pairs (:func:`overlapping_pairs`).
+    """
     from ..denoise.fit import fit
     from ..denoise.unet import build, n_parameters, save_weights
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    arch = {**ARCH, **(arch or {})}
     torch.manual_seed(seed)
-    model = build(arch).to(dev)
+    if init is not None:
+        import copy
+
+        from ..denoise.unet import architecture, load_model
+
+        model = copy.deepcopy(load_model(init, dev)).train()
+        arch = architecture(model)
+    else:
+        arch = {**ARCH, **(arch or {})}
+        model = build(arch).to(dev)
     rng = np.random.default_rng([seed, 1])
-    val = [example(np.random.default_rng([seed, 2, i]), size) for i in range(n_val)]
+    val = [example(np.random.default_rng([seed, 2, i]), size, overlap_fraction=overlap_fraction) for i in range(n_val)]
 
     def batch_loss(step):
-        xs, ys, ss = zip(*(example(rng, size) for _ in range(batch_images)))
+        xs, ys, ss = zip(*(example(rng, size, overlap_fraction=overlap_fraction) for _ in range(batch_images)))
         mse, nll = loss_terms(model, torch.cat(xs).to(dev), torch.cat(ys).to(dev), torch.cat(ss).to(dev))
         return mse + nll
 
@@ -253,7 +294,8 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
                          "device": str(dev),
                          "edx_pool": list(EDX_POOL), "eels_pool": list(EELS_POOL), "held_out": list(HELD_OUT),
                          "edx_counts_per_line": [0.03, 300.0], "eels_edge_counts": [1.0, 1e4],
-                         "eels_fraction": 0.3, "best_step": record["best_step"]},
+                         "eels_fraction": 0.3, "overlap_fraction": overlap_fraction,
+                         "init": None if init is None else str(init), "best_step": record["best_step"]},
             "validation": {"images": n_val, "seeds": f"default_rng([{seed}, 2, i]), i < {n_val}",
                            "mse_scale_units": record["best"], "curve": record["curve"]},
             "date": time.strftime("%Y-%m-%d")}
@@ -271,12 +313,15 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--init", default=None, help="continue from these weights (.pt with its .json)")
+    ap.add_argument("--overlap-fraction", type=float, default=0.0, help="share of EDX images with overlapping pairs")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     _, info = train_extractor(minutes=args.minutes, steps=args.steps, size=args.size,
-                              batch_images=args.batch_images, seed=args.seed, lr=args.lr, out=args.out)
+                              batch_images=args.batch_images, seed=args.seed, lr=args.lr, out=args.out,
+                              init=args.init, overlap_fraction=args.overlap_fraction)
     print(json.dumps({k: v for k, v in info["validation"].items() if k != "curve"}, indent=1))
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..core.errors import ChemtomoError, ShapeError
 from ..simulate.eels import edge_onset
+from .lines import split_names
 
 
 def _check(si, energy, name="spectrum image"):
@@ -141,8 +142,7 @@ def eels_maps(si, energy_ev, edges, *, width: float = 50.0, pre_edge=None, low_l
         Net edge counts per pixel (single-scattering counts if a low-loss image is given).
     """
     data, e = _check(si, energy_ev)
-    if isinstance(edges, str):
-        edges = [s.strip() for s in edges.split(",") if s.strip()]
+    edges = split_names(edges)
     out = {}
     for edge in edges:
         onset = edge_onset(edge)

@@ -121,9 +121,9 @@ def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3,
 def is_eels(names) -> bool:
     """True if every name is an EELS edge (``"O_K"``, ``"Fe_L23"``); X-ray lines and elements mean EDX."""
     from ..simulate.eels import is_edge
+    from .lines import split_names
 
-    items = names.split(",") if isinstance(names, str) else list(names)
-    items = [str(i).strip() for i in items if str(i).strip()]
+    items = split_names(names)
     return bool(items) and all(is_edge(i) for i in items)
 
 
@@ -156,8 +156,8 @@ def line_estimates(si, energy, lines, *, fwhm_mnka: float = 130.0, beam_energy: 
         (counts, for the mean pixel), ``correlation`` ``(n_lines, n_lines)``, ``total`` ``si.shape[:-1]``
         (counts in the fit range), ``lines`` and ``kind`` (``"edx"`` or ``"eels"``).
     """
+    from .lines import resolve_lines, split_names
     from .maps import _check_si, design_matrix, normal_equations
-    from .lines import resolve_lines
 
     data, e = _check_si(si, energy)
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
@@ -166,7 +166,7 @@ def line_estimates(si, energy, lines, *, fwhm_mnka: float = 130.0, beam_energy: 
         raise DataError("the spectrum image has negative counts; give raw counts (no background subtraction)")
     if is_eels(lines):
         kind = "eels"
-        lines = [s.strip() for s in lines.split(",")] if isinstance(lines, str) else list(lines)
+        lines = split_names(lines)
         design, used = eels_design_matrix(e, lines, width=width, energy_window=energy_window)
     else:
         kind = "edx"

@@ -95,13 +95,18 @@ def auto_lines(element: str, energy, *, beam_energy: float = 200.0) -> list[str]
     return found
 
 
+def split_names(names) -> list[str]:
+    """``"Fe, Pt_Ma"`` or ``["Fe", " Pt_Ma"]`` -> ``["Fe", "Pt_Ma"]``: split at commas, strip, drop empty items."""
+    items = names.split(",") if isinstance(names, str) else list(names)
+    return [str(i).strip() for i in items if str(i).strip()]
+
+
 def resolve_lines(lines_or_elements, energy, *, beam_energy: float = 200.0) -> list[str]:
     """Turn ``["Fe", "Pt_Ma", ...]`` into checked line names (elements through :func:`auto_lines`).
 
     A string ``"Fe,Pt"`` is split at commas. Duplicates are dropped, order kept.
     """
-    items = lines_or_elements.split(",") if isinstance(lines_or_elements, str) else list(lines_or_elements)
-    items = [str(i).strip() for i in items if str(i).strip()]
+    items = split_names(lines_or_elements)
     if not items:
         raise ChemtomoError("no elements or lines given; pass e.g. ['Fe', 'Pt'] or ['Fe_Ka', 'Pt_La']")
     out = []

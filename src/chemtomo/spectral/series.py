@@ -128,10 +128,9 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         if ref is None:
             ref = (path, si.shape, energy, d.get("pixel_size"))
             beam = d.get("beam_energy") or 200.0
-            from .lines import resolve_lines
+            from .lines import resolve_lines, split_names
 
-            lines = ([x.strip() for x in elements.split(",") if x.strip()] if isinstance(elements, str)
-                     else list(elements)) if eels else resolve_lines(elements, energy, beam_energy=beam)
+            lines = split_names(elements) if eels else resolve_lines(elements, energy, beam_energy=beam)
             if not eels:
                 options = {"beam_energy": beam, **options}
         else:

@@ -262,11 +262,9 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     if init is not None:
-        import copy
+        from ..denoise.unet import architecture, initial_model
 
-        from ..denoise.unet import architecture, load_model
-
-        model = copy.deepcopy(load_model(init, dev)).train()
+        model = initial_model(init, dev).train()
         arch = architecture(model)
     else:
         arch = {**ARCH, **(arch or {})}

@@ -143,7 +143,7 @@ def test_cli_denoise_with_a_guide_runs_the_guided_network(tmp_path):
     np.testing.assert_allclose(read_stack(tmp_path / "out.mrc")[0], unet(counts, guide=guide), rtol=1e-4, atol=1e-5)
 
 
-def test_guided_training_starts_from_the_plain_network(tmp_path):
+def test_guided_training_writes_a_three_input_network_and_refuses_a_mismatch(tmp_path):
     from chemtomo.denoise.train import train_unet
 
     model, info = train_unet(tmp_path / "g.pt", steps=1, guide=True, init="unet", val_particles=0, batch=2, tile=32,

@@ -110,6 +110,19 @@ def test_train_unet_continues_from_weights(tmp_path):
     assert info["training"]["dose_range_counts_per_px"] == [1.0, 2.0]
 
 
+def test_added_inputs_start_at_zero_weight():
+    from chemtomo.denoise.unet import add_inputs
+
+    torch.manual_seed(0)
+    model = build({"channels": [4, 8], "in_channels": 2}).eval()
+    grown = add_inputs(model, 3).eval()
+    x = torch.rand(2, 2, 16, 16)
+    with torch.no_grad():
+        np.testing.assert_allclose(grown(torch.cat([x, torch.rand(2, 3, 16, 16)], 1)).numpy(), model(x).numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    assert grown.down[0][0].weight.shape[1] == 5
+
+
 def test_shipped_guided_network_uses_the_haadf_image():
     from chemtomo.core.geometry import TiltGeometry
     from chemtomo.core.projector import Projector

@@ -13,7 +13,8 @@ from chemtomo.simulate.eels import EDGE_DELAY, edge_cross_section, edge_onset, e
 from chemtomo.simulate.edx import xray_cross_section
 from chemtomo.simulate.spectrum import energy_axis, expected_spectra, to_exspy
 from chemtomo.spectral import fit_maps, window_maps
-from chemtomo.spectral.learned import WEIGHTS, eels_design_matrix, is_eels, learned_maps, line_estimates
+from chemtomo.spectral.learned import (N_FEATURES, WEIGHTS, eels_design_matrix, is_eels, learned_maps, line_estimates,
+                                      nonneg_estimates)
 from chemtomo.spectral.series import maps_series
 from chemtomo.spectral.train import HELD_OUT, simulate_edx, simulate_eels, train_extractor
 from chemtomo.testing import nrmse
@@ -78,6 +79,29 @@ def test_eels_design_and_estimates():
         eels_design_matrix(e[e > 600], edges)
 
 
+def test_nonneg_estimates_are_the_joint_nonnegative_least_squares():
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(0)
+    sigma, corr = np.array([2.0, 1.0]), np.array([[1.0, -0.9], [-0.9, 1.0]])  # a heavy overlap
+    est = rng.normal(size=(2, 16, 16)) * 3 + np.array([1.0, -0.5])[:, None, None]
+    total = 1.0 + XX[:16, :16]
+    joint = nonneg_estimates(est, sigma, corr, total, widths=(0.0,))
+    assert joint.shape == (2, 2, 16, 16) and joint.min() >= 0
+    cov = corr * np.outer(sigma, sigma)
+    root = np.linalg.cholesky(np.linalg.inv(cov)).T  # (a - b)^T H (a - b) = |root (a - b)|^2
+    for p in [(0, 0), (3, 7), (15, 2)]:
+        b = est[(slice(None),) + p]
+        np.testing.assert_allclose(joint[0][(slice(None),) + p], nnls(root, root @ b)[0], atol=1e-4)
+    # the global estimate is exact for lines proportional to the total counts, and never negative
+    from scipy.ndimage import gaussian_filter
+
+    prop = np.array([2.0, 0.5])[:, None, None] * total
+    glob = nonneg_estimates(prop, sigma, corr, total, widths=())[-1]
+    np.testing.assert_allclose(glob / gaussian_filter(total, 1.0, mode="reflect"), prop / total, rtol=1e-3)
+    assert nonneg_estimates(-prop, sigma, corr, total, widths=())[-1].max() == 0
+
+
 def test_bad_input():
     si = np.zeros((8, 8, E.size))
     with pytest.raises(DataError, match="negative"):
@@ -98,7 +122,7 @@ def test_training_excludes_the_benchmark_elements():
     meta = json.loads(WEIGHTS.with_suffix(".json").read_text())
     pools = set(meta["training"]["edx_pool"]) | set(meta["training"]["eels_pool"])
     assert not pools & set(HELD_OUT) and {"Fe", "Pt", "S", "Mo", "Ti", "Ba"} <= set(meta["training"]["held_out"])
-    assert meta["validation"]["mse_scale_units"] > 0 and meta["architecture"]["in_channels"] == 5
+    assert meta["validation"]["rel_squared_error"] > 0 and meta["architecture"]["in_channels"] == N_FEATURES
 
 
 @pytest.mark.parametrize("elements,counts", [(("Au_Ma", "Pt_Ma"), 0.3), (("S_Ka", "Mo_La"), 1.0), (("Fe", "Pt"), 0.3)])
@@ -200,6 +224,13 @@ def test_train_extractor_writes_loadable_weights(tmp_path):
     _, again = train_extractor(steps=1, size=16, batch_images=2, n_val=2, progress=False, init=out,
                                overlap_fraction=1.0)
     assert again["architecture"]["channels"] == [4, 8] and again["training"]["init"] == str(out)
+    from chemtomo.denoise.unet import build, save_weights
+
+    old = tmp_path / "old.pt"  # weights of the earlier 5-input feature set continue with the new inputs at zero
+    arch = {"channels": [4, 8], "in_channels": 5, "out_channels": 2, "softplus": False}
+    save_weights(build(arch), old, {"architecture": arch})
+    _, grown = train_extractor(steps=1, size=16, batch_images=2, n_val=2, progress=False, init=old)
+    assert grown["architecture"]["in_channels"] == N_FEATURES
 
 
 def test_overlapping_pairs_are_heavy_overlaps_of_training_elements():

@@ -212,15 +212,20 @@ def save_weights(model: UNet, path, info: dict) -> Path:
     return path
 
 
-def add_guide_channel(model: UNet) -> UNet:
-    """A copy of a 2-input `model` with a third (guide) input whose weights start at zero: same output until trained."""
-    arch = {**architecture(model), "in_channels": 3}
+def add_inputs(model: UNet, n: int = 1) -> UNet:
+    """A copy of `model` with `n` more inputs (appended last) whose weights start at zero: same output until trained."""
+    arch = {**architecture(model), "in_channels": architecture(model)["in_channels"] + int(n)}
     new = build(arch).to(next(model.parameters()).device)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     w = state["down.0.0.weight"]
-    state["down.0.0.weight"] = torch.cat([w, torch.zeros_like(w[:, :1])], dim=1)
+    state["down.0.0.weight"] = torch.cat([w, w.new_zeros((w.shape[0], int(n)) + w.shape[2:])], dim=1)
     new.load_state_dict(state)
     return new
+
+
+def add_guide_channel(model: UNet) -> UNet:
+    """A copy of a 2-input `model` with a third (guide) input whose weights start at zero (:func:`add_inputs`)."""
+    return add_inputs(model, 1)
 
 
 def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8) -> np.ndarray:

@@ -19,7 +19,7 @@ Two stages, physics first:
    ``c_k = sqrt(sigma_k^2 + mean_p a_hat_kp^2)`` (the RMS of its estimate: about
    its noise where the line is weak, its signal where it is strong), so that
    inputs and targets are of order one at any dose. A U-Net
-   (:class:`chemtomo.denoise.unet.UNet`, 5 inputs, 2 outputs) maps, for one
+   (:class:`chemtomo.denoise.unet.UNet`, 9 inputs, 2 outputs) maps, for one
    line ``k`` at a time (any element set: lines are a batch), the inputs
 
    * ``z_k = a_hat_k / c_k``,
@@ -29,11 +29,17 @@ Two stages, physics first:
      specimen's shape, from bremsstrahlung and all lines: high SNR),
    * the constants ``log(sigma_k / c_k)`` (the noise fraction) and ``log sigma_k``
      (the count level, which sets how Poisson-like the noise is),
+   * the joint non-negative estimates (:func:`nonneg_estimates`) of the
+     estimates smoothed by Gaussians of :data:`SMOOTHING` px (the maximum-likelihood
+     non-negative maps of all lines at once: what a spatially regularised
+     non-negative fit does, at three scales) and the global estimate (each line
+     as a non-negative multiple of the total-counts map, pooling all pixels:
+     the low-rank prior of PCA in its simplest form), over ``c_k``,
 
    to the map's expected counts ``m_k = c_k softplus(out_0)`` and its standard
    deviation ``c_k exp(out_1)``. Trained on simulated spectrum images
-   (:mod:`.train`) with the squared error of ``m / c`` (about the squared
-   NRMSE for strong lines, the noise-scaled error for weak ones) plus the
+   (:mod:`.train`) with the squared error of ``m / c`` over that of the truth
+   (the squared NRMSE, floored for lines far below their noise) plus the
    Gaussian negative log-likelihood of the error for the standard deviation
    (mean detached, so the uncertainty head does not bend the maps).
 
@@ -50,14 +56,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter
 from scipy.special import eval_legendre
 
 from ..core.errors import ChemtomoError, DataError, ShapeError
 
 #: The shipped weights; their JSON (same name, ``.json``) holds architecture, training and validation.
 WEIGHTS = Path(__file__).with_name("weights") / "spectral_unet.pt"
+#: Gaussian widths (px) of the smoothed joint non-negative estimates among the inputs.
+SMOOTHING = (2.0, 4.0, 8.0)
 #: Inputs per line (see module notes).
-N_FEATURES = 5
+N_FEATURES = 6 + len(SMOOTHING)
 _TINY = 1e-12
 
 
@@ -192,8 +201,47 @@ def scales(estimate, sigma) -> np.ndarray:
     return np.sqrt(np.asarray(sigma, dtype=np.float64) ** 2 + np.mean(a ** 2, axis=1))
 
 
+def _nonneg(b, h, sweeps: int = 200, tol: float = 1e-4) -> np.ndarray:
+    """``argmin_{a >= 0} (a - b)^T h (a - b)`` for every column of `b` ``(k, P)`` (cyclic coordinate descent)."""
+    a = np.clip(b, 0.0, None)
+    d = np.diag(h)
+    ref = max(float(np.abs(b).max()), _TINY)
+    for _ in range(sweeps):
+        change = 0.0
+        for i in range(len(d)):
+            new = np.maximum(a[i] - h[i] @ (a - b) / d[i], 0.0)
+            change = max(change, float(np.abs(new - a[i]).max()))
+            a[i] = new
+        if change < tol * ref:
+            break
+    return a
+
+
+def nonneg_estimates(estimate, sigma, correlation, total, widths=SMOOTHING) -> np.ndarray:
+    """Joint non-negative estimates ``(len(widths) + 1, n_lines, ny, nx)`` in counts: smoothed, then global.
+
+    For each Gaussian width ``w`` (px) the estimates are smoothed and projected on ``a >= 0`` in the
+    metric of their inverse noise covariance (the maximum-likelihood non-negative lines of every pixel
+    jointly: overlapping lines are shared out, not clipped one by one). The last map is the global
+    estimate: each line a non-negative multiple ``beta_k t`` of the total counts ``t`` (smoothed over 1 px),
+    ``beta`` fitted over all pixels and projected the same way.
+    """
+    a = np.asarray(estimate, dtype=np.float64)
+    k = a.shape[0]
+    s = np.asarray(sigma, dtype=np.float64)
+    h = np.linalg.pinv(np.asarray(correlation, dtype=np.float64) * np.outer(s, s))
+    out = []
+    for w in widths:
+        b = gaussian_filter(a, (0, w, w), mode="reflect")
+        out.append(_nonneg(b.reshape(k, -1), h).reshape(a.shape))
+    t = gaussian_filter(np.asarray(total, dtype=np.float64), 1.0, mode="reflect")
+    beta = a.reshape(k, -1) @ t.ravel() / max(float(t.ravel() @ t.ravel()), _TINY)
+    out.append(_nonneg(beta[:, None], h)[:, 0, None, None] * t)
+    return np.stack(out)
+
+
 def features(estimate, sigma, correlation, total) -> tuple[torch.Tensor, torch.Tensor]:
-    """Network inputs ``(n_lines, 5, ny, nx)`` and the scales ``c`` ``(n_lines,)`` (module notes), float32."""
+    """Network inputs ``(n_lines, N_FEATURES, ny, nx)`` and the scales ``c`` ``(n_lines,)`` (module notes), float32."""
     c = torch.as_tensor(scales(estimate, sigma), dtype=torch.float32).clamp_min(1e-6)
     a = torch.as_tensor(np.asarray(estimate), dtype=torch.float32)
     s = torch.as_tensor(np.asarray(sigma), dtype=torch.float32).clamp_min(1e-6)
@@ -204,11 +252,12 @@ def features(estimate, sigma, correlation, total) -> tuple[torch.Tensor, torch.T
     shape = (t / t.mean().clamp_min(_TINY)).expand_as(z)
     noise = torch.log(s / c)[:, None, None].expand_as(z)
     level = torch.log(s)[:, None, None].expand_as(z)
-    return torch.stack([z, partner, shape, noise, level], dim=1), c
+    joint = torch.as_tensor(nonneg_estimates(estimate, sigma, correlation, total), dtype=torch.float32) / c[:, None, None]
+    return torch.cat([torch.stack([z, partner, shape, noise, level], dim=1), joint.transpose(0, 1)], dim=1), c
 
 
 def predict(model, x: torch.Tensor, scale: torch.Tensor):
-    """Maps and standard deviations ``(n, ny, nx)`` in counts from features `x` ``(n, 5, ny, nx)`` (any size)."""
+    """Maps and standard deviations ``(n, ny, nx)`` in counts from features `x` ``(n, N_FEATURES, ny, nx)`` (any size)."""
     import torch.nn.functional as F
 
     from ..denoise.unet import forward_any_size

@@ -52,6 +52,9 @@ HELD_OUT = ("Fe", "Pt", "Au", "S", "Mo", "Ti", "Ba", "O")
 #: Default architecture of the extractor.
 ARCH = {"channels": [24, 48, 96], "in_channels": N_FEATURES, "out_channels": 2, "softplus": False}
 PIX_RANGE, FILM_MAX = (0.3, 2.0), 0.10
+#: Floor of a line's mean squared truth (units of its scale c) in the training loss: lines far below
+#: their noise weigh at most 1 / REL_FLOOR times a strong one.
+REL_FLOOR = 0.02
 
 
 def _areal(rng, n, elements, compositions=None):
@@ -217,7 +220,7 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
 
 
 def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: float = 0.0):
-    """Features ``(K, 5, n, n)``, targets ``(K, n, n)`` on the scale ``c`` and ``c`` ``(K,)`` of one random image.
+    """Features ``(K, N_FEATURES, n, n)``, targets ``(K, n, n)`` on the scale ``c`` and ``c`` ``(K,)`` of one random image.
 
     A fraction `overlap_fraction` of the EDX images holds a pair of :func:`overlapping_pairs`.
     """
@@ -239,13 +242,15 @@ def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: floa
 
 
 def loss_terms(model, x, y, s):
-    """Squared error of the map (units of the scale c) and Gaussian NLL of its error for the std head (mean detached)."""
+    """Training terms: squared NRMSE of each map (denominator floored at :data:`REL_FLOOR`, units of the
+    scale c), mean over lines; Gaussian NLL of the error for the std head (mean detached); plain squared error."""
     out = model(x)
     m = torch.nn.functional.softplus(out[:, 0])
     log_sd = out[:, 1].clamp(-10, 10)
-    mse = ((m - y) ** 2).mean()
+    err = ((m - y) ** 2).mean(dim=(1, 2))
+    rel = (err / (y ** 2).mean(dim=(1, 2)).clamp_min(REL_FLOOR)).mean()
     nll = (0.5 * (m.detach() - y) ** 2 * torch.exp(-2 * log_sd) + log_sd).mean()
-    return mse, nll
+    return rel, nll, err.mean()
 
 
 def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: int = 48, batch_images: int = 4,
@@ -264,7 +269,14 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
     if init is not None:
         from ..denoise.unet import architecture, initial_model
 
+        from ..denoise.unet import add_inputs
+
         model = initial_model(init, dev).train()
+        n_in = architecture(model)["in_channels"]
+        if n_in > N_FEATURES:
+            raise ChemtomoError(f"{init} takes {n_in} inputs per line, more than the {N_FEATURES} features")
+        if n_in < N_FEATURES:  # weights of an earlier feature set: the new inputs start at zero
+            model = add_inputs(model, N_FEATURES - n_in).train()
         arch = architecture(model)
     else:
         arch = {**ARCH, **(arch or {})}
@@ -274,28 +286,28 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
 
     def batch_loss(step):
         xs, ys, ss = zip(*(example(rng, size, overlap_fraction=overlap_fraction) for _ in range(batch_images)))
-        mse, nll = loss_terms(model, torch.cat(xs).to(dev), torch.cat(ys).to(dev), torch.cat(ss).to(dev))
-        return mse + nll
+        rel, nll, _ = loss_terms(model, torch.cat(xs).to(dev), torch.cat(ys).to(dev), torch.cat(ss).to(dev))
+        return rel + nll
 
     def check(step):
-        mse = nll = 0.0
-        for x, y, s in val:
-            a, b = loss_terms(model, x.to(dev), y.to(dev), s.to(dev))
-            mse, nll = mse + a.item() / len(val), nll + b.item() / len(val)
-        return {"val_mse": mse, "val_nll": nll}
+        terms = np.zeros(3)
+        with torch.no_grad():
+            for x, y, s in val:
+                terms += [t.item() / len(val) for t in loss_terms(model, x.to(dev), y.to(dev), s.to(dev))]
+        return {"val_rel": terms[0], "val_nll": terms[1], "val_mse": terms[2]}
 
     record = fit(model, batch_loss, steps=steps, minutes=minutes if steps is None else None, lr=lr, every=100,
-                 check=check, keep_best="val_mse", label="spectral extractor", progress=progress, clip=1.0)
+                 check=check, keep_best="val_rel", label="spectral extractor", progress=progress, clip=1.0)
     info = {"architecture": arch, "parameters": n_parameters(model),
             "training": {"minutes": minutes, "steps": record["steps"], "seconds": record["seconds"], "size": size,
-                         "batch_images": batch_images, "seed": seed, "lr": lr, "gradient_clip": 1.0,
+                         "batch_images": batch_images, "seed": seed, "lr": lr, "gradient_clip": 1.0, "rel_floor": REL_FLOOR,
                          "device": str(dev),
                          "edx_pool": list(EDX_POOL), "eels_pool": list(EELS_POOL), "held_out": list(HELD_OUT),
                          "edx_counts_per_line": [0.03, 300.0], "eels_edge_counts": [1.0, 1e4],
                          "eels_fraction": 0.3, "overlap_fraction": overlap_fraction,
                          "init": None if init is None else str(init), "best_step": record["best_step"]},
             "validation": {"images": n_val, "seeds": f"default_rng([{seed}, 2, i]), i < {n_val}",
-                           "mse_scale_units": record["best"], "curve": record["curve"]},
+                           "rel_squared_error": record["best"], "curve": record["curve"]},
             "date": time.strftime("%Y-%m-%d")}
     if out is not None:
         save_weights(model.cpu(), out, info)

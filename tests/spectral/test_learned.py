@@ -154,6 +154,23 @@ def test_learned_invents_no_absent_element():
     assert nrmse(maps["Fe_Ka"], truth) < 0.35
 
 
+def test_augmented_maps_turn_and_mirror_with_the_image():
+    """The 8-orientation average is equivariant: a turned or mirrored spectrum image gives the turned maps."""
+    sim = simulate_edx(np.random.default_rng([3000, 7]), 24, elements=["Fe", "Pt"], counts=1.0, scale=0.01,
+                       fwhm_mnka=130.0, compositions=["core-shell"])
+    si, e, lines = sim["si"], sim["energy"], sim["lines"]
+    maps, std = learned_maps(si, e, lines, return_std=True)
+    turned, turned_sd = learned_maps(np.rot90(si, 1, (0, 1)), e, lines, return_std=True)
+    mirrored = learned_maps(si[:, ::-1], e, lines)
+    plain = learned_maps(np.rot90(si, 1, (0, 1)), e, lines, augment=False)
+    for line in lines:
+        np.testing.assert_allclose(turned[line], np.rot90(maps[line]), rtol=1e-4, atol=1e-5 * maps[line].max())
+        np.testing.assert_allclose(turned_sd[line], np.rot90(std[line]), rtol=1e-4, atol=1e-5 * std[line].max())
+        np.testing.assert_allclose(mirrored[line], maps[line][:, ::-1], rtol=1e-4, atol=1e-5 * maps[line].max())
+    # one orientation alone is not equivariant (the network is not symmetric by construction)
+    assert max(np.abs(plain[l] - np.rot90(maps[l])).max() / maps[l].max() for l in lines) > 1e-3
+
+
 def test_learned_eels_beats_window_integration():
     errs = {"window": [], "learned": []}
     from chemtomo.spectral import eels_maps

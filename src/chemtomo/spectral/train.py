@@ -57,12 +57,8 @@ PIX_RANGE, FILM_MAX = (0.3, 2.0), 0.10
 REL_FLOOR = 0.02
 
 
-def _areal(rng, n, elements, compositions=None, stray: float = 0.0):
-    """Areal densities (atoms/A^2) of `elements` in random particles, projected along a random axis.
-
-    With probability `stray` one element also gets a stray signal over the whole field (0.1-1 x the mean
-    areal density, with a linear ramp): X-rays from the grid or support excited by scattered electrons.
-    """
+def _areal(rng, n, elements, compositions=None):
+    """Areal densities (atoms/A^2) of `elements` in random particles, projected along a random axis."""
     from ..simulate import random_particle
     from ..simulate.haadf import number_density
 
@@ -79,13 +75,7 @@ def _areal(rng, n, elements, compositions=None, stray: float = 0.0):
             out[el] += vols[el].sum(axis=axis) * pix * number_density(el) / 100.0
     mean = np.mean([a.mean() for a in out.values()])
     film = rng.uniform(0, FILM_MAX) * mean
-    out = {el: a + film for el, a in out.items()}
-    if stray > 0 and rng.random() < stray:
-        yy, xx = np.mgrid[:n, :n] / max(n - 1, 1) - 0.5
-        angle, slope = rng.uniform(0, 2 * np.pi), rng.uniform(0, 1.0)
-        ramp = 1 + slope * (xx * np.cos(angle) + yy * np.sin(angle))
-        out[els[int(rng.integers(len(els)))]] += rng.uniform(0.1, 1.0) * mean * ramp
-    return out, pix
+    return {el: a + film for el, a in out.items()}, pix
 
 
 @functools.lru_cache(maxsize=4)
@@ -117,7 +107,7 @@ def _draw(rng, value, draw):
 
 
 def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fwhm_mnka=None,
-                 compositions=None, stray: float = 0.0) -> dict:
+                 compositions=None) -> dict:
     """One random EDX spectrum image with its truth (module notes); keywords fix what is otherwise drawn.
 
     Parameters
@@ -135,8 +125,6 @@ def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fw
         Detector resolution at Mn Ka in eV; default 110-150.
     compositions : sequence of str, optional
         Particle compositions to draw from (:data:`chemtomo.simulate.phantoms.COMPOSITIONS`); default all.
-    stray : float, default 0
-        Probability of a stray (off-particle) signal of one element over the whole field.
 
     Returns
     -------
@@ -161,7 +149,7 @@ def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fw
                 raise
             continue
         sub = e[(e >= lo - 2 * step) & (e <= hi + 2 * step)]
-        areal, pix = _areal(rng, n, list(dict.fromkeys(x.split("_")[0] for x in els)), compositions, stray)
+        areal, pix = _areal(rng, n, list(dict.fromkeys(x.split("_")[0] for x in els)), compositions)
         support = rng.choice(["none", "C", "Si"])
         if support != "none":
             areal[support] = areal.get(support, 0) + rng.uniform(0.0, 0.5) * np.mean([a.mean() for a in areal.values()])
@@ -231,11 +219,10 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
         return {"si": rng.poisson(lam * f), "energy": e, "lines": names, "truth": truth * f, "kind": "eels"}
 
 
-def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: float = 0.0, stray: float = 0.0):
+def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: float = 0.0):
     """Features ``(K, N_FEATURES, n, n)``, targets ``(K, n, n)`` on the scale ``c`` and ``c`` ``(K,)`` of one random image.
 
-    A fraction `overlap_fraction` of the EDX images holds a pair of :func:`overlapping_pairs`; a fraction
-    `stray` of the EDX images has a stray signal of one element (:func:`simulate_edx`).
+    A fraction `overlap_fraction` of the EDX images holds a pair of :func:`overlapping_pairs`.
     """
     while True:
         u = rng.random()
@@ -243,9 +230,9 @@ def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: floa
             sim = simulate_eels(rng, n)
         elif u < eels_fraction + overlap_fraction * (1 - eels_fraction):
             pairs = overlapping_pairs()
-            sim = simulate_edx(rng, n, elements=list(pairs[int(rng.integers(len(pairs)))]), stray=stray)
+            sim = simulate_edx(rng, n, elements=list(pairs[int(rng.integers(len(pairs)))]))
         else:
-            sim = simulate_edx(rng, n, stray=stray)
+            sim = simulate_edx(rng, n)
         try:
             est = line_estimates(sim["si"], sim["energy"], sim["lines"], fwhm_mnka=sim.get("fwhm_mnka", 130.0))
         except ChemtomoError:
@@ -268,13 +255,11 @@ def loss_terms(model, x, y, s):
 
 def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: int = 48, batch_images: int = 4,
                     seed: int = 0, lr: float = 1e-3, arch: dict | None = None, out=None, device=None,
-                    n_val: int = 24, progress: bool = True, init=None, overlap_fraction: float = 0.0,
-                    stray: float = 0.0) -> tuple:
+                    n_val: int = 24, progress: bool = True, init=None, overlap_fraction: float = 0.0) -> tuple:
     """Train the extractor; return ``(model, info)`` and write both to `out` (``.pt`` + ``.json``) if given.
 
     `init` (a weights file) continues from earlier weights (their architecture); `overlap_fraction` of the
-    EDX images hold heavily overlapping line pairs (:func:`overlapping_pairs`); `stray` of them a stray
-    signal of one element over the whole field.
+    EDX images hold heavily overlapping line pairs (:func:`overlapping_pairs`).
     """
     from ..denoise.fit import fit
     from ..denoise.unet import build, n_parameters, save_weights
@@ -297,10 +282,10 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
         arch = {**ARCH, **(arch or {})}
         model = build(arch).to(dev)
     rng = np.random.default_rng([seed, 1])
-    val = [example(np.random.default_rng([seed, 2, i]), size, overlap_fraction=overlap_fraction, stray=stray) for i in range(n_val)]
+    val = [example(np.random.default_rng([seed, 2, i]), size, overlap_fraction=overlap_fraction) for i in range(n_val)]
 
     def batch_loss(step):
-        xs, ys, ss = zip(*(example(rng, size, overlap_fraction=overlap_fraction, stray=stray) for _ in range(batch_images)))
+        xs, ys, ss = zip(*(example(rng, size, overlap_fraction=overlap_fraction) for _ in range(batch_images)))
         rel, nll, _ = loss_terms(model, torch.cat(xs).to(dev), torch.cat(ys).to(dev), torch.cat(ss).to(dev))
         return rel + nll
 
@@ -319,7 +304,7 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
                          "device": str(dev),
                          "edx_pool": list(EDX_POOL), "eels_pool": list(EELS_POOL), "held_out": list(HELD_OUT),
                          "edx_counts_per_line": [0.03, 300.0], "eels_edge_counts": [1.0, 1e4],
-                         "eels_fraction": 0.3, "overlap_fraction": overlap_fraction, "stray": stray,
+                         "eels_fraction": 0.3, "overlap_fraction": overlap_fraction,
                          "init": None if init is None else str(init), "best_step": record["best_step"]},
             "validation": {"images": n_val, "seeds": f"default_rng([{seed}, 2, i]), i < {n_val}",
                            "rel_squared_error": record["best"], "curve": record["curve"]},
@@ -340,14 +325,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--init", default=None, help="continue from these weights (.pt with its .json)")
     ap.add_argument("--overlap-fraction", type=float, default=0.0, help="share of EDX images with overlapping pairs")
-    ap.add_argument("--stray", type=float, default=0.0, help="share of EDX images with a stray off-particle signal")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     _, info = train_extractor(minutes=args.minutes, steps=args.steps, size=args.size,
                               batch_images=args.batch_images, seed=args.seed, lr=args.lr, out=args.out,
-                              init=args.init, overlap_fraction=args.overlap_fraction, stray=args.stray)
+                              init=args.init, overlap_fraction=args.overlap_fraction)
     print(json.dumps({k: v for k, v in info["validation"].items() if k != "curve"}, indent=1))
 
 

@@ -241,25 +241,28 @@ def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: floa
         return x, torch.as_tensor(sim["truth"], dtype=torch.float32) / c[:, None, None], c
 
 
-def loss_terms(model, x, y, s):
-    """Training terms: squared NRMSE of each map (denominator floored at :data:`REL_FLOOR`, units of the
+def loss_terms(model, x, y, s, rel_floor: float = REL_FLOOR):
+    """Training terms: squared NRMSE of each map (denominator floored at `rel_floor`, units of the
     scale c), mean over lines; Gaussian NLL of the error for the std head (mean detached); plain squared error."""
     out = model(x)
     m = torch.nn.functional.softplus(out[:, 0])
     log_sd = out[:, 1].clamp(-10, 10)
     err = ((m - y) ** 2).mean(dim=(1, 2))
-    rel = (err / (y ** 2).mean(dim=(1, 2)).clamp_min(REL_FLOOR)).mean()
+    rel = (err / (y ** 2).mean(dim=(1, 2)).clamp_min(rel_floor)).mean()
     nll = (0.5 * (m.detach() - y) ** 2 * torch.exp(-2 * log_sd) + log_sd).mean()
     return rel, nll, err.mean()
 
 
 def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: int = 48, batch_images: int = 4,
                     seed: int = 0, lr: float = 1e-3, arch: dict | None = None, out=None, device=None,
-                    n_val: int = 24, progress: bool = True, init=None, overlap_fraction: float = 0.0) -> tuple:
+                    n_val: int = 24, progress: bool = True, init=None, overlap_fraction: float = 0.0,
+                    rel_floor: float = REL_FLOOR) -> tuple:
     """Train the extractor; return ``(model, info)`` and write both to `out` (``.pt`` + ``.json``) if given.
 
     `init` (a weights file) continues from earlier weights (their architecture); `overlap_fraction` of the
-    EDX images hold heavily overlapping line pairs (:func:`overlapping_pairs`).
+    EDX images hold heavily overlapping line pairs (:func:`overlapping_pairs`); `rel_floor` floors each
+    line's mean squared truth in the relative loss (units of its scale c): lower values weigh lines far below
+    their noise more, so that the network learns to leave them near zero.
     """
     from ..denoise.fit import fit
     from ..denoise.unet import build, n_parameters, save_weights
@@ -286,21 +289,21 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
 
     def batch_loss(step):
         xs, ys, ss = zip(*(example(rng, size, overlap_fraction=overlap_fraction) for _ in range(batch_images)))
-        rel, nll, _ = loss_terms(model, torch.cat(xs).to(dev), torch.cat(ys).to(dev), torch.cat(ss).to(dev))
+        rel, nll, _ = loss_terms(model, torch.cat(xs).to(dev), torch.cat(ys).to(dev), torch.cat(ss).to(dev), rel_floor)
         return rel + nll
 
     def check(step):
         terms = np.zeros(3)
         with torch.no_grad():
             for x, y, s in val:
-                terms += [t.item() / len(val) for t in loss_terms(model, x.to(dev), y.to(dev), s.to(dev))]
+                terms += [t.item() / len(val) for t in loss_terms(model, x.to(dev), y.to(dev), s.to(dev), rel_floor)]
         return {"val_rel": terms[0], "val_nll": terms[1], "val_mse": terms[2]}
 
     record = fit(model, batch_loss, steps=steps, minutes=minutes if steps is None else None, lr=lr, every=100,
                  check=check, keep_best="val_rel", label="spectral extractor", progress=progress, clip=1.0)
     info = {"architecture": arch, "parameters": n_parameters(model),
             "training": {"minutes": minutes, "steps": record["steps"], "seconds": record["seconds"], "size": size,
-                         "batch_images": batch_images, "seed": seed, "lr": lr, "gradient_clip": 1.0, "rel_floor": REL_FLOOR,
+                         "batch_images": batch_images, "seed": seed, "lr": lr, "gradient_clip": 1.0, "rel_floor": rel_floor,
                          "device": str(dev),
                          "edx_pool": list(EDX_POOL), "eels_pool": list(EELS_POOL), "held_out": list(HELD_OUT),
                          "edx_counts_per_line": [0.03, 300.0], "eels_edge_counts": [1.0, 1e4],
@@ -325,13 +328,14 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--init", default=None, help="continue from these weights (.pt with its .json)")
     ap.add_argument("--overlap-fraction", type=float, default=0.0, help="share of EDX images with overlapping pairs")
+    ap.add_argument("--rel-floor", type=float, default=REL_FLOOR, help="floor of a line's mean squared truth in the loss")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     _, info = train_extractor(minutes=args.minutes, steps=args.steps, size=args.size,
                               batch_images=args.batch_images, seed=args.seed, lr=args.lr, out=args.out,
-                              init=args.init, overlap_fraction=args.overlap_fraction)
+                              init=args.init, overlap_fraction=args.overlap_fraction, rel_floor=args.rel_floor)
     print(json.dumps({k: v for k, v in info["validation"].items() if k != "curve"}, indent=1))
 
 

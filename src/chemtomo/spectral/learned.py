@@ -42,6 +42,10 @@ Two stages, physics first:
    (the squared NRMSE, floored for lines far below their noise) plus the
    Gaussian negative log-likelihood of the error for the standard deviation
    (mean detached, so the uncertainty head does not bend the maps).
+3. **Eight orientations.** The network sees the image turned and mirrored
+   (:data:`DIHEDRAL`); maps and variances are averaged back in the original
+   orientation (:func:`predict` with ``augment``), so the result turns with the
+   image.
 
 The shipped weights (``weights/spectral_unet.pt`` with ``spectral_unet.json``:
 architecture, training configuration, element pools, held-out elements and

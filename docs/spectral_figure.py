@@ -96,7 +96,9 @@ def fept():
 
 def l2083():
     files = sorted((DATA / "edx-tilt-L2083").glob("*.bcf"))
-    files = [files[i] for i in np.argsort(angles_from_names(files), kind="stable")]
+    angles = angles_from_names(files)
+    order = np.argsort(angles, kind="stable")
+    files, angles = [files[i] for i in order], angles[order]
     rng = np.random.default_rng(3)
     keys = ("fit", "learned", "estimate", "ref", "ref_a", "ref_b", "est_a", "est_b")
     out = {k: {line: [] for line in L2083_LINES} for k in keys}
@@ -126,7 +128,7 @@ def l2083():
                      "ceiling": ceiling(maps["ref_a"][line].sum(0), maps["ref_b"][line].sum(0)),
                      "r learned unbiased": corr(learned_b.sum(0), blocks(maps["estimate"][line], L2083_BLOCK).sum(0)),
                      "ceiling unbiased": ceiling(*(blocks(maps[k][line], L2083_BLOCK).sum(0) for k in ("est_a", "est_b")))})
-    return maps, rows
+    return maps, rows, angles
 
 
 def main():
@@ -139,7 +141,7 @@ def main():
     print("| counts kept | method | line | counts (scaled to all) | r with reference | r per pixel |\n|---|---|---|---|---|---|")
     for p, m, line, total, rb, rp in rows:
         print(f"| {p} | {m} | {line} | {total:.0f} | {rb:.3f} | {rp:.3f} |")
-    maps, lrows = l2083()
+    maps, lrows, angles = l2083()
     print(f"\nL2083 (16 tilts, each mapped alone): counts, and correlation with the high-count reference "
           f"({L2083_BLOCK}x{L2083_BLOCK}-px summed spectra, fit) summed over the tilts (per tilt for the last r)\n")
     print("| line | per-pixel fit counts | unbiased estimate counts | reference counts | learned counts | "
@@ -159,7 +161,7 @@ def main():
         for c, (title, img) in enumerate(imgs):
             ax[r, c].imshow(img, cmap="magma" if "sd" not in title else "viridis")
             ax[r, c].set_title(f"FePt {line}: {title}", fontsize=8)
-    zero = 8  # the 0 degree tilt of the 16 sorted by angle (-40..35)
+    zero = int(np.argmin(np.abs(angles)))
     for c, line in enumerate(["O_Ka", "Si_Ka", "Fe_Ka"]):
         ax[2, 2 * c].imshow(maps["fit"][line][zero], cmap="magma")
         ax[2, 2 * c].set_title(f"L2083 {line} 0 deg: fit", fontsize=8)

@@ -260,3 +260,21 @@ def test_overlapping_pairs_are_heavy_overlaps_of_training_elements():
     for a, b in pairs:
         gap = min(abs(line_energy(x) - line_energy(y)) for x in auto_lines(a, e) for y in auto_lines(b, e))
         assert gap <= 0.12
+
+
+@pytest.mark.parametrize("kind", ["edx", "eels"])
+def test_dilute_scales_one_element_of_the_truth(kind):
+    """A minor element: one element's truth falls by the factor against the other's, nothing else changes."""
+    sim = (lambda **kw: simulate_edx(np.random.default_rng(5), 24, elements=["S_Ka", "Mo_La"], counts=2.0, **kw)) \
+        if kind == "edx" else \
+        (lambda **kw: simulate_eels(np.random.default_rng(5), 24, edges=["Ti_L23", "O_K"], counts=2.0,
+                                    delay_spread=0.0, **kw))
+    full, minor = sim(), sim(dilute=0.1)
+    ratio = minor["truth"].sum(axis=(1, 2)) / full["truth"].sum(axis=(1, 2))
+    assert sorted(ratio / ratio.max()) == pytest.approx([0.1, 1.0], rel=1e-9)
+    with pytest.raises(ChemtomoError, match="dilute"):
+        sim(dilute=1.5)
+    from chemtomo.spectral.train import example
+
+    x, y, c = example(np.random.default_rng(0), 16, eels_fraction=1.0, minor_fraction=1.0, eels_minor=True)
+    assert x.shape[1] == N_FEATURES and y.shape == (x.shape[0], 16, 16) and np.all(np.isfinite(y.numpy()))

@@ -55,6 +55,8 @@ PIX_RANGE, FILM_MAX = (0.3, 2.0), 0.10
 #: Floor of a line's mean squared truth (units of its scale c) in the training loss: lines far below
 #: their noise weigh at most 1 / REL_FLOOR times a strong one.
 REL_FLOOR = 0.02
+#: Dilution factors of the minor element in ``minor_fraction`` of the overlapping pairs (and EELS images).
+MINOR_RANGE = (0.03, 0.5)
 
 
 def _areal(rng, n, elements, compositions=None):
@@ -102,12 +104,21 @@ def _level(truth):
     return float(np.mean(present)) if present else 0.0
 
 
+def _dilute(rng, areal, factor):
+    """Scale the areal density of one element of `areal` (drawn) by `factor` in place, if there are several."""
+    if factor is None or len(areal) < 2:
+        return
+    if not 0 < factor <= 1:
+        raise ChemtomoError(f"dilute is {factor}; give a factor in (0, 1]")
+    areal[str(rng.choice(sorted(areal)))] *= factor
+
+
 def _draw(rng, value, draw):
     return draw() if value is None else value
 
 
 def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fwhm_mnka=None,
-                 compositions=None) -> dict:
+                 compositions=None, dilute=None) -> dict:
     """One random EDX spectrum image with its truth (module notes); keywords fix what is otherwise drawn.
 
     Parameters
@@ -125,6 +136,9 @@ def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fw
         Detector resolution at Mn Ka in eV; default 110-150.
     compositions : sequence of str, optional
         Particle compositions to draw from (:data:`chemtomo.simulate.phantoms.COMPOSITIONS`); default all.
+    dilute : float, optional
+        Factor (0-1] on the areal density of one element of the image, drawn at random: a minor element
+        whose lines sit under a major one's; default none.
 
     Returns
     -------
@@ -150,6 +164,7 @@ def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fw
             continue
         sub = e[(e >= lo - 2 * step) & (e <= hi + 2 * step)]
         areal, pix = _areal(rng, n, list(dict.fromkeys(x.split("_")[0] for x in els)), compositions)
+        _dilute(rng, areal, dilute)
         support = rng.choice(["none", "C", "Si"])
         if support != "none":
             areal[support] = areal.get(support, 0) + rng.uniform(0.0, 0.5) * np.mean([a.mean() for a in areal.values()])
@@ -166,7 +181,7 @@ def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fw
 
 
 def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None, width: float = 50.0,
-                  delay_spread: float = 0.4, compositions=None) -> dict:
+                  delay_spread: float = 0.4, compositions=None, dilute=None) -> dict:
     """One random EELS core-loss spectrum image with its truth (module notes); keywords fix what is otherwise drawn.
 
     Parameters
@@ -179,8 +194,8 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
         eV per channel; default 0.25, 0.5 or 1.
     delay_spread : float, default 0.4
         True edge delays are the model's times ``1 +- delay_spread`` (uniform).
-    compositions : sequence of str, optional
-        As for :func:`simulate_edx`.
+    compositions, dilute
+        As for :func:`simulate_edx` (`dilute`: a minor edge on a major one's tail).
 
     Returns
     -------
@@ -204,6 +219,7 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
             continue
         els = sorted({x.split("_")[0] for x in names})
         areal, pix = _areal(rng, n, els, compositions)
+        _dilute(rng, areal, dilute)
         delays = {x: EDGE_DELAY[x.partition("_")[2]] * rng.uniform(1 - delay_spread, 1 + delay_spread) for x in names}
         bg = (float(np.exp(rng.uniform(np.log(3e-7), np.log(3e-6)))), float(rng.uniform(2.5, 4.0)))
         lam = eels_expected_spectra(areal, e, [(x, delays[x]) for x in names], dose=1.0, pixel_size=pix,
@@ -219,18 +235,28 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
         return {"si": rng.poisson(lam * f), "energy": e, "lines": names, "truth": truth * f, "kind": "eels"}
 
 
-def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: float = 0.0):
+def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: float = 0.0,
+            minor_fraction: float = 0.0, eels_minor: bool = False):
     """Features ``(K, N_FEATURES, n, n)``, targets ``(K, n, n)`` on the scale ``c`` and ``c`` ``(K,)`` of one random image.
 
-    A fraction `overlap_fraction` of the EDX images holds a pair of :func:`overlapping_pairs`.
+    A fraction `overlap_fraction` of the EDX images holds a pair of :func:`overlapping_pairs`; in a
+    fraction `minor_fraction` of those, one element of the pair is diluted by a factor log-uniform in
+    :data:`MINOR_RANGE` (a minor line under a major one); with `eels_minor`, so is a fraction
+    `minor_fraction` of the EELS images (a minor edge on a major one's tail).
     """
+    def dilution():
+        if minor_fraction and rng.random() < minor_fraction:
+            return float(np.exp(rng.uniform(*np.log(MINOR_RANGE))))
+        return None
+
     while True:
         u = rng.random()
         if u < eels_fraction:
-            sim = simulate_eels(rng, n)
+            sim = simulate_eels(rng, n, dilute=dilution() if eels_minor else None)
         elif u < eels_fraction + overlap_fraction * (1 - eels_fraction):
             pairs = overlapping_pairs()
-            sim = simulate_edx(rng, n, elements=list(pairs[int(rng.integers(len(pairs)))]))
+            pair = list(pairs[int(rng.integers(len(pairs)))])
+            sim = simulate_edx(rng, n, elements=pair, dilute=dilution())
         else:
             sim = simulate_edx(rng, n)
         try:
@@ -256,13 +282,14 @@ def loss_terms(model, x, y, s, rel_floor: float = REL_FLOOR):
 def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: int = 48, batch_images: int = 4,
                     seed: int = 0, lr: float = 1e-3, arch: dict | None = None, out=None, device=None,
                     n_val: int = 24, progress: bool = True, init=None, overlap_fraction: float = 0.0,
-                    rel_floor: float = REL_FLOOR) -> tuple:
+                    rel_floor: float = REL_FLOOR, minor_fraction: float = 0.0, eels_minor: bool = False) -> tuple:
     """Train the extractor; return ``(model, info)`` and write both to `out` (``.pt`` + ``.json``) if given.
 
     `init` (a weights file) continues from earlier weights (their architecture); `overlap_fraction` of the
     EDX images hold heavily overlapping line pairs (:func:`overlapping_pairs`); `rel_floor` floors each
     line's mean squared truth in the relative loss (units of its scale c): lower values weigh lines far below
-    their noise more, so that the network learns to leave them near zero.
+    their noise more, so that the network learns to leave them near zero; `minor_fraction` of the overlapping
+    pairs (and with `eels_minor` of the EELS images) have one element diluted (:func:`example`).
     """
     from ..denoise.fit import fit
     from ..denoise.unet import build, n_parameters, save_weights
@@ -285,10 +312,13 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
         arch = {**ARCH, **(arch or {})}
         model = build(arch).to(dev)
     rng = np.random.default_rng([seed, 1])
-    val = [example(np.random.default_rng([seed, 2, i]), size, overlap_fraction=overlap_fraction) for i in range(n_val)]
+    val = [example(np.random.default_rng([seed, 2, i]), size, overlap_fraction=overlap_fraction,
+                   minor_fraction=minor_fraction, eels_minor=eels_minor) for i in range(n_val)]
 
     def batch_loss(step):
-        xs, ys, ss = zip(*(example(rng, size, overlap_fraction=overlap_fraction) for _ in range(batch_images)))
+        xs, ys, ss = zip(*(example(rng, size, overlap_fraction=overlap_fraction,
+                                             minor_fraction=minor_fraction, eels_minor=eels_minor)
+                           for _ in range(batch_images)))
         rel, nll, _ = loss_terms(model, torch.cat(xs).to(dev), torch.cat(ys).to(dev), torch.cat(ss).to(dev), rel_floor)
         return rel + nll
 
@@ -308,6 +338,7 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
                          "edx_pool": list(EDX_POOL), "eels_pool": list(EELS_POOL), "held_out": list(HELD_OUT),
                          "edx_counts_per_line": [0.03, 300.0], "eels_edge_counts": [1.0, 1e4],
                          "eels_fraction": 0.3, "overlap_fraction": overlap_fraction,
+                         "minor_fraction": minor_fraction, "minor_range": list(MINOR_RANGE), "eels_minor": eels_minor,
                          "init": None if init is None else str(init), "best_step": record["best_step"]},
             "validation": {"images": n_val, "seeds": f"default_rng([{seed}, 2, i]), i < {n_val}",
                            "rel_squared_error": record["best"], "curve": record["curve"]},
@@ -329,13 +360,17 @@ def main(argv=None):
     ap.add_argument("--init", default=None, help="continue from these weights (.pt with its .json)")
     ap.add_argument("--overlap-fraction", type=float, default=0.0, help="share of EDX images with overlapping pairs")
     ap.add_argument("--rel-floor", type=float, default=REL_FLOOR, help="floor of a line's mean squared truth in the loss")
+    ap.add_argument("--minor-fraction", type=float, default=0.0,
+                    help="share of the overlapping pairs with one element diluted (a minor line under a major one)")
+    ap.add_argument("--eels-minor", action="store_true", help="dilute one element in --minor-fraction of EELS images too")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     _, info = train_extractor(minutes=args.minutes, steps=args.steps, size=args.size,
                               batch_images=args.batch_images, seed=args.seed, lr=args.lr, out=args.out,
-                              init=args.init, overlap_fraction=args.overlap_fraction, rel_floor=args.rel_floor)
+                              init=args.init, overlap_fraction=args.overlap_fraction, rel_floor=args.rel_floor,
+                              minor_fraction=args.minor_fraction, eels_minor=args.eels_minor)
     print(json.dumps({k: v for k, v in info["validation"].items() if k != "curve"}, indent=1))
 
 

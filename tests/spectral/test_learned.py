@@ -234,6 +234,7 @@ def test_train_extractor_writes_loadable_weights(tmp_path):
     model, info = train_extractor(steps=2, size=16, batch_images=2, n_val=2, progress=False, out=out,
                                   arch={"channels": [4, 8]})
     assert out.is_file() and info["training"]["steps"] == 2
+    assert info["training"]["minutes"] is None  # a step budget, not a time budget
     assert json.loads(out.with_suffix(".json").read_text())["architecture"]["channels"] == [4, 8]
     sim = simulate_edx(np.random.default_rng(1), 16, elements=["Cu"], counts=5.0)
     maps = learned_maps(sim["si"], sim["energy"], sim["lines"], weights=out)

@@ -332,7 +332,7 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
     record = fit(model, batch_loss, steps=steps, minutes=minutes if steps is None else None, lr=lr, every=100,
                  check=check, keep_best="val_rel", label="spectral extractor", progress=progress, clip=1.0)
     info = {"architecture": arch, "parameters": n_parameters(model),
-            "training": {"minutes": minutes, "steps": record["steps"], "seconds": record["seconds"], "size": size,
+            "training": {"minutes": minutes if steps is None else None, "steps": record["steps"], "seconds": record["seconds"], "size": size,
                          "batch_images": batch_images, "seed": seed, "lr": lr, "gradient_clip": 1.0, "rel_floor": rel_floor,
                          "device": str(dev),
                          "edx_pool": list(EDX_POOL), "eels_pool": list(EELS_POOL), "held_out": list(HELD_OUT),

@@ -312,13 +312,12 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
         arch = {**ARCH, **(arch or {})}
         model = build(arch).to(dev)
     rng = np.random.default_rng([seed, 1])
-    val = [example(np.random.default_rng([seed, 2, i]), size, overlap_fraction=overlap_fraction,
-                   minor_fraction=minor_fraction, eels_minor=eels_minor) for i in range(n_val)]
+    draw = functools.partial(example, n=size, overlap_fraction=overlap_fraction, minor_fraction=minor_fraction,
+                             eels_minor=eels_minor)
+    val = [draw(np.random.default_rng([seed, 2, i])) for i in range(n_val)]
 
     def batch_loss(step):
-        xs, ys, ss = zip(*(example(rng, size, overlap_fraction=overlap_fraction,
-                                             minor_fraction=minor_fraction, eels_minor=eels_minor)
-                           for _ in range(batch_images)))
+        xs, ys, ss = zip(*(draw(rng) for _ in range(batch_images)))
         rel, nll, _ = loss_terms(model, torch.cat(xs).to(dev), torch.cat(ys).to(dev), torch.cat(ss).to(dev), rel_floor)
         return rel + nll
 
@@ -329,10 +328,11 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
                 terms += [t.item() / len(val) for t in loss_terms(model, x.to(dev), y.to(dev), s.to(dev), rel_floor)]
         return {"val_rel": terms[0], "val_nll": terms[1], "val_mse": terms[2]}
 
-    record = fit(model, batch_loss, steps=steps, minutes=minutes if steps is None else None, lr=lr, every=100,
+    minutes = minutes if steps is None else None  # a step budget has no time budget
+    record = fit(model, batch_loss, steps=steps, minutes=minutes, lr=lr, every=100,
                  check=check, keep_best="val_rel", label="spectral extractor", progress=progress, clip=1.0)
     info = {"architecture": arch, "parameters": n_parameters(model),
-            "training": {"minutes": minutes if steps is None else None, "steps": record["steps"], "seconds": record["seconds"], "size": size,
+            "training": {"minutes": minutes, "steps": record["steps"], "seconds": record["seconds"], "size": size,
                          "batch_images": batch_images, "seed": seed, "lr": lr, "gradient_clip": 1.0, "rel_floor": rel_floor,
                          "device": str(dev),
                          "edx_pool": list(EDX_POOL), "eels_pool": list(EELS_POOL), "held_out": list(HELD_OUT),

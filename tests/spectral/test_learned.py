@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from chemtomo.cli import main
 from chemtomo.core.errors import ChemtomoError, DataError, ShapeError
@@ -13,8 +14,8 @@ from chemtomo.simulate.eels import EDGE_DELAY, edge_cross_section, edge_onset, e
 from chemtomo.simulate.edx import xray_cross_section
 from chemtomo.simulate.spectrum import energy_axis, expected_spectra, to_exspy
 from chemtomo.spectral import fit_maps, window_maps
-from chemtomo.spectral.learned import (N_FEATURES, WEIGHTS, eels_design_matrix, is_eels, learned_maps, line_estimates,
-                                      nonneg_estimates)
+from chemtomo.spectral.learned import (ENSEMBLE, N_FEATURES, WEIGHTS, combine, eels_design_matrix, is_eels, learned_maps, line_estimates,
+                                      nonneg_estimates, significance)
 from chemtomo.spectral.series import maps_series
 from chemtomo.spectral.train import HELD_OUT, simulate_edx, simulate_eels, train_extractor
 from chemtomo.testing import nrmse
@@ -54,6 +55,23 @@ def test_estimates_unbiased_at_a_tenth_of_a_count():
     z = np.array(z)
     assert np.all(np.abs(z.mean(axis=0)) < 3 * z.std(axis=0) / np.sqrt(len(z)) + 0.2)
     assert np.all(z.std(axis=0) < 3)  # sigma is the right noise scale
+
+
+def test_significance_is_standard_normal_for_an_absent_line():
+    """An absent line's whole-image significance has mean 0 and spread 1; a present one is its total over its noise."""
+    areal = {"Fe": np.where((XX - 0.5) ** 2 + (YY - 0.5) ** 2 < 0.1, 0.05, 0.002)}
+    lam = expected_spectra(areal, E, dose=1.0, pixel_size=PIX) * 0.3 / (0.05 * UNIT * xray_cross_section("Fe_Ka"))
+    rng = np.random.default_rng(4)
+    z = []
+    for _ in range(60):
+        est = line_estimates(rng.poisson(lam), E, ["Fe_Ka", "Ni_Ka"])
+        z.append(significance(est["estimate"], est["sigma"]))
+    z = np.array(z)
+    # Ni absent: about N(0, 1) (spread 0.83 in 200 replicas: sigma is a little wide at 0.3 counts, decisions.md)
+    assert abs(z[:, 1].mean()) < 0.4 and 0.6 < z[:, 1].std() < 1.3
+    truth = (areal["Fe"] * 0.3 / 0.05).sum()  # expected Fe Ka counts in the image
+    expected = truth / (est["sigma"][0] * 32)
+    assert abs(z[:, 0].mean() - expected) < 0.1 * expected and z[:, 0].min() > 5  # detected
 
 
 def test_eels_design_and_estimates():
@@ -119,10 +137,46 @@ def test_bad_input():
 
 
 def test_training_excludes_the_benchmark_elements():
-    meta = json.loads(WEIGHTS.with_suffix(".json").read_text())
-    pools = set(meta["training"]["edx_pool"]) | set(meta["training"]["eels_pool"])
-    assert not pools & set(HELD_OUT) and {"Fe", "Pt", "S", "Mo", "Ti", "Ba"} <= set(meta["training"]["held_out"])
-    assert meta["validation"]["rel_squared_error"] > 0 and meta["architecture"]["in_channels"] == N_FEATURES
+    assert ENSEMBLE[0] == WEIGHTS and len(ENSEMBLE) == 2
+    inputs = []
+    for w in ENSEMBLE:
+        meta = json.loads(w.with_suffix(".json").read_text())
+        pools = set(meta["training"]["edx_pool"]) | set(meta["training"]["eels_pool"])
+        assert not pools & set(HELD_OUT) and {"Fe", "Pt", "S", "Mo", "Ti", "Ba"} <= set(meta["training"]["held_out"])
+        assert meta["validation"]["rel_squared_error"] > 0 and meta["command"].startswith("python -m chemtomo.spectral.train")
+        inputs.append(meta["architecture"]["in_channels"])
+    assert inputs == [N_FEATURES - 1, N_FEATURES]  # the first member takes the features before the significance
+
+
+def test_combine_is_the_mixture_of_the_members():
+    means = [torch.tensor([1.0, 5.0]), torch.tensor([3.0, 5.0])]
+    stds = [torch.tensor([1.0, 0.5]), torch.tensor([2.0, 0.5])]
+    m, sd = combine(means, stds)
+    np.testing.assert_allclose(m, [2.0, 5.0])
+    np.testing.assert_allclose(sd, [np.sqrt((1 + 4) / 2 + 1), 0.5])  # mean variance + spread of the maps; none if they agree
+    # the mixture's variance is that of samples drawn from the members
+    rng = np.random.default_rng(0)
+    draws = np.concatenate([rng.normal(1, 1, 200_000), rng.normal(3, 2, 200_000)])
+    assert abs(draws.std() - float(sd[0])) < 0.01
+    one_m, one_sd = combine(means[:1], stds[:1])
+    assert torch.equal(one_m, means[0]) and torch.equal(one_sd, stds[0])
+
+
+def test_ensemble_of_identical_members_is_that_member(tmp_path):
+    sim = simulate_edx(np.random.default_rng([3000, 8]), 16, elements=["Fe", "Pt"], counts=1.0, scale=0.01,
+                       fwhm_mnka=130.0, compositions=["alloy"])
+    args = (sim["si"], sim["energy"], sim["lines"])
+    one, one_sd = learned_maps(*args, weights=WEIGHTS, return_std=True, augment=False)
+    two, two_sd = learned_maps(*args, weights=[WEIGHTS, str(WEIGHTS)], return_std=True, augment=False)
+    both, both_sd = learned_maps(*args, return_std=True, augment=False)  # the shipped pair
+    second = learned_maps(*args, weights=ENSEMBLE[1], augment=False)
+    for line in sim["lines"]:
+        np.testing.assert_allclose(two[line], one[line], rtol=1e-6)
+        np.testing.assert_allclose(two_sd[line], one_sd[line], rtol=1e-6)
+        np.testing.assert_allclose(both[line], (one[line] + second[line]) / 2, rtol=1e-5)
+        assert np.all(both_sd[line] >= np.abs(one[line] - second[line]) / 2 - 1e-9)  # the spread is in the std
+    with pytest.raises(ChemtomoError, match="empty"):
+        learned_maps(*args, weights=[])
 
 
 @pytest.mark.parametrize("elements,counts", [(("Au_Ma", "Pt_Ma"), 0.3), (("S_Ka", "Mo_La"), 1.0), (("Fe", "Pt"), 0.3)])

@@ -1,6 +1,6 @@
 """Learned elemental maps from low-count EDX and EELS spectrum images, with a per-pixel uncertainty (issue 10).
 
-Two stages, physics first:
+Physics first, then the network:
 
 1. **Whole-spectrum linear estimate** (:func:`line_estimates`). Every pixel's
    spectrum ``s`` is fitted by weighted least squares with the model of
@@ -19,7 +19,7 @@ Two stages, physics first:
    ``c_k = sqrt(sigma_k^2 + mean_p a_hat_kp^2)`` (the RMS of its estimate: about
    its noise where the line is weak, its signal where it is strong), so that
    inputs and targets are of order one at any dose. A U-Net
-   (:class:`chemtomo.denoise.unet.UNet`, 9 inputs, 2 outputs) maps, for one
+   (:class:`chemtomo.denoise.unet.UNet`, 10 inputs, 2 outputs) maps, for one
    line ``k`` at a time (any element set: lines are a batch), the inputs
 
    * ``z_k = a_hat_k / c_k``,
@@ -35,6 +35,9 @@ Two stages, physics first:
      non-negative fit does, at three scales) and the global estimate (each line
      as a non-negative multiple of the total-counts map, pooling all pixels:
      the low-rank prior of PCA in its simplest form), over ``c_k``,
+   * the constant ``asinh z_k`` of the line's whole-image significance
+     (:func:`significance`: whether the line is detected at all, which no
+     receptive field can see),
 
    to the map's expected counts ``m_k = c_k softplus(out_0)`` and its standard
    deviation ``c_k exp(out_1)``. Trained on simulated spectrum images
@@ -46,10 +49,17 @@ Two stages, physics first:
    (:data:`DIHEDRAL`); maps and variances are averaged back in the original
    orientation (:func:`predict` with ``augment``), so the result turns with the
    image.
+4. **Two networks.** The shipped extractor is an ensemble (:data:`ENSEMBLE`) of
+   two networks trained apart (``weights/spectral_unet.pt``: the first 9
+   inputs, continued from smaller feature sets; ``weights/spectral_unet_2.pt``:
+   all 10, trained from scratch). Their maps are averaged and the variance is
+   that of the mixture, the mean of their variances plus the spread of their
+   maps (:func:`combine`): where the two disagree, as on elements and shapes
+   unlike their training, the uncertainty grows.
 
-The shipped weights (``weights/spectral_unet.pt`` with ``spectral_unet.json``:
-architecture, training configuration, element pools, held-out elements and
-validation scores) were trained by ``python -m chemtomo.spectral.train``.
+Each weights file has a JSON (same name, ``.json``: architecture, training
+configuration and its command, element pools, held-out elements and
+validation scores); both were trained by ``python -m chemtomo.spectral.train``.
 Each spectrum image is mapped on its own: in a tilt series the maps of one
 tilt never depend on the other tilts.
 """
@@ -65,12 +75,14 @@ from scipy.special import eval_legendre
 
 from ..core.errors import ChemtomoError, DataError, ShapeError
 
-#: The shipped weights; their JSON (same name, ``.json``) holds architecture, training and validation.
+#: The first shipped network; its JSON (same name, ``.json``) holds architecture, training and validation.
 WEIGHTS = Path(__file__).with_name("weights") / "spectral_unet.pt"
+#: The shipped ensemble (module notes): networks whose maps :func:`combine` merges.
+ENSEMBLE = (WEIGHTS, WEIGHTS.with_name("spectral_unet_2.pt"))
 #: Gaussian widths (px) of the smoothed joint non-negative estimates among the inputs.
 SMOOTHING = (2.0, 4.0, 8.0)
 #: Inputs per line (see module notes).
-N_FEATURES = 6 + len(SMOOTHING)
+N_FEATURES = 7 + len(SMOOTHING)
 _TINY = 1e-12
 
 
@@ -205,6 +217,16 @@ def scales(estimate, sigma) -> np.ndarray:
     return np.sqrt(np.asarray(sigma, dtype=np.float64) ** 2 + np.mean(a ** 2, axis=1))
 
 
+def significance(estimate, sigma) -> np.ndarray:
+    """Whole-image significance ``z_k = sum_p a_hat_kp / (sigma_k sqrt(P))`` of each line (its total over its noise).
+
+    The estimates' weights are those of the mean pixel, so the total's standard deviation is exactly
+    ``sigma_k sqrt(P)``: ``|z| < 2`` means the line is not detected in the image.
+    """
+    a = np.asarray(estimate, dtype=np.float64).reshape(len(sigma), -1)
+    return a.sum(axis=1) / (np.maximum(np.asarray(sigma, dtype=np.float64), _TINY) * np.sqrt(a.shape[1]))
+
+
 def _nonneg(b, h, sweeps: int = 200, tol: float = 1e-4) -> np.ndarray:
     """``argmin_{a >= 0} (a - b)^T h (a - b)`` for every column of `b` ``(k, P)`` (cyclic coordinate descent)."""
     a = np.clip(b, 0.0, None)
@@ -257,7 +279,9 @@ def features(estimate, sigma, correlation, total) -> tuple[torch.Tensor, torch.T
     noise = torch.log(s / c)[:, None, None].expand_as(z)
     level = torch.log(s)[:, None, None].expand_as(z)
     joint = torch.as_tensor(nonneg_estimates(estimate, sigma, correlation, total), dtype=torch.float32) / c[:, None, None]
-    return torch.cat([torch.stack([z, partner, shape, noise, level], dim=1), joint.transpose(0, 1)], dim=1), c
+    evidence = torch.asinh(torch.as_tensor(significance(estimate, sigma), dtype=torch.float32))[:, None, None].expand_as(z)
+    return torch.cat([torch.stack([z, partner, shape, noise, level], dim=1), joint.transpose(0, 1),
+                      evidence[:, None]], dim=1), c
 
 
 #: The 8 symmetries of the pixel grid (quarter turns, then a mirror): ``(turns, mirrored)``.
@@ -294,6 +318,18 @@ def predict(model, x: torch.Tensor, scale: torch.Tensor, *, augment: bool = Fals
     return m * c, torch.sqrt(v) * c
 
 
+def combine(means, stds) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation of an equal-weight mixture of members ``(n_members, ...)``.
+
+    ``m = mean_i m_i`` and ``sd^2 = mean_i sd_i^2 + mean_i (m_i - m)^2``: each member's own uncertainty
+    plus their disagreement (the members' spread is population variance, not the sample one).
+    """
+    m = torch.stack(list(means))
+    v = torch.stack(list(stds)) ** 2
+    mean = m.mean(dim=0)
+    return mean, torch.sqrt(v.mean(dim=0) + ((m - mean) ** 2).mean(dim=0))
+
+
 def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bool = False,
                  fwhm_mnka: float = 130.0, beam_energy: float = 200.0, width: float = 50.0,
                  energy_window=None, batch: int = 8, augment: bool = True):
@@ -307,8 +343,10 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
         Channel energies: keV (EDX) or eV (EELS edges).
     lines : sequence of str or str
         X-ray lines or elements (``"Fe,Pt"``), or EELS edges (``"O_K,Fe_L23"``).
-    weights : path, optional
-        Network weights (a ``.pt`` with its ``.json``); default the shipped ``spectral_unet.pt``.
+    weights : path or sequence of paths, optional
+        Network weights (a ``.pt`` with its ``.json``), or several whose maps are merged by
+        :func:`combine`; default the shipped :data:`ENSEMBLE`. A network with fewer inputs than
+        :data:`N_FEATURES` takes the first ones (earlier feature sets are prefixes).
     device : str, optional
         Torch device; default CUDA when available, else the CPU.
     return_std : bool, default False
@@ -332,7 +370,7 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
     ShapeError, DataError, ChemtomoError
         Not a 2D spectrum image, NaN or negative counts, unknown lines, missing weights.
     """
-    from ..denoise.unet import load_model
+    from ..denoise.unet import architecture, load_model
 
     data = np.asarray(si)
     if data.ndim != 3:
@@ -341,16 +379,25 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
         raise ShapeError(f"the spectrum image is {data.shape[0]}x{data.shape[1]} px; the network needs at least 2x2")
     est = line_estimates(data, energy, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam_energy, width=width,
                          energy_window=energy_window)
-    model = load_model(weights if weights is not None else WEIGHTS, device)
-    dev = next(model.parameters()).device
+    if weights is None:
+        weights = ENSEMBLE
+    paths = [weights] if isinstance(weights, (str, Path)) else list(weights)
+    if not paths:
+        raise ChemtomoError("weights is an empty list: give a weights file, or None for the shipped ensemble")
+    models = [load_model(w, device) for w in paths]
     x, s = features(est["estimate"], est["sigma"], est["correlation"], est["total"])
     means, stds = [], []
     with torch.inference_mode():
-        for i in range(0, x.shape[0], int(batch)):
-            m, sd = predict(model, x[i:i + batch].to(dev), s[i:i + batch].to(dev), augment=augment)
-            means.append(m.double().cpu().numpy())
-            stds.append(sd.double().cpu().numpy())
-    m, sd = np.concatenate(means), np.concatenate(stds)
+        for model in models:
+            n_in = architecture(model)["in_channels"]
+            if n_in > N_FEATURES:
+                raise ChemtomoError(f"the network takes {n_in} inputs per line, more than the {N_FEATURES} features")
+            dev = next(model.parameters()).device
+            out = [predict(model, x[i:i + batch, :n_in].to(dev), s[i:i + batch].to(dev), augment=augment)
+                   for i in range(0, x.shape[0], int(batch))]
+            means.append(torch.cat([o[0].cpu() for o in out]))
+            stds.append(torch.cat([o[1].cpu() for o in out]))
+    m, sd = (t.double().numpy() for t in combine(means, stds))
     maps = {line: m[i] for i, line in enumerate(est["lines"])}
     if not return_std:
         return maps

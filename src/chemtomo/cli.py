@@ -309,13 +309,14 @@ def maps(
     angles_from_names: bool = typer.Option(False, "--angles-from-names", help="Take each tilt angle from the number in its file name."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder: <line>.mrc, HAADF.mrc, angles.tlt."),
     downsample: int = typer.Option(1, "--downsample", min=1, help="Bin the spectrum images spatially by this factor."),
+    weights: List[Path] = typer.Option(None, "--weights", help="With --method learned: a network's weights (.pt with its .json, from python -m chemtomo.spectral.train); repeat for an ensemble. Default: the shipped two networks."),
 ):
     """Elemental maps from a tilt series of spectrum images, ready for `chemtomo reconstruct`."""
     from .spectral.series import maps_to_directory
 
     summary = maps_to_directory(list(map(str, inputs)), elements, out_dir, method=method,
                                 angles=str(angles) if angles else None, angles_from_names=angles_from_names,
-                                downsample=downsample)
+                                downsample=downsample, weights=weights or None)
     out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
               f"{', '.join(summary['signals'])} -> {out_dir}")
 

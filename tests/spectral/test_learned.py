@@ -266,6 +266,15 @@ def test_tilt_series_and_cli(tmp_path):
     assert read_stack(tmp_path / "out" / "std" / "Ni_Ka.mrc")[0].shape == (3, 32, 32)
     assert main(["maps", *map(str, files), "--elements", "O_K", "--method", "fit", "--angles-from-names",
                  "--out", str(tmp_path / "bad")]) == 2
+    # one network of the ensemble, chosen on the command line, gives that network's maps
+    assert main(["maps", *map(str, files), "--elements", "Fe,Ni", "--method", "learned", "--angles-from-names",
+                 "--weights", str(WEIGHTS), "--out", str(tmp_path / "one")]) == 0
+    one = maps_series(files, "Fe,Ni", method="learned", angles="names", weights=WEIGHTS)
+    np.testing.assert_allclose(read_stack(tmp_path / "one" / "Fe_Ka.mrc")[0], one["Fe_Ka"].data, rtol=1e-5)
+    assert np.abs(one["Fe_Ka"].data - series["Fe_Ka"].data).max() > 1e-4 * series["Fe_Ka"].data.max()
+    for bad in (["--method", "fit", "--weights", str(WEIGHTS)], ["--method", "learned", "--weights", "/no/net.pt"]):
+        assert main(["maps", *map(str, files), "--elements", "Fe,Ni", "--angles-from-names", *bad,
+                     "--out", str(tmp_path / "bad")]) == 2
 
 
 def test_eels_tilt_series_in_ev(tmp_path):

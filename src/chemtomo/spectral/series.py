@@ -201,7 +201,8 @@ def write_maps(series: TiltSeries, out_dir) -> list[Path]:
 
 
 def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angles=None,
-                      angles_from_names: bool = False, fwhm_mnka: float = 130.0, downsample: int = 1) -> dict:
+                      angles_from_names: bool = False, fwhm_mnka: float = 130.0, downsample: int = 1,
+                      weights=None) -> dict:
     """Everything ``chemtomo maps INPUT... --elements Fe,Pt --out DIR`` does: read, map, write.
 
     Parameters
@@ -222,6 +223,9 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         Detector resolution at Mn Ka in eV.
     downsample : int, default 1
         Bin Bruker spectrum images on reading.
+    weights : path or sequence of paths, optional
+        With ``method="learned"``: the network(s) to use (:func:`.learned.learned_maps`); default the
+        shipped ensemble.
 
     Returns
     -------
@@ -231,6 +235,15 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
     """
     if angles_from_names and angles is not None:
         raise ChemtomoError("give either --angles FILE or --angles-from-names, not both")
+    options = {}
+    if weights:  # a path or a non-empty list
+        if method != "learned":
+            raise ChemtomoError(f"weights are for method 'learned', not {method!r}; drop --weights or use --method learned")
+        paths = [Path(w) for w in ([weights] if isinstance(weights, (str, Path)) else weights)]
+        missing = [str(w) for w in paths if not w.is_file()]
+        if missing:
+            raise ChemtomoError(f"weights file(s) not found: {', '.join(missing)}")
+        options["weights"] = paths
     if angles_from_names:
         angles = "names"
     elif isinstance(angles, (str, Path)):
@@ -240,7 +253,7 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
             raise ChemtomoError(f"angle file {angles} does not exist; give a text file with one angle per line")
         angles = read_angles(angles)
     series = maps_series(inputs, elements, method=method, angles=angles, fwhm_mnka=fwhm_mnka, downsample=downsample,
-                         return_std=method == "learned")
+                         return_std=method == "learned", **options)
     if method == "learned":
         series, std = series
         paths = write_maps(std, Path(out_dir) / "std")

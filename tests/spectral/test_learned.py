@@ -162,7 +162,7 @@ def test_combine_is_the_mixture_of_the_members():
     assert torch.equal(one_m, means[0]) and torch.equal(one_sd, stds[0])
 
 
-def test_ensemble_of_identical_members_is_that_member(tmp_path):
+def test_ensemble_of_identical_members_is_that_member():
     sim = simulate_edx(np.random.default_rng([3000, 8]), 16, elements=["Fe", "Pt"], counts=1.0, scale=0.01,
                        fwhm_mnka=130.0, compositions=["alloy"])
     args = (sim["si"], sim["energy"], sim["lines"])

@@ -318,6 +318,19 @@ def predict(model, x: torch.Tensor, scale: torch.Tensor, *, augment: bool = Fals
     return m * c, torch.sqrt(v) * c
 
 
+def n_inputs(model, name: str = "the network") -> int:
+    """Inputs per line that `model` takes: the first that many of the features (earlier feature sets are prefixes).
+
+    Raises ChemtomoError if it takes more than :data:`N_FEATURES`.
+    """
+    from ..denoise.unet import architecture
+
+    n = architecture(model)["in_channels"]
+    if n > N_FEATURES:
+        raise ChemtomoError(f"{name} takes {n} inputs per line, more than the {N_FEATURES} features")
+    return n
+
+
 def combine(means, stds) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation of an equal-weight mixture of members ``(n_members, ...)``.
 
@@ -370,7 +383,7 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
     ShapeError, DataError, ChemtomoError
         Not a 2D spectrum image, NaN or negative counts, unknown lines, missing weights.
     """
-    from ..denoise.unet import architecture, load_model
+    from ..denoise.unet import load_model
 
     data = np.asarray(si)
     if data.ndim != 3:
@@ -389,9 +402,7 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
     means, stds = [], []
     with torch.inference_mode():
         for model in models:
-            n_in = architecture(model)["in_channels"]
-            if n_in > N_FEATURES:
-                raise ChemtomoError(f"the network takes {n_in} inputs per line, more than the {N_FEATURES} features")
+            n_in = n_inputs(model)
             dev = next(model.parameters()).device
             out = [predict(model, x[i:i + batch, :n_in].to(dev), s[i:i + batch].to(dev), augment=augment)
                    for i in range(0, x.shape[0], int(batch))]

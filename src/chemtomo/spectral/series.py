@@ -236,14 +236,10 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
     if angles_from_names and angles is not None:
         raise ChemtomoError("give either --angles FILE or --angles-from-names, not both")
     options = {}
-    if weights:  # a path or a non-empty list
+    if weights is not None:  # checked and loaded by learned_maps
         if method != "learned":
             raise ChemtomoError(f"weights are for method 'learned', not {method!r}; drop --weights or use --method learned")
-        paths = [Path(w) for w in ([weights] if isinstance(weights, (str, Path)) else weights)]
-        missing = [str(w) for w in paths if not w.is_file()]
-        if missing:
-            raise ChemtomoError(f"weights file(s) not found: {', '.join(missing)}")
-        options["weights"] = paths
+        options["weights"] = weights
     if angles_from_names:
         angles = "names"
     elif isinstance(angles, (str, Path)):

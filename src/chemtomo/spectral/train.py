@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ..core.errors import ChemtomoError
-from .learned import N_FEATURES, features, line_estimates
+from .learned import N_FEATURES, features, line_estimates, n_inputs
 
 #: EDX training elements (with K, L or M lines in 0.2-20 keV).
 EDX_POOL = ("Mg", "Al", "Si", "P", "Cl", "K", "Ca", "V", "Cr", "Mn", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As",
@@ -297,14 +297,10 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     if init is not None:
-        from ..denoise.unet import architecture, initial_model
-
-        from ..denoise.unet import add_inputs
+        from ..denoise.unet import add_inputs, architecture, initial_model
 
         model = initial_model(init, dev).train()
-        n_in = architecture(model)["in_channels"]
-        if n_in > N_FEATURES:
-            raise ChemtomoError(f"{init} takes {n_in} inputs per line, more than the {N_FEATURES} features")
+        n_in = n_inputs(model, str(init))
         if n_in < N_FEATURES:  # weights of an earlier feature set: the new inputs start at zero
             model = add_inputs(model, N_FEATURES - n_in).train()
         arch = architecture(model)

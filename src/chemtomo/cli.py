@@ -319,6 +319,10 @@ def maps(
                                 downsample=downsample, weights=weights or None)
     out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
               f"{', '.join(summary['signals'])} -> {out_dir}")
+    for line, low in summary["undetected"].items():
+        out.print(f"[yellow]warning:[/] {line} is below detection (significance < 3) in {len(low)} of "
+                  f"{summary['n_tilts']} tilts ({', '.join(f'{a:g}' for a in low)} deg): its map there is mostly noise"
+                  + (" and the network's prior" if method == "learned" else ""))
 
 
 @app.command()

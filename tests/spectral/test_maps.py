@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
+from chemtomo.cli import main
 from chemtomo.core.errors import ChemtomoError
 from chemtomo.simulate.edx import xray_cross_section
 from chemtomo.simulate.spectrum import energy_axis, expected_spectra, spectrum_image, to_exspy
 from chemtomo.spectral.maps import (cliff_lorimer, denoise_pca, fit_maps, pca_rank, window_maps, zeta_factor)
-from chemtomo.spectral.series import angles_from_names, maps_series, maps_to_directory
+from chemtomo.spectral.series import angles_from_names, maps_series, maps_to_directory, undetected
 
 E = energy_axis(1024, 0.01)
 YY, XX = np.mgrid[:24, :24] / 23.0
@@ -106,7 +107,7 @@ def _save(path, counts, energy):
     s.save(str(path), overwrite=True)
 
 
-def test_maps_series_from_files(tmp_path):
+def test_maps_series_from_files(tmp_path, capsys):
     areal = {"Fe": 3 * XX + 0.1}
     for a in (-20, 0, 20):
         _save(tmp_path / f"tilt_{a}.hspy", spectrum_image(areal, E, dose=DOSE, pixel_size=PIX, rng=a + 50), E)
@@ -118,6 +119,16 @@ def test_maps_series_from_files(tmp_path):
     summary = maps_to_directory(files, "Fe", tmp_path / "out", angles_from_names=True)
     assert summary["n_tilts"] == 3 and (tmp_path / "out" / "Fe_Ka.mrc").is_file()
     assert (tmp_path / "out" / "angles.tlt").is_file()
+    assert summary["undetected"] == {}
+    # an absent line: its whole-image significance is noise (|z| < 3) in every tilt, and it is flagged
+    both = maps_series(files, ["Fe", "Ni"], angles="names", method="fit")
+    z = both.metadata["significance"]
+    assert min(z["Fe_Ka"]) > 50 and max(abs(v) for v in z["Ni_Ka"]) < 3
+    assert undetected(both) == {"Ni_Ka": [-20.0, 0.0, 20.0]}
+    assert main(["maps", *map(str, files), "--elements", "Fe,Ni", "--method", "fit", "--angles-from-names",
+                 "--out", str(tmp_path / "both")]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "Ni_Ka is below detection" in printed and "in 3 of 3 tilts" in printed and "Fe_Ka is below" not in printed
     with pytest.raises(ChemtomoError, match="no tilt angles"):
         maps_series(files, ["Fe"])
     _save(tmp_path / "bad_40.hspy", spectrum_image(areal, E, dose=DOSE, pixel_size=PIX, rng=9)[:20], E)

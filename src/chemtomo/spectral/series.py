@@ -13,6 +13,10 @@ from ..core.errors import ChemtomoError, ShapeError, as_angles
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 
+#: Whole-image significance below which a line counts as not detected in a spectrum image (Currie's
+#: detection limit is about 3 standard deviations of the net counts).
+DETECTION_Z = 3.0
+
 
 def angles_from_names(paths) -> np.ndarray:
     """Tilt angles in degrees from file names: the last signed number in each stem (``-35.bcf`` -> -35.0).
@@ -50,6 +54,26 @@ def _bin_image(img, shape):
     return img.reshape(shape[0], fy, shape[1], fx).sum(axis=(1, 3))
 
 
+def detection(si, energy, lines, **options) -> dict:
+    """Whole-image significance of each line in one spectrum image: its net counts over their noise.
+
+    The unbiased whole-spectrum estimates of :func:`.learned.line_estimates` summed over all pixels,
+    over their standard deviation (:func:`.learned.significance`); below :data:`DETECTION_Z` the line is
+    not detected, and any map of it (most of all a learned one, which then shows the network's prior)
+    says little. `options` with the names of :func:`.learned.line_estimates` (``fwhm_mnka``,
+    ``beam_energy``, ``width``, ``energy_window``) are used, others ignored. Returns ``{}`` when the
+    lines cannot be fitted jointly (e.g. two that the model cannot tell apart).
+    """
+    from .learned import line_estimates, significance
+
+    keys = ("fwhm_mnka", "beam_energy", "width", "energy_window")
+    try:
+        est = line_estimates(si, energy, lines, **{k: v for k, v in options.items() if k in keys})
+    except ChemtomoError:
+        return {}
+    return dict(zip(lines, significance(est["estimate"], est["sigma"]).tolist()))
+
+
 def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mnka: float = 130.0,
                 downsample: int = 1, return_std: bool = False, **options):
     """Elemental maps of every tilt, as a tilt series with one signal per line (plus ``HAADF``).
@@ -81,7 +105,8 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     -------
     series : TiltSeries
         Signals named by line (``Fe_Ka``) in counts, and ``HAADF`` if every file carries an image,
-        sorted by angle; ``metadata`` holds the files, lines, method and energy calibration.
+        sorted by angle; ``metadata`` holds the files, lines, method, energy calibration and
+        ``significance`` (per line, one whole-image significance per tilt, :func:`detection`).
     std : TiltSeries
         Only with `return_std`: the standard deviation of each line's map, counts.
 
@@ -120,7 +145,7 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     if np.unique(angles).size != angles.size:
         raise ChemtomoError(f"tilt angles repeat ({sorted(angles.tolist())}); give each file its own angle")
     order = np.argsort(angles, kind="stable")
-    maps, stds, images, ref, lines, beam = {}, {}, [], None, None, None
+    maps, stds, images, ref, lines, beam, zs = {}, {}, [], None, None, None, {}
     for i in order:
         path = files[i]
         d = _read(path, downsample)
@@ -147,7 +172,11 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
                     "recalibrate the files to one energy axis"
                 )
         extra = {"return_std": True} if method == "learned" else {}
-        result = funcs[method](si, energy * 1e3 if eels else energy, lines, **extra, **options)  # EELS maps take eV
+        e = energy * 1e3 if eels else energy  # EELS maps take eV
+        result = funcs[method](si, e, lines, **extra, **options)
+        z = detection(si, e, lines, **options)
+        for line in lines:
+            zs.setdefault(line, []).append(z.get(line))
         if method == "learned":
             result, std = result
             for line in lines:
@@ -163,6 +192,7 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         "files": [str(files[i]) for i in order], "lines": lines, "method": method,
         "energy_offset_keV": float(ref[2][0]), "energy_scale_keV": float(ref[2][1] - ref[2][0]),
         "beam_energy_keV": float(beam), "fwhm_mnka_eV": float(fwhm_mnka), "kind": "eels" if eels else "edx",
+        "significance": zs,
     }
     series = TiltSeries(signals, pixel_size=float(ref[3] or 1.0), metadata=meta)
     if not return_std:
@@ -231,7 +261,8 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
     -------
     summary : dict
         ``out_dir``, ``files`` (written), ``lines``, ``signals``, ``angles``, ``n_tilts``,
-        ``image_shape``, ``pixel_size`` (nm), ``method``, ``counts`` (total per signal).
+        ``image_shape``, ``pixel_size`` (nm), ``method``, ``counts`` (total per signal) and
+        ``undetected``: for each line below :data:`DETECTION_Z` in some tilt, the angles of those tilts.
     """
     if angles_from_names and angles is not None:
         raise ChemtomoError("give either --angles FILE or --angles-from-names, not both")
@@ -262,4 +293,19 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         "signals": series.names, "angles": first.angles.tolist(), "n_tilts": int(first.angles.size),
         "image_shape": list(series.image_shape), "pixel_size": series.pixel_size, "method": method,
         "counts": {n: float(np.sum(s.data)) for n, s in series.signals.items()},
+        "undetected": undetected(series),
     }
+
+
+def undetected(series: TiltSeries, threshold: float = DETECTION_Z) -> dict:
+    """Angles (degrees) of the tilts where each line's significance (``metadata["significance"]``) is below `threshold`.
+
+    Lines detected in every tilt, or without a significance, are left out.
+    """
+    angles = next(iter(series.signals.values())).angles
+    out = {}
+    for line, z in series.metadata.get("significance", {}).items():
+        low = [float(a) for a, v in zip(angles, z) if v is not None and v < threshold]
+        if low:
+            out[line] = low
+    return out

@@ -236,23 +236,24 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
 
 
 def example(rng, n: int = 48, eels_fraction: float = 0.3, overlap_fraction: float = 0.0,
-            minor_fraction: float = 0.0, eels_minor: bool = False):
+            minor_fraction: float = 0.0, eels_minor: bool = False, eels_minor_range=MINOR_RANGE):
     """Features ``(K, N_FEATURES, n, n)``, targets ``(K, n, n)`` on the scale ``c`` and ``c`` ``(K,)`` of one random image.
 
     A fraction `overlap_fraction` of the EDX images holds a pair of :func:`overlapping_pairs`; in a
     fraction `minor_fraction` of those, one element of the pair is diluted by a factor log-uniform in
     :data:`MINOR_RANGE` (a minor line under a major one); with `eels_minor`, so is a fraction
-    `minor_fraction` of the EELS images (a minor edge on a major one's tail).
+    `minor_fraction` of the EELS images (a minor edge on a major one's tail), by a factor log-uniform in
+    `eels_minor_range` (down to 0.001: an edge nearly absent, e.g. only in the support film).
     """
-    def dilution():
+    def dilution(span=MINOR_RANGE):
         if minor_fraction and rng.random() < minor_fraction:
-            return float(np.exp(rng.uniform(*np.log(MINOR_RANGE))))
+            return float(np.exp(rng.uniform(*np.log(span))))
         return None
 
     while True:
         u = rng.random()
         if u < eels_fraction:
-            sim = simulate_eels(rng, n, dilute=dilution() if eels_minor else None)
+            sim = simulate_eels(rng, n, dilute=dilution(eels_minor_range) if eels_minor else None)
         elif u < eels_fraction + overlap_fraction * (1 - eels_fraction):
             pairs = overlapping_pairs()
             pair = list(pairs[int(rng.integers(len(pairs)))])
@@ -282,14 +283,16 @@ def loss_terms(model, x, y, s, rel_floor: float = REL_FLOOR):
 def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: int = 48, batch_images: int = 4,
                     seed: int = 0, lr: float = 1e-3, arch: dict | None = None, out=None, device=None,
                     n_val: int = 24, progress: bool = True, init=None, overlap_fraction: float = 0.0,
-                    rel_floor: float = REL_FLOOR, minor_fraction: float = 0.0, eels_minor: bool = False) -> tuple:
+                    rel_floor: float = REL_FLOOR, minor_fraction: float = 0.0, eels_minor: bool = False,
+                    eels_minor_range=MINOR_RANGE) -> tuple:
     """Train the extractor; return ``(model, info)`` and write both to `out` (``.pt`` + ``.json``) if given.
 
     `init` (a weights file) continues from earlier weights (their architecture); `overlap_fraction` of the
     EDX images hold heavily overlapping line pairs (:func:`overlapping_pairs`); `rel_floor` floors each
     line's mean squared truth in the relative loss (units of its scale c): lower values weigh lines far below
     their noise more, so that the network learns to leave them near zero; `minor_fraction` of the overlapping
-    pairs (and with `eels_minor` of the EELS images) have one element diluted (:func:`example`).
+    pairs (and with `eels_minor` of the EELS images, by a factor in `eels_minor_range`) have one element
+    diluted (:func:`example`).
     """
     from ..denoise.fit import fit
     from ..denoise.unet import build, n_parameters, save_weights
@@ -309,7 +312,7 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
         model = build(arch).to(dev)
     rng = np.random.default_rng([seed, 1])
     draw = functools.partial(example, n=size, overlap_fraction=overlap_fraction, minor_fraction=minor_fraction,
-                             eels_minor=eels_minor)
+                             eels_minor=eels_minor, eels_minor_range=tuple(eels_minor_range))
     val = [draw(np.random.default_rng([seed, 2, i])) for i in range(n_val)]
 
     def batch_loss(step):
@@ -335,6 +338,7 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
                          "edx_counts_per_line": [0.03, 300.0], "eels_edge_counts": [1.0, 1e4],
                          "eels_fraction": 0.3, "overlap_fraction": overlap_fraction,
                          "minor_fraction": minor_fraction, "minor_range": list(MINOR_RANGE), "eels_minor": eels_minor,
+                         "eels_minor_range": list(eels_minor_range) if eels_minor else None,
                          "init": None if init is None else str(init), "best_step": record["best_step"]},
             "validation": {"images": n_val, "seeds": f"default_rng([{seed}, 2, i]), i < {n_val}",
                            "rel_squared_error": record["best"], "curve": record["curve"]},
@@ -359,6 +363,8 @@ def main(argv=None):
     ap.add_argument("--minor-fraction", type=float, default=0.0,
                     help="share of the overlapping pairs with one element diluted (a minor line under a major one)")
     ap.add_argument("--eels-minor", action="store_true", help="dilute one element in --minor-fraction of EELS images too")
+    ap.add_argument("--eels-minor-range", type=float, nargs=2, default=MINOR_RANGE, metavar=("LO", "HI"),
+                    help="dilution factors of the EELS minor edges (log-uniform)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.threads:
@@ -366,7 +372,8 @@ def main(argv=None):
     _, info = train_extractor(minutes=args.minutes, steps=args.steps, size=args.size,
                               batch_images=args.batch_images, seed=args.seed, lr=args.lr, out=args.out,
                               init=args.init, overlap_fraction=args.overlap_fraction, rel_floor=args.rel_floor,
-                              minor_fraction=args.minor_fraction, eels_minor=args.eels_minor)
+                              minor_fraction=args.minor_fraction, eels_minor=args.eels_minor,
+                              eels_minor_range=tuple(args.eels_minor_range))
     print(json.dumps({k: v for k, v in info["validation"].items() if k != "curve"}, indent=1))
 
 

@@ -342,3 +342,15 @@ def test_dilute_scales_one_element_of_the_truth(kind):
 
     x, y, c = example(np.random.default_rng(0), 16, eels_fraction=1.0, minor_fraction=1.0, eels_minor=True)
     assert x.shape[1] == N_FEATURES and y.shape == (x.shape[0], 16, 16) and np.all(np.isfinite(y.numpy()))
+
+
+def test_eels_minor_range_sets_the_dilution_of_eels_images(monkeypatch):
+    """`eels_minor_range` is the range EELS minor edges are diluted in (nearly absent edges down to 0.001)."""
+    import chemtomo.spectral.train as train
+
+    seen = []
+    real = train.simulate_eels
+    monkeypatch.setattr(train, "simulate_eels", lambda rng, n, dilute=None: seen.append(dilute) or real(rng, n, dilute=dilute))
+    train.example(np.random.default_rng(0), 16, eels_fraction=1.0, minor_fraction=1.0, eels_minor=True,
+                  eels_minor_range=(0.002, 0.002))
+    assert seen and seen[0] == pytest.approx(0.002)

@@ -312,7 +312,7 @@ def maps(
     weights: List[Path] = typer.Option(None, "--weights", help="With --method learned: a network's weights (.pt with its .json, from python -m chemtomo.spectral.train); repeat for an ensemble. Default: the shipped two networks."),
 ):
     """Elemental maps from a tilt series of spectrum images, ready for `chemtomo reconstruct`."""
-    from .spectral.series import maps_to_directory
+    from .spectral.series import DETECTION_Z, maps_to_directory
 
     summary = maps_to_directory(list(map(str, inputs)), elements, out_dir, method=method,
                                 angles=str(angles) if angles else None, angles_from_names=angles_from_names,
@@ -320,7 +320,7 @@ def maps(
     out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
               f"{', '.join(summary['signals'])} -> {out_dir}")
     for line, low in summary["undetected"].items():
-        out.print(f"[yellow]warning:[/] {line} is below detection (significance < 3) in {len(low)} of "
+        out.print(f"[yellow]warning:[/] {line} is below detection (significance < {DETECTION_Z:g}) in {len(low)} of "
                   f"{summary['n_tilts']} tilts ({', '.join(f'{a:g}' for a in low)} deg): its map there is mostly noise"
                   + (" and the network's prior" if method == "learned" else ""))
 

@@ -221,7 +221,8 @@ def significance(estimate, sigma) -> np.ndarray:
     """Whole-image significance ``z_k = sum_p a_hat_kp / (sigma_k sqrt(P))`` of each line (its total over its noise).
 
     The estimates' weights are those of the mean pixel, so the total's standard deviation is exactly
-    ``sigma_k sqrt(P)``: ``|z| < 2`` means the line is not detected in the image.
+    ``sigma_k sqrt(P)``: ``z`` below about 3 (:data:`.series.DETECTION_Z`) means the line is not
+    detected in the image.
     """
     a = np.asarray(estimate, dtype=np.float64).reshape(len(sigma), -1)
     return a.sum(axis=1) / (np.maximum(np.asarray(sigma, dtype=np.float64), _TINY) * np.sqrt(a.shape[1]))

@@ -62,9 +62,10 @@ def detection(si, energy, lines, **options) -> dict:
     not detected, and any map of it (most of all a learned one, which then shows the network's prior)
     says little. EDX only: for EELS edges the linear estimate's whole-image sum is biased by the
     difference between the true edge shapes and the model's (on the benchmark a present O K edge above
-    Ti L2,3 reads -13 at 1000 edge counts), so it is no detection test there. `options` with the names of :func:`.learned.line_estimates` (``fwhm_mnka``,
-    ``beam_energy``, ``width``, ``energy_window``) are used, others ignored. Returns ``{}`` when the
-    lines cannot be fitted jointly (e.g. two that the model cannot tell apart).
+    Ti L2,3 reads -13 at 1000 edge counts), so it is no detection test there. `options` with the names
+    of :func:`.learned.line_estimates` (``fwhm_mnka``, ``beam_energy``, ``width``, ``energy_window``) are
+    used, others ignored. Returns ``{}`` when the lines cannot be fitted jointly (e.g. two that the
+    model cannot tell apart).
     """
     from .learned import line_estimates, significance
 
@@ -176,9 +177,10 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         extra = {"return_std": True} if method == "learned" else {}
         e = energy * 1e3 if eels else energy  # EELS maps take eV
         result = funcs[method](si, e, lines, **extra, **options)
-        z = {} if eels else detection(si, e, lines, **options)  # EELS: the edge model's shape errors bias z
-        for line in lines:
-            zs.setdefault(line, []).append(z.get(line))
+        if not eels:  # EELS: the edge model's shape errors bias z (detection)
+            z = detection(si, e, lines, **options)
+            for line in lines:
+                zs.setdefault(line, []).append(z.get(line))
         if method == "learned":
             result, std = result
             for line in lines:

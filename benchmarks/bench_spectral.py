@@ -23,7 +23,9 @@ all, none uses the truth):
   EELS :func:`chemtomo.spectral.eels_maps` (power-law pre-edge fit, 50 eV window);
 * ``fit``: EDX :func:`chemtomo.spectral.fit_maps` (per-pixel NNLS); EELS the
   unbiased whole-spectrum least squares of :func:`chemtomo.spectral.learned.line_estimates`
-  clipped at 0;
+  clipped at 0, with the edge delays fitted to the summed spectrum and the edges that
+  :func:`chemtomo.spectral.learned.edge_detection` does not detect (significance below 3) left
+  empty, as ``learned`` does;
 * ``pca + fit``: :func:`chemtomo.spectral.denoise_pca` (scree rule) on the
   fit range's channels, then ``fit``;
 * ``regularised`` (EDX): :func:`chemtomo.spectral.regularised_maps` (TV, weight by count splitting);
@@ -49,7 +51,8 @@ import torch
 
 from _util import machine, table
 from chemtomo.spectral import denoise_pca, eels_maps, fit_maps, regularised_maps, window_maps
-from chemtomo.spectral.learned import learned_maps, line_estimates
+from chemtomo.spectral.learned import edge_detection, learned_maps, line_estimates
+from chemtomo.spectral.series import DETECTION_Z
 from chemtomo.spectral.maps import design_matrix
 from chemtomo.spectral.train import simulate_edx, simulate_eels
 from chemtomo.testing import nrmse
@@ -82,8 +85,10 @@ def run(method, sim):
     if kind == "eels":
         if method == "window":
             return eels_maps(si, e, lines), None
-        est = line_estimates(si, e, lines, counts=not pca)
-        return {l: np.clip(est["estimate"][i], 0, None) for i, l in enumerate(lines)}, None
+        det = edge_detection(sim["si"], sim["energy"], lines)  # as learned_maps: fitted delays, the same gate
+        est = line_estimates(si, e, lines, counts=not pca, delays=det["delays"])
+        return {l: np.where(det["significance"][i] < DETECTION_Z, 0.0, np.clip(est["estimate"][i], 0, None))
+                for i, l in enumerate(lines)}, None
     f = {"window": window_maps, "fit": fit_maps, "regularised": regularised_maps}[method]
     return f(si, e, lines, fwhm_mnka=sim["fwhm_mnka"]), None
 

@@ -310,19 +310,23 @@ def maps(
     out_dir: Path = typer.Option(..., "--out", help="Output folder: <line>.mrc, HAADF.mrc, angles.tlt."),
     downsample: int = typer.Option(1, "--downsample", min=1, help="Bin the spectrum images spatially by this factor."),
     weights: List[Path] = typer.Option(None, "--weights", help="With --method learned: a network's weights (.pt with its .json, from python -m chemtomo.spectral.train); repeat for an ensemble. Default: the shipped two networks."),
+    keep_undetected: bool = typer.Option(False, "--keep-undetected", help="With --method learned: keep the network's maps of EELS edges below detection (significance < 3 in a tilt); by default those maps are empty."),
 ):
     """Elemental maps from a tilt series of spectrum images, ready for `chemtomo reconstruct`."""
+    from .spectral.learned import is_eels
     from .spectral.series import DETECTION_Z, maps_to_directory
 
     summary = maps_to_directory(list(map(str, inputs)), elements, out_dir, method=method,
                                 angles=str(angles) if angles else None, angles_from_names=angles_from_names,
-                                downsample=downsample, weights=weights or None)
+                                downsample=downsample, weights=weights or None, keep_undetected=keep_undetected)
     out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
               f"{', '.join(summary['signals'])} -> {out_dir}")
+    emptied = method == "learned" and not keep_undetected and is_eels(summary["lines"])
     for line, low in summary["undetected"].items():
         out.print(f"[yellow]warning:[/] {line} is below detection (significance < {DETECTION_Z:g}) in {len(low)} of "
-                  f"{summary['n_tilts']} tilts ({', '.join(f'{a:g}' for a in low)} deg): its map there is mostly noise"
-                  + (" and the network's prior" if method == "learned" else ""))
+                  f"{summary['n_tilts']} tilts ({', '.join(f'{a:g}' for a in low)} deg): "
+                  + ("its map there is empty (--keep-undetected keeps the network's)" if emptied else
+                     "its map there is mostly noise" + (" and the network's prior" if method == "learned" else "")))
 
 
 @app.command()

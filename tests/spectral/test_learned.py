@@ -14,7 +14,8 @@ from chemtomo.simulate.eels import EDGE_DELAY, edge_cross_section, edge_onset, e
 from chemtomo.simulate.edx import xray_cross_section
 from chemtomo.simulate.spectrum import energy_axis, expected_spectra, to_exspy
 from chemtomo.spectral import fit_maps, window_maps
-from chemtomo.spectral.learned import (ENSEMBLE, N_FEATURES, WEIGHTS, combine, eels_design_matrix, is_eels, learned_maps, line_estimates,
+from chemtomo.spectral.learned import (ENSEMBLE, N_FEATURES, WEIGHTS, combine, edge_detection, eels_design_matrix, is_eels,
+                                      learned_maps, line_estimates,
                                       nonneg_estimates, significance)
 from chemtomo.spectral.series import maps_series
 from chemtomo.spectral.train import HELD_OUT, simulate_edx, simulate_eels, train_extractor
@@ -95,6 +96,40 @@ def test_eels_design_and_estimates():
         np.testing.assert_allclose(est["estimate"][k], truth, rtol=0.02)
     with pytest.raises(ChemtomoError, match="need"):
         eels_design_matrix(e[e > 600], edges)
+
+
+def _ti_o(o_level, dose=3e6, seed=1):
+    """Ti L2,3 with a delay of 14 eV (the model's: 10) and O K on a disk, 32 x 32 px; and the true O K counts."""
+    e = np.arange(380.0, 700.0, 0.5)
+    disk = ((XX - 0.5) ** 2 + (YY - 0.5) ** 2 < 0.15).astype(float)
+    areal = {"Ti": 0.02 * disk, "O": o_level * disk}
+    lam = eels_expected_spectra(areal, e, [("Ti_L23", 14.0), ("O_K", 0.0)], dose=dose, pixel_size=PIX)
+    o = edge_onset("O_K")
+    truth = areal["O"] * dose * (10 * PIX) ** 2 * 0.5 * edge_cross_section("O_K", e)[(e >= o) & (e < o + 50)].sum()
+    return np.random.default_rng(seed).poisson(lam), e, truth
+
+
+def test_edge_detection_fits_the_edge_shapes_that_bias_the_linear_estimate():
+    edges = ["Ti_L23", "O_K"]
+    si, e, _ = _ti_o(0.0)  # about 240 Ti counts per pixel, no oxygen
+    est = line_estimates(si, e, edges)
+    assert significance(est["estimate"], est["sigma"])[1] < -3  # the model's delay fakes a negative O K
+    det = edge_detection(si, e, edges)
+    assert abs(det["significance"][1]) < 2 and det["significance"][0] > 50
+    assert det["delays"]["Ti_L23"] == pytest.approx(14.0, rel=0.05) and det["delays"]["O_K"] == 0.0
+    assert 0.8 < det["chi2"] < 1.3
+    si, e, truth = _ti_o(0.01)  # O K present at about a fifth of Ti
+    det = edge_detection(si, e, edges)
+    assert det["counts"][1] == pytest.approx(truth.sum(), rel=0.06) and det["significance"][1] > 10
+
+
+def test_learned_maps_empty_an_undetected_eels_edge():
+    si, e, _ = _ti_o(0.0, dose=3e4)  # about 2.4 Ti counts per pixel
+    gated, sd = learned_maps(si, e, ["Ti_L23", "O_K"], return_std=True, augment=False)
+    free = learned_maps(si, e, ["Ti_L23", "O_K"], augment=False, min_significance=None)
+    assert gated["O_K"].max() == 0 and free["O_K"].max() > 0 and sd["O_K"].min() > 0
+    np.testing.assert_array_equal(gated["Ti_L23"], free["Ti_L23"])
+    assert gated["Ti_L23"].max() > 0
 
 
 def test_nonneg_estimates_are_the_joint_nonnegative_least_squares():
@@ -277,19 +312,32 @@ def test_tilt_series_and_cli(tmp_path):
                      "--out", str(tmp_path / "bad")]) == 2
 
 
-def test_eels_tilt_series_in_ev(tmp_path):
+def test_eels_tilt_series_in_ev(tmp_path, capsys):
     e = np.arange(380.0, 820.0, 0.5)
-    areal = {"O": 0.05 * XX + 0.01, "Fe": 0.03 * YY + 0.005}
-    lam = eels_expected_spectra(areal, e, ["O_K", ("Fe_L23", 10.0)], dose=300.0, pixel_size=PIX)
+    areal = {"O": np.zeros_like(XX), "Fe": 0.03 * YY + 0.005}  # no oxygen: O K is below detection in every tilt
+    dose = 1e5  # about 5 Fe L2,3 counts per pixel
+    lam = eels_expected_spectra(areal, e, ["O_K", ("Fe_L23", 12.0)], dose=dose, pixel_size=PIX)
     for a in (-10, 10):
         _save(tmp_path / f"e_{a}.hspy", np.random.default_rng(a + 50).poisson(lam), e, units="eV")
     files = sorted(tmp_path.glob("*.hspy"))
     learned = maps_series(files, "O_K,Fe_L23", method="learned", angles="names")
     window = maps_series(files, "O_K,Fe_L23", method="window", angles="names")
-    xs = edge_cross_section("Fe_L23", e, delay=10.0)
-    truth = areal["Fe"] * 300.0 * (10 * PIX) ** 2 * 0.5 * xs[(e >= edge_onset("Fe_L23")) & (e < edge_onset("Fe_L23") + 50)].sum()
-    assert nrmse(learned["Fe_L23"].data[0], truth) < nrmse(window["Fe_L23"].data[0], truth)
-    assert learned.metadata["kind"] == "eels"
+    xs = edge_cross_section("Fe_L23", e, delay=12.0)
+    truth = areal["Fe"] * dose * (10 * PIX) ** 2 * 0.5 * xs[(e >= edge_onset("Fe_L23")) & (e < edge_onset("Fe_L23") + 50)].sum()
+    assert nrmse(learned["Fe_L23"].data[0], truth) < 0.5 * nrmse(window["Fe_L23"].data[0], truth)
+    assert learned.metadata["kind"] == "eels" and learned["O_K"].data.max() == 0  # undetected: empty
+    z = learned.metadata["significance"]
+    assert max(z["O_K"]) < 3 and min(z["Fe_L23"]) > 10
+    args = ["maps", *map(str, files), "--elements", "O_K,Fe_L23", "--method", "learned", "--angles-from-names"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "O_K is below detection" in printed and "its map there is empty" in printed and "Fe_L23 is below" not in printed
+    assert main([*args, "--keep-undetected", "--out", str(tmp_path / "kept")]) == 0
+    kept = read_stack(tmp_path / "kept" / "O_K.mrc")[0]
+    assert kept.max() > 0 and read_stack(tmp_path / "out" / "O_K.mrc")[0].max() == 0
+    np.testing.assert_allclose(read_stack(tmp_path / "kept" / "Fe_L23.mrc")[0], learned["Fe_L23"].data, rtol=1e-5)
+    assert main(["maps", *map(str, files), "--elements", "O_K,Fe_L23", "--method", "window", "--angles-from-names",
+                 "--keep-undetected", "--out", str(tmp_path / "bad")]) == 2
 
 
 def test_train_extractor_writes_loadable_weights(tmp_path):

@@ -13,8 +13,8 @@ from ..core.errors import ChemtomoError, ShapeError, as_angles
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 
-#: Whole-image significance below which a line counts as not detected in a spectrum image (Currie's
-#: detection limit is about 3 standard deviations of the net counts).
+#: Whole-image significance below which a line or edge counts as not detected in a spectrum image
+#: (Currie's detection limit is about 3 standard deviations of the net counts).
 DETECTION_Z = 3.0
 
 
@@ -55,24 +55,27 @@ def _bin_image(img, shape):
 
 
 def detection(si, energy, lines, **options) -> dict:
-    """Whole-image significance of each line in one spectrum image: its net counts over their noise.
+    """Whole-image significance of each line or edge in one spectrum image: its net counts over their noise.
 
-    The unbiased whole-spectrum estimates of :func:`.learned.line_estimates` summed over all pixels,
-    over their standard deviation (:func:`.learned.significance`); below :data:`DETECTION_Z` the line is
-    not detected, and any map of it (most of all a learned one, which then shows the network's prior)
-    says little. EDX only: for EELS edges the linear estimate's whole-image sum is biased by the
-    difference between the true edge shapes and the model's (on the benchmark a present O K edge above
-    Ti L2,3 reads -13 at 1000 edge counts), so it is no detection test there. `options` with the names
-    of :func:`.learned.line_estimates` (``fwhm_mnka``, ``beam_energy``, ``width``, ``energy_window``) are
-    used, others ignored. Returns ``{}`` when the lines cannot be fitted jointly (e.g. two that the
-    model cannot tell apart).
+    X-ray lines: the unbiased whole-spectrum estimates of :func:`.learned.line_estimates` summed over all
+    pixels, over their standard deviation (:func:`.learned.significance`). EELS edges:
+    :func:`.learned.edge_detection`, whose edge delays are fitted to the summed spectrum (with the
+    model's delays, a present O K edge above Ti L2,3 read -13 at 1000 edge counts). Below
+    :data:`DETECTION_Z` the line is not detected, and any map of it says little. `options` with the
+    names of :func:`.learned.line_estimates` (``fwhm_mnka``, ``beam_energy``, ``width``,
+    ``energy_window``) are used, others ignored. Returns ``{}`` when the lines cannot be fitted jointly
+    (e.g. two that the model cannot tell apart).
     """
-    from .learned import line_estimates, significance
+    from .learned import edge_detection, is_eels, line_estimates, significance
 
     keys = ("fwhm_mnka", "beam_energy", "width", "energy_window")
+    kw = {k: v for k, v in options.items() if k in keys}
     try:
-        est = line_estimates(si, energy, lines, **{k: v for k, v in options.items() if k in keys})
-    except ChemtomoError:
+        if is_eels(lines):
+            z = edge_detection(si, energy, lines, **{k: v for k, v in kw.items() if k in ("width", "energy_window")})
+            return dict(zip(lines, z["significance"].tolist()))
+        est = line_estimates(si, energy, lines, **kw)
+    except (ChemtomoError, np.linalg.LinAlgError):
         return {}
     return dict(zip(lines, significance(est["estimate"], est["sigma"]).tolist()))
 
@@ -109,7 +112,7 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     series : TiltSeries
         Signals named by line (``Fe_Ka``) in counts, and ``HAADF`` if every file carries an image,
         sorted by angle; ``metadata`` holds the files, lines, method, energy calibration and
-        ``significance`` (EDX: per line, one whole-image significance per tilt, :func:`detection`).
+        ``significance`` (per line, one whole-image significance per tilt, :func:`detection`).
     std : TiltSeries
         Only with `return_std`: the standard deviation of each line's map, counts.
 
@@ -177,10 +180,9 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         extra = {"return_std": True} if method == "learned" else {}
         e = energy * 1e3 if eels else energy  # EELS maps take eV
         result = funcs[method](si, e, lines, **extra, **options)
-        if not eels:  # EELS: the edge model's shape errors bias z (detection)
-            z = detection(si, e, lines, **options)
-            for line in lines:
-                zs.setdefault(line, []).append(z.get(line))
+        z = detection(si, e, lines, **options)
+        for line in lines:
+            zs.setdefault(line, []).append(z.get(line))
         if method == "learned":
             result, std = result
             for line in lines:
@@ -236,7 +238,7 @@ def write_maps(series: TiltSeries, out_dir) -> list[Path]:
 
 def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angles=None,
                       angles_from_names: bool = False, fwhm_mnka: float = 130.0, downsample: int = 1,
-                      weights=None) -> dict:
+                      weights=None, keep_undetected: bool = False) -> dict:
     """Everything ``chemtomo maps INPUT... --elements Fe,Pt --out DIR`` does: read, map, write.
 
     Parameters
@@ -260,6 +262,9 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
     weights : path or sequence of paths, optional
         With ``method="learned"``: the network(s) to use (:func:`.learned.learned_maps`); default the
         shipped ensemble.
+    keep_undetected : bool, default False
+        With ``method="learned"``: keep the network's maps of EELS edges below detection instead of
+        empty ones (``min_significance=None`` of :func:`.learned.learned_maps`).
 
     Returns
     -------
@@ -275,6 +280,10 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         if method != "learned":
             raise ChemtomoError(f"weights are for method 'learned', not {method!r}; drop --weights or use --method learned")
         options["weights"] = weights
+    if keep_undetected:
+        if method != "learned":
+            raise ChemtomoError(f"keep_undetected is for method 'learned', not {method!r}; drop it or use --method learned")
+        options["min_significance"] = None
     if angles_from_names:
         angles = "names"
     elif isinstance(angles, (str, Path)):

@@ -28,7 +28,8 @@ all, none uses the truth):
   empty, as ``learned`` does;
 * ``pca + fit``: :func:`chemtomo.spectral.denoise_pca` (scree rule) on the
   fit range's channels, then ``fit``;
-* ``regularised`` (EDX): :func:`chemtomo.spectral.regularised_maps` (TV, weight by count splitting);
+* ``regularised``: :func:`chemtomo.spectral.regularised_maps` (TV, weight by count splitting; EELS
+  with the fitted edge delays and the same detection as ``fit``);
 * ``learned``: :func:`chemtomo.spectral.learned.learned_maps` (shipped weights); ``±1 sd``
   is the fraction of pixels whose error lies within its predicted standard deviation (0.68 if calibrated).
 
@@ -62,7 +63,7 @@ EELS_SETS = {"O K + Fe L23": ("O_K", "Fe_L23"), "Ti L23 + O K": ("Ti_L23", "O_K"
 EDX_DOSES, EELS_DOSES = (0.1, 0.3, 1.0, 3.0, 10.0, 100.0), (3.0, 10.0, 30.0, 100.0, 1000.0)
 MIXED = ("alloy", "gradient", "core-shell", "multi-shell")  # both elements present
 EDX_METHODS = ("window", "fit", "pca + fit", "regularised", "learned")
-EELS_METHODS = ("window", "fit", "pca + fit", "learned")
+EELS_METHODS = ("window", "fit", "pca + fit", "regularised", "learned")
 
 
 def _fit_range_channels(sim):
@@ -86,9 +87,12 @@ def run(method, sim):
         if method == "window":
             return eels_maps(si, e, lines), None
         det = edge_detection(sim["si"], sim["energy"], lines)  # as learned_maps: fitted delays, the same gate
-        est = line_estimates(si, e, lines, counts=not pca, delays=det["delays"])
-        return {l: np.where(det["significance"][i] < DETECTION_Z, 0.0, np.clip(est["estimate"][i], 0, None))
-                for i, l in enumerate(lines)}, None
+        if method == "regularised":
+            maps = regularised_maps(si, e, lines)
+        else:
+            est = line_estimates(si, e, lines, counts=not pca, delays=det["delays"])
+            maps = {l: np.clip(est["estimate"][i], 0, None) for i, l in enumerate(lines)}
+        return {l: np.where(det["significance"][i] < DETECTION_Z, 0.0, maps[l]) for i, l in enumerate(lines)}, None
     f = {"window": window_maps, "fit": fit_maps, "regularised": regularised_maps}[method]
     return f(si, e, lines, fwhm_mnka=sim["fwhm_mnka"]), None
 

@@ -121,6 +121,8 @@ def test_edge_detection_fits_the_edge_shapes_that_bias_the_linear_estimate():
     si, e, truth = _ti_o(0.01)  # O K present at about a fifth of Ti
     det = edge_detection(si, e, edges)
     assert det["counts"][1] == pytest.approx(truth.sum(), rel=0.06) and det["significance"][1] > 10
+    with pytest.raises(ChemtomoError, match="told apart"):
+        edge_detection(si, e, ["O_K", "O_K"])
 
 
 def test_learned_maps_empty_an_undetected_eels_edge():
@@ -322,9 +324,11 @@ def test_eels_tilt_series_in_ev(tmp_path, capsys):
     files = sorted(tmp_path.glob("*.hspy"))
     learned = maps_series(files, "O_K,Fe_L23", method="learned", angles="names")
     window = maps_series(files, "O_K,Fe_L23", method="window", angles="names")
+    regularised = maps_series(files, "O_K,Fe_L23", method="regularised", angles="names")
     xs = edge_cross_section("Fe_L23", e, delay=12.0)
     truth = areal["Fe"] * dose * (10 * PIX) ** 2 * 0.5 * xs[(e >= edge_onset("Fe_L23")) & (e < edge_onset("Fe_L23") + 50)].sum()
     assert nrmse(learned["Fe_L23"].data[0], truth) < 0.5 * nrmse(window["Fe_L23"].data[0], truth)
+    assert nrmse(regularised["Fe_L23"].data[0], truth) < 0.5 * nrmse(window["Fe_L23"].data[0], truth)
     assert learned.metadata["kind"] == "eels" and learned["O_K"].data.max() == 0  # undetected: empty
     z = learned.metadata["significance"]
     assert max(z["O_K"]) < 3 and min(z["Fe_L23"]) > 10

@@ -128,3 +128,26 @@ def test_cli_maps_regularised(tmp_path):
     assert (out / "Fe_Ka.mrc").is_file() and (out / "angles.tlt").is_file()
     assert main(["maps", *files, "--elements", "Fe", "--method", "nope", "--angles-from-names",
                  "--out", str(out)]) == 2
+
+
+def test_eels_edges_with_a_wrong_edge_delay():
+    """EELS: the Poisson fit with the edge delays fitted to the summed spectrum beats the per-pixel fit."""
+    from chemtomo.simulate.eels import edge_cross_section, edge_onset, eels_expected_spectra
+    from chemtomo.spectral.learned import line_estimates
+
+    e = np.arange(380.0, 700.0, 0.5)
+    areal = {"Ti": 0.02 * DISC + 0.001, "O": 0.03 * SQUARE + 0.001}
+    dose = 2e4  # a few edge counts per pixel
+    lam = eels_expected_spectra(areal, e, [("Ti_L23", 14.0), ("O_K", 0.0)], dose=dose, pixel_size=1.0)
+    si = np.random.default_rng(3).poisson(lam)
+    truth = {}
+    for edge, delay in (("Ti_L23", 14.0), ("O_K", 0.0)):
+        o = edge_onset(edge)
+        xs = edge_cross_section(edge, e, delay=delay)
+        truth[edge] = areal[edge.split("_")[0]] * dose * 100 * 0.5 * xs[(e >= o) & (e < o + 50)].sum()
+    maps, info = regularised_maps(si, e, "Ti_L23,O_K", return_info=True)
+    est = line_estimates(si, e, ["Ti_L23", "O_K"])
+    for k, edge in enumerate(["Ti_L23", "O_K"]):
+        per_pixel = nrmse(np.clip(est["estimate"][k], 0, None), truth[edge])
+        assert nrmse(maps[edge], truth[edge]) < 0.5 * per_pixel, (edge, nrmse(maps[edge], truth[edge]), per_pixel)
+    assert nrmse(maps["Ti_L23"], truth["Ti_L23"]) < 0.3 and info["lines"] == ["Ti_L23", "O_K"]

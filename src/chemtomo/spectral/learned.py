@@ -210,6 +210,8 @@ def edge_detection(si, energy, edges, *, width: float = 50.0, energy_window=None
         return float(np.sum(w * r * r)), coef, gram, delays
 
     factors = np.ones(len(free))
+    if np.linalg.cond(solve(factors)[2]) > 1e12:
+        raise ChemtomoError(f"edges {', '.join(edges)} cannot be told apart in this fit; drop an edge or narrow the range")
     if free:
         factors = minimize(lambda f: solve(f)[0], factors, method="L-BFGS-B", bounds=[tuple(delay_range)] * len(free)).x
     chi2, coef, gram, delays = solve(factors)

@@ -73,7 +73,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from ..core.errors import ChemtomoError, DataError, ShapeError
-from .lines import resolve_lines
+from .lines import resolve_lines, split_names
 from .maps import _check_si, design_matrix
 
 PRIORS = ("tv", "smooth")
@@ -88,7 +88,7 @@ _FLOOR_FRACTION = 0.05
 def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = None, prior: str = "tv",
                      background_prior: str = "tv", background_weight: float = 1.0, rank: int | None = None,
                      iterations: int = 8, background: str = "polynomial", order: int | None = None,
-                     energy_window=None, fwhm_mnka: float = 130.0, beam_energy: float = 200.0,
+                     energy_window=None, fwhm_mnka: float = 130.0, beam_energy: float = 200.0, width: float = 50.0,
                      grid=None, score: str = "mse", rng=0, device=None, return_info: bool = False, progress: bool = False):
     """Elemental maps by a joint Poisson fit of all pixels with a spatial prior (see module notes).
 
@@ -97,9 +97,13 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
     si : array (ny, nx, n_channels)
         Spectrum image in counts (non-negative, finite), energy last.
     energy : array (n_channels,)
-        Uniform channel energies in keV.
+        Uniform channel energies in keV (EDX) or eV (EELS edges).
     lines_or_elements : sequence of str or str
-        Lines (``"Pt_Ma"``) or elements (``"Pt"``), as for :func:`.maps.fit_maps`.
+        Lines (``"Pt_Ma"``) or elements (``"Pt"``), as for :func:`.maps.fit_maps`, or EELS edges
+        (``"O_K,Fe_L23"``): then the model is :func:`.learned.eels_design_matrix` (polynomial of degree
+        `order`, default 3, in ``log E`` times ``E^-3`` for the background) with the edge delays fitted
+        to the summed spectrum (:func:`.learned.edge_detection`), and each map is the edge's counts in
+        ``[onset, onset + width)`` eV.
     weight : float, optional
         Strength of the prior on the line maps, dimensionless (module notes); 0 gives the
         plain per-pixel Poisson fit. None chooses it by count splitting over `grid`.
@@ -115,7 +119,9 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
     iterations : int, default 8
         Outer (Fisher-scoring) steps of the final fit; the weight search uses half as many per weight.
     background, order, energy_window, fwhm_mnka, beam_energy
-        The model, as for :func:`.maps.fit_maps`.
+        The model, as for :func:`.maps.fit_maps` (EELS: `order` and `energy_window` only).
+    width : float, default 50
+        EELS: the edge counts are those in ``[onset, onset + width)`` eV.
     grid : sequence of float, optional
         Weights tried when `weight` is None; default :data:`WEIGHT_GRID` of the prior.
     score : {"mse", "poisson"}, default "mse"
@@ -135,7 +141,7 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
     Returns
     -------
     maps : dict of str to ndarray (ny, nx), float64, >= 0
-        Counts in each named line family per pixel, as :func:`.maps.fit_maps` returns.
+        Counts in each named line family (or EELS edge) per pixel, as :func:`.maps.fit_maps` returns.
     info : dict
         Only with ``return_info=True``.
 
@@ -173,9 +179,17 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
         raise ChemtomoError(f"unknown score {score!r}; use 'mse' or 'poisson'")
     if int(iterations) != iterations or iterations < 1:
         raise ChemtomoError(f"iterations must be a whole number >= 1, got {iterations!r}")
-    lines = resolve_lines(lines_or_elements, e, beam_energy=beam_energy)
-    design, used = design_matrix(e, lines, background=background, order=order, fwhm_mnka=fwhm_mnka,
-                                 beam_energy=beam_energy, energy_window=energy_window)
+    from .learned import edge_detection, eels_design_matrix, is_eels
+
+    if is_eels(lines_or_elements):
+        lines = split_names(lines_or_elements)
+        delays = edge_detection(data, e, lines, width=width, energy_window=energy_window)["delays"]
+        design, used = eels_design_matrix(e, lines, width=width, order=3 if order is None else order,
+                                          delays=delays, energy_window=energy_window)
+    else:
+        lines = resolve_lines(lines_or_elements, e, beam_energy=beam_energy)
+        design, used = design_matrix(e, lines, background=background, order=order, fwhm_mnka=fwhm_mnka,
+                                     beam_energy=beam_energy, energy_window=energy_window)
     ny, nx = data.shape[:2]
     counts = data[..., used].reshape(ny * nx, -1).astype(np.float32)
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -94,7 +94,7 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         :func:`.maps.window_maps`, :func:`.maps.fit_maps`, :func:`.regularised.regularised_maps`
         (low dose; its weight chosen by count splitting per tilt) or :func:`.learned.learned_maps`
         (low dose, with a per-pixel standard deviation). EELS edges (``"O_K,Fe_L23"``, energies in eV)
-        take ``"window"`` (:func:`.eels.eels_maps`) or ``"learned"``. Every tilt is mapped on its own.
+        take ``"window"`` (:func:`.eels.eels_maps`), ``"regularised"`` or ``"learned"``. Every tilt is mapped on its own.
     angles : sequence of float, "names" or None
         Tilt angles in degrees, one per file, or ``"names"`` to read them from the file names
         (:func:`angles_from_names`). Required for more than one file (one file: 0 degrees).
@@ -127,7 +127,7 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     from .regularised import regularised_maps
 
     eels = is_eels(elements)
-    funcs = ({"window": eels_maps, "learned": learned_maps} if eels else
+    funcs = ({"window": eels_maps, "regularised": regularised_maps, "learned": learned_maps} if eels else
              {"window": window_maps, "fit": fit_maps, "regularised": regularised_maps, "learned": learned_maps})
     if method not in funcs:
         raise ChemtomoError(f"unknown map method {method!r} for {'EELS edges' if eels else 'EDX'}; "

@@ -491,7 +491,7 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
         raise ShapeError(f"the spectrum image is {data.shape[0]}x{data.shape[1]} px; the network needs at least 2x2")
     det = edge_detection(data, energy, lines, width=width, energy_window=energy_window) if is_eels(lines) else None
     est = line_estimates(data, energy, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam_energy, width=width,
-                         energy_window=energy_window, delays=det and det["delays"])
+                         energy_window=energy_window, delays=None if det is None else det["delays"])
     if weights is None:
         weights = ENSEMBLE
     paths = [weights] if isinstance(weights, (str, Path)) else list(weights)

@@ -398,7 +398,7 @@ def run_qd1_denoise(data: Path, out: Path | None, *, binning: int = 2, methods=(
     """
     from chemtomo.align import shift_whole
     from chemtomo.denoise import denoise
-    from chemtomo.simulate.noise import split_counts
+    from chemtomo.physics.counts import split_counts
 
     t0 = time.perf_counter()
     c = qd1_counts(data, binning)

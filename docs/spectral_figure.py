@@ -14,7 +14,7 @@ reference better than the reference agrees with the truth.
 
 * NIST FePt core-shell spectrum image (``edx-si-FePt/core_shell.hdf5``, 64 x 64 px, 216 counts/px):
   Fe Ka and Pt La by window, fit and ``learned`` on all counts and on binomially thinned copies (10 %
-  and 2 %, :func:`chemtomo.simulate.noise.split_counts`); reference: all counts, 4 x 4 blocks.
+  and 2 %, :func:`chemtomo.physics.counts.split_counts`); reference: all counts, 4 x 4 blocks.
 * L2083 EDX tilt series (``edx-tilt-L2083``, 16 Bruker files, binned 2 x 2 to 128 x 128 px): eight
   lines by the per-pixel fit and ``learned``, every tilt on its own; reference: 8 x 8 blocks of each
   tilt, compared summed over the tilts and tilt by tilt; also the unbiased whole-spectrum estimate
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 from chemtomo.io.instrument import read_spectrum_image  # noqa: E402
 from chemtomo.report.figures import save_figure  # noqa: E402
-from chemtomo.simulate.noise import split_counts  # noqa: E402
+from chemtomo.physics.counts import split_counts
 from chemtomo.spectral import fit_maps, line_estimates, window_maps  # noqa: E402
 from chemtomo.spectral.learned import learned_maps  # noqa: E402
 from chemtomo.spectral.series import angles_from_names  # noqa: E402

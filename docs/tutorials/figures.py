@@ -61,10 +61,11 @@ def haadf_tutorial(n: int = 64, *, dose: float = 1e4, iterations: int = 100, see
     shell = inside & (frac_true < 0.01)
     mixed = inside & ~core & ~shell
     # expected pure intensities: HAADF per voxel of pure element, in the reconstruction's units
-    from chemtomo.simulate.haadf import SCATTERING_CONSTANT, _z, number_density
+    from chemtomo.physics.scattering import SCATTERING_CONSTANT
+    from chemtomo.physics.elements import atomic_number, number_density
 
     def pure(el):  # detected electrons per pixel per voxel length of pure element, at the dose per tilt
-        return (dose / len(angles)) * (10 * 0.5) ** 2 * SCATTERING_CONSTANT * _z(el) ** 1.7 \
+        return (dose / len(angles)) * (10 * 0.5) ** 2 * SCATTERING_CONSTANT * atomic_number(el) ** 1.7 \
             * 0.5 * number_density(el) / 100.0
 
     dice = 2 * np.sum(mask & inside) / (mask.sum() + inside.sum())
@@ -244,8 +245,8 @@ def spectral_tutorial(n: int = 48, *, dose: float = 1e6, doses=(1e5, 1e6, 1e7, 1
                       seed: int = 1, real: bool = True) -> dict:
     """EDX spectrum image of a Pt@Fe sphere at 0 deg; window and fit maps against the truth."""
     from chemtomo.core.geometry import TiltGeometry
-    from chemtomo.simulate import (EDXDetector, edx_expected, energy_axis, expected_spectra, phantom_from_spec,
-                                   spectrum_image)
+    from chemtomo.physics.xray import EDXDetector, energy_axis
+    from chemtomo.simulate import edx_expected, expected_spectra, phantom_from_spec, spectrum_image
     from chemtomo.simulate.haadf import areal_density
     from chemtomo.spectral import cliff_lorimer, fit_maps, window_maps
     from chemtomo.testing import nrmse

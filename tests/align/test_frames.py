@@ -5,7 +5,7 @@ import pytest
 
 from chemtomo.align import frame_shifts, shift_whole
 from chemtomo.core.errors import ShapeError
-from chemtomo.simulate.acquisition import apply_shifts
+from chemtomo.core.shifts import apply_shifts
 
 
 def test_known_drift_is_found_and_undone():

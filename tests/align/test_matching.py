@@ -4,7 +4,8 @@ import pytest
 from chemtomo.align import projection_matching, xcorr_shifts
 from chemtomo.align.com import remove_translation
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.simulate.acquisition import apply_shifts, random_shifts
+from chemtomo.simulate.acquisition import random_shifts
+from chemtomo.core.shifts import apply_shifts
 from chemtomo.simulate.phantoms import phantom_from_spec
 from chemtomo.simulate.series import Acquisition, simulate_series
 

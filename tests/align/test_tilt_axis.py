@@ -2,7 +2,7 @@ import numpy as np
 
 from chemtomo.align import axis_offset, rotate_stack, tilt_axis_angle
 from chemtomo.core.geometry import TiltGeometry
-from chemtomo.simulate.acquisition import apply_shifts
+from chemtomo.core.shifts import apply_shifts
 from chemtomo.simulate.haadf import haadf_expected
 from chemtomo.simulate.phantoms import phantom_from_spec
 

@@ -33,7 +33,7 @@ from chemtomo.atomic.models import fcc_sites
 from chemtomo.core.errors import ChemtomoError
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
-from chemtomo.simulate.haadf import SCATTERING_CONSTANT
+from chemtomo.physics.scattering import SCATTERING_CONSTANT
 
 V = 0.5   # voxel size, Angstrom
 
@@ -169,7 +169,8 @@ def test_refinement_against_the_series_lowers_the_position_error(fept):
 
 
 def test_refine_atoms_recovers_perturbed_positions():
-    from chemtomo.atomic import atomic_tilt_series, cross_section
+    from chemtomo.atomic import atomic_tilt_series
+    from chemtomo.physics.scattering import atom_cross_section as cross_section
     from chemtomo.atomic.refine import refine_atoms
 
     shape = (48, 48, 48)

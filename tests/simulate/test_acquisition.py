@@ -3,8 +3,8 @@ import pytest
 
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
-from chemtomo.simulate.acquisition import (SweptProjector, apply_shifts, damage_factors, dose_from_time,
-                                           dwell_time, random_shifts, time_from_dose)
+from chemtomo.simulate.acquisition import SweptProjector, damage_factors, dose_from_time, dwell_time, random_shifts, time_from_dose
+from chemtomo.core.shifts import apply_shifts
 
 
 def test_swept_projector_averages_sub_angles():

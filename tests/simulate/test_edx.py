@@ -4,9 +4,9 @@ import xraylib
 
 from chemtomo.core.errors import ChemtomoError
 from chemtomo.core.geometry import TiltGeometry
-from chemtomo.simulate.edx import (EDXDetector, attenuation, detector_direction, edx_counts, edx_expected,
-                                   holder_shadow, ionisation_cross_section, line_energy, xray_cross_section)
-from chemtomo.simulate.haadf import number_density
+from chemtomo.simulate.edx import attenuation, detector_direction, edx_counts, edx_expected, holder_shadow
+from chemtomo.physics.xray import EDXDetector, ionisation_cross_section, line_energy, xray_cross_section
+from chemtomo.physics.elements import number_density
 
 N = 24
 

@@ -3,8 +3,8 @@ import pytest
 
 from chemtomo.core.errors import ChemtomoError
 from chemtomo.core.geometry import TiltGeometry
-from chemtomo.simulate.eels import (collection_fraction, detect, edge_cross_section, edge_onset, edge_shape,
-                                    eels_expected_maps, eels_expected_spectra)
+from chemtomo.simulate.eels import detect, eels_expected_maps, eels_expected_spectra
+from chemtomo.physics.eels import collection_fraction, edge_cross_section, edge_onset, edge_shape
 
 
 def test_edge_onsets_from_xraylib():
@@ -23,7 +23,7 @@ def test_edge_shape_sawtooth_and_delayed_maximum():
 
 
 def test_edge_integral_equals_collected_cross_section():
-    from chemtomo.simulate.edx import ionisation_cross_section
+    from chemtomo.physics.xray import ionisation_cross_section
 
     e = np.arange(400.0, 60000.0, 0.5)
     for delay in (0.0, 15.0):

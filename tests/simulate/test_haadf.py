@@ -3,7 +3,9 @@ import pytest
 
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
-from chemtomo.simulate.haadf import (SCATTERING_CONSTANT, haadf, haadf_expected, haadf_weight, number_density)
+from chemtomo.simulate.haadf import haadf, haadf_expected
+from chemtomo.physics.scattering import SCATTERING_CONSTANT, haadf_weight
+from chemtomo.physics.elements import number_density
 
 N = 24
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from chemtomo.core.errors import ChemtomoError, DataError
-from chemtomo.simulate.noise import as_rng, gaussian, poisson, split_counts
+from chemtomo.physics.counts import as_rng, gaussian, poisson, split_counts
 
 
 def test_poisson_mean_and_variance():

@@ -3,7 +3,7 @@ import pytest
 
 from chemtomo.core.data import TiltSeries
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.simulate.edx import EDXDetector
+from chemtomo.physics.xray import EDXDetector
 from chemtomo.simulate.series import Acquisition, simulate_series
 
 N = 20
@@ -76,7 +76,8 @@ def test_absorption_lowers_soft_line_counts_more():
 
 def test_eels_edge_maps_follow_the_expected_counts_and_the_detector():
     from chemtomo.core.geometry import TiltGeometry
-    from chemtomo.simulate.eels import EDGE_DELAY, default_edge, eels_expected_maps
+    from chemtomo.simulate.eels import eels_expected_maps
+    from chemtomo.physics.eels import EDGE_DELAY, default_edge
 
     assert [default_edge(e) for e in ("O", "Fe", "Ag", "Au")] == ["O_K", "Fe_L23", "Ag_M45", "Au_M45"]
     phantom = _core_shell()

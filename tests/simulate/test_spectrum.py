@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import xraylib
 
-from chemtomo.simulate.edx import EDXDetector, line_energy, xray_cross_section
-from chemtomo.simulate.spectrum import energy_axis, expected_spectra, fwhm, spectrum_image, to_exspy
+from chemtomo.physics.xray import EDXDetector, line_energy, xray_cross_section
+from chemtomo.simulate.spectrum import expected_spectra, spectrum_image, to_exspy
+from chemtomo.physics.xray import energy_axis, fwhm
 
 
 def _peak_fwhm(spec, e, centre, half_window=0.4):

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.simulate.eels import edge_cross_section, edge_onset, eels_expected_spectra
-from chemtomo.simulate.noise import poisson
+from chemtomo.simulate.eels import eels_expected_spectra
+from chemtomo.physics.eels import edge_cross_section, edge_onset
+from chemtomo.physics.counts import poisson
 from chemtomo.spectral.eels import eels_maps, powerlaw_background
 
 E = np.arange(300.0, 900.0, 1.0)

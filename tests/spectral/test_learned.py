@@ -10,9 +10,11 @@ import torch
 from chemtomo.cli import main
 from chemtomo.core.errors import ChemtomoError, DataError, ShapeError
 from chemtomo.io import read_stack
-from chemtomo.simulate.eels import EDGE_DELAY, edge_cross_section, edge_onset, eels_expected_spectra
-from chemtomo.simulate.edx import xray_cross_section
-from chemtomo.simulate.spectrum import energy_axis, expected_spectra, to_exspy
+from chemtomo.simulate.eels import eels_expected_spectra
+from chemtomo.physics.eels import EDGE_DELAY, edge_cross_section, edge_onset
+from chemtomo.physics.xray import xray_cross_section
+from chemtomo.simulate.spectrum import expected_spectra, to_exspy
+from chemtomo.physics.xray import energy_axis
 from chemtomo.spectral import fit_maps, window_maps
 from chemtomo.spectral.learned import (ENSEMBLE, N_FEATURES, WEIGHTS, combine, edge_detection, eels_design_matrix, is_eels,
                                       learned_maps, line_estimates,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.simulate.spectrum import energy_axis
+from chemtomo.physics.xray import energy_axis
 from chemtomo.spectral.lines import auto_lines, check_line, line_components, resolve_lines
 
 E20 = energy_axis(2048, 0.01)          # 0 - 20.47 keV

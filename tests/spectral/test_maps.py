@@ -3,8 +3,9 @@ import pytest
 
 from chemtomo.cli import main
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.simulate.edx import xray_cross_section
-from chemtomo.simulate.spectrum import energy_axis, expected_spectra, spectrum_image, to_exspy
+from chemtomo.physics.xray import xray_cross_section
+from chemtomo.simulate.spectrum import expected_spectra, spectrum_image, to_exspy
+from chemtomo.physics.xray import energy_axis
 from chemtomo.spectral.maps import (cliff_lorimer, denoise_pca, fit_maps, pca_rank, window_maps, zeta_factor)
 from chemtomo.spectral.series import angles_from_names, maps_series, maps_to_directory, undetected
 

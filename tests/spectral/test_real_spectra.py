@@ -68,7 +68,7 @@ def _binned(img, b=4):
 @pytest.mark.skipif(not FEPT.is_file(), reason="needs ../shared/data/edx-si-FePt (NIST FePt spectrum image)")
 def test_learned_maps_agree_with_the_high_count_fit_on_fept():
     from chemtomo.io.instrument import read_spectrum_image
-    from chemtomo.simulate.noise import split_counts
+    from chemtomo.physics.counts import split_counts
     from chemtomo.spectral.learned import learned_maps
 
     d = read_spectrum_image(FEPT)

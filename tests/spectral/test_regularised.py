@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from chemtomo.core.errors import ChemtomoError, DataError, ShapeError
-from chemtomo.simulate.edx import xray_cross_section
-from chemtomo.simulate.spectrum import energy_axis, expected_spectra, to_exspy
+from chemtomo.physics.xray import xray_cross_section
+from chemtomo.simulate.spectrum import expected_spectra, to_exspy
+from chemtomo.physics.xray import energy_axis
 from chemtomo.spectral import regularised_maps
 from chemtomo.spectral.maps import fit_maps, window_maps
 from chemtomo.testing import nrmse
@@ -132,7 +133,8 @@ def test_cli_maps_regularised(tmp_path):
 
 def test_eels_edges_with_a_wrong_edge_delay():
     """EELS: the Poisson fit with the edge delays fitted to the summed spectrum beats the per-pixel fit."""
-    from chemtomo.simulate.eels import edge_cross_section, edge_onset, eels_expected_spectra
+    from chemtomo.simulate.eels import eels_expected_spectra
+    from chemtomo.physics.eels import edge_cross_section, edge_onset
     from chemtomo.spectral.learned import line_estimates
 
     e = np.arange(380.0, 700.0, 0.5)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..core.data import Signal, TiltSeries
 from ..core.errors import ChemtomoError, as_angles
-from ..simulate.acquisition import apply_shifts  # content of image a moves by +shifts[a]; same convention
+from ..core.shifts import apply_shifts
 from .com import centre_of_mass, com_shifts, sinusoid_fit
 from .matching import projection_matching
 from .tilt_axis import rotate_stack, tilt_axis_angle

@@ -197,7 +197,7 @@ def xcorr_shifts(stack, angles=None, *, reference="running", lowpass=1.0, highpa
 
     Examples
     --------
-    >>> from chemtomo.simulate.acquisition import apply_shifts
+    >>> from chemtomo.core.shifts import apply_shifts
     >>> img = np.zeros((32, 32)); img[10:20, 12:18] = 1
     >>> true = np.array([[0, 0], [1.5, -2.25], [3.0, 0.5]])
     >>> est = xcorr_shifts(apply_shifts(np.stack([img] * 3), true))

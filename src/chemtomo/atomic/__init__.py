@@ -22,7 +22,7 @@ from .fit import Peaks, fit_gaussians, local_maxima
 from .mixture import Mixture, fit_mixture, select_mixture
 from .models import Atoms, core_shell_particle, fcc_alloy, l10_particle, place, radius_for
 from .score import match_atoms, score_atoms
-from .simulate import atomic_tilt_series, cross_section, project_atoms, render_atoms
+from .simulate import atomic_tilt_series, project_atoms, render_atoms
 from .trace import noise_threshold, to_angstrom, to_index, trace_atoms
 
 
@@ -102,7 +102,7 @@ __all__ = [
     "Atoms", "Peaks", "Mixture", "NON_ATOM", "atoms_from_volume", "trace_atoms", "classify_species",
     "integrated_intensity", "fit_gaussians", "local_maxima", "noise_threshold", "to_angstrom", "to_index",
     "fit_mixture", "select_mixture", "l10_particle", "fcc_alloy", "core_shell_particle", "place", "radius_for",
-    "project_atoms", "render_atoms", "atomic_tilt_series", "cross_section", "match_atoms", "score_atoms",
+    "project_atoms", "render_atoms", "atomic_tilt_series", "match_atoms", "score_atoms",
     "fit_columns", "column_cross_sections", "count_atoms", "lensing_cross_section", "simulate_columns",
     "unscramble_columns", "pure_column_scs",
 ]

@@ -19,12 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import ChemtomoError
-from ..simulate.noise import as_rng, poisson
+from ..physics.counts import as_rng, poisson
 from scipy import ndimage
 
 from .fit import Peaks, check_image, fit_gaussians, local_maxima, render_peaks, suppress
 from .mixture import Mixture, select_mixture
-from .simulate import _pixel_weights, cross_section
+from ..physics.scattering import atom_cross_section, pixel_weights
 from .trace import refine_jointly
 
 
@@ -34,7 +34,7 @@ def pure_column_scs(species: str, n_max: int, *, exponent: float = 0.85, gamma: 
     An exponent below 1 mimics channelling's sublinear growth with thickness.
     Replace by values from image simulations (e.g. abTEM) for real data.
     """
-    return cross_section(species, gamma)[0] * np.arange(n_max + 1) ** exponent
+    return atom_cross_section(species, gamma)[0] * np.arange(n_max + 1) ** exponent
 
 
 def simulate_columns(counts, *, spacing: float = 2.04, pixel_size: float = 0.2, sigma: float = 0.45,
@@ -87,7 +87,7 @@ def simulate_columns(counts, *, spacing: float = 2.04, pixel_size: float = 0.2, 
              int(np.ceil((counts.shape[1] - 1) * step + 2 * margin)) + 1)
     s = sigma / pixel_size
     w = dose * true
-    expected = _pixel_weights(pos[:, 0], shape[0], s).T @ (w[:, None] * _pixel_weights(pos[:, 1], shape[1], s))
+    expected = pixel_weights(pos[:, 0], shape[0], s).T @ (w[:, None] * pixel_weights(pos[:, 1], shape[1], s))
     expected = expected + background
     return {"image": poisson(expected, rng=rng), "expected": expected, "positions": pos, "counts": n,
             "scs": true, "dose": dose, "pixel_size": pixel_size}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import ChemtomoError
-from ..simulate.noise import as_rng
+from ..physics.counts import as_rng
 
 #: FCC lattice constants in Angstrom (room temperature).
 LATTICE = {"Au": 4.078, "Ag": 4.086, "Pt": 3.924, "Pd": 3.891, "Cu": 3.615, "Ni": 3.524, "Al": 4.050}

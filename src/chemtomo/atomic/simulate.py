@@ -1,7 +1,7 @@
 """Atomic-resolution HAADF tilt series of an atomic model (incoherent Gaussian-atom model).
 
 Every atom scatters ``dose * k Z^gamma`` electrons onto the annular detector
-(``k`` = :data:`chemtomo.simulate.haadf.SCATTERING_CONSTANT`, A^2), spread as an
+(``k`` = :data:`chemtomo.physics.scattering.SCATTERING_CONSTANT`, A^2), spread as an
 isotropic Gaussian of standard deviation `sigma` (probe size and thermal
 vibration together) and integrated exactly over each pixel. Channelling and
 dynamical effects are left out, as atomic electron tomography assumes.
@@ -14,23 +14,9 @@ from scipy.special import erf
 
 from ..core.errors import ChemtomoError
 from ..core.geometry import TiltGeometry
-from ..simulate.haadf import SCATTERING_CONSTANT, _z
-from ..simulate.noise import poisson
+from ..physics.scattering import atom_cross_section, pixel_weights
+from ..physics.counts import poisson
 from .models import Atoms
-
-
-def cross_section(species, gamma: float = 1.7) -> np.ndarray:
-    """HAADF cross-section per atom, ``k Z^gamma`` in A^2, for each symbol in `species`."""
-    species = np.atleast_1d(np.asarray(species, dtype=str))
-    table = {s: SCATTERING_CONSTANT * _z(s) ** gamma for s in np.unique(species)}
-    return np.array([table[s] for s in species])
-
-
-def _pixel_weights(centres: np.ndarray, n: int, sigma: float) -> np.ndarray:
-    """Fraction of a unit Gaussian (centre, sd in pixels) falling into each of `n` pixels: shape (len(centres), n)."""
-    edges = np.arange(n + 1) - 0.5
-    c = erf((edges[None, :] - centres[:, None]) / (np.sqrt(2) * sigma))
-    return 0.5 * np.diff(c, axis=1)
 
 
 def _voxel_coords(atoms: Atoms, voxel_size: float) -> np.ndarray:
@@ -69,14 +55,14 @@ def project_atoms(atoms: Atoms, geometry: TiltGeometry, voxel_size: float, *, si
     ny, nz, nx = geometry.volume_shape
     nu = geometry.n_u or nx
     x, y, z = _voxel_coords(atoms, voxel_size).T
-    w = dose * cross_section(atoms.species, gamma)
+    w = dose * atom_cross_section(atoms.species, gamma)
     s = sigma / voxel_size
-    gy = _pixel_weights(y, ny, s)
+    gy = pixel_weights(y, ny, s)
     xc, zc = x - (nx - 1) / 2, z - (nz - 1) / 2
     out = np.empty(geometry.projection_shape)
     for a, theta in enumerate(np.deg2rad(geometry.angles)):
         u = xc * np.cos(theta) + zc * np.sin(theta) + geometry.axis_offset + (nu - 1) / 2
-        out[a] = gy.T @ (w[:, None] * _pixel_weights(u, nu, s))
+        out[a] = gy.T @ (w[:, None] * pixel_weights(u, nu, s))
     return out
 
 
@@ -89,7 +75,7 @@ def render_atoms(atoms: Atoms, shape, voxel_size: float, *, sigma: float = 0.45,
     """
     ny, nz, nx = shape
     coords = _voxel_coords(atoms, voxel_size)
-    w = dose * cross_section(atoms.species, gamma)
+    w = dose * atom_cross_section(atoms.species, gamma)
     s = sigma / voxel_size
     r = int(np.ceil(4 * s))
     offs = np.arange(-r, r + 1)

@@ -6,7 +6,7 @@ made from the data itself:
 * **binomial splitting** of one count map: each count goes to the input ``a``
   with probability ``p``, else to the target ``b``; for Poisson counts of
   expectation ``lam`` they are independent, ``a ~ Poisson(p lam)`` and
-  ``b ~ Poisson((1 - p) lam)`` (:func:`chemtomo.simulate.noise.split_counts`);
+  ``b ~ Poisson((1 - p) lam)`` (:func:`chemtomo.physics.counts.split_counts`);
 * **repeated-scan frames** (Han et al. 2021): the sum of a random half of the
   frames is the input, the sum of the other half the target.
 

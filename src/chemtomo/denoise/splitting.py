@@ -2,7 +2,7 @@
 
 Binomial thinning makes independent copies of Poisson data: if ``y ~ Poisson(lam)``,
 dealing each count at random to one of ``K`` folds gives ``K`` independent maps
-``y_k ~ Poisson(lam / K)`` (:func:`chemtomo.simulate.noise.split_counts`, applied
+``y_k ~ Poisson(lam / K)`` (:func:`chemtomo.physics.counts.split_counts`, applied
 ``K - 1`` times). For every candidate value ``t`` and every fold ``k`` the
 denoiser runs on the other folds, ``y - y_k`` (expectation ``(K - 1) lam / K``),
 its output ``mu_k`` is scaled to the held-out fold's expectation, ``m_k = mu_k / (K - 1)``,
@@ -57,7 +57,7 @@ def split_folds(counts, folds: int = 5, rng=0) -> list[np.ndarray]:
     maps : list of ndarray of int64
         `folds` maps, each Poisson with ``1 / folds`` of the expectation, summing to the rounded counts.
     """
-    from ..simulate.noise import as_rng, split_counts
+    from ..physics.counts import as_rng, split_counts
 
     if int(folds) != folds or folds < 2:
         raise ChemtomoError(f"folds must be a whole number >= 2, got {folds!r}")

@@ -82,9 +82,9 @@ def _projections(rng, n: int, angles, guide: bool = False) -> list[np.ndarray]:
 def haadf_guide(vols: dict, op, exponent: float = 1.7) -> np.ndarray:
     """HAADF guide images ``(n_tilts, ny, nu)`` of a phantom: ``sum_e Z_e^exponent c_e`` projected by `op`, each
     tilt divided by its mean over the footprint (pixels above 1 % of its maximum)."""
-    from ..simulate.haadf import _z
+    from ..physics.elements import atomic_number
 
-    h = np.asarray(op(sum(np.asarray(vols[el], np.float32) * _z(el) ** exponent for el in vols)), np.float64)
+    h = np.asarray(op(sum(np.asarray(vols[el], np.float32) * atomic_number(el) ** exponent for el in vols)), np.float64)
     for p in h:
         if p.max() > 0:
             p /= p[p > 0.01 * p.max()].mean()

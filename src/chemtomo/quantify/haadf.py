@@ -266,7 +266,7 @@ def haadf_quant(volume, elements=("Au", "Ag"), *, mask=None, method: str = "hist
         Atomic fraction of each element, 0..1 inside the mask and summing to
         the mask; 0 outside.
     """
-    from ..simulate.haadf import haadf_weight
+    from ..physics.scattering import haadf_weight
 
     if len(elements) != 2:
         raise ChemtomoError(f"haadf_quant unmixes exactly two elements, got {list(elements)}")

@@ -28,7 +28,7 @@ from .particles import quantify_volumes
 
 
 def _halves(series: TiltSeries, rng) -> tuple[TiltSeries, TiltSeries]:
-    from ..simulate.noise import split_counts
+    from ..physics.counts import split_counts
 
     first, second = {}, {}
     for name in series.names:

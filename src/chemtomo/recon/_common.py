@@ -161,7 +161,7 @@ def split_half(counts: torch.Tensor, rng) -> tuple[torch.Tensor, torch.Tensor]:
     float32 tensors on the device of `counts`. `rng`: a seed or a numpy Generator
     (consumed, so successive calls draw independent splits).
     """
-    from ..simulate.noise import split_counts
+    from ..physics.counts import split_counts
 
     n = np.rint(counts.detach().cpu().numpy().astype(np.float64)).clip(min=0)
     first, second = split_counts(n, 0.5, rng=rng)

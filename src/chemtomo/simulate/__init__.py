@@ -1,4 +1,5 @@
-"""Simulation: nanoparticle phantoms and HAADF / EDX / EDX-spectrum / EELS physics with dose.
+"""Simulation: nanoparticle phantoms and HAADF / EDX / EDX-spectrum / EELS forward models with dose
+(the shared physics is in :mod:`chemtomo.physics`).
 
 Names load lazily so that ``import chemtomo.simulate`` does no work.
 """
@@ -15,17 +16,14 @@ _LAZY = {
     "random_spec": "phantoms", "parse_spec": "phantoms", "COMPOSITIONS": "phantoms", "FAMILIES": "sdf",
     "write_dataset": "dataset", "read_dataset": "dataset", "PhantomDataset": "dataset",
     # HAADF
-    "haadf": "haadf", "haadf_expected": "haadf", "number_density": "haadf",
+    "haadf": "haadf", "haadf_expected": "haadf",
     # EDX
-    "EDXDetector": "edx", "edx_expected": "edx", "edx_counts": "edx", "line_energy": "edx",
-    "xray_cross_section": "edx", "holder_shadow": "edx",
-    "spectrum_image": "spectrum", "expected_spectra": "spectrum", "energy_axis": "spectrum", "to_exspy": "spectrum",
+    "edx_expected": "edx", "edx_counts": "edx", "holder_shadow": "edx",
+    "spectrum_image": "spectrum", "expected_spectra": "spectrum", "to_exspy": "spectrum",
     # EELS
-    "eels_expected_maps": "eels", "eels_expected_spectra": "eels", "edge_onset": "eels", "detect": "eels",
-    # noise
-    "poisson": "noise", "gaussian": "noise", "split_counts": "noise", "as_rng": "noise",
+    "eels_expected_maps": "eels", "eels_expected_spectra": "eels", "detect": "eels",
     # acquisition
-    "SweptProjector": "acquisition", "random_shifts": "acquisition", "apply_shifts": "acquisition",
+    "SweptProjector": "acquisition", "random_shifts": "acquisition",
     "damage_factors": "acquisition", "dose_from_time": "acquisition", "time_from_dose": "acquisition",
 }
 

@@ -8,12 +8,11 @@ pixel size in nm.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ..core.errors import ChemtomoError
 from ..core.geometry import TiltGeometry
 from ..core.projector import Projector
-from .noise import as_rng
+from ..physics.counts import as_rng
 
 #: elementary charge in C
 _E_CHARGE = 1.602176634e-19
@@ -92,19 +91,6 @@ def random_shifts(n_tilts: int, sigma: float, *, walk: bool = False, rng=None) -
         raise ChemtomoError(f"sigma must be a shift spread >= 0 in pixels, got {sigma}")
     s = as_rng(rng).normal(0.0, sigma, size=(int(n_tilts), 2))
     return np.cumsum(s, axis=0) if walk else s
-
-
-def apply_shifts(stack, shifts) -> np.ndarray:
-    """Shift each image of ``p[a, y, u]`` by ``shifts[a] = (dy, du)`` pixels (sub-pixel, linear).
-
-    Linear interpolation keeps non-negative images non-negative; pixels moved in
-    from outside are 0.
-    """
-    p = np.asarray(stack, dtype=np.float64)
-    sh = np.asarray(shifts, dtype=np.float64)
-    if p.ndim != 3 or sh.shape != (p.shape[0], 2):
-        raise ChemtomoError(f"need a stack (n, ny, nu) and shifts (n, 2), got {p.shape} and {sh.shape}")
-    return np.stack([ndimage.shift(img, s, order=1, mode="constant", cval=0.0) for img, s in zip(p, sh)])
 
 
 def damage_factors(dose_per_tilt, critical_dose: float | None) -> np.ndarray:

@@ -16,41 +16,10 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.errors import ChemtomoError
-from ..core.names import ELEMENTS
+from ..physics.elements import atomic_number, number_density
+from ..physics.scattering import SCATTERING_CONSTANT
 from .acquisition import as_projector, project
-from .noise import as_rng, gaussian
-
-#: HAADF scattering cross-section per atom divided by Z^gamma, in A^2 (see module notes).
-SCATTERING_CONSTANT = 1.2e-5
-
-_AVOGADRO = 6.02214076e23
-
-
-def _z(element: str) -> int:
-    if element not in ELEMENTS:
-        raise ChemtomoError(f"unknown element {element!r}; phantom keys must be element symbols such as Au or Ag")
-    return ELEMENTS.index(element) + 1
-
-
-def number_density(element: str) -> float:
-    """Atomic number density of the pure element, in atoms/nm^3.
-
-    ``n = rho N_A / M * 1e-21`` with the density ``rho`` (g/cm^3) from
-    ``xraylib.ElementDensity`` and the atomic weight ``M`` (g/mol) from
-    ``xraylib.AtomicWeight``.
-
-    >>> round(number_density("Au"), 1)
-    59.0
-    """
-    import xraylib
-
-    z = _z(element)
-    return float(xraylib.ElementDensity(z) / xraylib.AtomicWeight(z) * _AVOGADRO * 1e-21)
-
-
-def haadf_weight(element: str, gamma: float = 1.7) -> float:
-    """Relative HAADF signal per unit concentration and path length: ``n_e Z_e^gamma`` (nm^-3)."""
-    return number_density(element) * _z(element) ** gamma
+from ..physics.counts import as_rng, gaussian
 
 
 def areal_density(phantom: dict, geometry, voxel_size: float) -> dict:
@@ -115,7 +84,7 @@ def haadf_expected(phantom: dict, geometry, *, voxel_size: float, dose, gamma: f
     d = _dose_vector(dose, n_t)
     total = 0.0
     for el, rho in areal.items():
-        total = total + SCATTERING_CONSTANT * _z(el) ** gamma * rho
+        total = total + SCATTERING_CONSTANT * atomic_number(el) ** gamma * rho
     total = np.broadcast_to(np.asarray(total, dtype=np.float64), (n_t,) + next(iter(areal.values())).shape[1:])
     out = total * (d * (10.0 * voxel_size) ** 2)[:, None, None]
     if probe_sigma > 0:

@@ -65,7 +65,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.errors import ChemtomoError
-from .noise import as_rng
+from ..physics.counts import as_rng
 from .sdf import FAMILIES, PLATES, body_sdf, extent, make_body, occupancy, quaternion_matrix
 
 #: Kinds of composition a particle can have.

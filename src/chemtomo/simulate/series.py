@@ -14,12 +14,14 @@ import numpy as np
 from ..core.errors import ChemtomoError
 from ..core.data import Signal, TiltSeries
 from ..core.geometry import TiltGeometry
-from .acquisition import (SweptProjector, apply_shifts, damage_factors, dose_from_time, random_shifts,
-                          time_from_dose)
-from .edx import EDXDetector, default_line, edx_counts, edx_expected, holder_shadow, parse_line
-from .eels import EDGE_DELAY, default_edge, detect, eels_expected_maps, is_edge
+from .acquisition import SweptProjector, damage_factors, dose_from_time, random_shifts, time_from_dose
+from ..core.shifts import apply_shifts
+from .edx import edx_counts, edx_expected, holder_shadow
+from ..physics.xray import EDXDetector, default_line, parse_line
+from .eels import detect, eels_expected_maps
+from ..physics.eels import EDGE_DELAY, default_edge, is_edge
 from .haadf import haadf_expected
-from .noise import as_rng
+from ..physics.counts import as_rng
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: fl
         ``"HAADF"``; ``"EDX"`` for the default line of every element (signal named by
         the element, e.g. ``"Au"``); or explicit lines such as ``"Au_Ma"`` (signal named by the line);
         ``"EELS"`` for the usual core-loss edge of every element
-        (:func:`~chemtomo.simulate.eels.default_edge`) or explicit edges such as ``"Fe_L23"``
+        (:func:`~chemtomo.physics.eels.default_edge`) or explicit edges such as ``"Fe_L23"``
         (background-subtracted edge maps, 50 eV windows, signal named by the edge).
     dose : float, optional
         Total dose of the series in e-/A^2, spread evenly over the tilts.

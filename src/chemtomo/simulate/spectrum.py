@@ -6,7 +6,7 @@ Expected counts in channel ``k`` of a pixel with areal densities ``rho_e``
     S = d A_pix Omega / (4 pi) eta
     E[k] = S sum_e rho_e [ sum_l sigma_l G_k(E_l) + K_B Z_e (E0 - E_k) / E_k W(E_k) dE ]
 
-* lines ``l``: every transition of :func:`~chemtomo.simulate.edx.emission_lines`
+* lines ``l``: every transition of :func:`~chemtomo.physics.xray.emission_lines`
   (xraylib energies, fluorescence yields and radiative rates, Bethe ionisation);
 * ``G_k(E_l)``: a Gaussian of ``FWHM(E)^2 = FWHM_MnKa^2 + 2.5 eV (E - 5899 eV)``
   (Fano model, eV), integrated over the channel;
@@ -26,26 +26,14 @@ import numpy as np
 from scipy.special import erf
 
 from ..core.errors import ChemtomoError
-from .edx import EDXDetector, emission_lines
-from .haadf import _z
-from .noise import poisson
+from ..physics.xray import fwhm
+from ..physics.xray import EDXDetector, emission_lines
+from ..physics.elements import atomic_number
+from ..physics.counts import poisson
 
 #: Kramers bremsstrahlung constant per atom and unit Z, in A^2/keV (see module notes).
 KRAMERS_CONSTANT = 1e-10
 _SI_K_EDGE, _SI_KA = 1.839, 1.74
-
-
-def energy_axis(n_channels: int = 2048, scale: float = 0.01, offset: float = 0.0) -> np.ndarray:
-    """Channel centres in keV: ``offset + scale * (0 .. n_channels - 1)``."""
-    if n_channels < 2 or scale <= 0:
-        raise ChemtomoError(f"need n_channels >= 2 and scale > 0 keV, got {n_channels} and {scale}")
-    return offset + scale * np.arange(n_channels, dtype=np.float64)
-
-
-def fwhm(energy, fwhm_mnka: float = 130.0) -> np.ndarray:
-    """Detector FWHM in eV at `energy` keV: ``sqrt(FWHM_MnKa^2 + 2.5 (E - 5.899 keV) 1000)``."""
-    e = np.asarray(energy, dtype=np.float64)
-    return np.sqrt(np.clip(fwhm_mnka**2 + 2.5 * (e - 5.899) * 1000.0, 1.0, None))
 
 
 def _profiles(centres, energy, fwhm_mnka):
@@ -107,7 +95,7 @@ def expected_spectra(areal: dict, energy, *, dose: float, pixel_size: float, bea
         centres, amps = _pileup(centres, amps, detector.pileup)
     out = amps.T @ _profiles(centres, energy, detector.fwhm_mnka)  # (P, n_channels)
     for el, rho in maps.items():
-        brems = _bremsstrahlung(_z(el), energy, beam_energy)
+        brems = _bremsstrahlung(atomic_number(el), energy, beam_energy)
         out += np.broadcast_to(rho * scale, shape).ravel()[:, None] * brems[None, :]
     return out.reshape(shape + (energy.size,))
 

@@ -87,7 +87,7 @@ def pca_rank(si, *, criterion: str = "scree", max_rank: int = _MAX_RANK, rng=Non
         return max(1, int(np.sum(s[: kmax + 1] > _gd_threshold(m.shape))))
     if not np.allclose(m, np.round(m)):
         raise ChemtomoError("criterion='cv' splits counts and needs integer counts; use criterion='scree'")
-    from ..simulate.noise import as_rng
+    from ..physics.counts import as_rng
 
     x1 = as_rng(rng).binomial(m.astype(np.int64), 0.5).astype(np.float64)
     x2 = m - x1
@@ -137,7 +137,7 @@ def denoise_pca(si, rank: int | None = None, *, method: str = "pca", criterion: 
         u, s, vt = _svd(xs, rank)
         low = (u[:, :rank] * s[:rank]) @ vt[:rank]
     else:
-        from ..simulate.noise import as_rng
+        from ..physics.counts import as_rng
 
         gen = as_rng(rng)
         w = gen.random((xs.shape[0], rank)) + 0.1

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import ChemtomoError, ShapeError
-from ..simulate.eels import edge_onset
+from ..physics.eels import edge_onset
 from .lines import split_names
 
 
@@ -128,7 +128,7 @@ def eels_maps(si, energy_ev, edges, *, width: float = 50.0, pre_edge=None, low_l
     energy_ev : array (n_channels,)
         Energy loss per channel in eV.
     edges : sequence of str
-        Edges such as ``"O_K"``, ``"Fe_L23"`` (onsets from xraylib, :func:`chemtomo.simulate.eels.edge_onset`).
+        Edges such as ``"O_K"``, ``"Fe_L23"`` (onsets from xraylib, :func:`chemtomo.physics.eels.edge_onset`).
     width : float, default 50
         Integration window ``[onset, onset + width]`` in eV.
     pre_edge : dict of str to (float, float), optional

@@ -102,7 +102,7 @@ def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3,
     energy_ev : array (n_channels,)
         Uniform energy-loss channel centres in eV.
     edges : sequence of str
-        Edges (``"O_K"``, ``"Fe_L23"``), shapes from :func:`chemtomo.simulate.eels.edge_cross_section`.
+        Edges (``"O_K"``, ``"Fe_L23"``), shapes from :func:`chemtomo.physics.eels.edge_cross_section`.
     width : float, default 50
         Each edge column is normalised to unit counts in ``[onset, onset + width)`` eV, so that its
         coefficient is the edge counts :func:`.eels.eels_maps` integrates.
@@ -110,7 +110,7 @@ def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3,
         Degree of the Legendre polynomial in ``log E`` multiplying ``E^-3`` (a power law whose
         exponent may drift across the fit range).
     delays : dict of str to float, optional
-        Delayed maximum per edge in eV; default :data:`chemtomo.simulate.eels.EDGE_DELAY` of its family.
+        Delayed maximum per edge in eV; default :data:`chemtomo.physics.eels.EDGE_DELAY` of its family.
     energy_window : (float, float), optional
         Fit range in eV; default from the first edge's pre-edge window
         (``onset - max(20, 0.12 onset)``) to the last edge's ``onset + width + 20`` eV.
@@ -120,7 +120,7 @@ def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3,
     design : ndarray (n_used, n_edges + order + 1)
     used : bool ndarray (n_channels,)
     """
-    from ..simulate.eels import EDGE_DELAY, edge_cross_section, edge_onset
+    from ..physics.eels import EDGE_DELAY, edge_cross_section, edge_onset
 
     e = np.asarray(energy_ev, dtype=np.float64)
     onsets = [edge_onset(x) for x in edges]
@@ -158,7 +158,7 @@ def edge_detection(si, energy, edges, *, width: float = 50.0, energy_window=None
     The spectrum summed over all pixels holds every count of the image, so the model can afford the
     parameters a pixel cannot: the delayed maximum of each L and M edge (:func:`eels_design_matrix`,
     ``delays``) is fitted within `delay_range` times the model's
-    (:data:`chemtomo.simulate.eels.EDGE_DELAY`; K edges stay sharp) by variable projection (weighted
+    (:data:`chemtomo.physics.eels.EDGE_DELAY`; K edges stay sharp) by variable projection (weighted
     linear least squares for the edges and background at every trial of the delays, L-BFGS-B over the
     delays). Each edge's significance is its fitted counts over their standard deviation, the latter
     inflated by the reduced chi-square when that exceeds 1 (shape errors left in the model widen the
@@ -188,7 +188,7 @@ def edge_detection(si, energy, edges, *, width: float = 50.0, energy_window=None
     from scipy.ndimage import uniform_filter1d
     from scipy.optimize import minimize
 
-    from ..simulate.eels import EDGE_DELAY
+    from ..physics.eels import EDGE_DELAY
     from .lines import split_names
 
     edges = split_names(edges)
@@ -223,7 +223,7 @@ def edge_detection(si, energy, edges, *, width: float = 50.0, energy_window=None
 
 def is_eels(names) -> bool:
     """True if every name is an EELS edge (``"O_K"``, ``"Fe_L23"``); X-ray lines and elements mean EDX."""
-    from ..simulate.eels import is_edge
+    from ..physics.eels import is_edge
     from .lines import split_names
 
     items = split_names(names)

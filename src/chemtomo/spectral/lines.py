@@ -1,8 +1,8 @@
 """X-ray lines for elemental mapping: automatic choice, range checks, line families.
 
 Line names are ``Element_Family`` (``Fe_Ka``, ``Pt_La``, ``Pt_Ma``) with the
-families of :data:`chemtomo.simulate.edx.LINE_FAMILIES`; energies come from
-xraylib through :func:`chemtomo.simulate.edx.line_energy` (keV).
+families of :data:`chemtomo.physics.xray.LINE_FAMILIES`; energies come from
+xraylib through :func:`chemtomo.physics.xray.line_energy` (keV).
 
 Automatic choice (:func:`auto_lines`): the K line (``Ka``) if it lies inside
 the spectrum, otherwise the L (``La``) and M (``Ma``) lines that do. So Fe ->
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import ChemtomoError
-from ..simulate.edx import LINE_FAMILIES, emission_lines, line_energy, parse_line
+from ..physics.xray import LINE_FAMILIES, emission_lines, line_energy, parse_line
 
 __all__ = ["LINE_FAMILIES", "parse_line", "line_energy", "energy_range", "check_line", "auto_lines",
            "resolve_lines", "line_components"]
@@ -124,7 +124,7 @@ def line_components(line: str, beam_energy: float = 200.0) -> tuple[np.ndarray, 
     """All transitions of the shell (K, L or M) that `line` belongs to, weighted for a fit.
 
     The weights are xraylib production cross-sections (vacancy cross-section x
-    fluorescence yield x radiative rate, :func:`chemtomo.simulate.edx.emission_lines`)
+    fluorescence yield x radiative rate, :func:`chemtomo.physics.xray.emission_lines`)
     normalised so that the components of the named family (e.g. Ka = KL3 + KL2)
     sum to 1: a fitted amplitude is then the counts in that family.
 

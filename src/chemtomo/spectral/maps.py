@@ -19,7 +19,7 @@ Fit maps (:func:`fit_maps`) solve, for every pixel at once, the linear model::
 with non-negative line amplitudes ``a_l`` (batched NNLS, :mod:`._nnls`) and
 free background coefficients ``c_j``. ``G`` is a channel-integrated unit
 Gaussian with the detector law ``FWHM(E)^2 = FWHM_MnKa^2 + 2.5 (E - 5.899 keV) 1000``
-(eV, :func:`chemtomo.simulate.spectrum.fwhm`); the components ``E_li, w_li``
+(eV, :func:`chemtomo.physics.xray.fwhm`); the components ``E_li, w_li``
 of a line family are every transition of its shell from xraylib
 (:func:`.lines.line_components`), weighted so that ``a_l`` is the counts in the
 named family (``Fe_Ka`` = KL3 + KL2). Overlapping lines (Pt Ma / Au Ma,
@@ -38,7 +38,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.special import erf, eval_legendre
 
 from ..core.errors import ChemtomoError, ShapeError
-from ..simulate.spectrum import fwhm
+from ..physics.xray import fwhm
 from ._nnls import nnls_gram
 from .decompose import denoise_pca, pca_rank  # noqa: F401  (re-exported)
 from .lines import energy_range, line_components, line_energy, resolve_lines

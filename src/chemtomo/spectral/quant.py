@@ -7,7 +7,7 @@ atomic proportions::
 
 Theory k-factors (:func:`theory_k_factors`) are ``k_i = 1 / sigma_x(l_i)``,
 the inverse X-ray production cross-section of the line
-(:func:`chemtomo.simulate.edx.xray_cross_section`; thin film, no absorption,
+(:func:`chemtomo.physics.xray.xray_cross_section`; thin film, no absorption,
 energy-independent detector). Ratios of measured k-factors to a reference line
 (``k_AB`` of the literature, for atomic fractions) can be given instead.
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import ChemtomoError
-from ..simulate.edx import parse_line, xray_cross_section
+from ..physics.xray import parse_line, xray_cross_section
 
 _AVOGADRO = 6.02214076e23
 
@@ -99,13 +99,13 @@ def zeta_factor(intensities: dict, dose: float, pixel_size: float, zeta: dict | 
     """
     import xraylib
 
-    from ..simulate.haadf import _z
+    from ..physics.elements import atomic_number
 
     inten = _intensities(intensities)
     if not (dose > 0 and pixel_size > 0):
         raise ChemtomoError(f"dose (e-/A^2) and pixel_size (nm) must be > 0, got {dose} and {pixel_size}")
     electrons = dose * (10.0 * pixel_size) ** 2
-    molar = {l: xraylib.AtomicWeight(_z(parse_line(l)[0])) * 1e-3 for l in inten}  # kg/mol
+    molar = {l: xraylib.AtomicWeight(atomic_number(parse_line(l)[0])) * 1e-3 for l in inten}  # kg/mol
     if zeta is None:
         zeta = {l: molar[l] / (_AVOGADRO * xray_cross_section(l, beam_energy) * 1e-20 * solid_angle / (4 * np.pi)
                                 * efficiency) for l in inten}

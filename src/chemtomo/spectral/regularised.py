@@ -32,7 +32,7 @@ or background level; the best TV weight measured on simulated images is
 0.5-1 from 0.5 to 50 counts per pixel per line.
 
 Weight choice (``weight=None``), without ground truth, by count splitting: the
-counts are dealt binomially into two halves (:func:`chemtomo.simulate.noise.split_counts`),
+counts are dealt binomially into two halves (:func:`chemtomo.physics.counts.split_counts`),
 the problem is solved on one half for each weight of the grid (extended by
 factors of 2 while the best is at an end; each solve starts from the previous
 one), and the modelled spectra are scored against the other half's counts
@@ -408,7 +408,7 @@ def _choose_weight(problem, counts, x0, iterations, grid, rng, history, progress
     import torch
 
     from ..denoise.splitting import _vertex
-    from ..simulate.noise import split_counts
+    from ..physics.counts import split_counts
 
     train, test = split_counts(np.rint(counts).astype(np.int64), 0.5, rng=rng)
     prob = problem(train.astype(np.float32))

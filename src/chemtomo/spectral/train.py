@@ -45,7 +45,7 @@ from .learned import N_FEATURES, features, line_estimates, n_inputs
 EDX_POOL = ("Mg", "Al", "Si", "P", "Cl", "K", "Ca", "V", "Cr", "Mn", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As",
             "Se", "Sr", "Y", "Zr", "Nb", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "La", "Ce",
             "Nd", "Gd", "Hf", "Ta", "W", "Re", "Ir", "Hg", "Pb", "Bi")
-#: EELS training elements (their default edges, :func:`chemtomo.simulate.eels.default_edge`).
+#: EELS training elements (their default edges, :func:`chemtomo.physics.eels.default_edge`).
 EELS_POOL = ("B", "C", "N", "F", "Na", "Mg", "Ca", "V", "Cr", "Mn", "Co", "Ni", "Cu", "Zn", "La", "Ce", "Nd")
 #: Never used in training: the benchmark's element sets are unseen.
 HELD_OUT = ("Fe", "Pt", "Au", "S", "Mo", "Ti", "Ba", "O")
@@ -62,7 +62,7 @@ MINOR_RANGE = (0.03, 0.5)
 def _areal(rng, n, elements, compositions=None):
     """Areal densities (atoms/A^2) of `elements` in random particles, projected along a random axis."""
     from ..simulate import random_particle
-    from ..simulate.haadf import number_density
+    from ..physics.elements import number_density
 
     pix = rng.uniform(*PIX_RANGE)
     axis = int(rng.integers(3))
@@ -83,7 +83,7 @@ def _areal(rng, n, elements, compositions=None):
 @functools.lru_cache(maxsize=4)
 def overlapping_pairs(max_gap: float = 0.12) -> tuple[tuple[str, str], ...]:
     """Pairs of :data:`EDX_POOL` elements with a mapped line of each within `max_gap` keV (heavy overlaps)."""
-    from ..simulate.spectrum import energy_axis
+    from ..physics.xray import energy_axis
     from .lines import auto_lines, line_energy
 
     e = energy_axis(2000, 0.01)
@@ -146,8 +146,9 @@ def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fw
         ``si`` (n, n, channels) counts, ``energy`` keV, ``lines``, ``truth`` (lines, n, n) expected counts,
         ``fwhm_mnka``, ``kind="edx"``.
     """
-    from ..simulate.edx import EDXDetector, xray_cross_section
-    from ..simulate.spectrum import energy_axis, expected_spectra
+    from ..physics.xray import EDXDetector, xray_cross_section
+    from ..simulate.spectrum import expected_spectra
+    from ..physics.xray import energy_axis
     from .lines import resolve_lines
     from .maps import fit_range
 
@@ -202,7 +203,8 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
     dict
         ``si``, ``energy`` (eV), ``lines`` (the edges), ``truth`` (edges, n, n), ``kind="eels"``.
     """
-    from ..simulate.eels import EDGE_DELAY, default_edge, edge_cross_section, edge_onset, eels_expected_spectra
+    from ..simulate.eels import eels_expected_spectra
+    from ..physics.eels import EDGE_DELAY, default_edge, edge_cross_section, edge_onset
 
     while True:
         names = edges if edges is not None else [

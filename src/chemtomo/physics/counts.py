@@ -1,4 +1,4 @@
-"""Counting and detector noise: Poisson, Gaussian, binomial count splitting.
+"""Count statistics and detector noise: Poisson, Gaussian, binomial count splitting.
 
 Every function takes ``rng``: ``None`` (fresh entropy), an integer seed or a
 :class:`numpy.random.Generator`. The same seed always gives the same draws.

@@ -16,7 +16,7 @@ from ..core.errors import ChemtomoError
 from ..core.geometry import TiltGeometry
 from ..simulate.haadf import SCATTERING_CONSTANT, _z
 from ..simulate.noise import poisson
-from .models import Atoms
+from ..core.atoms import Atoms
 
 
 def cross_section(species, gamma: float = 1.7) -> np.ndarray:

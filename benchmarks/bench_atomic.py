@@ -28,10 +28,11 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from _util import machine, table
-from chemtomo.atomic import (Atoms, atomic_tilt_series, atoms_from_volume, column_cross_sections, core_shell_particle,
-                             count_atoms, fit_columns, l10_particle, place, pure_column_scs, radius_for,
-                             score_atoms, simulate_columns)
+from chemtomo.atomic import (atomic_tilt_series, atoms_from_volume, column_cross_sections, core_shell_particle,
+                             count_atoms, fit_columns, l10_particle, place, pure_column_scs, radius_for, score_atoms,
+                             simulate_columns)
 from chemtomo.atomic.refine import refine_atoms
+from chemtomo.core.atoms import Atoms
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
 from chemtomo.recon import mlem

@@ -109,7 +109,8 @@ def run_batch(manifest, out_dir, *, workers: int = 2, scheduler: str | None = No
         if q.is_file():
             rows += [{"name": name, **r} for r in json.loads(q.read_text())["particles"]]
     if rows:
-        from .quantify.batch import batch_figure, write_table
+        from .pipeline.quantify import write_table
+        from .report.figures import batch_figure
 
         record["tables"] = [str(p) for p in write_table(rows, out / "particles")]
         record["figure"] = str(batch_figure(rows, out / "particles.png"))

@@ -370,8 +370,8 @@ def quantify(
     angles: List[str] = typer.Option(None, "--angles", help="Angles of those signals, as for `reconstruct`."),
 ):
     """Segment the particles and write one row per particle (size, composition, shell thickness, coverage)."""
-    from .quantify.batch import batch_figure, write_table
-    from .quantify.particles import quantify_run
+    from .pipeline.quantify import quantify_run, write_table
+    from .report.figures import batch_figure
 
     if uncertainty and not signal:
         raise ChemtomoError("--uncertainty N re-reconstructs split data: give the run's tilt series with --signal NAME=PATH")
@@ -421,7 +421,7 @@ def plan(
 
     from .io.write import atomic_write, to_json
     from .plan import plan as run_plan, plan_figure
-    from .quantify.batch import write_table
+    from .pipeline.quantify import write_table
 
     def floats(text, name):
         try:

@@ -406,7 +406,7 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
 
     recon_dir = step("3-reconstruct", [resolved["reconstruct"], resolved["outputs"]], recon_work, lambda f: f)
     if recipe.quantify is not None:
-        from .quantify.particles import quantify_run
+        from .pipeline.quantify import quantify_run
 
         q = recipe.quantify
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from chemtomo.atomic import (
-    Atoms,
     atoms_from_volume,
     classify_species,
     column_cross_sections,
@@ -30,6 +29,7 @@ from chemtomo.atomic import (
 )
 from chemtomo.atomic.fit import render_peaks, suppress, Peaks
 from chemtomo.atomic.models import fcc_sites
+from chemtomo.core.atoms import Atoms
 from chemtomo.core.errors import ChemtomoError
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector

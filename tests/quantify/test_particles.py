@@ -3,7 +3,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from chemtomo.core.errors import ChemtomoError, ShapeError
-from chemtomo.quantify.particles import quantify_volumes, rows_to_csv
+from chemtomo.quantify.particles import quantify_volumes
 
 SHAPE = (40, 40, 72)
 
@@ -34,8 +34,6 @@ def test_core_shell_and_alloy_particles(field):
     assert cs["shell_mean_nm"] == pytest.approx(2.5, abs=0.5) and cs["coverage"] == 1.0
     assert cs["core_at_Au"] > 0.9 and cs["shell_at_Ag"] > 0.9
     assert alloy["alloying_index"] > 0.8 and cs["alloying_index"] < 0.3
-    text = rows_to_csv(rows)
-    assert text.splitlines()[0].startswith("particle,voxels") and len(text.splitlines()) == 3
 
 
 def test_errors(field):
@@ -47,53 +45,6 @@ def test_errors(field):
         quantify_volumes(field, reference="HAADF")
     with pytest.raises(ChemtomoError, match="constant"):
         quantify_volumes({"Au": np.zeros(SHAPE)})
-
-
-def test_quantify_from_the_cli(field, tmp_path, capsys):
-    import csv
-    import json
-
-    from chemtomo.cli import main
-    from chemtomo.core.data import VolumeSet
-    from chemtomo.io.write import write_volume_set
-
-    run_dir = tmp_path / "run"
-    write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5,
-                               provenance={"method": "test"}), run_dir)
-    assert main(["quantify", str(run_dir), "--core", "Au"]) == 0
-    printed = capsys.readouterr().out
-    assert "particle 1" in printed and "coverage 1.00" in printed
-    with open(run_dir / "quantify" / "particles.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 2
-    shells = [float(r["shell_mean_nm"]) for r in rows if r.get("shell_mean_nm")]
-    assert len(shells) == 1 and shells[0] == pytest.approx(2.5, abs=0.5)
-    meta = json.loads((run_dir / "quantify" / "quantify.json").read_text())
-    assert meta["core"] == "Au" and meta["voxel_size_nm"] == 0.5 and len(meta["particles"]) == 2
-    assert main(["quantify", str(tmp_path / "nowhere")]) == 2
-    assert "chemtomo.json" in capsys.readouterr().err
-
-
-def test_batch_of_runs_parquet_and_figure(field, tmp_path, capsys):
-    from chemtomo.cli import main
-    from chemtomo.core.data import VolumeSet
-    from chemtomo.io.write import write_volume_set
-    from chemtomo.quantify.batch import read_table
-
-    runs = []
-    for i in range(2):
-        runs.append(tmp_path / f"run{i}")
-        write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5), runs[-1])
-    assert main(["quantify", *map(str, runs), "--core", "Au", "--out", str(tmp_path / "b")]) == 0
-    rows = read_table(tmp_path / "b" / "batch.parquet")
-    assert len(rows) == 4 and {r["run"] for r in rows} == {str(r) for r in runs}
-    assert isinstance(rows[0]["particle"], int) and isinstance(rows[0]["touches_border"], bool)
-    shells = [r["shell_mean_nm"] for r in rows if r["shell_mean_nm"] is not None]
-    assert len(shells) == 2 and all(abs(s - 2.5) < 0.5 for s in shells)
-    assert (tmp_path / "b" / "batch.png").stat().st_size > 10_000
-    assert (tmp_path / "b" / "run0" / "particles.parquet").exists()
-    capsys.readouterr()
-    assert main(["quantify", *map(str, runs)]) == 2  # several runs need --out
 
 
 def test_radial_profiles_and_interface_width(field):

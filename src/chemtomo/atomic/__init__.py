@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.atoms import Atoms
 from ..core.errors import ChemtomoError
 from .classify import NON_ATOM, classify_species, integrated_intensity
 from .counting import (column_cross_sections, count_atoms, fit_columns, lensing_cross_section, pure_column_scs,
                        simulate_columns, unscramble_columns)
 from .fit import Peaks, fit_gaussians, local_maxima
 from .mixture import Mixture, fit_mixture, select_mixture
-from .models import Atoms, core_shell_particle, fcc_alloy, l10_particle, place, radius_for
+from .models import core_shell_particle, fcc_alloy, l10_particle, place, radius_for
 from .score import match_atoms, score_atoms
 from .simulate import atomic_tilt_series, project_atoms, render_atoms
 from .trace import noise_threshold, to_angstrom, to_index, trace_atoms

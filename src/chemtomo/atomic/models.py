@@ -7,10 +7,9 @@ centred on the origin until :func:`place` puts them in a volume.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from ..core.atoms import Atoms
 from ..core.errors import ChemtomoError
 from ..physics.counts import as_rng
 
@@ -20,34 +19,6 @@ LATTICE = {"Au": 4.078, "Ag": 4.086, "Pt": 3.924, "Pd": 3.891, "Cu": 3.615, "Ni"
 FEPT_LATTICE = 3.85
 
 _FCC_BASIS = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]])
-
-
-@dataclass(frozen=True)
-class Atoms:
-    """A list of atoms: ``positions`` (n, 3) as x, y, z in Angstrom and ``species`` (n,) symbols."""
-
-    positions: np.ndarray
-    species: np.ndarray
-
-    def __post_init__(self):
-        pos = np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
-        spec = np.asarray(self.species, dtype=str).reshape(-1)
-        if len(pos) != len(spec):
-            raise ChemtomoError(f"{len(pos)} positions but {len(spec)} species; give one species per atom")
-        object.__setattr__(self, "positions", pos)
-        object.__setattr__(self, "species", spec)
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def counts(self) -> dict[str, int]:
-        """Number of atoms per species."""
-        names, n = np.unique(self.species, return_counts=True)
-        return {str(k): int(v) for k, v in zip(names, n)}
-
-    def take(self, index) -> "Atoms":
-        """The atoms selected by a boolean mask or index array."""
-        return Atoms(self.positions[index], self.species[index])
 
 
 def fcc_sites(radius: float, lattice: float, *, shape: str = "sphere", truncation: float = 0.8) -> np.ndarray:

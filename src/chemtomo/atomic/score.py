@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .models import Atoms
+from ..core.atoms import Atoms
 
 
 def match_atoms(found: Atoms, truth: Atoms, max_distance: float) -> tuple[np.ndarray, np.ndarray]:

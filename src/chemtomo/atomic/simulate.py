@@ -14,9 +14,9 @@ from scipy.special import erf
 
 from ..core.errors import ChemtomoError
 from ..core.geometry import TiltGeometry
-from ..physics.scattering import atom_cross_section, pixel_weights
+from ..core.atoms import Atoms
 from ..physics.counts import poisson
-from .models import Atoms
+from ..physics.scattering import atom_cross_section, pixel_weights
 
 
 def _voxel_coords(atoms: Atoms, voxel_size: float) -> np.ndarray:

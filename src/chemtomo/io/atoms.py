@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.atoms import Atoms
 from ..core.errors import FileFormatError
 from .write import atomic_write
 
@@ -46,9 +47,7 @@ def _fmt(v):
 
 
 def read_atoms_csv(path):
-    """The :class:`~chemtomo.atomic.Atoms` and the extra columns (dict of arrays) of a CSV atom table."""
-    from ..atomic.models import Atoms
-
+    """The :class:`~chemtomo.core.atoms.Atoms` and the extra columns (dict of arrays) of a CSV atom table."""
     path = Path(path)
     with open(path, newline="") as f:
         rows = list(csv.reader(f))

@@ -16,7 +16,7 @@ _LAZY = {
     "shell_thickness": "shell", "ShellThickness": "shell",
     "composition": "composition", "core_shell_regions": "composition", "atomic_weight": "composition",
     "split_uncertainty": "uncertainty", "particles_from_labels": "segment",
-    "quantify_volumes": "particles", "quantify_run": "particles", "rows_to_csv": "particles",
+    "quantify_volumes": "particles",
     "radial_profile": "profiles", "line_profile": "profiles", "interface_width": "profiles",
 }
 

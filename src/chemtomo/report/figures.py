@@ -1,10 +1,13 @@
-"""Figures: orthogonal slices of volume sets."""
+"""Figures: orthogonal slices of volume sets, and per-particle statistics across a batch."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
+
+from ..core.errors import ChemtomoError
 
 
 def orthoslices(rows: dict[str, dict[str, np.ndarray]], path, *, title: str | None = None, dpi: int = 110) -> Path:
@@ -51,6 +54,54 @@ def orthoslices(rows: dict[str, dict[str, np.ndarray]], path, *, title: str | No
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path, dpi=dpi)
+
+
+def batch_figure(rows: list[dict], path, *, element: str | None = None) -> Path:
+    """Histograms of size, composition, shell thickness and coverage, and size against composition.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Per-particle rows (:func:`~chemtomo.quantify.particles.quantify_volumes`), any number of runs.
+    path : path
+        PNG to write.
+    element : str, optional
+        Element whose atomic fraction is shown; the first ``at_`` column if omitted.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ChemtomoError("no particle rows to plot")
+    if element is None:
+        element = next((k[3:] for k in rows[0] if k.startswith("at_") and not k.endswith("_sd")), None)
+    inside = [r for r in rows if not r.get("touches_border")]
+
+    def col(key):
+        return np.array([r[key] for r in inside if r.get(key) is not None and np.isfinite(r[key])], float)
+
+    panels = [("diameter_nm", "equivalent diameter (nm)"), (f"at_{element}", f"{element} atomic fraction"),
+              ("shell_mean_nm", "mean shell thickness (nm)"), ("coverage", "shell coverage")]
+    panels = [(k, lab) for k, lab in panels if col(k).size]
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.0 * (len(panels) + 1), 2.8), squeeze=False)
+    for ax, (k, lab) in zip(axes[0], panels):
+        v = col(k)
+        ax.hist(v, bins=max(5, int(math.sqrt(v.size)) + 1), color="0.4")
+        ax.set_xlabel(lab, fontsize=8)
+        ax.set_ylabel("particles", fontsize=8)
+    ax = axes[0, -1]
+    pairs = [(r["diameter_nm"], r[f"at_{element}"], r.get(f"at_{element}_sd", 0.0)) for r in inside
+             if r.get(f"at_{element}") is not None]
+    if pairs:
+        d, x, e = np.array(pairs, float).T
+        ax.errorbar(d, x, yerr=np.nan_to_num(e), fmt="o", ms=3, color="k", ecolor="0.6")
+    ax.set_xlabel("equivalent diameter (nm)", fontsize=8)
+    ax.set_ylabel(f"{element} atomic fraction", fontsize=8)
+    fig.suptitle(f"{len(inside)} particles ({len(rows) - len(inside)} at the border left out)", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def save_figure(fig, path, *, dpi: int = 90) -> Path:

@@ -220,7 +220,7 @@ def build_report(run_dir, path=None) -> Path:
     if curve:
         parts += ["<h2>Parameter choice</h2>", f"<img alt='weight search' src='{curve}'>"]
     if quant:
-        from ..quantify.batch import batch_figure
+        from .figures import batch_figure
 
         parts += ["<h2>Particles</h2>", _table(quant["particles"])]
         tmp = run / "quantify" / "particles.png"

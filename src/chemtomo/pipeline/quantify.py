@@ -1,0 +1,159 @@
+"""Quantification of a reconstruction run on disk: the per-particle table (CSV, Parquet), ``quantify.json``
+and the statistics figure.
+
+The measurements themselves are :func:`chemtomo.quantify.particles.quantify_volumes`
+(and :func:`chemtomo.quantify.uncertainty.split_uncertainty`); this module reads
+the run, writes what they return and draws it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import ChemtomoError
+from ..io.write import atomic_write, read_volume_set, to_json
+from ..quantify.particles import quantify_volumes
+from ..quantify.uncertainty import split_uncertainty
+from ..report.figures import batch_figure
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    """CSV text of the rows (union of their keys, in first-seen order; empty where a row has no value)."""
+    keys = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (" ".join(f"{x:.4g}" for x in v) if isinstance(v, list) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _columns(rows: list[dict]) -> dict:
+    """Column name -> list of values (None where a row lacks it); ints stay ints only if the whole column is."""
+    keys = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    cols = {}
+    for k in keys:
+        vals = [r.get(k) for r in rows]
+        nums = [v for v in vals if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)]
+        if nums and not all(isinstance(v, (int, np.integer)) for v in nums):
+            vals = [float(v) if v is not None else None for v in vals]
+        elif nums:
+            vals = [int(v) if v is not None else None for v in vals]
+        cols[k] = vals
+    return cols
+
+
+def write_table(rows: list[dict], stem) -> list[Path]:
+    """Write `rows` to ``stem.csv`` and ``stem.parquet`` (atomically); returns the paths.
+
+    Parquet (pyarrow) keeps the types: integers, floats, booleans, strings and
+    the thin-side direction as a list of three floats.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not rows:
+        raise ChemtomoError("no particle rows to write")
+    stem = Path(stem)
+    csv_path, pq_path = stem.with_suffix(".csv"), stem.with_suffix(".parquet")
+    with atomic_write(csv_path) as tmp:
+        tmp.write_text(rows_to_csv(rows), encoding="utf-8")
+    table = pa.table(_columns(rows))
+    with atomic_write(pq_path) as tmp:
+        pq.write_table(table, tmp)
+    return [csv_path, pq_path]
+
+
+def read_table(path) -> list[dict]:
+    """Rows back from a Parquet table written by :func:`write_table`."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
+def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: str | None = "auto",
+                 counts: str | bool = "auto", coverage_threshold: float | None = None, series=None,
+                 n_splits: int = 0, rng=0, **options) -> dict:
+    """Quantify a folder written by ``chemtomo reconstruct``; write the table, ``quantify.json`` and a figure.
+
+    Writes ``particles.csv``, ``particles.parquet`` (one row per particle),
+    ``quantify.json`` (rows and parameters) and ``particles.png`` (histograms
+    and size against composition), all atomically.
+
+    Parameters
+    ----------
+    run_dir : path
+        Folder with ``chemtomo.json`` and one volume per signal.
+    out_dir : path, optional
+        Where to write; default ``run_dir/quantify``.
+    core : str, optional
+        Core element of core-shell particles.
+    reference : str or None, default "auto"
+        Volume to segment: "auto" (or None) segments the element sum (see
+        :func:`~chemtomo.quantify.particles.quantify_volumes`); a name such as
+        "HAADF" segments that volume.
+    counts : bool or "auto", default "auto"
+        Element volumes hold counts; "auto": True unless the provenance says the
+        volumes were calibrated to concentrations.
+    coverage_threshold : float, optional
+        nm; see :func:`~chemtomo.quantify.particles.quantify_volumes`.
+    series : TiltSeries, optional
+        The tilt series the run was reconstructed from; with `n_splits` > 0 every
+        number gets a standard deviation by count splitting
+        (:func:`~chemtomo.quantify.uncertainty.split_uncertainty`), the method
+        and options taken from the run's provenance.
+    n_splits : int, default 0
+        Count splits (two reconstructions each); 0: no uncertainties.
+    rng : int, default 0
+        Random source of the splits.
+    **options
+        More keywords of :func:`~chemtomo.quantify.particles.quantify_volumes`.
+
+    Returns
+    -------
+    dict
+        The :func:`~chemtomo.quantify.particles.quantify_volumes` result, plus the paths written.
+    """
+    vs = read_volume_set(run_dir)
+    vols = dict(vs.volumes)
+    if reference == "auto":
+        reference = None
+    if counts == "auto":
+        counts = not bool(vs.provenance.get("concentration", False))
+    if counts and "k_factors" not in options:
+        # counts per element without line names: equal k-factors unless the user gives some
+        options["k_factors"] = {n: 1.0 for n in vols if n != reference}
+    qopts = dict(reference=reference, core=core, counts=bool(counts), coverage_threshold=coverage_threshold, **options)
+    res = quantify_volumes(vols, voxel_size=vs.voxel_size, **qopts)
+    if n_splits:
+        if series is None:
+            raise ChemtomoError("uncertainties need the tilt series the run was reconstructed from; give it")
+        prov = vs.provenance
+        methods = {r.get("method") for r in prov.get("signals", {}).values()}
+        method = prov.get("method") or (methods.pop() if len(methods) == 1 else "auto")
+        sds = split_uncertainty(series, method, res, n_splits=n_splits, rng=rng, iterations=prov.get("iterations"),
+                                thickness=vols[next(iter(vols))].shape[1], options=prov.get("options") or None,
+                                quantify_options=qopts)
+        for row, sd in zip(res["rows"], sds):
+            row.update(sd)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "quantify"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = write_table(res["rows"], out / "particles")
+    summary = {"run_dir": str(run_dir), "voxel_size_nm": vs.voxel_size, "reference": reference, "core": core,
+               "counts": bool(counts), "k_factors": options.get("k_factors"), "threshold": res["threshold"],
+               "elements": res["elements"], "uncertainty": f"count splitting, {n_splits} splits" if n_splits else None,
+               "particles": res["rows"], "radial_profiles": res["profiles"]}
+    with atomic_write(out / "quantify.json") as tmp:
+        tmp.write_text(json.dumps(to_json(summary), indent=1), encoding="utf-8")
+    paths += [out / "quantify.json", batch_figure(res["rows"], out / "particles.png")]
+    res["paths"] = paths
+    return res

@@ -1,0 +1,78 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from chemtomo.cli import main
+from chemtomo.core.data import VolumeSet
+from chemtomo.io.write import write_volume_set
+from chemtomo.pipeline.quantify import quantify_run, read_table, rows_to_csv
+
+SHAPE = (40, 40, 72)
+
+
+def _sphere(centre, radius):
+    g = np.meshgrid(*[np.arange(n, dtype=float) for n in SHAPE], indexing="ij")
+    return sum((gi - c) ** 2 for gi, c in zip(g, centre)) <= radius**2
+
+
+@pytest.fixture(scope="module")
+def field():
+    # a core-shell particle (Au core r 7, Ag shell to r 12: 2.5 nm at 0.5 nm voxels) and an Au30Ag70 alloy particle
+    core, cs = _sphere((20, 20, 18), 7), _sphere((20, 20, 18), 12)
+    alloy = _sphere((20, 20, 52), 10)
+    au = core * 1.0 + alloy * 0.3
+    ag = (cs & ~core) * 1.0 + alloy * 0.7
+    rng = np.random.default_rng(0)
+    vols = {n: gaussian_filter(v, 0.7) + rng.normal(0, 0.03, SHAPE) for n, v in (("Au", au), ("Ag", ag))}
+    return vols
+
+
+def test_quantify_run_writes_table_json_and_figure(field, tmp_path):
+    run_dir = tmp_path / "run"
+    write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5), run_dir)
+    res = quantify_run(run_dir, core="Au")
+    out = run_dir / "quantify"
+    assert [p.name for p in res["paths"]] == ["particles.csv", "particles.parquet", "quantify.json", "particles.png"]
+    assert all(p.parent == out and p.is_file() for p in res["paths"])
+    text = rows_to_csv(res["rows"])
+    assert text.splitlines()[0].startswith("particle,voxels") and len(text.splitlines()) == 3
+    assert (out / "particles.csv").read_text() == text
+    assert [r["particle"] for r in read_table(out / "particles.parquet")] == [1, 2]
+
+
+def test_quantify_from_the_cli(field, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5,
+                               provenance={"method": "test"}), run_dir)
+    assert main(["quantify", str(run_dir), "--core", "Au"]) == 0
+    printed = capsys.readouterr().out
+    assert "particle 1" in printed and "coverage 1.00" in printed
+    with open(run_dir / "quantify" / "particles.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    shells = [float(r["shell_mean_nm"]) for r in rows if r.get("shell_mean_nm")]
+    assert len(shells) == 1 and shells[0] == pytest.approx(2.5, abs=0.5)
+    meta = json.loads((run_dir / "quantify" / "quantify.json").read_text())
+    assert meta["core"] == "Au" and meta["voxel_size_nm"] == 0.5 and len(meta["particles"]) == 2
+    assert main(["quantify", str(tmp_path / "nowhere")]) == 2
+    assert "chemtomo.json" in capsys.readouterr().err
+
+
+def test_batch_of_runs_parquet_and_figure(field, tmp_path, capsys):
+    runs = []
+    for i in range(2):
+        runs.append(tmp_path / f"run{i}")
+        write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5), runs[-1])
+    assert main(["quantify", *map(str, runs), "--core", "Au", "--out", str(tmp_path / "b")]) == 0
+    rows = read_table(tmp_path / "b" / "batch.parquet")
+    assert len(rows) == 4 and {r["run"] for r in rows} == {str(r) for r in runs}
+    assert isinstance(rows[0]["particle"], int) and isinstance(rows[0]["touches_border"], bool)
+    shells = [r["shell_mean_nm"] for r in rows if r["shell_mean_nm"] is not None]
+    assert len(shells) == 2 and all(abs(s - 2.5) < 0.5 for s in shells)
+    assert (tmp_path / "b" / "batch.png").stat().st_size > 10_000
+    assert (tmp_path / "b" / "run0" / "particles.parquet").exists()
+    capsys.readouterr()
+    assert main(["quantify", *map(str, runs)]) == 2  # several runs need --out

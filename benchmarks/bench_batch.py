@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from _util import machine, table
-from chemtomo.batch import run_batch
+from chemtomo.pipeline.batch import run_batch
 
 RECIPE = """\
 inputs:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from chemtomo.batch import read_manifest, run_batch
+from chemtomo.pipeline.batch import read_manifest, run_batch
 from chemtomo.cli import main
 from chemtomo.core.errors import ChemtomoError
 
@@ -63,7 +63,8 @@ def test_slabs_match_the_whole_volume_and_resume(tmp_path):
     import numpy as np
     import zarr
 
-    from chemtomo.batch import reconstruct_slabs
+    from chemtomo.pipeline.batch import reconstruct_slabs
+    from chemtomo.pipeline.recipe import Reconstruct
     from chemtomo.core.data import TiltSeries
     from chemtomo.core.geometry import TiltGeometry
     from chemtomo.core.projector import Projector
@@ -79,7 +80,7 @@ def test_slabs_match_the_whole_volume_and_resume(tmp_path):
                                      "Ag": rng.poisson(4 * op(parts["shell"])).astype(np.float32)}, angles)
     whole = reconstruct_series(series, "mlem", iterations=15)
     store = tmp_path / "vol.zarr"
-    info = reconstruct_slabs(series, "mlem", store, slab=6, workers=2, iterations=15, log=lambda *_: None)
+    info = reconstruct_slabs(series, Reconstruct(method="mlem", iterations=15), store, slab=6, workers=2, log=lambda *_: None)
     assert info["slabs"] == 4 and info["computed"] == 4 and info["arrays"] == ["Ag", "Au"]
     got = zarr.open_group(str(store), mode="r")
     for name in ("Au", "Ag"):  # slice-separable: slab by slab is the whole-volume result
@@ -87,17 +88,18 @@ def test_slabs_match_the_whole_volume_and_resume(tmp_path):
     # a killed run: forget two slabs; the rerun computes only those
     g = zarr.open_group(str(store), mode="a")
     g.attrs["done"] = [0, 2]
-    info = reconstruct_slabs(series, "mlem", store, slab=6, workers=1, iterations=15, log=lambda *_: None)
+    info = reconstruct_slabs(series, Reconstruct(method="mlem", iterations=15), store, slab=6, workers=1, log=lambda *_: None)
     assert info["computed"] == 2 and info["skipped"] == 2
     with pytest.raises(ChemtomoError, match="another run"):
-        reconstruct_slabs(series, "sirt", store, slab=6, workers=1, log=lambda *_: None)
+        reconstruct_slabs(series, Reconstruct(method="sirt"), store, slab=6, workers=1, log=lambda *_: None)
 
 
 def test_tv_slabs_with_halo_approach_the_whole_volume(tmp_path):
     import numpy as np
     import zarr
 
-    from chemtomo.batch import reconstruct_slabs
+    from chemtomo.pipeline.batch import reconstruct_slabs
+    from chemtomo.pipeline.recipe import Reconstruct
     from chemtomo.core.data import TiltSeries
     from chemtomo.core.geometry import TiltGeometry
     from chemtomo.core.projector import Projector
@@ -114,7 +116,7 @@ def test_tv_slabs_with_halo_approach_the_whole_volume(tmp_path):
     diff = {}
     for halo in (0, 8):
         store = tmp_path / f"h{halo}.zarr"
-        reconstruct_slabs(series, "tv", store, slab=6, halo=halo, workers=2, iterations=60, log=lambda *_: None)
+        reconstruct_slabs(series, Reconstruct(method="tv", iterations=60), store, slab=6, halo=halo, workers=2, log=lambda *_: None)
         got = zarr.open_group(str(store), mode="r")["Au"][:]
         diff[halo] = np.linalg.norm(got - whole) / np.linalg.norm(whole)
     # measured 0.025 with the halo, 0.076 without (the rest: the data-term scale is set per slab)

@@ -4,7 +4,8 @@ import pytest
 
 from chemtomo.cli import main
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.recipe import load_recipe, run_recipe
+from chemtomo.pipeline.recipe import load_recipe
+from chemtomo.pipeline.run import run_recipe
 
 RECIPE = """\
 inputs:
@@ -56,7 +57,7 @@ def test_validation_names_the_line_and_the_allowed_values(tmp_path):
     with pytest.raises(ChemtomoError) as err:
         load_recipe(path)
     text = str(err.value)
-    assert "line 13: reconstruct.method" in text and "allowed: auto, fbp" in text
+    assert "line 13: reconstruct.method" in text and "choose one of auto, fbp" in text
     assert "line 17: quantify.colour: unknown key; allowed: core, core_rule, coverage_threshold" in text
     path.write_text("inputs:\n  files: {signals: {Au: a.mrc}}\n  simulate: {phantom: x, elements: [Au], dose: 1}\n")
     with pytest.raises(ChemtomoError, match="exactly one of simulate, files, spectra"):

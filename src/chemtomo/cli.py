@@ -58,6 +58,18 @@ def _progress():
     )
 
 
+def _bar_progress(bar):
+    """A ``progress(name, done, total)`` callable that draws one bar per name."""
+    tasks = {}
+
+    def progress(name, i, total):
+        if name not in tasks:
+            tasks[name] = bar.add_task(f"{name}", total=total)
+        bar.update(tasks[name], completed=i)
+
+    return progress
+
+
 def _read_series(signal: List[str], angles: List[str] | None, pixel_size: float | None):
     """The TiltSeries of ``--signal NAME=PATH`` options and ``--angles FILE`` or ``NAME=FILE`` ones."""
     from .core.names import parse_signal_name
@@ -108,79 +120,42 @@ def reconstruct(
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
     from .io import write_volume_set
-    from .recon.series import reconstruct_series
+    from .pipeline.recipe import Denoise, Outputs, Reconstruct, Views, settings
+    from .pipeline.run import process
 
+    if denoise_option and denoise_method is None:
+        raise ChemtomoError("--denoise-option needs --denoise METHOD; add the denoiser or drop the option")
+    if views_range is not None and views_synthesis is None:
+        raise ChemtomoError("--views-range needs --views-synthesis STEP; add the step or drop the range")
+    if slab is not None and (denoise_method is not None or views_synthesis is not None):
+        raise ChemtomoError("--denoise and --views-synthesis do not combine with --slab; denoise each stack with "
+                            "`chemtomo denoise` first")
+    recon = settings(Reconstruct, {"iterations": "--iterations", "thickness": "--thickness", "stop": "--stop",
+                                   "axis_offset": "--axis-offset", "options": "--option", "method": "--method"},
+                     method=method, iterations=iterations, thickness=thickness, axis_offset=axis_offset, stop=stop,
+                     options=_options(option or []))
+    denoise_settings = None if denoise_method is None else settings(
+        Denoise, {"method": "--denoise", "options": "--denoise-option"}, method=denoise_method,
+        options=_options(denoise_option or []), signals=denoise_signal or None)
+    views_settings = None if views_synthesis is None else settings(
+        Views, {"step": "--views-synthesis", "range": "--views-range", "minutes": "--views-minutes"},
+        step=views_synthesis, range=_angle_range(views_range), minutes=views_minutes, signals=denoise_signal or None)
+    fmts = settings(Outputs, {"formats": "--format"},
+                    formats=[f.strip().lower() for f in formats.split(",") if f.strip()]).formats
     series = _read_series(signal, angles, pixel_size)
-    denoised = None
-    if denoise_method is not None:
-        if slab is not None:
-            raise ChemtomoError("--denoise does not combine with --slab yet; denoise each stack with `chemtomo denoise` first")
-        from .denoise.series import denoise_series
-
-        from .denoise.registry import denoiser_options
-
-        dopts = _options(denoise_option or [])
-        if "progress" in denoiser_options(denoise_method):
-            dopts.setdefault("progress", True)
-        series, denoised = denoise_series(series, denoise_method, signals=denoise_signal or None, options=dopts)
-        for name, rec in denoised["signals"].items():
-            out.print(f"{name}: denoised with {denoise_method} ({_format_options(rec['options'])}, {rec['seconds']:.2f} s)")
-    views = None
-    if views_synthesis is not None:
-        if slab is not None:
-            raise ChemtomoError("--views-synthesis does not combine with --slab")
-        from .denoise.views import synthesize_series
-
-        limits = None
-        if views_range is not None:
-            try:
-                limits = tuple(float(v) for v in views_range.split(":"))
-            except ValueError:
-                limits = ()
-            if len(limits) != 2 or not limits[0] < limits[1]:
-                raise ChemtomoError(f"--views-range must be LO:HI in degrees with LO < HI, got {views_range!r}")
-        series, views = synthesize_series(series, views_synthesis, signals=denoise_signal or None, limits=limits,
-                                          thickness=thickness, options={"minutes": views_minutes, "progress": True})
-        for name, rec in views["signals"].items():
-            out.print(f"{name}: {len(rec['new_angles'])} views synthesized ({rec['holdout']['used']} chosen on "
-                      f"held-out views)")
-    if method == "auto" and (denoised is not None or views is not None):
-        from .denoise.series import AUTO_AFTER_DENOISE
-
-        method = AUTO_AFTER_DENOISE
-        step, why = (("--denoise", "denoised maps are no longer Poisson counts") if denoised is not None else
-                     ("--views-synthesis", "synthesized views are not Poisson counts"))
-        out.print(f"--method auto after {step}: {method} ({why})")
-    fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
-    bad = [f for f in fmts if f not in ("mrc", "tiff", "zarr")]
-    if bad:
-        raise ChemtomoError(f"--format {','.join(bad)} is not supported; use mrc, tiff or zarr")
     if slab is not None:
-        from .batch import reconstruct_slabs
+        from .pipeline.batch import reconstruct_slabs
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        info = reconstruct_slabs(series, method, out_dir / "volumes.zarr", slab=slab, workers=workers,
-                                 scheduler=scheduler, iterations=iterations, thickness=thickness,
-                                 options=_options(option or []), log=out.print)
+        info = reconstruct_slabs(series, recon, out_dir / "volumes.zarr", slab=slab, workers=workers,
+                                 scheduler=scheduler, log=out.print)
         out.print(f"{', '.join(info['arrays'])}: {info['computed']} slabs computed, {info['skipped']} skipped, "
                   f"{info['seconds']:.1f} s -> {out_dir / 'volumes.zarr'}")
         return
     with _progress() as bar:
-        tasks = {}
-
-        def progress(name, i, total):
-            if name not in tasks:
-                tasks[name] = bar.add_task(f"{name}", total=total)
-            bar.update(tasks[name], completed=i)
-
-        vs = reconstruct_series(series, method, iterations=iterations, thickness=thickness,
-                                axis_offset=axis_offset, progress=progress, stop=stop,
-                                options=_options(option or []))
-    if denoised is not None:
-        vs.provenance["denoise"] = denoised
-    if views is not None:
-        vs.provenance["views_synthesis"] = views
-    paths = write_volume_set(vs, out_dir, formats=fmts)
+        vs = process(series, recon, denoise=denoise_settings, views=views_settings, progress=_bar_progress(bar),
+                     log=out.print)
+    paths = write_volume_set(vs, out_dir, formats=tuple(fmts))
     if "signals" in vs.provenance:
         for name, rec in vs.provenance["signals"].items():
             out.print(f"{name}: {rec['method']} ({rec['iterations'] or '-'} iterations, {rec['seconds']:.2f} s) "
@@ -191,8 +166,17 @@ def reconstruct(
     out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
-def _format_options(opts: dict) -> str:
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in opts.items())
+def _angle_range(text: str | None):
+    """``LO:HI`` in degrees to a pair (None stays None)."""
+    if text is None:
+        return None
+    try:
+        limits = tuple(float(v) for v in text.split(":"))
+    except ValueError:
+        limits = ()
+    if len(limits) != 2:
+        raise ChemtomoError(f"--views-range must be LO:HI in degrees with LO < HI, got {text!r}")
+    return limits
 
 
 @app.command()
@@ -207,6 +191,7 @@ def denoise(
     """Denoise EDX/EELS count maps; options left out are chosen from the data (count splitting)."""
     from .denoise.registry import DENOISERS, denoiser_options, resolve_options
     from .io import read_stack
+    from .pipeline.run import format_options
     from .io.write import write_stack, write_tiff_stack
 
     suffix = out_path.suffix.lower()
@@ -246,7 +231,7 @@ def denoise(
         opts["guide"] = guide.name
     writer = write_tiff_stack if suffix in (".tif", ".tiff") else write_stack
     writer(out_path, result, angles, pixel_size=meta.get("pixel_size", 1.0))
-    out.print(f"{in_path.name}: {what} denoised with {method} ({_format_options(opts)}) -> {out_path}")
+    out.print(f"{in_path.name}: {what} denoised with {method} ({format_options(opts)}) -> {out_path}")
 
 
 @app.command()
@@ -455,9 +440,10 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Skip the steps that finished before with the same settings."),
 ):
     """Run a whole recipe; every step records its settings, versions and time, and --resume continues."""
-    from .recipe import run_recipe
+    from .pipeline.run import run_recipe
 
-    run_recipe(recipe, out_dir, resume=resume, log=out.print)
+    with _progress() as bar:
+        run_recipe(recipe, out_dir, resume=resume, log=out.print, progress=_bar_progress(bar))
     out.print(f"wrote {out_dir}")
 
 
@@ -469,7 +455,7 @@ def batch(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."),
 ):
     """Run one recipe per particle on Dask; finished particles are skipped on a rerun."""
-    from .batch import run_batch
+    from .pipeline.batch import run_batch
 
     rec = run_batch(manifest, out_dir, workers=workers, scheduler=scheduler, log=out.print)
     if any(r["status"] == "failed" for r in rec["particles"]):

@@ -37,8 +37,9 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None) -> dict:
 
     from .core.data import TiltSeries
     from .io import atomic_write, write_stack, write_volume_set
+    from .pipeline.recipe import Reconstruct
+    from .pipeline.run import process
     from .recon.registry import METHODS
-    from .recon.series import reconstruct_series
     from .report.figures import orthoslices
     from .simulate import edx_expected, phantom_from_spec, simulate_series
 
@@ -84,17 +85,18 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None) -> dict:
         write_volume_set(vs, out_dir / folder)
 
     edx_only = TiltSeries({e: series[e] for e in elements}, pixel_size=VOXEL_NM)
-    for method in METHODS:
-        # iterative methods stop at the Poisson noise level (discrepancy principle); TV uses KL data
-        record(method, lambda: reconstruct_series(edx_only, method, stop="discrepancy"), row=method, folder=method)
+    for method, info in METHODS.items():
+        if info.joint:
+            continue
+        # semi-convergent methods stop at the Poisson noise level (discrepancy principle); TV uses KL data
+        settings = Reconstruct(method=method, stop="discrepancy" if info.stoppable else None)
+        record(method, lambda: process(edx_only, settings), row=method, folder=method)
     # joint HAADF + EDX: what --method auto picks for these signals
-    from .recon.joint import reconstruct_joint
-
     for name in ("tnv", "dtv"):
-        record(f"{name} (joint, HAADF)", lambda: reconstruct_joint(name, series), row=f"{name} (joint)",
+        record(f"{name} (joint, HAADF)", lambda: process(series, Reconstruct(method=name)), row=f"{name} (joint)",
                folder=f"{name}-joint")
     start = time.perf_counter()
-    haadf_vs = reconstruct_series(TiltSeries({"HAADF": series["HAADF"]}, pixel_size=VOXEL_NM), "sirt")
+    haadf_vs = process(TiltSeries({"HAADF": series["HAADF"]}, pixel_size=VOXEL_NM), Reconstruct(method="sirt"))
     write_volume_set(haadf_vs, out_dir / "HAADF-sirt")
     haadf_seconds = time.perf_counter() - start
 

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.recipe import load_recipe, run_recipe
+from chemtomo.pipeline.recipe import load_recipe
+from chemtomo.pipeline.run import run_recipe
 
 RECIPE = """\
 inputs:

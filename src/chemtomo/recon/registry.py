@@ -147,3 +147,10 @@ def auto_method(signal_names: list[str]) -> str:
         f"signals {names} mix images and X-ray counts; reconstruct them with a joint method (chemtomo methods lists "
         "them) or each signal on its own"
     )
+
+
+def check_method(name, options, *, iterations=None, stop=None):  # replaced by the one-registry version
+    from .joint import JOINT_METHODS
+
+    if name not in METHODS and name not in JOINT_METHODS:
+        raise ChemtomoError(f"unknown method {name!r}; choose one of auto, {', '.join([*METHODS, *JOINT_METHODS])}")

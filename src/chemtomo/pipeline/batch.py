@@ -4,7 +4,7 @@
 The manifest is a CSV file with the columns ``name`` and ``recipe`` (a recipe
 path, relative to the manifest's folder), or a folder whose ``*.yaml`` files
 are the recipes (named by their stems). Every recipe is validated before
-anything runs. Each particle runs :func:`chemtomo.recipe.run_recipe` into
+anything runs. Each particle runs :func:`chemtomo.pipeline.run.run_recipe` into
 ``DIR/<name>`` as one Dask task, on a local cluster of `workers` processes
 (one thread each) or on the scheduler given. The runs resume: the steps a
 particle finished before (its ``step.json`` records) are skipped, so a killed
@@ -21,7 +21,8 @@ import json
 import time
 from pathlib import Path
 
-from .core.errors import ChemtomoError
+from ..core.errors import ChemtomoError
+from .recipe import Reconstruct
 
 
 def read_manifest(manifest) -> dict:
@@ -51,7 +52,7 @@ def _run_one(name: str, recipe: str, out_dir: str, threads: int) -> dict:
     """One particle, in a worker: the recipe with resume; status and seconds, never an exception."""
     import torch
 
-    from .recipe import run_recipe
+    from .run import run_recipe
 
     torch.set_num_threads(max(1, int(threads)))
     t0 = time.perf_counter()
@@ -69,7 +70,7 @@ def run_batch(manifest, out_dir, *, workers: int = 2, scheduler: str | None = No
     """Run every recipe of `manifest` on Dask (module notes); returns the batch record (``batch.json``)."""
     from distributed import Client, LocalCluster, as_completed
 
-    from .io.write import atomic_write, to_json
+    from ..io.write import atomic_write, to_json
     from .recipe import load_recipe
 
     items = read_manifest(manifest)
@@ -109,8 +110,8 @@ def run_batch(manifest, out_dir, *, workers: int = 2, scheduler: str | None = No
         if q.is_file():
             rows += [{"name": name, **r} for r in json.loads(q.read_text())["particles"]]
     if rows:
-        from .pipeline.quantify import write_table
-        from .report.figures import batch_figure
+        from .quantify import write_table
+        from ..report.figures import batch_figure
 
         record["tables"] = [str(p) for p in write_table(rows, out / "particles")]
         record["figure"] = str(batch_figure(rows, out / "particles.png"))
@@ -125,29 +126,24 @@ def run_batch(manifest, out_dir, *, workers: int = 2, scheduler: str | None = No
 SLICE_SEPARABLE = ("fbp", "sirt", "sart", "cgls", "mlem", "bimodal")
 
 
-def _reconstruct_slab(series_arrays: dict, angles: dict, units: dict, pixel_size: float, method: str,
-                      keep: tuple[int, int], iterations, thickness, options, threads: int) -> dict:
+def _reconstruct_slab(series_arrays: dict, angles: dict, units: dict, pixel_size: float, settings: Reconstruct,
+                      keep: tuple[int, int], threads: int) -> dict:
     """One slab in a worker: reconstruct the slab (with its halo), return the kept slices per volume."""
     import numpy as np
     import torch
 
-    from .core.data import Signal, TiltSeries
-    from .recon.joint import JOINT_METHODS, reconstruct_joint
-    from .recon.series import reconstruct_series
+    from ..core.data import Signal, TiltSeries
+    from .steps import reconstruct
 
     torch.set_num_threads(max(1, int(threads)))
     series = TiltSeries({n: Signal(a, angles[n], units[n]) for n, a in series_arrays.items()}, pixel_size=pixel_size)
-    if method in JOINT_METHODS:
-        vs = reconstruct_joint(method, series, iterations=iterations, thickness=thickness, options=options)
-    else:
-        vs = reconstruct_series(series, method, iterations=iterations, thickness=thickness, options=options)
+    vs = reconstruct(series, settings)
     a, b = keep
     return {n: np.ascontiguousarray(v[a:b]) for n, v in vs.volumes.items()}
 
 
-def reconstruct_slabs(series, method: str, store, *, slab: int = 32, halo: int | None = None, workers: int = 2,
-                      scheduler: str | None = None, iterations=None, thickness=None, options=None,
-                      threads_per_worker: int = 1, log=print) -> dict:
+def reconstruct_slabs(series, settings: Reconstruct, store, *, slab: int = 32, halo: int | None = None,
+                      workers: int = 2, scheduler: str | None = None, threads_per_worker: int = 1, log=print) -> dict:
     """Reconstruct one large tilt series in slabs of slices across Dask workers, streaming into a Zarr group.
 
     The tilt axis is y, so a slab of y-slices of the tilt series holds all the
@@ -161,8 +157,9 @@ def reconstruct_slabs(series, method: str, store, *, slab: int = 32, halo: int |
     ----------
     series : TiltSeries
         The measured series.
-    method : str
-        Any of ``chemtomo methods`` (joint ones included).
+    settings : Reconstruct
+        The reconstruction section of a recipe (method, iterations, thickness, axis offset, stop,
+        options), as for the whole volume; any of ``chemtomo methods``, joint ones included.
     store : path
         Zarr group to write: one array ``(ny, nz, nx)`` per volume, chunked by
         slab. Finished slabs are listed in its attributes; a rerun (after a
@@ -189,15 +186,15 @@ def reconstruct_slabs(series, method: str, store, *, slab: int = 32, halo: int |
         raise ChemtomoError(f"slab must be at least one slice, got {slab}")
     ny, nu = series.image_shape
     if halo is None:
-        halo = 0 if method in SLICE_SEPARABLE else 8
-    nz = nu if thickness is None else int(thickness)
+        halo = 0 if settings.method in SLICE_SEPARABLE else 8
+    nz = nu if settings.thickness is None else int(settings.thickness)
     bounds = [(y0, min(y0 + slab, ny)) for y0 in range(0, ny, slab)]
-    settings = {"method": method, "slab": slab, "halo": halo, "iterations": iterations, "thickness": nz,
-                "options": options or {}, "shape": [ny, nz, nu], "signals": series.names}
+    record = {**settings.model_dump(), "thickness": nz, "slab": slab, "halo": halo, "shape": [ny, nz, nu],
+              "signals": series.names}
     root = zarr.open_group(str(store), mode="a")
-    if root.attrs.get("chemtomo_slabs") not in (None, settings):
+    if root.attrs.get("chemtomo_slabs") not in (None, record):
         raise ChemtomoError(f"{store} holds slabs of another run ({root.attrs['chemtomo_slabs']}); choose a new store")
-    root.attrs["chemtomo_slabs"] = settings
+    root.attrs["chemtomo_slabs"] = record
     done = set(root.attrs.get("done", []))
     todo = [i for i in range(len(bounds)) if i not in done]
     t0 = time.perf_counter()
@@ -214,9 +211,8 @@ def reconstruct_slabs(series, method: str, store, *, slab: int = 32, halo: int |
                 y0, y1 = bounds[i]
                 ya, yb = max(0, y0 - halo), min(ny, y1 + halo)
                 arrays = {n: np.asarray(series[n].data[:, ya:yb, :], np.float32) for n in series.names}
-                fut = client.submit(_reconstruct_slab, arrays, angles, units, series.pixel_size, method,
-                                    (y0 - ya, y0 - ya + (y1 - y0)), iterations, thickness, options,
-                                    threads_per_worker, pure=False, retries=1)
+                fut = client.submit(_reconstruct_slab, arrays, angles, units, series.pixel_size, settings,
+                                    (y0 - ya, y0 - ya + (y1 - y0)), threads_per_worker, pure=False, retries=1)
                 futures[fut] = i
             for fut in as_completed(list(futures)):
                 i = futures[fut]

@@ -1,0 +1,263 @@
+"""Recipes: a whole run (inputs, alignment, reconstruction, quantification) declared in one YAML file.
+
+``chemtomo run recipe.yaml --out DIR [--resume]``. Example::
+
+    inputs:
+      simulate: {phantom: "core-shell:sphere,ratio=0.6", elements: [Au, Ag], size: 48, dose: 3.0e+7,
+                 tilts: "-70:70:10"}
+    align: {reference: HAADF, method: xcorr}
+    reconstruct: {method: auto}
+    quantify: {core: Au}
+
+Inputs are exactly one of ``simulate`` (:func:`chemtomo.simulate.command.simulate_to_directory`),
+``files`` (tilt-series stacks, as ``chemtomo reconstruct --signal``) or ``spectra`` (one
+spectrum image per tilt, maps as ``chemtomo maps``). The recipe is the one settings object of a run
+(``chemtomo reconstruct`` builds the same sections from its options); it is validated by pydantic
+before anything runs: an unknown key or a wrong value stops with the file's line number,
+the key and the allowed keys or values.
+
+An optional ``denoise: {method: gaussian}`` step (any of
+:data:`chemtomo.denoise.registry.DENOISERS`, with ``options`` and ``signals``,
+default every count signal) denoises the projection maps between alignment
+and reconstruction; ``reconstruct: {method: auto}`` then means SIRT
+(denoised maps are no longer Poisson counts). An optional ``views: {step: 5,
+range: [-75, 75], minutes: 1}`` step then fills unmeasured tilt angles with
+synthesized views (:func:`chemtomo.denoise.views.synthesize_series`).
+
+Every step writes into its own folder of ``DIR`` (``1-inputs``, ``2-align``, ``2b-denoise``, ``2c-views``,
+``3-reconstruct``, ``4-quantify``, ``5-report`` with ``report: true``) and, when it has finished, a ``step.json`` with
+the hash of its resolved settings and of the steps before it, its time and the
+versions. ``--resume`` skips every step whose ``step.json`` matches (nothing is
+recomputed), so a killed run continues where it stopped and a changed setting
+reruns that step and the ones after it. ``DIR/recipe.resolved.json`` holds the
+recipe with every default filled in, ``DIR/run.json`` the versions and timings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, FiniteFloat, PositiveInt, ValidationError, field_validator, model_validator
+
+from ..core.errors import ChemtomoError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Simulate(_Model):
+    phantom: str
+    elements: list[str]
+    dose: float
+    size: int = 64
+    voxel_size: float = 0.5
+    tilts: str = "-70:70:10"
+    signals: list[str] = ["HAADF", "EDX"]
+    seed: int = 0
+    solid_angle: float = 0.7
+
+
+class Files(_Model):
+    signals: dict[str, str]
+    angles: Union[str, dict[str, str], None] = None
+    pixel_size: Optional[float] = None
+
+
+class Spectra(_Model):
+    files: list[str]
+    elements: list[str]
+    method: Literal["window", "fit", "regularised", "learned"] = "fit"
+    angles: Union[Literal["names"], list[float]] = "names"
+    downsample: int = 1
+
+
+class Inputs(_Model):
+    simulate: Optional[Simulate] = None
+    files: Optional[Files] = None
+    spectra: Optional[Spectra] = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        given = [k for k in ("simulate", "files", "spectra") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of simulate, files, spectra (got {', '.join(given) or 'none'})")
+        return self
+
+
+class Align(_Model):
+    reference: str = "HAADF"
+    method: Literal["xcorr", "com", "matching", "xcorr+matching", "com+matching"] = "xcorr+matching"
+    iterations: int = 5
+    centre: bool = True
+
+
+class Denoise(_Model):
+    method: str
+    options: dict = {}
+    signals: Optional[list[str]] = None
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v):
+        from ..denoise.registry import DENOISERS
+
+        if v not in DENOISERS:
+            raise ValueError(f"unknown denoiser {v!r}; allowed: {', '.join(DENOISERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _options_known(self):
+        from ..denoise.registry import denoiser_options
+
+        accepted = denoiser_options(self.method)
+        unknown = sorted(set(self.options) - set(accepted))
+        if unknown:
+            raise ValueError(f"denoiser {self.method} has no option {', '.join(unknown)}; "
+                             f"its options are {', '.join(accepted)}")
+        return self
+
+
+class Views(_Model):
+    step: float
+    range: Optional[tuple[float, float]] = None
+    minutes: float = 1.0
+    signals: Optional[list[str]] = None
+
+    @model_validator(mode="after")
+    def _valid(self):
+        if not self.step > 0:
+            raise ValueError(f"step must be a positive angle step in degrees, got {self.step}")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range must be [low, high] in degrees with low < high, got {list(self.range)}")
+        if not self.minutes > 0:
+            raise ValueError(f"minutes must be > 0, got {self.minutes}")
+        return self
+
+
+class Reconstruct(_Model):
+    """The reconstruction step: method, iterations, geometry (thickness in voxels, axis offset in pixels), options."""
+
+    method: str = "auto"
+    iterations: Optional[PositiveInt] = None
+    thickness: Optional[PositiveInt] = None
+    axis_offset: FiniteFloat = 0.0
+    stop: Optional[Literal["none", "discrepancy"]] = None
+    options: dict = {}
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v):
+        from ..recon.registry import check_method
+
+        if v != "auto":
+            check_method(v, {})
+        return v
+
+    @model_validator(mode="after")
+    def _valid(self):
+        from ..recon.registry import check_method
+
+        if self.method != "auto":
+            check_method(self.method, self.options, iterations=self.iterations,
+                         stop=None if self.stop == "none" else self.stop)
+        return self
+
+
+class Quantify(_Model):
+    core: Optional[str] = None
+    core_rule: Literal["share", "otsu"] = "share"
+    coverage_threshold: Optional[float] = None
+
+
+class Outputs(_Model):
+    formats: list[Literal["mrc", "tiff", "zarr"]] = ["mrc"]
+
+
+class Recipe(_Model):
+    inputs: Inputs
+    align: Optional[Align] = None
+    denoise: Optional[Denoise] = None
+    views: Optional[Views] = None
+    reconstruct: Reconstruct = Reconstruct()
+    quantify: Optional[Quantify] = None
+    outputs: Outputs = Outputs()
+    report: bool = False
+
+
+def _node_line(node, loc) -> int | None:
+    """1-based line of the YAML node at path `loc` (keys and indices), or of the deepest one found."""
+    import yaml
+
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+            if nxt is None:
+                return line
+            line, node = nxt[0].start_mark.line + 1, nxt[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _allowed_keys(loc) -> list[str]:
+    model = Recipe
+    for key in loc:
+        field = model.model_fields.get(str(key))
+        if field is None:
+            return []
+        ann = field.annotation
+        args = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not args:
+            return []
+        model = args[0]
+    return list(model.model_fields)
+
+
+def load_recipe(path) -> Recipe:
+    """Read and validate a recipe file; errors name the line, the key and what is allowed."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ChemtomoError(f"recipe {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data, root = yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as err:
+        raise ChemtomoError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ChemtomoError(f"{path} must be a mapping with inputs:, reconstruct:, ... at the top")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            loc = [k for k in e["loc"] if not (isinstance(k, str) and k.startswith("function-"))]
+            where = ".".join(str(k) for k in loc) or "(top)"
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = f"unknown key; allowed: {', '.join(_allowed_keys(loc[:-1]))}"
+            lines.append(f"{path.name} line {_node_line(root, loc)}: {where}: {msg}")
+        raise ChemtomoError("; ".join(lines)) from None
+
+
+def settings(model: type[BaseModel], flags: dict[str, str] | None = None, **values):
+    """One settings section from command-line values; a bad value stops with one line naming its flag.
+
+    `flags` maps field names to the options that set them (``{"iterations": "--iterations"}``).
+    """
+    try:
+        return model(**values)
+    except ValidationError as err:
+        parts = []
+        for e in err.errors():
+            field = str(e["loc"][0]) if e["loc"] else ""
+            msg = e["msg"].removeprefix("Value error, ")
+            parts.append(f"{(flags or {}).get(field, field)}: {msg}" if field else msg)
+        raise ChemtomoError("; ".join(parts)) from None

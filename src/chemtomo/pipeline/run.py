@@ -1,0 +1,223 @@
+"""The one runner: a :class:`~chemtomo.pipeline.recipe.Recipe` applied to a tilt series, in memory or step by step on disk.
+
+* :func:`process` runs denoise -> view synthesis -> reconstruct in memory and
+  returns the volumes with their provenance; ``chemtomo reconstruct`` and the
+  demo call it.
+* :func:`run_recipe` runs every step of a recipe into its own folder with a
+  ``step.json`` checkpoint (settings hash, time, versions), so that
+  ``--resume`` skips what finished; ``chemtomo run`` and ``chemtomo batch`` call it.
+
+Both call the same step functions (:mod:`chemtomo.pipeline.steps`) with the
+same settings sections, so an option reaches every method the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+
+from ..core.data import TiltSeries, VolumeSet
+from . import steps
+from .recipe import Denoise, Reconstruct, Recipe, Views, load_recipe
+
+
+def _log(*_):
+    return None
+
+
+def process(series: TiltSeries, reconstruct: Reconstruct, *, denoise: Denoise | None = None,
+            views: Views | None = None, progress: steps.Progress | None = None, log=_log) -> VolumeSet:
+    """Denoise (if asked), synthesize views (if asked) and reconstruct `series`: the sections of a recipe.
+
+    Parameters
+    ----------
+    series : TiltSeries
+        The (aligned) tilt series; never modified.
+    reconstruct, denoise, views : sections of a :class:`~chemtomo.pipeline.recipe.Recipe`
+        What to run; None skips denoising or view synthesis.
+    progress : callable(name, done, total), optional
+        Progress of the reconstruction; denoisers and view synthesis show their own bars when given.
+    log : callable(str), optional
+        One line per finished step.
+
+    Returns
+    -------
+    VolumeSet
+        With ``provenance["denoise"]`` and ``provenance["views_synthesis"]`` when those steps ran.
+    """
+    denoised = synthesized = None
+    if denoise is not None:
+        series, denoised = steps.denoise(series, denoise, progress=progress is not None)
+        for name, rec in denoised["signals"].items():
+            log(f"{name}: denoised with {denoise.method} ({format_options(rec['options'])}, {rec['seconds']:.2f} s)")
+    if views is not None:
+        series, synthesized = steps.views(series, views, thickness=reconstruct.thickness, progress=progress is not None)
+        for name, rec in synthesized["signals"].items():
+            log(f"{name}: {len(rec['new_angles'])} views synthesized ({rec['holdout']['used']} chosen on "
+                "held-out views)")
+    return _reconstruct(series, reconstruct, denoised, synthesized, progress=progress, log=log)
+
+
+def _reconstruct(series, settings: Reconstruct, denoised: dict | None, synthesized: dict | None, *, progress, log
+                 ) -> VolumeSet:
+    """The reconstruction step after the optional ones, whose records go into the provenance."""
+    changed_by = "denoise" if denoised is not None else "views" if synthesized is not None else None
+    method, why = steps.resolve_method(settings, changed_by=changed_by)
+    if why:
+        log(why)
+    volumes = steps.reconstruct(series, settings, method=method, progress=progress)
+    if denoised is not None:
+        volumes.provenance["denoise"] = denoised
+    if synthesized is not None:
+        volumes.provenance["views_synthesis"] = synthesized
+    return volumes
+
+
+def format_options(opts: dict) -> str:
+    """``k=v, ...`` with floats to 3 significant digits."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in opts.items())
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _versions() -> dict:
+    import numpy
+    import torch
+
+    from .. import __version__
+
+    return {"chemtomo": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+            "torch": torch.__version__}
+
+
+def _write_series(series, folder: Path) -> None:
+    from ..io import write_stack
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in series.names:
+        write_stack(folder / f"{name}.mrc", series[name].data, series[name].angles, pixel_size=series.pixel_size)
+    (folder / "signals.json").write_text(json.dumps(series.names))
+
+
+def _read_series(folder: Path):
+    from ..io import read_tilt_series
+
+    names = json.loads((folder / "signals.json").read_text())
+    return read_tilt_series({n: folder / f"{n}.mrc" for n in names}, None)
+
+
+def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, log=print,
+               progress: steps.Progress | None = None) -> dict:
+    """Run a recipe into `out_dir`, one checkpointed folder per step (module notes); returns ``run.json``'s record.
+
+    Steps: ``1-inputs``, ``2-align``, ``2b-denoise``, ``2c-views``, ``3-reconstruct``, ``4-quantify``,
+    ``5-report``; each writes ``step.json`` (hash of its settings and of the steps before it, seconds,
+    versions) when done, and ``resume=True`` skips a step whose ``step.json`` matches.
+    """
+    from ..io import write_volume_set
+    from ..io.write import atomic_write, to_json
+
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = recipe.model_dump()
+    with atomic_write(out / "recipe.resolved.json") as tmp:
+        tmp.write_text(json.dumps(resolved, indent=1))
+    record = {"versions": _versions(), "steps": {}}
+    upstream = ""
+
+    def step(name, settings, work, load):
+        nonlocal upstream
+        folder = out / name
+        key = _hash([upstream, settings])
+        marker = folder / "step.json"
+        if resume and marker.is_file() and json.loads(marker.read_text()).get("hash") == key:
+            log(f"{name}: done before, skipped")
+            record["steps"][name] = json.loads(marker.read_text()) | {"skipped": True}
+            upstream = key
+            return load(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        result = work(folder)
+        info = {"hash": key, "seconds": round(time.perf_counter() - t0, 3), "versions": record["versions"],
+                "settings": settings}
+        with atomic_write(marker) as tmp:
+            tmp.write_text(json.dumps(to_json(info), indent=1))
+        log(f"{name}: {info['seconds']:.1f} s")
+        record["steps"][name] = info
+        upstream = key
+        return result
+
+    def series_step(name, settings, record_name, work):
+        """A step whose `work()` returns ``(series, record)``; both are written and read back on resume."""
+
+        def run(folder):
+            new, rec = work()
+            _write_series(new, folder / "series")
+            with atomic_write(folder / record_name) as tmp:
+                tmp.write_text(json.dumps(to_json(rec), indent=1))
+            return new, rec
+
+        def load(folder):
+            return _read_series(folder / "series"), json.loads((folder / record_name).read_text())
+
+        return step(name, settings, run, load)
+
+    def inputs_work(folder):
+        series = steps.read_inputs(recipe.inputs, folder)
+        _write_series(series, folder / "series")
+        return series
+
+    series = step("1-inputs", resolved["inputs"], inputs_work, lambda f: _read_series(f / "series"))
+    if recipe.align is not None:
+        series, _ = series_step("2-align", resolved["align"], "align.json",
+                                lambda: steps.align(series, recipe.align))
+    show = progress is not None
+    denoised = synthesized = None
+    if recipe.denoise is not None:
+        series, denoised = series_step("2b-denoise", resolved["denoise"], "denoise.json",
+                                       lambda: steps.denoise(series, recipe.denoise, progress=show))
+    if recipe.views is not None:
+        series, synthesized = series_step(
+            "2c-views", resolved["views"], "views.json",
+            lambda: steps.views(series, recipe.views, thickness=recipe.reconstruct.thickness, progress=show))
+
+    def recon_work(folder):
+        vs = _reconstruct(series, recipe.reconstruct, denoised, synthesized, progress=progress, log=log)
+        write_volume_set(vs, folder, formats=tuple(recipe.outputs.formats))
+        return folder
+
+    recon_dir = step("3-reconstruct", [resolved["reconstruct"], resolved["outputs"]], recon_work, lambda f: f)
+    if recipe.quantify is not None:
+        from .quantify import quantify_run
+
+        q = recipe.quantify
+
+        def quant_work(folder):
+            quantify_run(recon_dir, folder, core=q.core, core_rule=q.core_rule,
+                         coverage_threshold=q.coverage_threshold)
+            return folder
+
+        step("4-quantify", resolved["quantify"], quant_work, lambda f: f)
+    if recipe.report:
+        from ..report.html import build_report
+
+        def report_work(folder):
+            quant = out / "4-quantify" / "quantify.json"
+            if quant.is_file():  # the report reads RUN_DIR/quantify
+                (recon_dir / "quantify").mkdir(exist_ok=True)
+                for f in (out / "4-quantify").iterdir():
+                    if f.is_file() and f.name != "step.json":
+                        (recon_dir / "quantify" / f.name).write_bytes(f.read_bytes())
+            return build_report(recon_dir, folder / "report.html")
+
+        step("5-report", True, report_work, lambda f: f / "report.html")
+    with atomic_write(out / "run.json") as tmp:
+        tmp.write_text(json.dumps(to_json(record), indent=1))
+    return record

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench docs install clean
+.PHONY: demo test test-fast bench docs install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	cd benchmarks && ../$(PY) run_all.py
 
 docs: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[docs]"
+	$(PY) docs/make_api.py
 	$(VENV)/bin/mkdocs build --strict
 
 clean:

@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test test-fast bench docs install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# CPU build of torch from the local wheel (pip's find-links); CUDA builds work too.
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[test]"
+	# the versions the tests passed with (constraints.txt); pyproject.toml keeps the loose ranges
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -273,3 +273,12 @@ def test_quantify_with_uncertainty_after_a_joint_reconstruction(data, capsys):
     assert 0 < float(rows[0]["at_Au_sd"]) < 0.05
     code, _, err = run(["quantify", out, "--uncertainty", 1], capsys)
     one_line_error(code, err, "--signal")
+
+
+@pytest.mark.parametrize("args", [["reconstruct", "--bogus"], ["simulate", "--size", "7", "--out", "x"], ["nothing"],
+                                  ["reconstruct", "--iterations", "-3", "--signal", "Au=a.mrc", "--out", "x"]])
+def test_usage_errors_are_one_line_with_exit_status_2(args, capsys):
+    code, stdout, stderr = run(args, capsys)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in stderr, stderr

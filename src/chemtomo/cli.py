@@ -16,7 +16,7 @@ from rich.console import Console
 from .core.errors import ChemtomoError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="3D elemental maps from electron tomography.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line
 out = Console()
 
 
@@ -569,14 +569,19 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    except Exception as exc:
+        if _is_usage_error(exc):
+            err.print(f"error: {exc.format_message()} (chemtomo --help lists the commands, chemtomo COMMAND --help "
+                      "their options)", markup=False, highlight=False)
             return 2
         raise
     return 0
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A command-line usage error from click, or from the copy of click that newer typer versions ship."""
+    return any(cls.__name__ == "ClickException" and cls.__module__.endswith("click.exceptions")
+               for cls in type(exc).__mro__)
 
 
 if __name__ == "__main__":

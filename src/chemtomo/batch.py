@@ -131,15 +131,11 @@ def _reconstruct_slab(series_arrays: dict, angles: dict, units: dict, pixel_size
     import torch
 
     from .core.data import Signal, TiltSeries
-    from .recon.joint import JOINT_METHODS, reconstruct_joint
     from .recon.series import reconstruct_series
 
     torch.set_num_threads(max(1, int(threads)))
     series = TiltSeries({n: Signal(a, angles[n], units[n]) for n, a in series_arrays.items()}, pixel_size=pixel_size)
-    if method in JOINT_METHODS:
-        vs = reconstruct_joint(method, series, iterations=iterations, thickness=thickness, options=options)
-    else:
-        vs = reconstruct_series(series, method, iterations=iterations, thickness=thickness, options=options)
+    vs = reconstruct_series(series, method, iterations=iterations, thickness=thickness, options=options)
     a, b = keep
     return {n: np.ascontiguousarray(v[a:b]) for n, v in vs.volumes.items()}
 

@@ -84,14 +84,13 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None) -> dict:
         write_volume_set(vs, out_dir / folder)
 
     edx_only = TiltSeries({e: series[e] for e in elements}, pixel_size=VOXEL_NM)
-    for method in METHODS:
+    for method in [n for n, m in METHODS.items() if not m.joint]:
         # iterative methods stop at the Poisson noise level (discrepancy principle); TV uses KL data
-        record(method, lambda: reconstruct_series(edx_only, method, stop="discrepancy"), row=method, folder=method)
+        stop = "discrepancy" if METHODS[method].stoppable else None
+        record(method, lambda: reconstruct_series(edx_only, method, stop=stop), row=method, folder=method)
     # joint HAADF + EDX: what --method auto picks for these signals
-    from .recon.joint import reconstruct_joint
-
     for name in ("tnv", "dtv"):
-        record(f"{name} (joint, HAADF)", lambda: reconstruct_joint(name, series), row=f"{name} (joint)",
+        record(f"{name} (joint, HAADF)", lambda: reconstruct_series(series, name), row=f"{name} (joint)",
                folder=f"{name}-joint")
     start = time.perf_counter()
     haadf_vs = reconstruct_series(TiltSeries({"HAADF": series["HAADF"]}, pixel_size=VOXEL_NM), "sirt")

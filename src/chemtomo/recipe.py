@@ -150,10 +150,9 @@ class Reconstruct(_Model):
     @field_validator("method")
     @classmethod
     def _known(cls, v):
-        from .recon.joint import JOINT_METHODS
         from .recon.registry import METHODS
 
-        allowed = ["auto", *METHODS, *JOINT_METHODS]
+        allowed = ["auto", *METHODS]
         if v not in allowed:
             raise ValueError(f"unknown method {v!r}; allowed: {', '.join(allowed)}")
         return v

@@ -126,7 +126,7 @@ def main():
                 its.append(str(stop.stopped_at + 1))
             add("MLEM, discrepancy stop", dose, vols, scale, "iterations " + "/".join(its), time.perf_counter() - t)
             t = time.perf_counter()
-            ws = {el: split_weight(op, edx[el], 200) for el in ELEMENTS}
+            ws = {el: split_weight(op, edx[el], 200)[0] for el in ELEMENTS}
             vols = {el: tv(op, edx[el], 200, weight=ws[el], data_term="kl") for el in ELEMENTS}
             add("TV-KL per element, auto weight", dose, vols, scale,
                 "weight " + "/".join(f"{ws[el]:g}" for el in ELEMENTS), time.perf_counter() - t)
@@ -144,9 +144,7 @@ def main():
             if dose == low:
                 methods += [("TNV, HAADF as channel, KL", lambda: tnv(ops, data, list(ELEMENTS), haadf="channel")),
                             ("bimodal, L2, 100 it.", lambda: bimodal(ops, data, list(ELEMENTS), 100)),
-                            ("fused (Schwartz), defaults", lambda: fused(ops, data, list(ELEMENTS), 100)),
-                            ("fused, TV weight by count splitting",
-                             lambda: fused(ops, data, list(ELEMENTS), 100, lambda_tv="auto"))]
+                            ("fused, TV weight by count splitting", lambda: fused(ops, data, list(ELEMENTS), 100))]
                 if pname == "core-shell sphere":
                     methods += [
                         ("TGV nuclear (mix), KL", lambda: tgv(ops, data, list(ELEMENTS), coupling="nuclear")),
@@ -159,8 +157,8 @@ def main():
                 vols = fn()
                 info = getattr(vols, "info", {})
                 settings = f"weight {info['weight']:.3g}" if "weight" in info else ""
-                if info.get("lambda_tv_rule") == "count-splitting":
-                    settings = f"TV rule x {info['tv_factor']:g}"
+                if "factor" in info:  # fused: the weight rule's factor chosen by count splitting
+                    settings = f"TV rule x {info['factor']:g}"
                 if "haadf_weights" in info:
                     settings += " r " + "/".join(f"{v:.3g}" for v in info["haadf_weights"].values())
                 add(label, dose, vols, scale, settings.strip(), time.perf_counter() - t)

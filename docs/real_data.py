@@ -143,12 +143,10 @@ def run_l2083(data: Path, out: Path | None, *, thickness: int = 32, downsample: 
     vol_e = reconstruct_series(es, "mlem", iterations=mlem_iterations, thickness=thickness)
     t_recon = time.perf_counter() - t0 - t_maps - t_align
     # joint HAADF + maps by issue 5's best method (dtv), every parameter chosen without ground truth
-    from chemtomo.recon.joint import reconstruct_joint
-
     js = TiltSeries.from_arrays({"HAADF": haadf / scale, **elements}, angles, pixel_size=aligned.pixel_size,
                                 units={"HAADF": "detector units"})
     t = time.perf_counter()
-    vol_j = reconstruct_joint(joint_method, js, iterations=joint_iterations, thickness=thickness)
+    vol_j = reconstruct_series(js, joint_method, iterations=joint_iterations, thickness=thickness)
     t_joint = time.perf_counter() - t
     joint_info = vol_j.provenance["info"]
     vols = {"HAADF": vol_h.volumes["HAADF"], **vol_e.volumes}
@@ -594,7 +592,7 @@ def write_markdown(results: dict, path: Path, img_rel: str) -> Path:
         j = r["joint"]
         name = j.get("method", "dtv")
         lines += [f"### Joint HAADF + maps: {name}", "",
-                  f"`reconstruct_joint(\"{name}\", ...)` (the `chemtomo reconstruct --method {name}` path) on HAADF and the "
+                  f"`reconstruct_series(series, \"{name}\", ...)` (the `chemtomo reconstruct --method {name}` path) on HAADF and the "
                   f"{len(j['haadf_weights'])} maps, {j['iterations']} PDHG iterations; HAADF weights by NNLS of HAADF against "
                   "the maps at the common tilts (Poisson-corrected), HAADF term noise-balanced, regularisation weight by "
                   f"count splitting ({j['weight']:.3g}): nothing was tuned by eye. Poisson deviance / its expectation at "

@@ -237,15 +237,12 @@ def denoise(
 @app.command()
 def methods():
     """List every reconstruction method with one line each."""
-    from .recon.joint import JOINT_METHODS
     from .recon.registry import METHODS
 
-    width = max(len(n) for n in [*METHODS, *JOINT_METHODS])
+    width = max(len(n) for n in METHODS)
     out.print(f"{'auto':<{width}}  pick per signal: see docs/methods.md (HAADF -> sirt, X-ray counts -> mlem)")
-    for name, info in METHODS.items():
-        out.print(f"{name:<{width}}  {info.help}")
-    for name, info in JOINT_METHODS.items():
-        out.print(f"{name:<{width}}  [joint: HAADF + all element maps] {info.help}")
+    for name, m in METHODS.items():
+        out.print(f"{name:<{width}}  {'(joint: HAADF + all element maps) ' if m.joint else ''}{m.help}")
 
 
 @app.command()

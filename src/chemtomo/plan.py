@@ -99,14 +99,17 @@ class Plan:
 
 
 def _reconstruct(series, method, elements):
+    """The elements' volumes by `method` through the pipeline (joint methods see HAADF too)."""
     from .core.data import TiltSeries
-    from .recon.joint import JOINT_METHODS, reconstruct_joint
-    from .recon.series import reconstruct_series
+    from .pipeline.recipe import Reconstruct
+    from .pipeline.run import process
+    from .recon.registry import METHODS
 
-    if method in JOINT_METHODS:
-        return reconstruct_joint(method, series).volumes
+    if METHODS[method].joint:
+        return process(series, Reconstruct(method=method)).volumes
     only = TiltSeries({e: series[e] for e in elements}, pixel_size=series.pixel_size)
-    return reconstruct_series(only, method, stop="discrepancy" if method in ("mlem", "sirt") else None).volumes
+    stop = "discrepancy" if method in ("mlem", "sirt") else None
+    return process(only, Reconstruct(method=method, stop=stop)).volumes
 
 
 def plan(phantom: str, elements, *, shape=(48, 48, 48), voxel_size: float = 0.5, doses=(1e6, 3e6, 1e7, 3e7),
@@ -169,12 +172,11 @@ def plan(phantom: str, elements, *, shape=(48, 48, 48), voxel_size: float = 0.5,
     tilts = sorted(int(n) for n in tilts)
     if not doses or doses[0] <= 0 or not tilts or tilts[0] < 2 or not methods or repeats < 1:
         raise ChemtomoError("give positive doses, at least 2 tilts, one method or more and repeats >= 1")
-    from .recon.joint import JOINT_METHODS
     from .recon.registry import METHODS
 
-    unknown = [m for m in methods if m not in METHODS and m not in JOINT_METHODS]
+    unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ChemtomoError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join([*METHODS, *JOINT_METHODS])}")
+        raise ChemtomoError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     truth = phantom_from_spec(phantom, elements, tuple(shape), seed=seed)
     rng = np.random.default_rng(seed)
     total = len(doses) * len(tilts) * len(methods) * repeats

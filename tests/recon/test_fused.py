@@ -49,12 +49,16 @@ def test_fused_beats_mlem_with_oracle_iterations(problem):
 def test_callback_stops_and_explicit_weights(problem):
     truth, ops, data, scale = problem
     seen = []
-    out = fused(ops, data, ["Au", "Ag"], 10, init_iterations=3, weights="z", lambda_tv=1.0,
+    out = fused(ops, data, ["Au", "Ag"], 10, init_iterations=3, haadf_weights="z", weight=1.0,
                 callback=lambda i, x: seen.append(x.shape) or i == 1)
     assert seen == [(2,) + SHAPE] * 2
     assert np.isfinite(out["Au"]).all()
-    out = fused(ops, data, ["Au"], 2, init_iterations=2, weights={"Au": 1.0}, lambda_haadf=0.0)
-    assert set(out) == {"Au", "HAADF"}
+    assert out.info["weight"] == {"Au": 1.0, "Ag": 1.0} and out.info["weight_rule"] == "given"
+    # Z^z_exponent weights: one fitted scale, so the Au/Ag ratio is (79/47)^z_exponent
+    r = out.info["haadf_weights"]
+    assert r["Au"] / r["Ag"] == pytest.approx((79 / 47) ** 1.7, rel=1e-5)
+    out = fused(ops, data, ["Au"], 2, init_iterations=2, haadf_weights={"Au": 1.0}, alpha=0.0, weight={"Au": 0.5})
+    assert set(out) == {"Au", "HAADF"} and out.info["weight"] == {"Au": 0.5} and out.info["alpha"] == 0.0
 
 
 def test_bad_inputs(problem):
@@ -67,22 +71,30 @@ def test_bad_inputs(problem):
         fused(ops, {**data, "Au": -data["Au"]}, ["Au"], 1)
     with pytest.raises(ChemtomoError, match="exponent"):
         fused(ops, data, ["Au"], 1, exponent=0.5)
-    with pytest.raises(ChemtomoError, match="weights"):
-        fused(ops, data, ["Au"], 1, weights=[1.0])
+    with pytest.raises(ChemtomoError, match="haadf_weights"):
+        fused(ops, data, ["Au"], 1, haadf_weights=[1.0])
+    with pytest.raises(ChemtomoError, match="no entry for Ag"):
+        fused(ops, data, ["Au", "Ag"], 1, weight={"Au": 1.0})
+    with pytest.raises(ChemtomoError, match="alpha"):
+        fused(ops, data, ["Au"], 1, alpha=-1.0)
 
 
-def test_auto_tv_weight_by_count_splitting(problem):
+def test_tv_weight_by_count_splitting(problem):
     from chemtomo.recon.fused import SPLIT_FACTORS
 
     truth, ops, data, scale = problem
-    auto = fused(ops, data, ["Au", "Ag"], 40, lambda_tv="auto")
-    assert auto.info["lambda_tv_rule"] == "count-splitting" and auto.info["tv_factor"] in SPLIT_FACTORS
-    assert [f for f, _ in auto.info["search"]] == list(SPLIT_FACTORS)
-    # the chosen factor is the held-out likelihood's best, and it does no worse than the plain rule
-    nll = dict(auto.info["search"])
-    assert nll[auto.info["tv_factor"]] == min(nll.values())
-    plain = fused(ops, data, ["Au", "Ag"], 40)
+    auto = fused(ops, data, ["Au", "Ag"], 40)  # weight=None: the rule's factor by count splitting
+    info = auto.info
+    assert info["weight_rule"] == "count-splitting"
+    factors = [f for f, _ in info["weight_search"]]
+    assert set(SPLIT_FACTORS) <= set(factors) and factors == sorted(factors)
+    # the chosen factor is the held-out likelihood's best and interior (measured: 3 of 1-100)
+    nll = dict(info["weight_search"])
+    assert nll[info["factor"]] == min(nll.values())
+    assert info["weight_interior"] and factors[0] < info["factor"] < factors[-1]
+    # it does no worse than the rule alone (factor 1), given as explicit weights
+    plain = fused(ops, data, ["Au", "Ag"], 40, weight={e: w / info["factor"] for e, w in info["weight"].items()})
     err = {k: sum(nrmse(v[e] / scale[e], truth[e]) for e in ("Au", "Ag")) for k, v in (("auto", auto), ("plain", plain))}
     assert err["auto"] <= err["plain"] + 0.02, err
-    with pytest.raises(ChemtomoError, match="lambda_tv"):
-        fused(ops, data, ["Au"], 2, lambda_tv="large")
+    with pytest.raises(ChemtomoError, match="weight"):
+        fused(ops, data, ["Au"], 2, weight=-1.0)

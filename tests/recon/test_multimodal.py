@@ -5,9 +5,10 @@ from chemtomo.core.data import Signal, TiltSeries
 from chemtomo.core.errors import ChemtomoError
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
-from chemtomo.recon.joint import JOINT_METHODS, reconstruct_joint
 from chemtomo.recon.mlem import mlem
 from chemtomo.recon.multimodal import bimodal, dtv, tgv, tnv
+from chemtomo.recon.registry import METHODS
+from chemtomo.recon.series import reconstruct_series
 from chemtomo.testing import core_shell, nrmse
 
 SHAPE = (6, 40, 40)
@@ -80,24 +81,25 @@ def test_automatic_weight_by_count_splitting(problem):
     truth, ops, data = problem
     vols = tnv(ops, data, ["Au", "Ag"], 30, search_iterations=20)
     hist = vols.info["weight_search"]
-    assert vols.info["weight_rule"] == "count-splitting" and 5 <= len(hist) <= 8
+    assert vols.info["weight_rule"] == "count-splitting" and 5 <= len(hist) <= 11
     weights = [w for w, _ in hist]
     assert weights == sorted(weights)
     best = min(hist, key=lambda t: t[1])[0]
     assert vols.info["weight"] == best
-    assert best != weights[0] or len(hist) == 8  # an end is accepted only after the search went 3 steps past it
-    assert best != weights[-1] or len(hist) == 8
+    # an end is accepted only after the search went 6 steps past the grid, and then it is said so
+    assert vols.info["weight_interior"] == (weights[0] < best < weights[-1])
+    assert vols.info["weight_interior"] or len(hist) == 11
 
 
-def test_reconstruct_joint_on_a_series(problem):
+def test_joint_method_on_a_series(problem):
     _, ops, data = problem
     series = TiltSeries({"HAADF": Signal(data["HAADF"], HAADF_ANGLES, "electrons"),
                          "Au": Signal(data["Au"], EDX_ANGLES, "counts"),
                          "Ag": Signal(data["Ag"], EDX_ANGLES, "counts")})
-    vs = reconstruct_joint("tgv", series, iterations=20, thickness=40, options={"weight": 0.3})
+    vs = reconstruct_series(series, "tgv", iterations=20, thickness=40, options={"weight": 0.3})
     assert set(vs.names) == {"HAADF", "Au", "Ag"} and vs["Au"].shape == SHAPE
     assert vs.provenance["info"]["haadf_weights"]["Au"] > 0
-    assert set(JOINT_METHODS) == {"bimodal", "tnv", "tgv", "dtv", "fused"}
+    assert {n for n, m in METHODS.items() if m.joint} == {"bimodal", "tnv", "tgv", "tv_joint", "dtv", "fused"}
 
 
 def test_errors(problem):
@@ -106,8 +108,11 @@ def test_errors(problem):
         bimodal({k: v for k, v in ops.items() if k != "HAADF"}, data, ["Au", "Ag"])
     with pytest.raises(ChemtomoError, match="data_term"):
         tnv(ops, data, ["Au", "Ag"], 1, weight=1.0, data_term="l1")
-    with pytest.raises(ChemtomoError, match="unknown joint method"):
-        reconstruct_joint("sirt", None)
+    with pytest.raises(ChemtomoError, match="edge_fraction"):
+        dtv(ops, data, ["Au", "Ag"], 1, weight=1.0, edge_fraction=1.5)
+    series = TiltSeries({"Au": Signal(data["Au"], EDX_ANGLES, "counts")})
+    with pytest.raises(ChemtomoError, match="needs a HAADF signal"):
+        reconstruct_series(series, "tnv")
 
 
 def test_dtv_lets_the_maps_jump_at_haadf_edges(problem):
@@ -115,17 +120,15 @@ def test_dtv_lets_the_maps_jump_at_haadf_edges(problem):
     truth, ops, data = problem
     guide = 2.0 * truth["Au"] + truth["Ag"]
     guided = dtv(ops, data, ["Au", "Ag"], 100, weight=1.0, guide=guide, smooth=0.5)
-    plain = dtv(ops, data, ["Au", "Ag"], 100, weight=1.0, guide=guide, smooth=0.5, gamma=0.0)  # = channel-wise TV
+    plain = dtv(ops, data, ["Au", "Ag"], 100, weight=1.0, guide=guide, smooth=0.5, edge_fraction=0.0)  # = channel TV
     eg, ep = _errors(guided, truth), _errors(plain, truth)
     assert all(eg[e] < 0.8 * ep[e] for e in truth), (eg, ep)
-    assert guided.info["guide"] == "given" and guided.info["gamma"] == 0.98
+    assert guided.info["guide"] == "given" and guided.info["edge_fraction"] == 0.98
     with pytest.raises(ChemtomoError, match="guide has shape"):
         dtv(ops, data, ["Au", "Ag"], 5, weight=1.0, guide=guide[:3])
 
 
 def test_auto_on_haadf_plus_maps_is_the_guided_joint_method(problem):
-    from chemtomo.recon.series import reconstruct_series
-
     truth, _, data = problem
     series = TiltSeries({"HAADF": Signal(data["HAADF"], HAADF_ANGLES, "electrons"),
                          "Au": Signal(data["Au"], EDX_ANGLES, "counts"),
@@ -141,7 +144,7 @@ def test_convergence_is_recorded(problem):
     series = TiltSeries({"HAADF": Signal(data["HAADF"], HAADF_ANGLES, "electrons"),
                          "Au": Signal(data["Au"], EDX_ANGLES, "counts"),
                          "Ag": Signal(data["Ag"], EDX_ANGLES, "counts")})
-    vs = reconstruct_joint("tnv", series, iterations=100, thickness=40, options={"weight": 0.3})
+    vs = reconstruct_series(series, "tnv", iterations=100, thickness=40, options={"weight": 0.3})
     c = vs.provenance["convergence"]
     assert c["iteration"][0] == 4 and len(c["iteration"]) == 49
     assert c["relative_change"][-1] < 0.1 * c["relative_change"][0]  # the updates shrink

@@ -29,7 +29,7 @@ def test_prox_conjugates_closed_form():
     # Moreau: prox_{sF*}(q) = q - s prox_{F/s}(q/s); for L2, prox_{F/s}(v) = (s v + w b) / (s + w)
     w = 2.0
     v = q / sigma
-    assert torch.allclose(L2(b, weight=w).prox_conj(q, sigma), q - sigma * (sigma * v + w * b) / (sigma + w), atol=1e-5)
+    assert torch.allclose(L2(b, scale=w).prox_conj(q, sigma), q - sigma * (sigma * v + w * b) / (sigma + w), atol=1e-5)
     # KL: F*(y) = -sum b log(1 - y) for y < 1, so y = prox_{sF*}(q) solves (q - y)(1 - y) = s b
     y = KL(b).prox_conj(q, sigma)
     assert torch.all(y < 1) and torch.allclose((q - y) * (1 - y), sigma * b, atol=1e-4)
@@ -118,10 +118,14 @@ def test_tv_weight_none_chooses_by_count_splitting():
     truth[4:12, 4:12, 4:12] = 0.2
     op = Projector(TiltGeometry(np.linspace(-60, 60, 7), (n, n, n)))
     counts = np.random.default_rng(0).poisson(op(truth)).astype(np.float32)
-    hist = []
-    w = split_weight(op, counts, 40, history=hist)
+    w, hist, interior = split_weight(op, counts, 40)
     assert w == min(hist, key=lambda t: t[1])[0] and len(hist) >= 5
-    x = tv(op, counts, 40, weight=None, data_term="kl")
+    assert interior and hist[0][0] < w < hist[-1][0]  # measured: 3 of 0.3-30
+    x = tv(op, counts, 40, data_term="kl")  # weight=None: count splitting for Poisson data
     assert np.allclose(x, tv(op, counts, 40, weight=w, data_term="kl"))
-    with pytest.raises(ChemtomoError):
-        tv(op, counts, 5, weight=None, data_term="l2")
+    # for least squares weight=None is the fixed L2_WEIGHT
+    from chemtomo.recon.tv import L2_WEIGHT
+
+    assert np.allclose(tv(op, counts, 5), tv(op, counts, 5, weight=L2_WEIGHT))
+    with pytest.raises(ChemtomoError, match="non-negative"):
+        tv(op, counts, 5, weight=-0.1)

@@ -37,7 +37,8 @@ regularisation weight by count splitting, which needs no ground truth: every
 EDX count is split binomially (p = 1/2) into two independent Poisson halves;
 the problem is solved on one half (EDX operators times 1/2, full HAADF) for
 the half-data weights :data:`WEIGHT_GRID` (extended while the best is at an end
-of the tried range, so the optimum found is interior), each fit is scored by the Poisson
+of the tried range, up to 6 times, so the optimum found is interior; ``info``
+records whether it is), each fit is scored by the Poisson
 negative log-likelihood of the other half, and the full data get twice the
 best weight (half the counts carry half the log-likelihood). The discrepancy
 principle was tried first and rejected: at <= 1 count per pixel the EDX
@@ -63,6 +64,7 @@ from ._common import callback_runner, check_iterations, heldout_nll, prepare_dat
 from .channels import Channel, Mix, mix_weights
 from .pdhg import KL, L2, _op_norm, _regulariser_blocks, pdhg
 from .regularisers import DTV, TGV, TNV, TV
+from .selection import choose_weight
 from .stopping import expected_poisson_deviance, poisson_deviance
 
 HAADF = "HAADF"
@@ -193,14 +195,14 @@ class _Problem:
         for e in self.elements:
             b, op = self.b[e], self.edx_ops[e] if self.thin == 1 else self.thin * self.edx_ops[e]
             if self.data_term == "kl":
-                out.append((KL(b, weight=self.g), op))
+                out.append((KL(b, scale=self.g), op))
             else:
                 on = b[b > 0]
                 v = float(on.mean()) if on.numel() else 1.0
-                out.append((L2(b, weight=self.g / max(v, 1e-6)), op))
+                out.append((L2(b, scale=self.g / max(v, 1e-6)), op))
         if self.alpha > 0:
             rho = self.c_h**2 / self.s2_h
-            out.append((L2(self.h / self.c_h, weight=self.g * self.alpha * rho), self.haadf_op))
+            out.append((L2(self.h / self.c_h, scale=self.g * self.alpha * rho), self.haadf_op))
         return out
 
     def norms(self, regulariser):
@@ -233,50 +235,36 @@ class _Problem:
         return JointVolumes(out, info)
 
 
-def _split_weight(problem, make_reg, search_iterations, weights, rng, *, extend=3):
+def _split_weight(problem, make_reg, search_iterations, weights, rng):
     """Weight by count splitting: fit one binomial half of the counts, score the other half.
 
     The half-data weights are tried from strong to weak, each fit warm-started
-    from the previous one. While the best lies on an end of the tried range
-    (and at most `extend` times per side), the search goes on one grid step
-    (the ratio of the last two grid points) beyond that end, so the chosen
-    weight is an interior minimum of the held-out likelihood whenever one
-    exists. Returns the weight for the full data: twice the best half-data
-    weight (the half data carry half the log-likelihood), and the history
-    ``[(full-data weight, held-out nll), ...]`` sorted by weight.
+    from the fit at the nearest weight tried; while the best lies on an end of
+    the tried range the search goes on one grid step (the ratio of the last
+    two grid points) beyond it (:func:`~chemtomo.recon.selection.choose_weight`).
+    Returns the weight for the full data: twice the best half-data weight (the
+    half data carry half the log-likelihood), the history ``[(full-data
+    weight, held-out nll), ...]`` sorted by weight, and whether the best is
+    interior.
     """
     train, heldout = problem.split(rng)
     weights = sorted(float(w) for w in weights)
     step = weights[-1] / weights[-2] if len(weights) > 1 else 3.0
-    scores, fits = {}, {}
 
     def score(w, start):
-        fits[w] = train.solve(make_reg(w * train.g), search_iterations, x0=start)
-        scores[w] = train.heldout_nll(fits[w], heldout)
+        fit = train.solve(make_reg(w * train.g), search_iterations, x0=start)
+        return train.heldout_nll(fit, heldout), fit
 
-    u = None
-    for w in reversed(weights):  # strong to weak, warm-started
-        score(w, u)
-        u = fits[w]
-    for _ in range(extend):
-        best = min(scores, key=scores.get)
-        lo, hi = min(scores), max(scores)
-        if best == hi:
-            score(hi * step, fits[hi])
-        elif best == lo:
-            score(lo / step, fits[lo])
-        else:
-            break
-    best = min(scores, key=scores.get)
-    return 2.0 * best, [(2.0 * w, scores[w]) for w in sorted(scores)]
+    best, table, interior = choose_weight(score, weights, factor=step)
+    return 2.0 * best, [(2.0 * w, v) for w, v in table], interior
 
 
 def _run(problem, make_reg, iterations, weight, callback, *, grid, search_iterations, rng, method):
     run = callback_runner(callback, problem.like)
     info = {"method": method, "iterations": iterations}
     if weight is None:
-        weight, history = _split_weight(problem, make_reg, search_iterations, grid, rng)
-        info.update(weight_rule="count-splitting", weight_search=history)
+        weight, history, interior = _split_weight(problem, make_reg, search_iterations, grid, rng)
+        info.update(weight_rule="count-splitting", weight_search=history, weight_interior=interior)
     else:
         weight = float(weight)
         if not weight >= 0:
@@ -289,7 +277,7 @@ def _run(problem, make_reg, iterations, weight, callback, *, grid, search_iterat
 
 
 #: half-data weights tried by the automatic rule (log-spaced; the full-data weight is twice the best). If the best
-#: lies on an end of the grid the search goes on in that direction (up to 3 more points), so the optimum is interior.
+#: lies on an end of the grid the search goes on in that direction (up to 6 more points), so the optimum is interior.
 WEIGHT_GRID = (0.003, 0.01, 0.03, 0.1, 0.3)
 
 
@@ -383,7 +371,7 @@ def tnv(ops, data, elements, iterations=300, *, weight=None, data_term="kl", haa
     weight : float, optional
         TNV weight (larger regularises more), relative to the Poisson
         log-likelihood of the counts with channels of order one. None: chosen
-        by count splitting (module notes), which costs 5 to 8 extra runs of
+        by count splitting (module notes), which costs 5 to 11 extra runs of
         `search_iterations` on half the counts.
     data_term : {"kl", "l2"}, default "kl"
         EDX data term.
@@ -405,7 +393,8 @@ def tnv(ops, data, elements, iterations=300, *, weight=None, data_term="kl", haa
     -------
     JointVolumes
         As :func:`bimodal`; ``info`` also holds the weight, how it was chosen
-        and the search history ``[(weight, held-out Poisson nll), ...]``.
+        the search history ``[(weight, held-out Poisson nll), ...]`` and
+        whether its best is interior (``weight_interior``).
     """
     iterations = check_iterations(iterations)
     problem = _Problem(ops, data, elements, data_term=data_term, haadf=haadf, alpha=alpha)
@@ -465,17 +454,22 @@ def tgv(ops, data, elements, iterations=300, *, weight=None, ratio=4.0, coupling
 
 def tv_joint(ops, data, elements, iterations=300, *, weight=None, coupling="frobenius", data_term="kl",
              haadf="mix", alpha=None, search_iterations=100, rng=0, callback=None):
-    """Joint reconstruction regularised by vectorial (or channel-wise) TV; see :func:`tnv`."""
+    """Joint reconstruction regularised by vectorial (or channel-wise) TV.
+
+    Parameters and result as for :func:`tnv`, with TV instead of TNV;
+    `coupling` ({"frobenius", "nuclear", "none"}, default "frobenius") is the
+    norm of each voxel's (channels x 3) Jacobian (:class:`~chemtomo.recon.regularisers.TV`).
+    """
     iterations = check_iterations(iterations)
     problem = _Problem(ops, data, elements, data_term=data_term, haadf=haadf, alpha=alpha)
     vols = _run(problem, lambda w: TV(w, coupling), iterations, weight, callback, grid=WEIGHT_GRID,
-                search_iterations=search_iterations, rng=rng, method="tv")
+                search_iterations=search_iterations, rng=rng, method="tv_joint")
     vols.info["coupling"] = coupling
     return vols
 
 
-def dtv(ops, data, elements, iterations=300, *, weight=None, guide=None, gamma=0.98, smooth=1.0, relative_eta=0.1,
-        data_term="kl", alpha=None, search_iterations=100, rng=0, callback=None):
+def dtv(ops, data, elements, iterations=300, *, weight=None, guide=None, edge_fraction=0.98, smooth=1.0,
+        relative_eta=0.1, data_term="kl", alpha=None, search_iterations=100, rng=0, callback=None):
     """Joint reconstruction with the HAADF term and HAADF-guided directional TV per element.
 
     Parameters
@@ -490,7 +484,7 @@ def dtv(ops, data, elements, iterations=300, *, weight=None, guide=None, gamma=0
     guide : array (ny, nz, nx), optional
         Reference volume whose edges the element maps may share freely. Default:
         50 SIRT iterations of the HAADF data (dense, high-SNR tilts).
-    gamma : float, default 0.98
+    edge_fraction : float, default 0.98
         Fraction of the gradient along the guide's edge normals that is not
         penalised (0: plain TV, 1: free jumps across guide edges).
     smooth : float, default 1.0
@@ -512,12 +506,12 @@ def dtv(ops, data, elements, iterations=300, *, weight=None, guide=None, gamma=0
     Returns
     -------
     JointVolumes
-        As :func:`tnv`; ``info`` also records gamma, the edge threshold and the guide.
+        As :func:`tnv`; ``info`` also records the edge fraction, the edge threshold and the guide.
 
     Notes
     -----
     Minimises ``sum_e KL(b_e, A_e x_e) + rho_H/2 ||A_H sum_e r_e x_e - h||^2 +
-    weight sum_e |(I - gamma xi xi^T) grad x_e|_1`` with ``xi`` the edge
+    weight sum_e |(I - f xi xi^T) grad x_e|_1`` with ``f`` the edge fraction and ``xi`` the edge
     normals of the guide. TV and TNV pay for every jump of an element map, so
     at low counts they flatten it (contrast loss: on an Au@Ag sphere at 1.5
     counts per pixel TNV left 0.37 Ag in a pure-Au core). Directional TV lets
@@ -538,7 +532,11 @@ def dtv(ops, data, elements, iterations=300, *, weight=None, guide=None, gamma=0
             raise ShapeError(f"the guide has shape {tuple(np.shape(guide))} but the volumes are {shape}")
         source = "given"
     xi = edge_directions(guide, smooth=smooth, relative_eta=relative_eta).to(problem.h.device)
-    vols = _run(problem, lambda w: DTV(w, xi, gamma), iterations, weight, callback, grid=WEIGHT_GRID,
+    edge_fraction = float(edge_fraction)
+    if not 0 <= edge_fraction <= 1:
+        raise ChemtomoError(f"edge_fraction must lie in [0, 1] (0: plain TV, 1: free jumps at guide edges), got "
+                            f"{edge_fraction!r}")
+    vols = _run(problem, lambda w: DTV(w, xi, edge_fraction), iterations, weight, callback, grid=WEIGHT_GRID,
                 search_iterations=search_iterations, rng=rng, method="dtv")
-    vols.info.update(gamma=float(gamma), smooth=float(smooth), relative_eta=float(relative_eta), guide=source)
+    vols.info.update(edge_fraction=edge_fraction, smooth=float(smooth), relative_eta=float(relative_eta), guide=source)
     return vols

@@ -29,36 +29,37 @@ from .regularisers import TGV, TNV, TV  # noqa: F401  (TV lived here; keep ``fro
 
 
 class L2:
-    """Least-squares data term ``F(u) = weight / 2 * ||u - data||^2``.
+    """Least-squares data term ``F(u) = scale / 2 * ||u - data||^2``.
 
     Parameters
     ----------
     data : array
         Measurements ``b`` (e.g. a tilt series), finite.
-    weight : float, default 1.0
-        Data weight w > 0 (larger trusts the data more; about 1 / noise variance).
+    scale : float, default 1.0
+        Factor w > 0 on the term (larger trusts the data more; about 1 / noise
+        variance). Not called ``weight``: that word is kept for regularisation strength.
 
     Notes
     -----
     ``prox_{sigma F*}(q) = (q - sigma b) / (1 + sigma / w)``.
     """
 
-    def __init__(self, data, weight: float = 1.0):
+    def __init__(self, data, scale: float = 1.0):
         check_finite(data, "data")
         self.data = to_tensor(data)
-        self.weight = float(weight)
-        if not self.weight > 0:
-            raise ChemtomoError(f"L2 weight must be positive, got {weight!r}")
+        self.scale = float(scale)
+        if not self.scale > 0:
+            raise ChemtomoError(f"L2 scale must be positive, got {scale!r}")
 
     def value(self, u: torch.Tensor) -> float:
-        return 0.5 * self.weight * float(torch.sum((u - self.data) ** 2))
+        return 0.5 * self.scale * float(torch.sum((u - self.data) ** 2))
 
     def prox_conj(self, q: torch.Tensor, sigma: float) -> torch.Tensor:
-        return (q - sigma * self.data) / (1.0 + sigma / self.weight)
+        return (q - sigma * self.data) / (1.0 + sigma / self.scale)
 
 
 class KL:
-    """Poisson negative log-likelihood ``F(u) = weight * sum(u + g - b log(u + g))``.
+    """Poisson negative log-likelihood ``F(u) = scale * sum(u + g - b log(u + g))``.
 
     Parameters
     ----------
@@ -66,8 +67,8 @@ class KL:
         Measured counts ``b >= 0``.
     background : float or array, default 0
         Known expected background counts ``g >= 0`` added to ``u = A x``.
-    weight : float, default 1.0
-        Data weight mu > 0 (larger trusts the data more).
+    scale : float, default 1.0
+        Factor mu > 0 on the term (larger trusts the data more).
 
     Notes
     -----
@@ -75,7 +76,7 @@ class KL:
     elementwise (the dual variable stays below mu).
     """
 
-    def __init__(self, counts, background=0.0, weight: float = 1.0):
+    def __init__(self, counts, background=0.0, scale: float = 1.0):
         check_counts(counts, "counts")
         self.data = to_tensor(counts)
         if isinstance(background, (int, float)):
@@ -89,17 +90,17 @@ class KL:
                 )
             check_counts(background, "background")
             self.background = to_tensor(background, device=self.data.device)
-        self.weight = float(weight)
-        if not self.weight > 0:
-            raise ChemtomoError(f"KL weight must be positive, got {weight!r}")
+        self.scale = float(scale)
+        if not self.scale > 0:
+            raise ChemtomoError(f"KL scale must be positive, got {scale!r}")
 
     def value(self, u: torch.Tensor) -> float:
         e = (u + self.background).clamp(min=1e-30)
-        return self.weight * float(torch.sum(e - self.data * torch.log(e)))
+        return self.scale * float(torch.sum(e - self.data * torch.log(e)))
 
     def prox_conj(self, q: torch.Tensor, sigma: float) -> torch.Tensor:
         z = q + sigma * self.background
-        mu = self.weight
+        mu = self.scale
         return 0.5 * (z + mu - torch.sqrt((z - mu) ** 2 + (4.0 * sigma * mu) * self.data))
 
 

@@ -1,104 +1,202 @@
-"""Method names, their functions and one-line help; dispatch by name; the ``auto`` rule."""
+"""Every reconstruction method by name: function, one-line help, kind and defaults; option checks; the ``auto`` rule.
+
+Two kinds of method share one record, :class:`Method`, and one entry point,
+:func:`chemtomo.recon.series.reconstruct_series`:
+
+* per-signal methods reconstruct one signal at a time::
+
+      function(op, data, [iterations,] *, <options>, callback=None) -> volume
+
+* joint methods (``joint=True``) reconstruct every element map together with
+  the HAADF signal, each signal on its own tilts::
+
+      function(ops: dict, data: dict, elements: list, iterations, *, <options>, callback=None)
+          -> JointVolumes  ({element: volume, "HAADF": volume}, chosen parameters in ``.info``)
+"""
 
 from __future__ import annotations
 
 import inspect
-
+import math
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
 from .cgls import cgls
 from .fbp import fbp
+from .fused import fused
 from .mlem import mlem
+from .multimodal import bimodal, dtv, tgv, tnv, tv_joint
 from .sirt import sart, sirt
 from .tv import tv
 
 
 @dataclass(frozen=True)
-class MethodInfo:
+class Method:
     """A reconstruction method as listed by ``chemtomo methods``.
 
     Attributes
     ----------
     function : callable
-        ``function(op, data, [iterations,] **options) -> volume``.
+        The method (see the module notes for the two signatures).
     help : str
         One line for ``chemtomo methods``.
+    joint : bool
+        True if it reconstructs all element maps with HAADF at once.
     counts : bool
-        True if the method models Poisson counts (non-negative data required).
+        True if it models Poisson counts (for joint methods: the element
+        maps), so those data must be non-negative.
     iterations : int or None
         Default number of iterations; None for a direct method (FBP).
+    stoppable : bool
+        True if it semi-converges, so that the discrepancy rule
+        (``stop="discrepancy"``) applies.
     """
 
     function: Callable
     help: str
+    joint: bool
     counts: bool
     iterations: int | None
+    stoppable: bool
 
 
-METHODS: dict[str, MethodInfo] = {
-    "fbp": MethodInfo(fbp, "filtered back projection (ramp, Shepp-Logan, Hann); direct, fast, noisy", False, None),
-    "sirt": MethodInfo(sirt, "SIRT least squares with non-negativity; robust default for HAADF", False, 100),
-    "sart": MethodInfo(sart, "ordered-subsets SIRT: SIRT quality in about a tenth of the sweeps", False, 10),
-    "cgls": MethodInfo(cgls, "conjugate-gradient least squares; fast, unconstrained (may go negative)", False, 30),
-    "mlem": MethodInfo(mlem, "Poisson maximum likelihood (OSEM with subsets); for X-ray counts", True, 50),
-    "tv": MethodInfo(tv, "total variation, L2 or Poisson data (PDHG); few, noisy tilts", False, 200),
+METHODS: dict[str, Method] = {
+    "fbp": Method(fbp, "filtered back projection (ramp, Shepp-Logan, Hann); direct, fast, noisy", False, False, None,
+                  False),
+    "sirt": Method(sirt, "SIRT least squares with non-negativity; robust default for HAADF", False, False, 100, True),
+    "sart": Method(sart, "ordered-subsets SIRT: SIRT quality in about a tenth of the sweeps", False, False, 10, True),
+    "cgls": Method(cgls, "conjugate-gradient least squares; fast, unconstrained (may go negative)", False, False, 30,
+                   True),
+    "mlem": Method(mlem, "Poisson maximum likelihood (OSEM with subsets); for X-ray counts", False, True, 50, True),
+    "tv": Method(tv, "total variation, L2 or Poisson data (PDHG); few, noisy tilts; Poisson weight by count splitting",
+                 False, False, 200, False),
+    "bimodal": Method(bimodal, "HAADF as NNLS-weighted sum of elements + EDX data (Zhong 2017); no prior", True, True,
+                      100, True),
+    "tnv": Method(tnv, "total nuclear variation over elements, with HAADF data (Zhong 2018); auto weight", True, True,
+                  300, False),
+    "tgv": Method(tgv, "coupled second-order TGV, KL data, HAADF (Huber 2019); auto weight", True, True, 300, False),
+    "tv_joint": Method(tv_joint, "vectorial TV over elements, KL data, HAADF; auto weight", True, True, 300, False),
+    "dtv": Method(dtv, "HAADF term + directional TV guided by the HAADF volume's edges (Ehrhardt 2016); auto weight",
+                  True, True, 300, False),
+    "fused": Method(fused, "fused multimodal: HAADF as weighted sum of elements, Poisson EDX, TV (Schwartz 2024)",
+                    True, True, 100, False),
 }
 
+#: keyword parameters that are not user options: the callbacks, and ``stop`` (the `stop` argument of the entry point)
+_NOT_OPTIONS = ("callback", "stop")
+#: options that take a number >= 0 (where the default is None, None means "chosen automatically")
+_NON_NEGATIVE = ("weight", "alpha", "ratio", "tol", "relaxation", "smooth", "relative_eta", "edge_fraction",
+                 "z_exponent", "exponent", "background")
+#: options that take a whole number >= 0
+_INTEGERS = ("subsets", "search_iterations", "init_iterations")
 
-def reconstruct(name: str, op, data, iterations: int | None = None, **options):
-    """Reconstruct `data` with the method called `name`.
+
+def method_options(name: str) -> list[str]:
+    """The keyword options a user may pass to the method `name`, in signature order.
+
+    Examples
+    --------
+    >>> method_options("fbp")
+    ['filter', 'bounds', 'mask']
+    """
+    _check_name(name)
+    return [p.name for p in inspect.signature(METHODS[name].function).parameters.values()
+            if p.kind == inspect.Parameter.KEYWORD_ONLY and p.name not in _NOT_OPTIONS]
+
+
+def check_method(name: str, options: dict, *, iterations=None, stop=None) -> None:
+    """Refuse a method call that cannot run as asked, before any work is done.
 
     Parameters
     ----------
     name : str
-        A key of :data:`METHODS`.
-    op : Operator
-        Projector from ``v[y, z, x]`` to ``p[a, y, u]``.
-    data : array, shape op.range_shape
-        Tilt series (counts for methods with ``counts=True``).
+        A key of :data:`METHODS`, or ``"auto"`` (then only `iterations` and
+        `stop` are checked: the options are checked against the method that
+        ``auto`` picks).
+    options : dict
+        Keyword options for the method.
     iterations : int, optional
-        Iterations of an iterative method; its default if omitted. Must be
-        omitted for ``fbp``, which is direct.
-    **options
-        Keyword options of the method (e.g. ``weight=0.05`` for ``tv``).
-        ``callback=None`` is accepted and ignored by ``fbp``.
-
-    Returns
-    -------
-    volume : array, shape op.domain_shape, same type and device as `data`.
+        Iterations asked for; must be left unset for a direct method.
+    stop : {None, "none", "discrepancy"}, optional
+        Stopping rule asked for; ``"discrepancy"`` needs a stoppable method.
 
     Raises
     ------
     ChemtomoError
-        For an unknown name (the message lists the valid ones), iterations
-        given to ``fbp``, or anything the method itself rejects.
+        With one line naming what to fix: an unknown method (the valid ones
+        are listed), unknown options (the valid ones are listed), an option
+        value of the wrong kind, iterations for a direct method, or the
+        discrepancy rule for a method that does not semi-converge.
 
     Examples
     --------
-    >>> reconstruct("art", None, None)
+    >>> check_method("sirt", {"tol": 1e-3}, iterations=50, stop="discrepancy")
+    >>> check_method("fbp", {}, iterations=10)
     Traceback (most recent call last):
     ...
-    chemtomo.core.errors.ChemtomoError: unknown method 'art'; choose one of fbp, sirt, sart, cgls, mlem, tv
+    chemtomo.core.errors.ChemtomoError: fbp is a direct method without iterations; leave --iterations unset
     """
-    if name not in METHODS:
-        raise ChemtomoError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-    info = METHODS[name]
-    if info.iterations is None and options.get("callback", 0) is None:
-        options.pop("callback")
-    accepted = [p.name for p in inspect.signature(info.function).parameters.values()
-                if p.kind == inspect.Parameter.KEYWORD_ONLY]
-    unknown = sorted(set(options) - set(accepted))
+    if name != "auto":
+        _check_name(name)
+    if stop not in (None, "none", "discrepancy"):
+        raise ChemtomoError(f"unknown stopping rule {stop!r}; use none or discrepancy")
+    if iterations is not None and (isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer))
+                                   or iterations < 0):
+        raise ChemtomoError(f"iterations must be a non-negative whole number, got {iterations!r}")
+    if name == "auto":
+        return
+    method = METHODS[name]
+    if method.iterations is None and iterations is not None:
+        raise ChemtomoError(f"{name} is a direct method without iterations; leave --iterations unset")
+    if stop == "discrepancy" and not method.stoppable:
+        stoppable = ", ".join(n for n, m in METHODS.items() if m.stoppable)
+        raise ChemtomoError(f"{name} does not semi-converge, so the discrepancy rule does not apply; "
+                            f"--stop discrepancy is for {stoppable}: leave --stop unset")
+    valid = method_options(name)
+    if not isinstance(options, dict):
+        raise ChemtomoError(f"options must be a dict of option name to value, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ChemtomoError(f"{name} has no option {', '.join(unknown)}; its options are {', '.join(accepted)}")
-    if info.iterations is None:
-        if iterations is not None:
-            raise ChemtomoError(f"{name} is a direct method without iterations; leave iterations unset")
-        return info.function(op, data, **options)
-    n = info.iterations if iterations is None else iterations
-    return info.function(op, data, n, **options)
+        raise ChemtomoError(f"{name} has no option {', '.join(unknown)}; its options are {', '.join(valid)}")
+    defaults = {p.name: p.default for p in inspect.signature(method.function).parameters.values()}
+    for key, value in options.items():
+        _check_value(name, key, value, defaults[key])
+
+
+def _check_name(name) -> None:
+    if name not in METHODS:
+        raise ChemtomoError(f"unknown method {name!r}; choose one of auto, {', '.join(METHODS)}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_value(name: str, key: str, value, default) -> None:
+    """Refuse an option value of the wrong kind (the method checks the rest)."""
+    if key == "rng":
+        return  # a seed or a numpy Generator
+    if key in _INTEGERS:
+        if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)) or value < 0:
+            raise ChemtomoError(f"{name} option {key} must be a whole number >= 0, got {value!r}")
+    elif key in _NON_NEGATIVE:
+        if value is None and default is None:
+            return
+        if key == "background" and hasattr(value, "shape"):
+            return  # an array of expected background counts: the method checks it
+        values = list(value.values()) if key == "weight" and name == "fused" and isinstance(value, dict) else [value]
+        for v in values:
+            if not _is_number(v) or not math.isfinite(float(v)) or v < 0:
+                auto = " or unset for the automatic choice" if default is None else ""
+                raise ChemtomoError(f"{name} option {key} must be a finite number >= 0{auto}, got {value!r}")
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ChemtomoError(f"{name} option {key} must be a name such as {default!r}, got {value!r}")
+    elif _is_number(default) and not _is_number(value):
+        raise ChemtomoError(f"{name} option {key} must be a number such as {default!r}, got {value!r}")
 
 
 def auto_method(signal_names: list[str]) -> str:
@@ -147,10 +245,3 @@ def auto_method(signal_names: list[str]) -> str:
         f"signals {names} mix images and X-ray counts; reconstruct them with a joint method (chemtomo methods lists "
         "them) or each signal on its own"
     )
-
-
-def check_method(name, options, *, iterations=None, stop=None):  # replaced by the one-registry version
-    from .joint import JOINT_METHODS
-
-    if name not in METHODS and name not in JOINT_METHODS:
-        raise ChemtomoError(f"unknown method {name!r}; choose one of auto, {', '.join([*METHODS, *JOINT_METHODS])}")

@@ -328,7 +328,7 @@ class TNV(_GradientBall):
 
 
 class DTV(_GradientBall):
-    """Directional TV ``weight * sum_v |(I - gamma xi xi^T) grad x (v)|`` per channel, guided by edge normals xi.
+    """Directional TV ``weight * sum_v |(I - f xi xi^T) grad x (v)|`` per channel, guided by edge normals xi.
 
     Parameters
     ----------
@@ -337,8 +337,8 @@ class DTV(_GradientBall):
     xi : torch.Tensor, shape (3, ny, nz, nx)
         Edge normals of a guide volume, ``|xi| <= 1``
         (:func:`~chemtomo.core.diff.edge_directions`), shared by all channels.
-    gamma : float, default 0.98
-        Fraction of the normal component removed at the guide's edges.
+    edge_fraction : float, default 0.98
+        Fraction f of the normal component removed at the guide's edges.
 
     Notes
     -----
@@ -349,15 +349,15 @@ class DTV(_GradientBall):
     conjugate's prox is the TV one (l2 ball per channel and voxel).
     """
 
-    def __init__(self, weight: float, xi: torch.Tensor, gamma: float = 0.98):
+    def __init__(self, weight: float, xi: torch.Tensor, edge_fraction: float = 0.98):
         super().__init__(weight, "none", "DTV")
-        self.xi, self.gamma = xi, float(gamma)
+        self.xi, self.edge_fraction = xi, float(edge_fraction)
 
     def operator(self, shape):
-        return DirectionalGradient(shape, self.xi, self.gamma)
+        return DirectionalGradient(shape, self.xi, self.edge_fraction)
 
     def __repr__(self):
-        return f"DTV({self.weight:g}, gamma={self.gamma:g})"
+        return f"DTV({self.weight:g}, edge_fraction={self.edge_fraction:g})"
 
 
 class TGV:

@@ -1,4 +1,4 @@
-"""Reconstruct every signal of a tilt series: the step behind ``chemtomo reconstruct``."""
+"""Reconstruct a tilt series by any method of the registry: the step behind ``chemtomo reconstruct``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from ..core.data import TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError, check_counts, check_finite
 from ..core.names import is_counts
 from ..core.projector import Projector
+from .registry import METHODS, auto_method, check_method
 from .stopping import Convergence, Discrepancy
 
 #: the joint method ``auto`` picks for HAADF plus element maps (best in docs/benchmarks.md)
 AUTO_JOINT = "dtv"
 
-#: methods that semi-converge, so that the discrepancy principle can stop them
-_STOPPABLE = ("sirt", "sart", "cgls", "mlem")
+#: most iterations of a run the discrepancy rule stops, when `iterations` is not given
+DISCREPANCY_MAX_ITERATIONS = 500
 
 
 def reconstruct_series(
@@ -27,127 +28,196 @@ def reconstruct_series(
     iterations: int | None = None,
     thickness: int | None = None,
     axis_offset: float = 0.0,
-    progress: Callable[[str, int, int], None] | None = None,
     stop: str | None = None,
     options: dict | None = None,
+    progress: Callable[[str, int, int], bool | None] | None = None,
 ) -> VolumeSet:
-    """Reconstruct each signal of `series` on its own tilt angles.
+    """Reconstruct `series` by a per-signal method (each signal on its own tilts) or a joint one.
 
     Parameters
     ----------
     series : TiltSeries
-        Signals ``p[a, y, u]`` with their angles in degrees.
+        Signals ``p[a, y, u]`` with their angles in degrees; never modified.
     method : str, default "auto"
-        A name from ``chemtomo methods``: a per-signal method, or a joint multimodal
-        one (``bimodal``, ``tnv``, ``tgv``, ``dtv``, ``fused``: all element maps with HAADF at once,
-        see :mod:`chemtomo.recon.joint`); ``"auto"`` picks per signal by the rule of
-        :func:`chemtomo.recon.registry.auto_method`, with SIRT instead of MLEM for count
-        signals that hold negative values (background-subtracted maps); a series of
-        HAADF plus non-negative element maps goes to the joint method :data:`AUTO_JOINT`.
+        A key of :data:`~chemtomo.recon.registry.METHODS` (``chemtomo methods``):
+        a per-signal method, or a joint one (``joint=True``: all element maps
+        with HAADF at once, each signal on its own tilts); ``"auto"`` picks per
+        signal by the rule of :func:`~chemtomo.recon.registry.auto_method`, with
+        SIRT instead of MLEM for count signals that hold negative values
+        (background-subtracted maps); a series of HAADF plus non-negative
+        element maps goes to the joint method :data:`AUTO_JOINT`.
     iterations : int, optional
-        Iterations of iterative methods; each method's default if omitted.
+        Iterations of an iterative method; its default if omitted (with the
+        discrepancy rule: at most :data:`DISCREPANCY_MAX_ITERATIONS`). Must be
+        omitted for a direct method (``fbp``).
     thickness : int, optional
         Volume thickness nz in voxels; the detector width nu if omitted.
     axis_offset : float, default 0
-        Tilt-axis position on the detector relative to its centre, in pixels.
-    progress : callable(name, iteration, total), optional
-        Called after each iteration of each signal, for progress bars.
-    stop : {None, "discrepancy"}, optional
-        ``"discrepancy"`` stops SIRT, SART, CGLS and MLEM on count signals (no negative values) when the
-        reprojection fits the data to the Poisson noise level
-        (:class:`~chemtomo.recon.stopping.Discrepancy`); `iterations` is then the
-        maximum (default 500). ``method="auto"`` turns it on for count signals.
+        Tilt-axis position on the detector relative to its centre, in pixels;
+        every method reconstructs on this geometry.
+    stop : {None, "none", "discrepancy"}, optional
+        ``"discrepancy"`` stops a method that semi-converges (``stoppable``:
+        SIRT, SART, CGLS and MLEM on count signals without negative values,
+        :class:`~chemtomo.recon.stopping.Discrepancy`; ``bimodal`` by its own
+        EDX deviance rule) when the fit reaches the Poisson noise level; it is
+        refused for other methods. ``method="auto"`` turns it on for count
+        signals reconstructed per signal.
     options : dict, optional
-        Extra keyword options for the method (e.g. ``{"weight": 0.05}`` for TV).
-        For TV on count signals the defaults are ``data_term="kl", weight=1.0``.
+        Keyword options of the method (``method_options(name)`` lists them),
+        e.g. ``{"weight": 0.05}``; checked before any work. Per-signal TV on
+        count signals (Poisson, no negative values) gets ``data_term="kl"``
+        unless given, so its weight is then chosen by count splitting unless given.
+    progress : callable(name, iteration, total) -> bool, optional
+        Called after each iteration (the signal's name, or the joint method's);
+        returning True stops that run (e.g. a cancel button).
 
     Returns
     -------
     VolumeSet
-        One volume ``v[y, z, x]`` per signal, voxel size = pixel size, with
-        provenance (method per signal, parameters, angles, timings, version).
+        One volume ``v[y, z, x]`` per signal (joint methods: per element and
+        "HAADF"), voxel size = pixel size, with provenance: ``method``,
+        ``thickness``, ``axis_offset``, ``stop``, ``options``, and per signal
+        (``provenance["signals"][name]``) or for the joint run (top level) the
+        method, the iterations actually run, the effective options, timings
+        and a convergence record; joint runs add the method's ``info``.
+
+    Raises
+    ------
+    ChemtomoError
+        Before any work, for an unknown method, option, option value or
+        stopping rule, iterations for a direct method, or data the method
+        cannot take (e.g. negative counts for a Poisson method).
     """
-    from .. import __version__
-    from .registry import METHODS, auto_method, reconstruct
-
-    from .joint import JOINT_METHODS, reconstruct_joint
-
+    options = dict(options or {})
+    stop = None if stop == "none" else stop
+    check_method(method, options, iterations=iterations, stop=stop)
     if method == "auto" and _joint_ready(series):
         method = AUTO_JOINT
-    if method in JOINT_METHODS:
-        callback = None
-        if progress is not None:
-            total = iterations or JOINT_METHODS[method].iterations
-            callback = lambda i, x: progress(method, i + 1, total) or False  # noqa: E731
-        return reconstruct_joint(method, series, iterations=iterations, thickness=thickness, options=options,
-                                 callback=callback)
-    if method != "auto" and method not in METHODS:
-        raise ChemtomoError(
-            f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}, {', '.join(JOINT_METHODS)}"
-        )
-    if stop not in (None, "none", "discrepancy"):
-        raise ChemtomoError(f"unknown stopping rule {stop!r}; use none or discrepancy")
+        check_method(method, options, iterations=iterations, stop=stop)
+    if method != "auto" and METHODS[method].joint:
+        return _reconstruct_joint(series, method, iterations=iterations, thickness=thickness,
+                                  axis_offset=axis_offset, stop=stop, options=options, progress=progress)
+    return _reconstruct_signals(series, method, iterations=iterations, thickness=thickness, axis_offset=axis_offset,
+                                stop=stop, options=options, progress=progress)
+
+
+class _Counter:
+    """Callback that records how many iterations ran (the last index + 1); never stops the run."""
+
+    def __init__(self):
+        self.iterations = 0
+
+    def __call__(self, i, x) -> bool:
+        self.iterations = i + 1
+        return False
+
+
+def _progress_callback(progress, name, total):
+    return lambda i, x: bool(progress(name, i + 1, total))
+
+
+def _reconstruct_signals(series, method, *, iterations, thickness, axis_offset, stop, options, progress):
+    from .. import __version__
+    from .tv import split_weight
+
     plan = {}
     for name in series.names:  # choose and validate everything before the first long run
         data = np.asarray(series[name].data, dtype=np.float32)
-        counts = is_counts(name)
         chosen = auto_method([name]) if method == "auto" else method
         if method == "auto" and METHODS[chosen].counts and (data < 0).any():
             chosen = "sirt"  # background-subtracted maps are not Poisson counts
+        check_method(chosen, options, iterations=iterations, stop=stop)
         if METHODS[chosen].counts:
             check_counts(data, f"signal {name}")
         else:
             check_finite(data, f"signal {name}")
-        plan[name] = (chosen, counts and not (data < 0).any(), data)
-    volumes, record = {}, {}
-    for name, (chosen, poisson, data) in plan.items():
-        sig = series[name]
-        info = METHODS[chosen]
-        opts = dict(options or {})
+        poisson = is_counts(name) and not (data < 0).any()
+        opts = dict(options)
         if chosen == "tv" and poisson:
             opts.setdefault("data_term", "kl")
-            opts.setdefault("weight", 1.0)
-        early = (stop == "discrepancy" or (method == "auto" and stop is None)) and poisson and chosen in _STOPPABLE
-        n_iter = iterations if iterations is not None else (500 if early else info.iterations)
+        plan[name] = (chosen, poisson, data, opts)
+    volumes, record = {}, {}
+    for name, (chosen, poisson, data, opts) in plan.items():
+        sig, m = series[name], METHODS[chosen]
+        early = (stop == "discrepancy" or (method == "auto" and stop is None)) and poisson and m.stoppable
+        n_iter = iterations if iterations is not None else (DISCREPANCY_MAX_ITERATIONS if early else m.iterations)
         op = Projector(series.geometry(name, thickness, axis_offset=axis_offset))
-        callbacks = []
-        rule = Discrepancy(op, data) if early else None
-        if rule is not None:
-            callbacks.append(rule)
-        if progress is not None and n_iter:
-            callbacks.append(lambda i, x, _n=name, _t=n_iter: progress(_n, i + 1, _t) or False)
-        # early-stopped runs end after a few iterations: record every one of them
-        conv = Convergence(every=1 if early else max(1, (n_iter or 1) // 50)) if info.iterations else None
-        if conv is not None:
-            callbacks.append(conv)
+        entry = {"method": chosen}
         start = time.perf_counter()
-        vol = reconstruct(chosen, op, data, n_iter, callback=callbacks or None, **opts)
-        elapsed = time.perf_counter() - start
-        if rule is not None and progress is not None:
-            progress(name, n_iter, n_iter)
+        if m.iterations is None:
+            vol = m.function(op, data, **opts)
+            entry["iterations"] = None
+        else:
+            if chosen == "tv" and opts.get("data_term") == "kl" and opts.get("weight") is None:
+                # the rule tv applies for weight=None, run here so that the choice is recorded
+                kw = {k: opts[k] for k in ("background", "bounds", "mask") if k in opts}
+                weight, table, interior = split_weight(op, data, n_iter, **kw)
+                opts = dict(opts, weight=weight)
+                entry.update(weight_rule="count-splitting", weight_search=table, weight_interior=interior)
+            counter = _Counter()
+            rule = Discrepancy(op, data) if early else None
+            # early-stopped runs end after a few iterations: record every one of them
+            conv = Convergence(every=1 if early else max(1, n_iter // 50))
+            callbacks = [counter, conv] + ([rule] if rule is not None else [])
+            if progress is not None:
+                callbacks.append(_progress_callback(progress, name, n_iter))
+            vol = m.function(op, data, n_iter, callback=callbacks, **opts)
+            if rule is not None and progress is not None:
+                progress(name, n_iter, n_iter)
+            entry.update(iterations=counter.iterations, convergence=conv.record())
+        entry.update(stop="discrepancy" if early else None, options=opts, angles_deg=sig.angles.tolist(),
+                     seconds=round(time.perf_counter() - start, 3), units=sig.units)
         volumes[name] = np.asarray(vol, dtype=np.float32)
-        record[name] = {
-            "method": chosen,
-            "iterations": (rule.stopped_at + 1 if rule and rule.stopped_at is not None else n_iter),
-            "stop": "discrepancy" if rule else None,
-            "options": opts,
-            "angles_deg": sig.angles.tolist(),
-            "seconds": round(elapsed, 3),
-            "units": sig.units,
-        }
-        if conv is not None:
-            record[name]["convergence"] = conv.record()
-    provenance = {
-        "software": f"chemtomo {__version__}",
+        record[name] = entry
+    provenance = _provenance(__version__, series, method, thickness, axis_offset, stop, options)
+    provenance["signals"] = record
+    return VolumeSet(volumes, voxel_size=series.pixel_size, provenance=provenance)
+
+
+def _reconstruct_joint(series, method, *, iterations, thickness, axis_offset, stop, options, progress):
+    from .. import __version__
+
+    if "HAADF" not in series:
+        raise ChemtomoError(f"{method} is a joint method and needs a HAADF signal; this series has "
+                            f"{', '.join(series.names)}: add HAADF or choose a per-signal method")
+    elements = [n for n in series.names if n != "HAADF" and is_counts(n)]
+    if not elements:
+        raise ChemtomoError(f"{method} is a joint method and needs element maps (counts) besides HAADF; got "
+                            f"{', '.join(series.names)}")
+    m = METHODS[method]
+    n_iter = m.iterations if iterations is None else iterations
+    names = ["HAADF"] + elements
+    ops = {n: Projector(series.geometry(n, thickness, axis_offset=axis_offset)) for n in names}
+    data = {n: np.asarray(series[n].data, dtype=np.float32) for n in names}
+    counter, conv = _Counter(), Convergence(every=max(1, n_iter // 50))
+    callbacks = [counter, conv]
+    if progress is not None:
+        callbacks.append(_progress_callback(progress, method, n_iter))
+    kw = dict(options)
+    if m.stoppable and stop == "discrepancy":
+        kw["stop"] = "discrepancy"
+    start = time.perf_counter()
+    result = m.function(ops, data, elements, n_iter, callback=callbacks, **kw)
+    seconds = time.perf_counter() - start
+    provenance = _provenance(__version__, series, method, thickness, axis_offset, stop, options)
+    provenance.update(iterations=counter.iterations, info=_jsonable(dict(getattr(result, "info", {}))),
+                      angles_deg={n: series[n].angles.tolist() for n in names}, seconds=round(seconds, 3),
+                      convergence=conv.record())
+    volumes = {k: np.asarray(v, dtype=np.float32) for k, v in result.items()}
+    return VolumeSet(volumes, voxel_size=series.pixel_size, provenance=provenance)
+
+
+def _provenance(version, series, method, thickness, axis_offset, stop, options) -> dict:
+    return {
+        "software": f"chemtomo {version}",
         "method": method,
         "thickness": thickness if thickness is not None else series.image_shape[1],
-        "axis_offset": axis_offset,
-        "options": options or {},
-        "signals": record,
+        "axis_offset": float(axis_offset),
+        "stop": stop,
+        "options": dict(options),
         "pixel_size_nm": series.pixel_size,
         "dose_e_per_A2": series.dose,
     }
-    return VolumeSet(volumes, voxel_size=series.pixel_size, provenance=provenance)
 
 
 def _joint_ready(series: TiltSeries) -> bool:
@@ -155,3 +225,13 @@ def _joint_ready(series: TiltSeries) -> bool:
     others = [n for n in series.names if n != "HAADF"]
     return ("HAADF" in series and bool(others)
             and all(is_counts(n) and not (np.asarray(series[n].data) < 0).any() for n in others))
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    return obj

@@ -8,14 +8,19 @@ from ..core.errors import ChemtomoError
 from ..core.operators import like_input
 from ._common import callback_runner, check_bounds, heldout_nll, prepare_data, prepare_mask, prepare_volume, split_half
 from .pdhg import KL, L2, TV, pdhg
+from .selection import choose_weight
 
 DATA_TERMS = ("l2", "kl")
 
-#: weights tried by ``weight=None`` (count splitting), extended by factors of 3 while the best is at an end
+#: weights tried by ``weight=None`` with Poisson data (count splitting), extended by factors of 3 while the best is
+#: at an end (:func:`~chemtomo.recon.selection.choose_weight`)
 WEIGHT_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
+#: the weight ``weight=None`` means for least-squares data (no data-driven rule there: tune it)
+L2_WEIGHT = 0.1
 
-def tv(op, data, iterations=200, *, weight=0.1, data_term="l2", background=0.0, x0=None, bounds=(0.0, None),
+
+def tv(op, data, iterations=200, *, weight=None, data_term="l2", background=0.0, x0=None, bounds=(0.0, None),
        mask=None, callback=None):
     """Reconstruct a volume with isotropic total-variation regularisation.
 
@@ -28,17 +33,19 @@ def tv(op, data, iterations=200, *, weight=0.1, data_term="l2", background=0.0, 
         (``data_term="kl"``); never modified.
     iterations : int, default 200
         Maximum number of primal-dual iterations; `callback` may stop earlier.
-    weight : float or None, default 0.1
+    weight : float, optional
         TV weight lambda >= 0 (larger regularises more), in units of the
         data term per unit of voxel value. The best value grows with the
-        noise and, for "l2", with the scale of the data: tune it, e.g. on a
-        simulated phantom with matching dose and tilts. None (``"kl"``
-        only) chooses it without ground truth by count splitting: every
-        count is split binomially into two halves, the half-data problem is
-        solved for the weights :data:`WEIGHT_GRID` (extended while the best
-        is at an end), each fit is scored by the Poisson likelihood of the
-        other half, and the best weight is used on the full data (the
-        weight is relative to the likelihood, so it carries over).
+        noise and, for "l2", with the scale of the data. Default (None):
+        for ``"kl"`` it is chosen without ground truth by count splitting
+        (:func:`split_weight`: every count is split binomially into two
+        halves, the half-data problem is solved for the weights
+        :data:`WEIGHT_GRID`, extended while the best is at an end, each fit
+        is scored by the Poisson likelihood of the other half, and the best
+        weight is used on the full data; the weight is relative to the
+        likelihood, so it carries over), at the cost of 5 to 11 extra runs;
+        for ``"l2"`` it is :data:`L2_WEIGHT` (0.1), which has no data-driven
+        rule: tune it, e.g. on a simulated phantom with matching dose and tilts.
     data_term : {"l2", "kl"}, default "l2"
         ``"l2"``: ``1/2 ||A x - b||^2`` (Gaussian noise); ``"kl"``: Poisson
         negative log-likelihood ``sum(A x + g - b log(A x + g))`` for counts.
@@ -88,10 +95,12 @@ def tv(op, data, iterations=200, *, weight=0.1, data_term="l2", background=0.0, 
         raise ChemtomoError(f"unknown data_term {data_term!r}; choose one of {', '.join(DATA_TERMS)}")
     if data_term == "l2" and not (isinstance(background, (int, float)) and background == 0):
         raise ChemtomoError("background applies to data_term='kl' only; subtract it from the data for 'l2'")
-    if weight is None:
-        if data_term != "kl":
-            raise ChemtomoError("weight=None (count splitting) needs data_term='kl' (counts)")
-        weight = split_weight(op, data, iterations, background=background, bounds=bounds, mask=mask)
+    if weight is None and data_term == "l2":
+        weight = L2_WEIGHT
+    elif weight is None:
+        weight, _, _ = split_weight(op, data, iterations, background=background, bounds=bounds, mask=mask)
+    elif not float(weight) >= 0:
+        raise ChemtomoError(f"weight must be non-negative (larger regularises more), got {weight!r}")
     b = prepare_data(op, data, counts=data_term == "kl")
     bounds = check_bounds(bounds)
     m = prepare_mask(mask, op.domain_shape, b.device)
@@ -104,38 +113,33 @@ def tv(op, data, iterations=200, *, weight=0.1, data_term="l2", background=0.0, 
         # scale of the volume, as for L2, so one step-size rule serves any dose.
         ones = torch.ones(op.domain_shape, dtype=torch.float32, device=b.device)
         scale = max(float(b.sum() / op._apply(ones).sum().clamp(min=1e-12)), 1e-6)
-        term, reg = KL(b, background=background, weight=scale), TV(weight * scale)
+        term, reg = KL(b, background=background, scale=scale), TV(weight * scale)
     run = callback_runner(callback, data)
     x = pdhg([(term, op)], reg, iterations, x0=x, bounds=bounds, mask=m, callback=run)
     return like_input(x, data)
 
 
 def split_weight(op, data, iterations=200, *, grid=WEIGHT_GRID, background=0.0, bounds=(0.0, None), mask=None,
-                 rng=0, history=None) -> float:
+                 rng=0) -> tuple[float, list[tuple[float, float]], bool]:
     """TV-KL weight by count splitting (no ground truth); see the `weight` parameter of :func:`tv`.
 
-    `history`, if a list, receives ``(weight, held-out negative log-likelihood)`` pairs.
+    Returns
+    -------
+    weight : float
+        The weight of lowest held-out Poisson negative log-likelihood.
+    table : list of (weight, held-out negative log-likelihood)
+        Every weight tried, sorted.
+    interior : bool
+        False if the best is still at an end of the grid after it was
+        extended 6 times by factors of 3 (:func:`~chemtomo.recon.selection.choose_weight`).
     """
     b = prepare_data(op, data, counts=True)
     train, test = split_half(b, rng)
     # each half carries half the expected background
     bg = 0.5 * float(background) if isinstance(background, (int, float)) else 0.5 * torch.as_tensor(background).to(b.device)
-    scores = {}
 
-    def score(w):
+    def score(w, start):
         x = tv(op, train, iterations, weight=w, data_term="kl", background=bg, bounds=bounds, mask=mask)
-        scores[w] = heldout_nll(op._apply(torch.as_tensor(x, device=b.device)) + bg, test)
+        return heldout_nll(op._apply(torch.as_tensor(x, device=b.device)) + bg, test), None
 
-    for w in grid:
-        score(float(w))
-    for _ in range(3):
-        best, lo, hi = min(scores, key=scores.get), min(scores), max(scores)
-        if best == hi:
-            score(3.0 * hi)
-        elif best == lo and lo > 0:
-            score(lo / 3.0)
-        else:
-            break
-    if history is not None:
-        history.extend(sorted(scores.items()))
-    return min(scores, key=scores.get)
+    return choose_weight(score, grid, factor=3.0)

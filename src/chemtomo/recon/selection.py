@@ -1,0 +1,97 @@
+"""Choosing a regularisation weight on a grid that grows until its best point is interior.
+
+Count splitting (every count split binomially into two independent Poisson
+halves; fit one half, score the other by its Poisson negative log-likelihood)
+gives a held-out score for each trial weight and needs no ground truth. The
+search below is the one rule the methods share: score a starting grid, and
+while the best score sits at an end of what was tried, try one more weight
+beyond that end, `factor` times further out, until the best is interior or
+`max_extend` weights were added. The caller records whether it was interior.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+from ..core.errors import ChemtomoError
+
+
+def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: Sequence[float], *,
+                  factor: float = 3.0, max_extend: int = 6) -> tuple[float, list[tuple[float, float]], bool]:
+    """The weight of lowest score, extending the grid geometrically while the best lies at an end.
+
+    Parameters
+    ----------
+    score : callable(weight, start) -> (value, state)
+        Held-out score of `weight`, lower is better (e.g. the Poisson negative
+        log-likelihood of the held-out half of the counts). `start` is the
+        `state` returned for the tried weight nearest to `weight` (on a log
+        scale), or None for the first call, so a fit can be warm-started from
+        its neighbour; return None as `state` if there is nothing to pass on.
+        The grid is tried from the largest weight down, then outwards.
+    start_grid : sequence of float
+        Weights tried first (any order; duplicates are dropped), all >= 0.
+    factor : float, default 3
+        Ratio between a new weight and the end it extends (> 1).
+    max_extend : int, default 6
+        Most weights added beyond the start grid.
+
+    Returns
+    -------
+    best : float
+        The tried weight with the lowest score.
+    table : list of (weight, value)
+        Every tried weight and its score, sorted by weight.
+    interior : bool
+        True if the best has a tried weight on each side (a bracketed
+        minimum); False if it is still at an end after `max_extend` additions
+        (or at weight 0, below which nothing can be tried).
+
+    Raises
+    ------
+    ChemtomoError
+        For an empty grid, a negative or non-finite weight, ``factor <= 1`` or
+        a negative `max_extend`.
+
+    Examples
+    --------
+    >>> import math
+    >>> best, table, interior = choose_weight(lambda w, s: ((math.log(w) - math.log(50)) ** 2, None), [0.3, 1, 3])
+    >>> best, interior, [w for w, _ in table]
+    (81.0, True, [0.3, 1.0, 3.0, 9.0, 27.0, 81.0, 243.0])
+    """
+    grid = sorted({float(w) for w in start_grid}, reverse=True)
+    if not grid:
+        raise ChemtomoError("start_grid is empty; give at least one weight to try, e.g. [0.1, 0.3, 1]")
+    if not all(math.isfinite(w) and w >= 0 for w in grid):
+        raise ChemtomoError(f"start_grid must hold finite non-negative weights, got {list(start_grid)}")
+    if not float(factor) > 1:
+        raise ChemtomoError(f"factor must be above 1 (the ratio between successive weights), got {factor!r}")
+    if isinstance(max_extend, bool) or not isinstance(max_extend, int) or max_extend < 0:
+        raise ChemtomoError(f"max_extend must be a non-negative integer, got {max_extend!r}")
+    values: dict[float, float] = {}
+    states: dict[float, Any] = {}
+
+    def nearest(w: float):
+        if not states:
+            return None
+        key = min(states, key=lambda v: abs(math.log(max(v, 1e-300)) - math.log(max(w, 1e-300))))
+        return states[key]
+
+    def run(w: float) -> None:
+        value, state = score(w, nearest(w))
+        values[w], states[w] = float(value), state
+
+    for w in grid:
+        run(w)
+    for _ in range(max_extend):
+        best, lo, hi = min(values, key=values.get), min(values), max(values)
+        if best == hi:
+            run(hi * float(factor))
+        elif best == lo and lo > 0:
+            run(lo / float(factor))
+        else:
+            break
+    best, lo, hi = min(values, key=values.get), min(values), max(values)
+    return best, sorted(values.items()), lo < best < hi

@@ -1,11 +1,11 @@
 """Elemental maps from low-count EDX and EELS spectrum images: classical extraction against ``learned`` (issue 10).
 
 Held-out simulated spectrum images from the training simulator
-(:func:`chemtomo.spectral.train.simulate_edx` / ``simulate_eels``) with
+(:func:`chemtomo.training.spectral.simulate_edx` / ``simulate_eels``) with
 ``np.random.default_rng([seed, i])`` (seed 2000; training used seed 0 and
 its validation ``[0, 2, i]``), i.e. geometries not seen in training, and
 element sets whose elements never appeared in training
-(:data:`chemtomo.spectral.train.HELD_OUT`):
+(:data:`chemtomo.training.spectral.HELD_OUT`):
 
 * EDX (10 eV channels, 130 eV at Mn Ka): Fe/Pt (Fe Ka, Pt La, Pt Ma, well
   separated), Au/Pt (Au Ma / Pt Ma 70 eV apart), S/Mo (S Ka / Mo La 15 eV
@@ -55,8 +55,8 @@ from chemtomo.spectral import denoise_pca, eels_maps, fit_maps, regularised_maps
 from chemtomo.spectral.learned import edge_detection, learned_maps, line_estimates
 from chemtomo.spectral.series import DETECTION_Z
 from chemtomo.spectral.maps import design_matrix
-from chemtomo.spectral.train import simulate_edx, simulate_eels
 from chemtomo.testing import nrmse
+from chemtomo.training.spectral import simulate_edx, simulate_eels
 
 EDX_SETS = {"Fe/Pt": ("Fe", "Pt"), "Au/Pt": ("Au_Ma", "Pt_Ma"), "S/Mo": ("S_Ka", "Mo_La"), "Ti/Ba": ("Ti_Ka", "Ba_La")}
 EELS_SETS = {"O K + Fe L23": ("O_K", "Fe_L23"), "Ti L23 + O K": ("Ti_L23", "O_K"), "Fe L23 + Ba M45": ("Fe_L23", "Ba_M45")}

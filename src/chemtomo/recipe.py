@@ -379,7 +379,7 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
             lambda: denoise_series(series, d.method, signals=d.signals, options=d.options))
     views = None
     if recipe.views is not None:
-        from .denoise.views import synthesize_series
+        from .views import synthesize_series
 
         vw = recipe.views
 

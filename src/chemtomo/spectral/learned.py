@@ -21,7 +21,7 @@ Physics first, then the network:
    ``c_k = sqrt(sigma_k^2 + mean_p a_hat_kp^2)`` (the RMS of its estimate: about
    its noise where the line is weak, its signal where it is strong), so that
    inputs and targets are of order one at any dose. A U-Net
-   (:class:`chemtomo.denoise.unet.UNet`, 10 inputs, 2 outputs) maps, for one
+   (:class:`chemtomo.nn.unet.UNet`, 10 inputs, 2 outputs) maps, for one
    line ``k`` at a time (any element set: lines are a batch), the inputs
 
    * ``z_k = a_hat_k / c_k``,
@@ -43,7 +43,7 @@ Physics first, then the network:
 
    to the map's expected counts ``m_k = c_k softplus(out_0)`` and its standard
    deviation ``c_k exp(out_1)``. Trained on simulated spectrum images
-   (:mod:`.train`) with the squared error of ``m / c`` over that of the truth
+   (:mod:`chemtomo.training.spectral`) with the squared error of ``m / c`` over that of the truth
    (the squared NRMSE, floored for lines far below their noise) plus the
    Gaussian negative log-likelihood of the error for the standard deviation
    (mean detached, so the uncertainty head does not bend the maps).
@@ -66,7 +66,8 @@ Physics first, then the network:
 
 Each weights file has a JSON (same name, ``.json``: architecture, training
 configuration and its command, element pools, held-out elements and
-validation scores); both were trained by ``python -m chemtomo.spectral.train``.
+validation scores); both were trained by ``python -m chemtomo.training.spectral`` (then named
+``chemtomo.spectral.train``, the command their JSON records).
 Each spectrum image is mapped on its own: in a tilt series the maps of one
 tilt never depend on the other tilts.
 """
@@ -395,7 +396,7 @@ def predict(model, x: torch.Tensor, scale: torch.Tensor, *, augment: bool = Fals
     """
     import torch.nn.functional as F
 
-    from ..denoise.unet import forward_any_size
+    from ..nn.unet import forward_any_size
 
     c = scale[:, None, None]
     m = v = 0.0
@@ -412,7 +413,7 @@ def n_inputs(model, name: str = "the network") -> int:
 
     Raises ChemtomoError if it takes more than :data:`N_FEATURES`.
     """
-    from ..denoise.unet import architecture
+    from ..nn.unet import architecture
 
     n = architecture(model)["in_channels"]
     if n > N_FEATURES:
@@ -482,7 +483,7 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
     ShapeError, DataError, ChemtomoError
         Not a 2D spectrum image, NaN or negative counts, unknown lines, missing weights.
     """
-    from ..denoise.unet import load_model
+    from ..nn.unet import load_model
 
     data = np.asarray(si)
     if data.ndim != 3:

@@ -22,9 +22,9 @@ all, none uses the truth):
 * ``window``: EDX :func:`chemtomo.spectral.window_maps` (exSpy's windows);
   EELS :func:`chemtomo.spectral.eels_maps` (power-law pre-edge fit, 50 eV window);
 * ``fit``: EDX :func:`chemtomo.spectral.fit_maps` (per-pixel NNLS); EELS the
-  unbiased whole-spectrum least squares of :func:`chemtomo.spectral.learned.line_estimates`
+  unbiased whole-spectrum least squares of :func:`chemtomo.spectral.estimates.line_estimates`
   clipped at 0, with the edge delays fitted to the summed spectrum and the edges that
-  :func:`chemtomo.spectral.learned.edge_detection` does not detect (significance below 3) left
+  :func:`chemtomo.spectral.eels_model.edge_detection` does not detect (significance below 3) left
   empty, as ``learned`` does;
 * ``pca + fit``: :func:`chemtomo.spectral.denoise_pca` (scree rule) on the
   fit range's channels, then ``fit``;
@@ -52,9 +52,10 @@ import torch
 
 from _util import machine, table
 from chemtomo.spectral import denoise_pca, eels_maps, fit_maps, regularised_maps, window_maps
-from chemtomo.spectral.learned import edge_detection, learned_maps, line_estimates
-from chemtomo.spectral.series import DETECTION_Z
-from chemtomo.spectral.maps import design_matrix
+from chemtomo.spectral.eels_model import edge_detection, eels_design_matrix
+from chemtomo.spectral.estimates import DETECTION_Z, line_estimates
+from chemtomo.spectral.learned import learned_maps
+from chemtomo.spectral.model import design_matrix
 from chemtomo.testing import nrmse
 from chemtomo.training.spectral import simulate_edx, simulate_eels
 
@@ -69,8 +70,6 @@ EELS_METHODS = ("window", "fit", "pca + fit", "regularised", "learned")
 def _fit_range_channels(sim):
     if sim["kind"] == "edx":
         return design_matrix(sim["energy"], sim["lines"], fwhm_mnka=sim["fwhm_mnka"])[1]
-    from chemtomo.spectral.learned import eels_design_matrix
-
     return eels_design_matrix(sim["energy"], sim["lines"])[1]
 
 

@@ -313,8 +313,9 @@ def maps(
     keep_undetected: bool = typer.Option(False, "--keep-undetected", help="With --method learned: keep the network's maps of EELS edges below detection (significance < 3 in a tilt); by default those maps are empty."),
 ):
     """Elemental maps from a tilt series of spectrum images, ready for `chemtomo reconstruct`."""
-    from .spectral.learned import is_eels
-    from .spectral.series import DETECTION_Z, maps_to_directory
+    from .pipeline.maps import maps_to_directory
+    from .spectral.eels_model import is_eels
+    from .spectral.estimates import DETECTION_Z
 
     summary = maps_to_directory(list(map(str, inputs)), elements, out_dir, method=method,
                                 angles=str(angles) if angles else None, angles_from_names=angles_from_names,

@@ -16,9 +16,9 @@ from chemtomo.physics.xray import xray_cross_section
 from chemtomo.simulate.spectrum import expected_spectra, to_exspy
 from chemtomo.physics.xray import energy_axis
 from chemtomo.spectral import fit_maps, window_maps
-from chemtomo.spectral.learned import (ENSEMBLE, N_FEATURES, WEIGHTS, combine, edge_detection, eels_design_matrix, is_eels,
-                                      learned_maps, line_estimates,
-                                      nonneg_estimates, significance)
+from chemtomo.spectral.eels_model import edge_detection, eels_design_matrix, is_eels
+from chemtomo.spectral.estimates import line_estimates, significance
+from chemtomo.spectral.learned import ENSEMBLE, N_FEATURES, WEIGHTS, combine, learned_maps, nonneg_estimates
 from chemtomo.spectral.series import maps_series
 from chemtomo.training.spectral import HELD_OUT, simulate_edx, simulate_eels
 from chemtomo.testing import nrmse

@@ -41,7 +41,8 @@ import torch
 from ..core.errors import ChemtomoError
 from ..nn.fit import fit
 from ..nn.unet import add_inputs, architecture, build, initial_model, n_parameters, save_weights
-from ..spectral.learned import N_FEATURES, features, line_estimates, n_inputs
+from ..spectral.estimates import line_estimates
+from ..spectral.learned import N_FEATURES, features, n_inputs
 
 #: EDX training elements (with K, L or M lines in 0.2-20 keV).
 EDX_POOL = ("Mg", "Al", "Si", "P", "Cl", "K", "Ca", "V", "Cr", "Mn", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As",
@@ -151,7 +152,7 @@ def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fw
     from ..physics.xray import EDXDetector, energy_axis, xray_cross_section
     from ..simulate.spectrum import expected_spectra
     from ..spectral.lines import resolve_lines
-    from ..spectral.maps import fit_range
+    from ..spectral.model import fit_range
 
     while True:
         els = list(_draw(rng, elements, lambda: rng.choice(EDX_POOL, size=int(rng.integers(1, 4)), replace=False)))

@@ -28,7 +28,7 @@ and ``n2n`` (the same network fine-tuned on each noisy stack itself by
 binomial splitting, ``--n2n-minutes`` per stack) run with the others by default.
 Row ``unet+haadf`` is ``unet`` with the particle's HAADF projections as a guide
 channel (the shipped guided weights ``unet_edx_haadf.pt``; HAADF = ``sum_e Z^1.7 c_e``
-projected, :func:`chemtomo.denoise.train.haadf_guide`, with 2 % Gaussian noise).
+projected, :func:`chemtomo.training.denoise.haadf_guide`, with 2 % Gaussian noise).
 Run: ``python benchmarks/bench_denoise.py [--particles 3] [--size 48] [--methods raw,gaussian,...]``
 (about 9 minutes on the project machine, most of it BM3D: its compiled core costs about 0.5 s per
 image whatever the size).
@@ -49,10 +49,10 @@ from _util import machine, table
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
 from chemtomo.denoise import DENOISERS, denoise, resolve_options
-from chemtomo.denoise.train import haadf_guide
 from chemtomo.recon import sirt
 from chemtomo.simulate import random_particle
 from chemtomo.testing import nrmse
+from chemtomo.training.denoise import haadf_guide
 
 ELEMENTS = ("Au", "Ag")
 DOSES = (0.1, 0.3, 1.0, 3.0, 10.0)

@@ -3,7 +3,7 @@
 Part 1 times rendering `--per-family` random particles of every shape family
 (single element, random size, orientation and rounding) at `--n`^3 voxels, and
 of every composition (random family). Part 2 writes `--particles` random
-two-element particles with :func:`chemtomo.simulate.dataset.write_dataset`
+two-element particles with :func:`chemtomo.training.dataset.write_dataset`
 (float16, Zstd, one chunk per particle) with 1 and `--workers` processes; when
 `--particles` is below 1,000 the 1,000-particle time is extrapolated linearly
 and the table says so. Run: ``python benchmarks/bench_phantoms.py``.
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from _util import machine, table
-from chemtomo.simulate.dataset import write_dataset
 from chemtomo.simulate.phantoms import COMPOSITIONS, random_spec, render_phantom
 from chemtomo.simulate.sdf import FAMILIES
+from chemtomo.training.dataset import write_dataset
 
 
 def time_specs(specs):

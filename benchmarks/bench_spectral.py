@@ -1,11 +1,11 @@
 """Elemental maps from low-count EDX and EELS spectrum images: classical extraction against ``learned`` (issue 10).
 
 Held-out simulated spectrum images from the training simulator
-(:func:`chemtomo.spectral.train.simulate_edx` / ``simulate_eels``) with
+(:func:`chemtomo.training.spectral.simulate_edx` / ``simulate_eels``) with
 ``np.random.default_rng([seed, i])`` (seed 2000; training used seed 0 and
 its validation ``[0, 2, i]``), i.e. geometries not seen in training, and
 element sets whose elements never appeared in training
-(:data:`chemtomo.spectral.train.HELD_OUT`):
+(:data:`chemtomo.training.spectral.HELD_OUT`):
 
 * EDX (10 eV channels, 130 eV at Mn Ka): Fe/Pt (Fe Ka, Pt La, Pt Ma, well
   separated), Au/Pt (Au Ma / Pt Ma 70 eV apart), S/Mo (S Ka / Mo La 15 eV
@@ -22,9 +22,9 @@ all, none uses the truth):
 * ``window``: EDX :func:`chemtomo.spectral.window_maps` (exSpy's windows);
   EELS :func:`chemtomo.spectral.eels_maps` (power-law pre-edge fit, 50 eV window);
 * ``fit``: EDX :func:`chemtomo.spectral.fit_maps` (per-pixel NNLS); EELS the
-  unbiased whole-spectrum least squares of :func:`chemtomo.spectral.learned.line_estimates`
+  unbiased whole-spectrum least squares of :func:`chemtomo.spectral.estimates.line_estimates`
   clipped at 0, with the edge delays fitted to the summed spectrum and the edges that
-  :func:`chemtomo.spectral.learned.edge_detection` does not detect (significance below 3) left
+  :func:`chemtomo.spectral.eels_model.edge_detection` does not detect (significance below 3) left
   empty, as ``learned`` does;
 * ``pca + fit``: :func:`chemtomo.spectral.denoise_pca` (scree rule) on the
   fit range's channels, then ``fit``;
@@ -52,11 +52,12 @@ import torch
 
 from _util import machine, table
 from chemtomo.spectral import denoise_pca, eels_maps, fit_maps, regularised_maps, window_maps
-from chemtomo.spectral.learned import edge_detection, learned_maps, line_estimates
-from chemtomo.spectral.series import DETECTION_Z
-from chemtomo.spectral.maps import design_matrix
-from chemtomo.spectral.train import simulate_edx, simulate_eels
+from chemtomo.spectral.eels_model import edge_detection, eels_design_matrix
+from chemtomo.spectral.estimates import DETECTION_Z, line_estimates
+from chemtomo.spectral.learned import learned_maps
+from chemtomo.spectral.model import design_matrix
 from chemtomo.testing import nrmse
+from chemtomo.training.spectral import simulate_edx, simulate_eels
 
 EDX_SETS = {"Fe/Pt": ("Fe", "Pt"), "Au/Pt": ("Au_Ma", "Pt_Ma"), "S/Mo": ("S_Ka", "Mo_La"), "Ti/Ba": ("Ti_Ka", "Ba_La")}
 EELS_SETS = {"O K + Fe L23": ("O_K", "Fe_L23"), "Ti L23 + O K": ("Ti_L23", "O_K"), "Fe L23 + Ba M45": ("Fe_L23", "Ba_M45")}
@@ -69,8 +70,6 @@ EELS_METHODS = ("window", "fit", "pca + fit", "regularised", "learned")
 def _fit_range_channels(sim):
     if sim["kind"] == "edx":
         return design_matrix(sim["energy"], sim["lines"], fwhm_mnka=sim["fwhm_mnka"])[1]
-    from chemtomo.spectral.learned import eels_design_matrix
-
     return eels_design_matrix(sim["energy"], sim["lines"])[1]
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from _util import machine, table
-from chemtomo.denoise.unet import WEIGHTS, load_model, n_parameters, unet
+from chemtomo.denoise.unet import WEIGHTS, unet
+from chemtomo.nn.unet import load_model, n_parameters
 
 
 def main():
@@ -45,7 +46,7 @@ def main():
     device = "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"
     print(f"# U-Net inference, {args.tilts} x {n} x {n}\nmachine: {machine()}\n")
     print(table([{"stack": f"{args.tilts} x {n} x {n}", "device": device, "batch": args.batch,
-                  "parameters": n_parameters(load_model()), "first call incl. loading (s)": first,
+                  "parameters": n_parameters(load_model(WEIGHTS)), "first call incl. loading (s)": first,
                   "best of repeats (s)": min(times), "ms/image": 1000 * min(times) / args.tilts}],
                 ["stack", "device", "batch", "parameters", "first call incl. loading (s)", "best of repeats (s)",
                  "ms/image"]))

@@ -8,7 +8,7 @@ count on the particle footprint (pixels above 1 % of the maximum, at the
 measured tilts) is rho counts/px per view, plus a uniform background of 2 % of
 rho, and Poisson counts are drawn for 25 views at 5 degrees from -60 to 60.
 The 13 views at 10 degrees are "measured"; the 12 views between them are
-synthesized by :func:`chemtomo.denoise.views.synthesize_views` (cross-validated
+synthesized by :func:`chemtomo.views.synthesize_views` (cross-validated
 MLEM + Gaussian filter, reprojection, U-Net refinement trained on the measured
 views only), together with ``--wedge`` extra views at 5-degree steps beyond
 +-60 degrees (part of the missing wedge; one synthesis call makes both, the
@@ -45,10 +45,10 @@ import torch
 from _util import machine, table
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
-from chemtomo.denoise.views import _gaussian3, fill_angles, synthesize_views
 from chemtomo.recon import mlem, sirt
 from chemtomo.simulate import random_particle
 from chemtomo.testing import nrmse, oracle_filtered
+from chemtomo.views import _gaussian3, fill_angles, synthesize_views
 
 ELEMENTS = ("Au", "Ag")
 BACKGROUND = 0.02

@@ -23,11 +23,11 @@ import numpy as np  # noqa: E402
 from chemtomo.core.geometry import TiltGeometry  # noqa: E402
 from chemtomo.core.projector import Projector  # noqa: E402
 from chemtomo.denoise import denoise  # noqa: E402
-from chemtomo.denoise.views import fill_angles, synthesize_views  # noqa: E402
 from chemtomo.recon import sirt  # noqa: E402
 from chemtomo.report.figures import save_figure  # noqa: E402
 from chemtomo.simulate import phantom_from_spec  # noqa: E402
 from chemtomo.testing import oracle_filtered  # noqa: E402
+from chemtomo.views import fill_angles, synthesize_views  # noqa: E402
 
 N, RHO, BG = 64, 1.0, 0.02
 

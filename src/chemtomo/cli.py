@@ -291,12 +291,13 @@ def maps(
     angles_from_names: bool = typer.Option(False, "--angles-from-names", help="Take each tilt angle from the number in its file name."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder: <line>.mrc, HAADF.mrc, angles.tlt."),
     downsample: int = typer.Option(1, "--downsample", min=1, help="Bin the spectrum images spatially by this factor."),
-    weights: List[Path] = typer.Option(None, "--weights", help="With --method learned: a network's weights (.pt with its .json, from python -m chemtomo.spectral.train); repeat for an ensemble. Default: the shipped two networks."),
+    weights: List[Path] = typer.Option(None, "--weights", help="With --method learned: a network's weights (.pt with its .json, from python -m chemtomo.training.spectral); repeat for an ensemble. Default: the shipped two networks."),
     keep_undetected: bool = typer.Option(False, "--keep-undetected", help="With --method learned: keep the network's maps of EELS edges below detection (significance < 3 in a tilt); by default those maps are empty."),
 ):
     """Elemental maps from a tilt series of spectrum images, ready for `chemtomo reconstruct`."""
-    from .spectral.learned import is_eels
-    from .spectral.series import DETECTION_Z, maps_to_directory
+    from .pipeline.maps import maps_to_directory
+    from .spectral.eels_model import is_eels
+    from .spectral.estimates import DETECTION_Z
 
     summary = maps_to_directory(list(map(str, inputs)), elements, out_dir, method=method,
                                 angles=str(angles) if angles else None, angles_from_names=angles_from_names,

@@ -1,16 +1,13 @@
-"""The supervised U-Net denoiser: shapes, shipped weights, training, CLI."""
+"""The supervised U-Net denoiser: shapes, shipped weights, CLI (its training: tests/training/test_denoise.py)."""
 
 import json
 
 import numpy as np
 import pytest
-import torch
 
 from chemtomo.cli import main
-from chemtomo.core.errors import ChemtomoError
 from chemtomo.denoise import choose_sigma, denoise, gaussian
-from chemtomo.denoise.train import _noisy_batch, loss_fn, train_unet
-from chemtomo.denoise.unet import WEIGHTS, build, load_model, unet
+from chemtomo.denoise.unet import WEIGHTS, unet
 from chemtomo.io import read_stack, write_stack
 
 
@@ -46,42 +43,6 @@ def test_shipped_weights_beat_raw_counts_and_the_gaussian_filter(projection):
     assert rmse(out, lam) < rmse(g, lam) < rmse(counts, lam)
 
 
-def test_a_few_training_steps_decrease_the_loss():
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:32, :32]
-    maps = np.stack([((yy - 16 + d) ** 2 + (xx - 16) ** 2 < 100).astype(np.float32) * (1 + 0.1 * d)
-                     for d in range(4)])
-    maps /= maps.mean(axis=(1, 2), keepdims=True) * 3
-    counts, lam = _noisy_batch(maps, rng, torch.Generator().manual_seed(0))
-    model = build({"channels": [8, 16]})
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(15):
-        loss = loss_fn(model, counts, lam)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0], losses
-
-
-def test_train_unet_writes_loadable_weights(tmp_path):
-    out = tmp_path / "u.pt"
-    model, info = train_unet(out, steps=2, batch=2, tile=32, buffer=16, val_particles=0, progress=False,
-                             arch={"channels": [8, 16]})
-    assert info["training"]["steps"] == 2 and info["architecture"]["channels"] == [8, 16]
-    assert json.loads(out.with_suffix(".json").read_text())["seeds"]["train"].startswith("default_rng([2026")
-    loaded = load_model(out, "cpu")
-    assert loaded.levels == 1
-    img = np.random.default_rng(2).poisson(2.0, (10, 10))
-    np.testing.assert_allclose(unet(img, weights=out), unet(img, weights=model), rtol=1e-6)
-    with pytest.raises(ChemtomoError, match="benchmark"):
-        train_unet(None, steps=1, seed=1000)
-    with pytest.raises(ChemtomoError, match="not found"):
-        unet(img, weights=tmp_path / "missing.pt")
-
-
 def test_cli_denoise_with_unet(tmp_path, projection, capsys):
     counts = np.random.default_rng(3).poisson(projection(1.0)).astype(np.float32)
     write_stack(tmp_path / "au.mrc", counts, [-50.0, 30.0], pixel_size=0.5)
@@ -101,32 +62,10 @@ def test_reconstruct_with_denoise_unet(tmp_path, projection, capsys):
     assert prov["denoise"]["method"] == "unet" and prov["denoise"]["signals"]["Au"]["options"]["batch"] == 8
 
 
-def test_train_unet_continues_from_weights(tmp_path):
-    first = tmp_path / "a.pt"
-    train_unet(first, steps=1, batch=2, tile=32, buffer=16, val_particles=0, progress=False, arch={"channels": [8, 16]})
-    _, info = train_unet(tmp_path / "b.pt", steps=1, batch=2, tile=32, buffer=16, val_particles=0, progress=False,
-                         init=first, seed=7, dose_range=(1.0, 2.0))
-    assert info["architecture"]["channels"] == [8, 16] and info["training"]["init"] == str(first)
-    assert info["training"]["dose_range_counts_per_px"] == [1.0, 2.0]
-
-
-def test_added_inputs_start_at_zero_weight():
-    from chemtomo.denoise.unet import add_inputs
-
-    torch.manual_seed(0)
-    model = build({"channels": [4, 8], "in_channels": 2}).eval()
-    grown = add_inputs(model, 3).eval()
-    x = torch.rand(2, 2, 16, 16)
-    with torch.no_grad():
-        np.testing.assert_allclose(grown(torch.cat([x, torch.rand(2, 3, 16, 16)], 1)).numpy(), model(x).numpy(),
-                                   rtol=1e-5, atol=1e-6)
-    assert grown.down[0][0].weight.shape[1] == 5
-
-
 def test_shipped_guided_network_uses_the_haadf_image():
     from chemtomo.core.geometry import TiltGeometry
     from chemtomo.core.projector import Projector
-    from chemtomo.denoise.train import haadf_guide
+    from chemtomo.training.denoise import haadf_guide
     from chemtomo.denoise.unet import GUIDED_WEIGHTS
     from chemtomo.simulate import phantom_from_spec
 
@@ -154,16 +93,3 @@ def test_cli_denoise_with_a_guide_runs_the_guided_network(tmp_path):
     assert 0 == main(["denoise", "--method", "unet", "--guide", str(tmp_path / "h.mrc"), str(tmp_path / "c.mrc"),
                       str(tmp_path / "out.mrc")])
     np.testing.assert_allclose(read_stack(tmp_path / "out.mrc")[0], unet(counts, guide=guide), rtol=1e-4, atol=1e-5)
-
-
-def test_guided_training_writes_a_three_input_network_and_refuses_a_mismatch(tmp_path):
-    from chemtomo.denoise.train import train_unet
-
-    model, info = train_unet(tmp_path / "g.pt", steps=1, guide=True, init="unet", val_particles=0, batch=2, tile=32,
-                             progress=False, seed=5)
-    assert info["architecture"]["in_channels"] == 3 and (tmp_path / "g.json").is_file()
-    counts = np.random.default_rng(0).poisson(1.0, (2, 32, 32)).astype(np.float64)
-    out = unet(counts, guide=counts + 1.0, weights=tmp_path / "g.pt")
-    assert out.shape == counts.shape and np.isfinite(out).all()
-    with pytest.raises(ChemtomoError, match="guide"):
-        train_unet(None, steps=1, guide=False, init=tmp_path / "g.pt", val_particles=0, progress=False, seed=5)

@@ -6,8 +6,11 @@ from chemtomo.core.errors import ChemtomoError
 from chemtomo.physics.xray import xray_cross_section
 from chemtomo.simulate.spectrum import expected_spectra, spectrum_image, to_exspy
 from chemtomo.physics.xray import energy_axis
-from chemtomo.spectral.maps import (cliff_lorimer, denoise_pca, fit_maps, pca_rank, window_maps, zeta_factor)
-from chemtomo.spectral.series import angles_from_names, maps_series, maps_to_directory, undetected
+from chemtomo.pipeline.maps import maps_to_directory
+from chemtomo.spectral.decompose import denoise_pca, pca_rank
+from chemtomo.spectral.maps import fit_maps, window_maps
+from chemtomo.spectral.quant import cliff_lorimer, zeta_factor
+from chemtomo.spectral.series import angles_from_names, maps_series, undetected
 
 E = energy_axis(1024, 0.01)
 YY, XX = np.mgrid[:24, :24] / 23.0

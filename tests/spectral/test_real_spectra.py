@@ -88,7 +88,8 @@ def test_learned_maps_agree_with_the_high_count_fit_on_fept():
 def test_learned_maps_agree_with_the_high_count_fit_on_l2083():
     """Each tilt mapped alone; the reference is the fit of the spectra summed over 8 x 8 px (high counts)."""
     from chemtomo.io.instrument import read_spectrum_image
-    from chemtomo.spectral.learned import learned_maps, line_estimates
+    from chemtomo.spectral.estimates import line_estimates
+    from chemtomo.spectral.learned import learned_maps
 
     lines = ["O_Ka", "Si_Ka", "S_Ka", "Fe_Ka", "Ni_Ka", "Pt_Ma"]
     got = {k: {line: [] for line in lines} for k in ("learned", "ref", "fit", "estimate")}

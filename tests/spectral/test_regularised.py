@@ -135,7 +135,7 @@ def test_eels_edges_with_a_wrong_edge_delay():
     """EELS: the Poisson fit with the edge delays fitted to the summed spectrum beats the per-pixel fit."""
     from chemtomo.simulate.eels import eels_expected_spectra
     from chemtomo.physics.eels import edge_cross_section, edge_onset
-    from chemtomo.spectral.learned import line_estimates
+    from chemtomo.spectral.estimates import line_estimates
 
     e = np.arange(380.0, 700.0, 0.5)
     areal = {"Ti": 0.02 * DISC + 0.001, "O": 0.03 * SQUARE + 0.001}

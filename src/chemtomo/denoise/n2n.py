@@ -10,7 +10,7 @@ made from the data itself:
 * **repeated-scan frames** (Han et al. 2021): the sum of a random half of the
   frames is the input, the sum of the other half the target.
 
-The U-Net (:mod:`chemtomo.denoise.unet`) is trained so that
+The U-Net (:mod:`chemtomo.nn.unet`) is trained so that
 ``r * estimate(a)`` predicts ``b``, where ``r = E[b] / E[a]`` (``(1 - p) / p``
 or the ratio of frame counts); since the target's noise is independent of the
 input and has mean zero, the squared-error minimiser is the expectation (the
@@ -36,9 +36,9 @@ import torch
 
 from ..core.errors import ChemtomoError, ShapeError
 from ._common import as_stack, check_positive, like_input
-from .fit import fit
-from .unet import (add_guide_channel, apply, apply_batched, architecture, as_guide, initial_model, n_parameters,
-                   save_weights)
+from ..nn.fit import fit
+from ..nn.unet import add_guide_channel, apply, apply_batched, architecture, n_parameters, save_weights
+from .unet import as_guide, initial_denoiser
 
 
 def _check_fraction(value, name: str, low: float, high: float) -> float:
@@ -67,7 +67,7 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
     torch.manual_seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = initial_model(init, dev)
+    model = initial_denoiser(init, dev)
     g = as_guide(guide, (n_img, ny, nu))
     if g is not None and architecture(model)["in_channels"] == 2:
         model = add_guide_channel(model)

@@ -22,7 +22,7 @@ default every count signal) denoises the projection maps between alignment
 and reconstruction; ``reconstruct: {method: auto}`` then means SIRT
 (denoised maps are no longer Poisson counts). An optional ``views: {step: 5,
 range: [-75, 75], minutes: 1}`` step then fills unmeasured tilt angles with
-synthesized views (:func:`chemtomo.denoise.views.synthesize_series`).
+synthesized views (:func:`chemtomo.views.synthesize_series`).
 
 Every step writes into its own folder of ``DIR`` (``1-inputs``, ``2-align``, ``2b-denoise``, ``2c-views``,
 ``3-reconstruct``, ``4-quantify``, ``5-report`` with ``report: true``) and, when it has finished, a ``step.json`` with

@@ -68,8 +68,8 @@ def denoise(series: TiltSeries, settings: Denoise, progress: bool = False) -> tu
 
 def views(series: TiltSeries, settings: Views, *, thickness: int | None = None, progress: bool = False
           ) -> tuple[TiltSeries, dict]:
-    """Fill unmeasured angles with synthesized views (:func:`chemtomo.denoise.views.synthesize_series`)."""
-    from ..denoise.views import synthesize_series
+    """Fill unmeasured angles with synthesized views (:func:`chemtomo.views.synthesize_series`)."""
+    from ..views import synthesize_series
 
     options = {"minutes": settings.minutes} | ({"progress": True} if progress else {})
     return synthesize_series(series, settings.step, signals=settings.signals, limits=settings.range,

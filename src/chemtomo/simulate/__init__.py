@@ -1,7 +1,8 @@
 """Simulation: nanoparticle phantoms and HAADF / EDX / EDX-spectrum / EELS forward models with dose
 (the shared physics is in :mod:`chemtomo.physics`).
 
-Names load lazily so that ``import chemtomo.simulate`` does no work.
+Names load lazily so that ``import chemtomo.simulate`` does no work. Data sets of random phantoms on disk, for
+training, are written by :mod:`chemtomo.training.dataset`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from .._lazy import lazy_exports
 _LAZY = {
     # top level
     "simulate_series": "series", "Acquisition": "series",
-    # phantoms and data sets
+    # phantoms
     "phantom_from_spec": "phantoms", "random_particle": "phantoms", "render_phantom": "phantoms",
     "random_spec": "phantoms", "parse_spec": "phantoms", "COMPOSITIONS": "phantoms", "FAMILIES": "sdf",
-    "write_dataset": "dataset", "read_dataset": "dataset", "PhantomDataset": "dataset",
     # HAADF
     "haadf": "haadf", "haadf_expected": "haadf",
     # EDX

@@ -2,10 +2,10 @@
 
 Physics first, then the network:
 
-1. **Whole-spectrum linear estimate** (:func:`line_estimates`). Every pixel's
-   spectrum ``s`` is fitted by weighted least squares with the model of
-   :func:`.maps.fit_maps` (EDX: line families + a Legendre background; EELS:
-   model edges + a power-law-like background, :func:`eels_design_matrix`),
+1. **Whole-spectrum linear estimate** (:func:`.estimates.line_estimates`). Every
+   pixel's spectrum ``s`` is fitted by weighted least squares with the linear model
+   (EDX: :func:`.model.design_matrix`, line families + a Legendre background; EELS:
+   :func:`.eels_model.eels_design_matrix`, model edges + a power-law-like background),
    the same weights ``W = 1 / mean spectrum`` for all pixels and *no*
    non-negativity::
 
@@ -15,13 +15,13 @@ Physics first, then the network:
    (not a window), separates overlapping lines by their shapes, and its noise
    covariance for the mean pixel is ``G^-1``: standard deviation ``sigma_k``
    (counts) and correlation ``rho_kj`` between lines. EELS edges take the
-   delayed maxima fitted to the image's summed spectrum (:func:`edge_detection`),
+   delayed maxima fitted to the image's summed spectrum (:func:`.eels_model.edge_detection`),
    since real edges do not have the model's shape.
 2. **Spatial network.** Each line is put on the scale
    ``c_k = sqrt(sigma_k^2 + mean_p a_hat_kp^2)`` (the RMS of its estimate: about
    its noise where the line is weak, its signal where it is strong), so that
    inputs and targets are of order one at any dose. A U-Net
-   (:class:`chemtomo.denoise.unet.UNet`, 10 inputs, 2 outputs) maps, for one
+   (:class:`chemtomo.nn.unet.UNet`, 10 inputs, 2 outputs) maps, for one
    line ``k`` at a time (any element set: lines are a batch), the inputs
 
    * ``z_k = a_hat_k / c_k``,
@@ -38,12 +38,12 @@ Physics first, then the network:
      as a non-negative multiple of the total-counts map, pooling all pixels:
      the low-rank prior of PCA in its simplest form), over ``c_k``,
    * the constant ``asinh z_k`` of the line's whole-image significance
-     (:func:`significance`: whether the line is detected at all, which no
+     (:func:`.estimates.significance`: whether the line is detected at all, which no
      receptive field can see),
 
    to the map's expected counts ``m_k = c_k softplus(out_0)`` and its standard
    deviation ``c_k exp(out_1)``. Trained on simulated spectrum images
-   (:mod:`.train`) with the squared error of ``m / c`` over that of the truth
+   (:mod:`chemtomo.training.spectral`) with the squared error of ``m / c`` over that of the truth
    (the squared NRMSE, floored for lines far below their noise) plus the
    Gaussian negative log-likelihood of the error for the standard deviation
    (mean detached, so the uncertainty head does not bend the maps).
@@ -60,13 +60,14 @@ Physics first, then the network:
    unlike their training, the uncertainty grows.
 
 5. **Detection (EELS).** An edge whose whole-image significance
-   (:func:`edge_detection`) is below :data:`.series.DETECTION_Z` gets an empty
+   (:func:`.eels_model.edge_detection`) is below :data:`.estimates.DETECTION_Z` gets an empty
    map: the networks, trained with the model's biased edge significance,
    put counts on nearly absent edges.
 
 Each weights file has a JSON (same name, ``.json``: architecture, training
 configuration and its command, element pools, held-out elements and
-validation scores); both were trained by ``python -m chemtomo.spectral.train``.
+validation scores); both were trained by ``python -m chemtomo.training.spectral`` (then named
+``chemtomo.spectral.train``, the command their JSON records).
 Each spectrum image is mapped on its own: in a tilt series the maps of one
 tilt never depend on the other tilts.
 """
@@ -78,10 +79,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
-from scipy.special import eval_legendre
 
-from ..core.errors import ChemtomoError, DataError, ShapeError
-from .series import DETECTION_Z
+from ..core.errors import ChemtomoError, ShapeError
+from ..nn.unet import architecture, forward_any_size, load_model
+from .eels_model import edge_detection, is_eels
+from .estimates import DETECTION_Z, line_estimates, significance
 
 #: The first shipped network; its JSON (same name, ``.json``) holds architecture, training and validation.
 WEIGHTS = Path(__file__).with_name("weights") / "spectral_unet.pt"
@@ -94,226 +96,10 @@ N_FEATURES = 7 + len(SMOOTHING)
 _TINY = 1e-12
 
 
-def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3, delays=None, energy_window=None):
-    """Basis spectra of an EELS core-loss fit: model edges, then a background ``E^-3 P(log E)``.
-
-    Parameters
-    ----------
-    energy_ev : array (n_channels,)
-        Uniform energy-loss channel centres in eV.
-    edges : sequence of str
-        Edges (``"O_K"``, ``"Fe_L23"``), shapes from :func:`chemtomo.physics.eels.edge_cross_section`.
-    width : float, default 50
-        Each edge column is normalised to unit counts in ``[onset, onset + width)`` eV, so that its
-        coefficient is the edge counts :func:`.eels.eels_maps` integrates.
-    order : int, default 3
-        Degree of the Legendre polynomial in ``log E`` multiplying ``E^-3`` (a power law whose
-        exponent may drift across the fit range).
-    delays : dict of str to float, optional
-        Delayed maximum per edge in eV; default :data:`chemtomo.physics.eels.EDGE_DELAY` of its family.
-    energy_window : (float, float), optional
-        Fit range in eV; default from the first edge's pre-edge window
-        (``onset - max(20, 0.12 onset)``) to the last edge's ``onset + width + 20`` eV.
-
-    Returns
-    -------
-    design : ndarray (n_used, n_edges + order + 1)
-    used : bool ndarray (n_channels,)
-    """
-    from ..physics.eels import EDGE_DELAY, edge_cross_section, edge_onset
-
-    e = np.asarray(energy_ev, dtype=np.float64)
-    onsets = [edge_onset(x) for x in edges]
-    if energy_window is None:
-        lo = min(o - max(20.0, 0.12 * o) for o in onsets)
-        hi = max(onsets) + width + 20.0
-    else:
-        lo, hi = energy_window
-    if lo < e[0] - (e[1] - e[0]) or max(onsets) + width > e[-1] + (e[1] - e[0]):  # within a channel
-        raise ChemtomoError(f"edges {', '.join(edges)} need {lo:.0f}-{max(onsets) + width:.0f} eV but the spectrum covers "
-                            f"{e[0]:.0f}-{e[-1]:.0f} eV; choose other edges, a smaller width or another energy range")
-    used = (e >= lo) & (e <= hi)
-    if used.sum() < 8:
-        raise ChemtomoError(f"the fit range {lo:.0f}-{hi:.0f} eV holds {used.sum()} channels; widen energy_window")
-    eu = e[used]
-    cols = []
-    for edge, onset in zip(edges, onsets):
-        delay = (delays or {}).get(edge, EDGE_DELAY[edge.partition("_")[2]])
-        c = edge_cross_section(edge, eu, delay=delay)
-        inside = c[(eu >= onset) & (eu < onset + width)].sum()
-        if inside <= 0:
-            raise ChemtomoError(f"edge {edge} has no channel in [{onset:.0f}, {onset + width:.0f}) eV; use a finer energy axis")
-        cols.append(c / inside)
-    t = np.log(eu)
-    t = 2.0 * (t - t[0]) / max(t[-1] - t[0], 1e-9) - 1.0
-    shape = (eu / eu[0]) ** -3.0
-    cols += [shape * eval_legendre(k, t) for k in range(int(order) + 1)]
-    return np.stack(cols, axis=1), used
-
-
-def edge_detection(si, energy, edges, *, width: float = 50.0, energy_window=None,
-                   delay_range=(0.2, 2.5)) -> dict:
-    """Whole-image significance of each EELS edge, robust to the edge shapes: delays fitted to the summed spectrum.
-
-    The spectrum summed over all pixels holds every count of the image, so the model can afford the
-    parameters a pixel cannot: the delayed maximum of each L and M edge (:func:`eels_design_matrix`,
-    ``delays``) is fitted within `delay_range` times the model's
-    (:data:`chemtomo.physics.eels.EDGE_DELAY`; K edges stay sharp) by variable projection (weighted
-    linear least squares for the edges and background at every trial of the delays, L-BFGS-B over the
-    delays). Each edge's significance is its fitted counts over their standard deviation, the latter
-    inflated by the reduced chi-square when that exceeds 1 (shape errors left in the model widen the
-    noise instead of faking a signal). With the model's delays, a present O K edge above Ti L2,3 read
-    -13 at 1000 edge counts per pixel; with fitted delays it reads within about 1 of the truth
-    (``docs/decisions.md``).
-
-    Parameters
-    ----------
-    si : array (..., n_channels)
-        Spectrum image in counts, energy (eV) last.
-    energy : array (n_channels,)
-        Channel energies in eV.
-    edges : sequence of str
-        EELS edges (``"O_K"``, ``"Ti_L23"``).
-    width, energy_window
-        As for :func:`eels_design_matrix`.
-    delay_range : (float, float), default (0.2, 2.5)
-        Bounds of each fitted delay as multiples of the model's.
-
-    Returns
-    -------
-    dict
-        ``significance`` ``(n_edges,)``, ``counts`` ``(n_edges,)`` (the fitted edge counts of the whole
-        image), ``delays`` (eV per edge, the fitted ones), ``chi2`` (reduced chi-square of the fit).
-    """
-    from scipy.ndimage import uniform_filter1d
-    from scipy.optimize import minimize
-
-    from ..physics.eels import EDGE_DELAY
-    from .lines import split_names
-
-    edges = split_names(edges)
-    data, e = _spectrum_image(si, energy)
-    e = e.astype(np.float64)
-    total = data.reshape(-1, data.shape[-1]).sum(axis=0, dtype=np.float64)
-    base = {x: EDGE_DELAY[x.partition("_")[2]] for x in edges}
-    free = [x for x in edges if base[x] > 0]
-    used = eels_design_matrix(e, edges, width=width, energy_window=energy_window)[1]
-    y = total[used]
-    w = 1.0 / np.maximum(uniform_filter1d(y, 9, mode="nearest"), 1.0)  # Poisson: variance = expected counts
-
-    def solve(factors):
-        delays = {**base, **{x: base[x] * f for x, f in zip(free, factors)}}
-        d = eels_design_matrix(e, edges, width=width, energy_window=energy_window, delays=delays)[0]
-        gram = d.T @ (d * w[:, None])
-        coef = np.linalg.solve(gram, d.T @ (w * y))
-        r = y - d @ coef
-        return float(np.sum(w * r * r)), coef, gram, delays
-
-    factors = np.ones(len(free))
-    if np.linalg.cond(solve(factors)[2]) > 1e12:
-        raise ChemtomoError(f"edges {', '.join(edges)} cannot be told apart in this fit; drop an edge or narrow the range")
-    if free:
-        factors = minimize(lambda f: solve(f)[0], factors, method="L-BFGS-B", bounds=[tuple(delay_range)] * len(free)).x
-    chi2, coef, gram, delays = solve(factors)
-    k = len(edges)
-    red = chi2 / max(y.size - gram.shape[0] - len(free), 1)
-    sd = np.sqrt(np.clip(np.diag(np.linalg.inv(gram))[:k], _TINY, None) * max(red, 1.0))
-    return {"significance": coef[:k] / sd, "counts": coef[:k], "delays": delays, "chi2": red}
-
-
-def is_eels(names) -> bool:
-    """True if every name is an EELS edge (``"O_K"``, ``"Fe_L23"``); X-ray lines and elements mean EDX."""
-    from ..physics.eels import is_edge
-    from .lines import split_names
-
-    items = split_names(names)
-    return bool(items) and all(is_edge(i) for i in items)
-
-
-def _spectrum_image(si, energy, counts: bool = True):
-    """`si` and `energy` as arrays, checked: shapes agree, finite, and (`counts`) no negative counts."""
-    from .maps import _check_si
-
-    data, e = _check_si(si, energy)
-    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
-        raise DataError("the spectrum image contains NaN or infinite values; mask or fill them first")
-    if counts and data.size and data.min() < 0:
-        raise DataError("the spectrum image has negative counts; give raw counts (no background subtraction)")
-    return data, e
-
-
-def line_estimates(si, energy, lines, *, fwhm_mnka: float = 130.0, beam_energy: float = 200.0,
-                   width: float = 50.0, energy_window=None, counts: bool = True, delays=None) -> dict:
-    """Unbiased whole-spectrum estimates of every line's (or edge's) counts per pixel and their noise (module notes).
-
-    Parameters
-    ----------
-    si : array (..., n_channels)
-        Spectrum image in counts, energy last.
-    energy : array (n_channels,)
-        Channel energies: keV for EDX, eV for EELS.
-    lines : sequence of str or str
-        X-ray lines or elements (EDX, :func:`.lines.resolve_lines`) or EELS edges (all named ``El_K``,
-        ``El_L23``, ``El_M45``, ...).
-    fwhm_mnka, beam_energy : float
-        EDX detector resolution at Mn Ka (eV) and beam energy (keV).
-    width : float, default 50
-        EELS: edge counts are those in ``[onset, onset + width)`` eV.
-    energy_window : (float, float), optional
-        Fit range (keV for EDX, eV for EELS).
-    counts : bool, default True
-        `si` holds raw counts: refuse negative values. False for denoised spectra (e.g. after PCA).
-    delays : dict of str to float, optional
-        EELS: delayed maximum per edge in eV (e.g. ``edge_detection(...)["delays"]``); default the model's.
-
-    Returns
-    -------
-    dict
-        ``estimate`` ``(n_lines,) + si.shape[:-1]`` (counts, may be negative), ``sigma`` ``(n_lines,)``
-        (counts, for the mean pixel), ``correlation`` ``(n_lines, n_lines)``, ``total`` ``si.shape[:-1]``
-        (counts in the fit range), ``lines`` and ``kind`` (``"edx"`` or ``"eels"``).
-    """
-    from .lines import resolve_lines, split_names
-    from .maps import design_matrix, normal_equations
-
-    data, e = _spectrum_image(si, energy, counts)
-    if is_eels(lines):
-        kind = "eels"
-        lines = split_names(lines)
-        design, used = eels_design_matrix(e, lines, width=width, energy_window=energy_window, delays=delays)
-    else:
-        kind = "edx"
-        lines = resolve_lines(lines, e, beam_energy=beam_energy)
-        design, used = design_matrix(e, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam_energy,
-                                     energy_window=energy_window)
-    gram, rhs, _ = normal_equations(data, design, used)
-    if np.linalg.cond(gram) > 1e12:
-        raise ChemtomoError(f"lines {', '.join(lines)} cannot be told apart in this fit; drop a line or narrow the range")
-    inv = np.linalg.inv(gram)
-    k = len(lines)
-    coef = (inv @ rhs)[:k]
-    cov = inv[:k, :k]
-    sigma = np.sqrt(np.clip(np.diag(cov), _TINY, None))
-    total = data[..., used].sum(axis=-1, dtype=np.float64)
-    return {"estimate": coef.reshape((k,) + data.shape[:-1]), "sigma": sigma,
-            "correlation": cov / np.outer(sigma, sigma), "total": total, "lines": lines, "kind": kind}
-
-
 def scales(estimate, sigma) -> np.ndarray:
     """Per-line scale ``c_k = sqrt(sigma_k^2 + mean_p a_hat_kp^2)`` (counts): the estimate's RMS, at least its noise."""
     a = np.asarray(estimate, dtype=np.float64).reshape(len(sigma), -1)
     return np.sqrt(np.asarray(sigma, dtype=np.float64) ** 2 + np.mean(a ** 2, axis=1))
-
-
-def significance(estimate, sigma) -> np.ndarray:
-    """Whole-image significance ``z_k = sum_p a_hat_kp / (sigma_k sqrt(P))`` of each line (its total over its noise).
-
-    The estimates' weights are those of the mean pixel, so the total's standard deviation is exactly
-    ``sigma_k sqrt(P)``: ``z`` below about 3 (:data:`.series.DETECTION_Z`) means the line is not
-    detected in the image.
-    """
-    a = np.asarray(estimate, dtype=np.float64).reshape(len(sigma), -1)
-    return a.sum(axis=1) / (np.maximum(np.asarray(sigma, dtype=np.float64), _TINY) * np.sqrt(a.shape[1]))
 
 
 def _nonneg(b, h, sweeps: int = 200, tol: float = 1e-4) -> np.ndarray:
@@ -395,8 +181,6 @@ def predict(model, x: torch.Tensor, scale: torch.Tensor, *, augment: bool = Fals
     """
     import torch.nn.functional as F
 
-    from ..denoise.unet import forward_any_size
-
     c = scale[:, None, None]
     m = v = 0.0
     ops = DIHEDRAL if augment else DIHEDRAL[:1]
@@ -412,8 +196,6 @@ def n_inputs(model, name: str = "the network") -> int:
 
     Raises ChemtomoError if it takes more than :data:`N_FEATURES`.
     """
-    from ..denoise.unet import architecture
-
     n = architecture(model)["in_channels"]
     if n > N_FEATURES:
         raise ChemtomoError(f"{name} takes {n} inputs per line, more than the {N_FEATURES} features")
@@ -438,7 +220,7 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
                  min_significance: float | None = DETECTION_Z):
     """Elemental (EDX line or EELS edge) maps by the learned extractor, optionally with per-pixel uncertainty.
 
-    EELS edges that the image does not show (whole-image significance of :func:`edge_detection` below
+    EELS edges that the image does not show (whole-image significance of :func:`.eels_model.edge_detection` below
     `min_significance`) come back as empty maps: the networks saw the model's biased edge significance
     in training and put counts on nearly absent edges (up to 27 x the truth's norm on the benchmark,
     ``docs/decisions.md``). X-ray lines are not gated: their significance input is unbiased and the
@@ -461,12 +243,12 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
     return_std : bool, default False
         Also return the standard deviation of each map (counts per pixel).
     fwhm_mnka, beam_energy, width, energy_window
-        As for :func:`line_estimates`.
+        As for :func:`.estimates.line_estimates`.
     batch : int, default 8
         Lines per forward pass.
     augment : bool, default True
         Average the network over the 8 orientations of the image (:func:`predict`); False is 8 x faster.
-    min_significance : float or None, default :data:`.series.DETECTION_Z` (3)
+    min_significance : float or None, default :data:`.estimates.DETECTION_Z` (3)
         EELS: edges below this whole-image significance get an empty map (their standard deviation
         is kept); None keeps every network map.
 
@@ -482,8 +264,6 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
     ShapeError, DataError, ChemtomoError
         Not a 2D spectrum image, NaN or negative counts, unknown lines, missing weights.
     """
-    from ..denoise.unet import load_model
-
     data = np.asarray(si)
     if data.ndim != 3:
         raise ShapeError(f"learned maps need a spectrum image (ny, nx, n_channels), got shape {data.shape}")

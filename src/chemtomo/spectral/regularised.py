@@ -1,7 +1,7 @@
 """Elemental maps at low dose: a Poisson fit of all pixels at once with a spatial prior on the maps.
 
 :func:`regularised_maps` uses the model of :func:`.maps.fit_maps` (the same
-design matrix ``D``, channels x (lines + background terms), :func:`.maps.design_matrix`)
+design matrix ``D``, channels x (lines + background terms), :func:`.model.design_matrix`)
 but fits the coefficient maps ``A`` (pixels x components) of every pixel
 jointly, by maximum a-posteriori estimation::
 
@@ -73,8 +73,9 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from ..core.errors import ChemtomoError, DataError, ShapeError
+from .eels_model import edge_detection, eels_design_matrix, is_eels
 from .lines import resolve_lines, split_names
-from .maps import _check_si, design_matrix
+from .model import check_spectrum_image, design_matrix
 
 PRIORS = ("tv", "smooth")
 
@@ -100,9 +101,9 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
         Uniform channel energies in keV (EDX) or eV (EELS edges).
     lines_or_elements : sequence of str or str
         Lines (``"Pt_Ma"``) or elements (``"Pt"``), as for :func:`.maps.fit_maps`, or EELS edges
-        (``"O_K,Fe_L23"``): then the model is :func:`.learned.eels_design_matrix` (polynomial of degree
+        (``"O_K,Fe_L23"``): then the model is :func:`.eels_model.eels_design_matrix` (polynomial of degree
         `order`, default 3, in ``log E`` times ``E^-3`` for the background) with the edge delays fitted
-        to the summed spectrum (:func:`.learned.edge_detection`), and each map is the edge's counts in
+        to the summed spectrum (:func:`.eels_model.edge_detection`), and each map is the edge's counts in
         ``[onset, onset + width)`` eV.
     weight : float, optional
         Strength of the prior on the line maps, dimensionless (module notes); 0 gives the
@@ -157,7 +158,7 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
     import torch
 
     t0 = time.perf_counter()
-    data, e = _check_si(si, energy)
+    data, e = check_spectrum_image(si, energy)
     if data.ndim != 3 or min(data.shape[:2]) < 2:
         raise ShapeError(f"regularised_maps needs a spectrum image (ny, nx, n_channels) with ny, nx >= 2, "
                          f"got shape {data.shape}; use fit_maps for single spectra or line scans")
@@ -179,8 +180,6 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
         raise ChemtomoError(f"unknown score {score!r}; use 'mse' or 'poisson'")
     if int(iterations) != iterations or iterations < 1:
         raise ChemtomoError(f"iterations must be a whole number >= 1, got {iterations!r}")
-    from .learned import edge_detection, eels_design_matrix, is_eels
-
     if is_eels(lines_or_elements):
         lines = split_names(lines_or_elements)
         delays = edge_detection(data, e, lines, width=width, energy_window=energy_window)["delays"]

@@ -1,8 +1,10 @@
-"""Tilt series of elemental maps: one spectrum image per tilt -> :class:`~chemtomo.core.data.TiltSeries`."""
+"""Tilt series of elemental maps: one spectrum image per tilt -> :class:`~chemtomo.core.data.TiltSeries`.
+
+Writing them to a folder (``chemtomo maps``) is :func:`chemtomo.pipeline.maps.maps_to_directory`.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -10,12 +12,9 @@ import numpy as np
 
 from ..core.data import Signal, TiltSeries
 from ..core.errors import ChemtomoError, ShapeError, as_angles
+from .estimates import DETECTION_Z, detection
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
-
-#: Whole-image significance below which a line or edge counts as not detected in a spectrum image
-#: (Currie's detection limit is about 3 standard deviations of the net counts).
-DETECTION_Z = 3.0
 
 
 def angles_from_names(paths) -> np.ndarray:
@@ -52,32 +51,6 @@ def _bin_image(img, shape):
     if fy < 1 or fx < 1 or img.shape != (shape[0] * fy, shape[1] * fx):
         return None
     return img.reshape(shape[0], fy, shape[1], fx).sum(axis=(1, 3))
-
-
-def detection(si, energy, lines, **options) -> dict:
-    """Whole-image significance of each line or edge in one spectrum image: its net counts over their noise.
-
-    X-ray lines: the unbiased whole-spectrum estimates of :func:`.learned.line_estimates` summed over all
-    pixels, over their standard deviation (:func:`.learned.significance`). EELS edges:
-    :func:`.learned.edge_detection`, whose edge delays are fitted to the summed spectrum (with the
-    model's delays, a present O K edge above Ti L2,3 read -13 at 1000 edge counts). Below
-    :data:`DETECTION_Z` the line is not detected, and any map of it says little. `options` with the
-    names of :func:`.learned.line_estimates` (``fwhm_mnka``, ``beam_energy``, ``width``,
-    ``energy_window``) are used, others ignored. Returns ``{}`` when the lines cannot be fitted jointly
-    (e.g. two that the model cannot tell apart).
-    """
-    from .learned import edge_detection, is_eels, line_estimates, significance
-
-    keys = ("fwhm_mnka", "beam_energy", "width", "energy_window")
-    kw = {k: v for k, v in options.items() if k in keys}
-    try:
-        if is_eels(lines):
-            z = edge_detection(si, energy, lines, **{k: v for k, v in kw.items() if k in ("width", "energy_window")})
-            return dict(zip(lines, z["significance"].tolist()))
-        est = line_estimates(si, energy, lines, **kw)
-    except (ChemtomoError, np.linalg.LinAlgError):
-        return {}
-    return dict(zip(lines, significance(est["estimate"], est["sigma"]).tolist()))
 
 
 def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mnka: float = 130.0,
@@ -122,7 +95,8 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         Unknown method, missing or mismatched angles, or files that disagree in size or energy calibration.
     """
     from .eels import eels_maps
-    from .learned import is_eels, learned_maps
+    from .eels_model import is_eels
+    from .learned import learned_maps
     from .maps import fit_maps, window_maps
     from .regularised import regularised_maps
 
@@ -205,109 +179,6 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         return series
     std = {line: Signal(np.stack(m), sorted_angles, "counts") for line, m in stds.items()}
     return series, TiltSeries(std, pixel_size=series.pixel_size, metadata={**meta, "quantity": "standard deviation"})
-
-
-def write_maps(series: TiltSeries, out_dir) -> list[Path]:
-    """Write ``DIR/<signal>.mrc`` (float32 stacks), ``DIR/angles.tlt`` and ``DIR/maps.json``.
-
-    All signals must share one set of angles (as :func:`maps_series` makes them).
-
-    Returns
-    -------
-    paths : list of Path
-        The stacks, the angle file and the JSON summary.
-    """
-    from ..io.write import atomic_write, to_json, write_angles, write_stack
-
-    out_dir = Path(out_dir)
-    first = next(iter(series.signals.values())).angles
-    for name, s in series.signals.items():
-        if s.angles.shape != first.shape or not np.allclose(s.angles, first):
-            raise ChemtomoError(f"signal {name} has its own tilt angles; write_maps needs one angle list for all signals")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [write_stack(out_dir / f"{name}.mrc", s.data.astype(np.float32), pixel_size=series.pixel_size)
-             for name, s in series.signals.items()]
-    paths.append(write_angles(out_dir / "angles.tlt", first))
-    summary = {"signals": series.names, "angles": first, "pixel_size_nm": series.pixel_size,
-               "image_shape": list(series.image_shape), **series.metadata}
-    with atomic_write(out_dir / "maps.json") as tmp:
-        tmp.write_text(json.dumps(to_json(summary), indent=2) + "\n", encoding="utf-8")
-    paths.append(out_dir / "maps.json")
-    return paths
-
-
-def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angles=None,
-                      angles_from_names: bool = False, fwhm_mnka: float = 130.0, downsample: int = 1,
-                      weights=None, keep_undetected: bool = False) -> dict:
-    """Everything ``chemtomo maps INPUT... --elements Fe,Pt --out DIR`` does: read, map, write.
-
-    Parameters
-    ----------
-    inputs : sequence of str or Path
-        Spectrum-image files, one per tilt.
-    elements : str or sequence of str
-        ``"Fe,Pt"`` or ``["Fe", "Pt_Ma"]``.
-    out_dir : str or Path
-        Output folder, created if missing.
-    method : {"window", "fit", "regularised", "learned"}, default "window"
-        ``"learned"`` also writes each map's standard deviation to ``DIR/std/<line>.mrc``.
-    angles : str, Path or sequence of float, optional
-        Angle file (one angle in degrees per line, IMOD ``.tlt``) or the angles themselves.
-    angles_from_names : bool, default False
-        Read each angle from its file name instead (``-35.bcf`` -> -35).
-    fwhm_mnka : float, default 130
-        Detector resolution at Mn Ka in eV.
-    downsample : int, default 1
-        Bin Bruker spectrum images on reading.
-    weights : path or sequence of paths, optional
-        With ``method="learned"``: the network(s) to use (:func:`.learned.learned_maps`); default the
-        shipped ensemble.
-    keep_undetected : bool, default False
-        With ``method="learned"``: keep the network's maps of EELS edges below detection instead of
-        empty ones (``min_significance=None`` of :func:`.learned.learned_maps`).
-
-    Returns
-    -------
-    summary : dict
-        ``out_dir``, ``files`` (written), ``lines``, ``signals``, ``angles``, ``n_tilts``,
-        ``image_shape``, ``pixel_size`` (nm), ``method``, ``counts`` (total per signal) and
-        ``undetected``: for each line below :data:`DETECTION_Z` in some tilt, the angles of those tilts.
-    """
-    if angles_from_names and angles is not None:
-        raise ChemtomoError("give either --angles FILE or --angles-from-names, not both")
-    options = {}
-    if weights is not None:  # checked and loaded by learned_maps
-        if method != "learned":
-            raise ChemtomoError(f"weights are for method 'learned', not {method!r}; drop --weights or use --method learned")
-        options["weights"] = weights
-    if keep_undetected:
-        if method != "learned":
-            raise ChemtomoError(f"keep_undetected is for method 'learned', not {method!r}; drop it or use --method learned")
-        options["min_significance"] = None
-    if angles_from_names:
-        angles = "names"
-    elif isinstance(angles, (str, Path)):
-        from ..io.mrc import read_angles
-
-        if not Path(angles).is_file():
-            raise ChemtomoError(f"angle file {angles} does not exist; give a text file with one angle per line")
-        angles = read_angles(angles)
-    series = maps_series(inputs, elements, method=method, angles=angles, fwhm_mnka=fwhm_mnka, downsample=downsample,
-                         return_std=method == "learned", **options)
-    if method == "learned":
-        series, std = series
-        paths = write_maps(std, Path(out_dir) / "std")
-    else:
-        paths = []
-    paths = write_maps(series, out_dir) + paths
-    first = next(iter(series.signals.values()))
-    return {
-        "out_dir": str(out_dir), "files": [str(p) for p in paths], "lines": series.metadata["lines"],
-        "signals": series.names, "angles": first.angles.tolist(), "n_tilts": int(first.angles.size),
-        "image_shape": list(series.image_shape), "pixel_size": series.pixel_size, "method": method,
-        "counts": {n: float(np.sum(s.data)) for n, s in series.signals.items()},
-        "undetected": undetected(series),
-    }
 
 
 def undetected(series: TiltSeries, threshold: float = DETECTION_Z) -> dict:

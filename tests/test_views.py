@@ -6,7 +6,7 @@ import pytest
 from chemtomo.core.errors import ChemtomoError, DataError, ShapeError
 from chemtomo.core.geometry import TiltGeometry
 from chemtomo.core.projector import Projector
-from chemtomo.denoise.views import fill_angles, synthesize_views
+from chemtomo.views import fill_angles, synthesize_views
 from chemtomo.recon import sirt
 from chemtomo.simulate import phantom_from_spec
 from chemtomo.testing import nrmse

@@ -1,9 +1,9 @@
-"""Training of the learned spectral extractor (:mod:`.learned`) on simulated EDX and EELS spectrum images.
+"""Training of the learned spectral extractor (:mod:`chemtomo.spectral.learned`) on simulated EDX and EELS spectrum images.
 
 Each training example is one simulated spectrum image (``size x size`` px):
 
 * **elements**: 1-3 drawn from :data:`EDX_POOL` (EDX, lines by
-  :func:`.lines.auto_lines`, so K, L and M families and their overlaps) or
+  :func:`chemtomo.spectral.lines.auto_lines`, so K, L and M families and their overlaps) or
   1-3 edges of :data:`EELS_POOL` (EELS, onsets at least 15 eV apart, tails
   overlapping); :data:`HELD_OUT` elements (the benchmark's Fe, Pt, Au, S,
   Mo, Ti, Ba, O) never appear, so every benchmark element set is unseen;
@@ -25,7 +25,7 @@ x X-ray cross-section x detector) or of each edge in ``[onset, onset + 50)``
 eV. Early stopping keeps the weights with the smallest validation loss on
 fixed simulated images of the training pools (other seeds).
 
-Run ``python -m chemtomo.spectral.train --minutes 30 --out src/chemtomo/spectral/weights/spectral_unet.pt``.
+Run ``python -m chemtomo.training.spectral --minutes 30 --out src/chemtomo/spectral/weights/spectral_unet.pt``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ import numpy as np
 import torch
 
 from ..core.errors import ChemtomoError
-from .learned import N_FEATURES, features, line_estimates, n_inputs
+from ..nn.fit import fit
+from ..nn.unet import add_inputs, architecture, build, initial_model, n_parameters, save_weights
+from ..spectral.estimates import line_estimates
+from ..spectral.learned import N_FEATURES, features, n_inputs
 
 #: EDX training elements (with K, L or M lines in 0.2-20 keV).
 EDX_POOL = ("Mg", "Al", "Si", "P", "Cl", "K", "Ca", "V", "Cr", "Mn", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As",
@@ -61,8 +64,8 @@ MINOR_RANGE = (0.03, 0.5)
 
 def _areal(rng, n, elements, compositions=None):
     """Areal densities (atoms/A^2) of `elements` in random particles, projected along a random axis."""
-    from ..simulate import random_particle
     from ..physics.elements import number_density
+    from ..simulate import random_particle
 
     pix = rng.uniform(*PIX_RANGE)
     axis = int(rng.integers(3))
@@ -84,7 +87,7 @@ def _areal(rng, n, elements, compositions=None):
 def overlapping_pairs(max_gap: float = 0.12) -> tuple[tuple[str, str], ...]:
     """Pairs of :data:`EDX_POOL` elements with a mapped line of each within `max_gap` keV (heavy overlaps)."""
     from ..physics.xray import energy_axis
-    from .lines import auto_lines, line_energy
+    from ..spectral.lines import auto_lines, line_energy
 
     e = energy_axis(2000, 0.01)
     lines = {}
@@ -127,7 +130,7 @@ def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fw
     n : int
         Image size in pixels.
     elements : sequence of str, optional
-        Elements (lines by :func:`.lines.auto_lines`) or lines; default 1-3 elements from :data:`EDX_POOL`.
+        Elements (lines by :func:`chemtomo.spectral.lines.auto_lines`) or lines; default 1-3 elements from :data:`EDX_POOL`.
     counts : float, optional
         Mean counts per pixel per line on its footprint; default log-uniform 0.03-300.
     scale : float, optional
@@ -146,11 +149,10 @@ def simulate_edx(rng, n: int = 48, *, elements=None, counts=None, scale=None, fw
         ``si`` (n, n, channels) counts, ``energy`` keV, ``lines``, ``truth`` (lines, n, n) expected counts,
         ``fwhm_mnka``, ``kind="edx"``.
     """
-    from ..physics.xray import EDXDetector, xray_cross_section
+    from ..physics.xray import EDXDetector, energy_axis, xray_cross_section
     from ..simulate.spectrum import expected_spectra
-    from ..physics.xray import energy_axis
-    from .lines import resolve_lines
-    from .maps import fit_range
+    from ..spectral.lines import resolve_lines
+    from ..spectral.model import fit_range
 
     while True:
         els = list(_draw(rng, elements, lambda: rng.choice(EDX_POOL, size=int(rng.integers(1, 4)), replace=False)))
@@ -203,8 +205,8 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
     dict
         ``si``, ``energy`` (eV), ``lines`` (the edges), ``truth`` (edges, n, n), ``kind="eels"``.
     """
-    from ..simulate.eels import eels_expected_spectra
     from ..physics.eels import EDGE_DELAY, default_edge, edge_cross_section, edge_onset
+    from ..simulate.eels import eels_expected_spectra
 
     while True:
         names = edges if edges is not None else [
@@ -296,14 +298,9 @@ def train_extractor(*, minutes: float = 30.0, steps: int | None = None, size: in
     pairs (and with `eels_minor` of the EELS images, by a factor in `eels_minor_range`) have one element
     diluted (:func:`example`).
     """
-    from ..denoise.fit import fit
-    from ..denoise.unet import build, n_parameters, save_weights
-
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     if init is not None:
-        from ..denoise.unet import add_inputs, architecture, initial_model
-
         model = initial_model(init, dev).train()
         n_in = n_inputs(model, str(init))
         if n_in < N_FEATURES:  # weights of an earlier feature set: the new inputs start at zero

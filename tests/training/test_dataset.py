@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.simulate import dataset
-from chemtomo.simulate.dataset import read_dataset, write_dataset
 from chemtomo.simulate.phantoms import random_spec, render_phantom
+from chemtomo.training import dataset
+from chemtomo.training.dataset import read_dataset, write_dataset
 
 SHAPE = (20, 20, 20)
 

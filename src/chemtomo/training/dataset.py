@@ -1,4 +1,4 @@
-"""Phantom data sets on disk: many random particles streamed into one Zarr group.
+"""Phantom data sets on disk for training: many random particles streamed into one Zarr group.
 
 Layout of the group written by :func:`write_dataset`::
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ChemtomoError
-from .phantoms import random_spec, render_phantom
+from ..simulate.phantoms import random_spec, render_phantom
 
 _KIND = "phantom-dataset"
 

@@ -1,4 +1,5 @@
-"""The training loop shared by the learned denoisers: Adam, cosine learning rate, a step or time budget, a progress bar."""
+"""The training loop shared by every network of the project (denoiser, Noise2Noise, view synthesis, spectral
+extractor): Adam, cosine learning rate, a step or time budget, early stopping on a held-out score, a progress bar."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Training of the U-Net count-map denoiser on simulated particles (:mod:`chemtomo.denoise.unet`).
 
-Run: ``python -m chemtomo.denoise.train --out src/chemtomo/denoise/weights/unet_edx.pt --minutes 15``.
+Run: ``python -m chemtomo.training.denoise --out src/chemtomo/denoise/weights/unet_edx.pt --minutes 15``.
 
 Training pairs are made on the fly. Random particles
 (:func:`chemtomo.simulate.random_particle`: every shape family, every
@@ -21,7 +21,7 @@ is trained with ``--guide``: every map comes with its particle's HAADF projectio
 at the same tilt (:func:`haadf_guide`, ``sum_e Z_e^k c_e`` with ``k`` drawn in
 1.4-2 per particle, Gaussian noise of up to 5 % of its mean) as a third input,
 starting from the unguided weights with the guide's first-layer weights at zero:
-``python -m chemtomo.denoise.train --guide --init unet --seed 2028 --minutes 30 --out .../unet_edx_haadf.pt``.
+``python -m chemtomo.training.denoise --guide --init unet --seed 2028 --minutes 30 --out .../unet_edx_haadf.pt``.
 
 Particles are held out by seed: training particle ``i`` is
 ``default_rng([seed, i])`` (seed 2026 by default), validation particle ``i`` is
@@ -32,14 +32,15 @@ Particles are held out by seed: training particle ``i`` is
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 import torch
 
 from ..core.errors import ChemtomoError
-from .fit import fit
-from .unet import (DEFAULT_ARCH, add_guide_channel, apply, architecture, build, initial_model, n_parameters, psnr,
-                   save_weights)
+from ..denoise.unet import initial_denoiser
+from ..nn.fit import fit
+from ..nn.unet import DEFAULT_ARCH, add_guide_channel, apply, architecture, build, n_parameters, save_weights
 
 #: Seed of the held-out validation particles, ``default_rng([VAL_SEED, i])``.
 VAL_SEED = 3030
@@ -179,13 +180,20 @@ def validation_set(n_particles: int = 4, size: int = 64, seed: int = VAL_SEED):
     return out
 
 
+def psnr(estimate, expected) -> float:
+    """PSNR (dB) of `estimate` against `expected`, data range the largest expected value (as bench_denoise.py)."""
+    e, t = np.asarray(estimate, np.float64), np.asarray(expected, np.float64)
+    mse = float(np.mean((e - t) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(float(t.max()) ** 2 / mse)
+
+
 def _guided(model) -> bool:
     return architecture(model)["in_channels"] == 3
 
 
 def validate(model, vset, *, gaussian: bool = True) -> dict:
     """Mean PSNR (dB) per dose of raw counts, the U-Net and (optionally) the auto-sigma Gaussian filter."""
-    from .classical import choose_sigma, gaussian as gfilter
+    from ..denoise.classical import choose_sigma, gaussian as gfilter
 
     scores: dict = {}
     model.eval()
@@ -234,7 +242,7 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
     new_every : int, default 4
         Steps between new particles (rendering and projecting one costs about as much as a step).
     arch : dict, optional
-        Architecture (``channels``); default :data:`chemtomo.denoise.unet.DEFAULT_ARCH`.
+        Architecture (``channels``); default :data:`chemtomo.nn.unet.DEFAULT_ARCH`.
     val_particles : int, default 4
         Held-out validation particles (0: no validation).
     val_every : int, default 100
@@ -253,7 +261,7 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
         Train a network with a HAADF guide input (:func:`haadf_guide` of the same particle and tilt,
         Z exponent U(1.4, 2) per particle, with U(0, 5 %) Gaussian noise); a 2-input `init` gets a
         zero-initialised guide channel
-        (:func:`chemtomo.denoise.unet.add_guide_channel`), so training starts from its output.
+        (:func:`chemtomo.nn.unet.add_guide_channel`), so training starts from its output.
 
     Returns
     -------
@@ -272,7 +280,7 @@ def train_unet(out_path=None, *, n_particles: int = 100_000, steps: int | None =
     rng = np.random.default_rng([seed, 10**9])
     gen = torch.Generator().manual_seed(seed)
     if init is not None:
-        model = initial_model(init, "cpu")
+        model = initial_denoiser(init, "cpu")
         if guide and not _guided(model):
             model = add_guide_channel(model)
         arch = architecture(model)

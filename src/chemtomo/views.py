@@ -11,7 +11,7 @@ Views at unmeasured tilt angles are made in three steps:
    error against the measured views wins;
 2. reprojection of the reconstruction of all measured views at the new angles;
 3. refinement of these reprojections by the project's U-Net
-   (:mod:`chemtomo.denoise.unet`, started from the shipped weights), trained
+   (:mod:`chemtomo.nn.unet`, started from the shipped denoiser weights), trained
    on the measured views only: the cross-validated reprojection of each
    measured view (from the reconstruction *without* its fold) is the input,
    the measured view the target. Noisy targets are fine: the squared-error
@@ -32,12 +32,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..core.errors import ChemtomoError, DataError, ShapeError, as_angles
-from ..core.geometry import TiltGeometry
-from ..core.projector import Projector
-from ._common import as_stack, check_positive
-from .fit import fit
-from .unet import apply, apply_batched, architecture, initial_model, n_parameters
+from .core.errors import ChemtomoError, DataError, ShapeError, as_angles
+from .core.geometry import TiltGeometry
+from .core.projector import Projector
+from .denoise._common import as_stack, check_positive
+from .denoise.unet import initial_denoiser
+from .nn.fit import fit
+from .nn.unet import apply, apply_batched, architecture, n_parameters
 
 #: Gaussian filter widths (voxels, standard deviation) searched for the reconstruction; 0 is no filter.
 SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0)
@@ -139,7 +140,7 @@ def _gaussian3(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def _run_recon(method, op, data, iterations, background, callback=None):
     """Run MLEM (counts, known background) or SIRT (background subtracted) on tensor `data`."""
-    from ..recon import mlem, sirt
+    from .recon import mlem, sirt
 
     if method == "mlem":
         return mlem(op, data, iterations, background=background, callback=callback)
@@ -274,7 +275,7 @@ def synthesize_views(stack, angles, new_angles, *, recon: str = "auto", iteratio
     if recon not in ("auto", "mlem", "sirt"):
         raise ChemtomoError(f"recon must be 'auto', 'mlem' or 'sirt', got {recon!r}")
     if refine:
-        initial_model(init, "cpu")  # refuses an unknown init before the reconstructions
+        initial_denoiser(init, "cpu")  # refuses an unknown init before the reconstructions
     if refine and steps is None and minutes is None:
         raise ChemtomoError("give synthesize_views a training budget: minutes or steps (or refine=False)")
     if minutes is not None:
@@ -336,7 +337,7 @@ def synthesize_views(stack, angles, new_angles, *, recon: str = "auto", iteratio
 
 def _train(inp, tgt, inp_val, tgt_val, *, minutes, steps, init, tile, batch, lr, every, rng, dev, progress):
     """Fine-tune the U-Net so that ``apply(model, reprojection)`` predicts the measured view; best held-out network."""
-    model = initial_model(init, dev)
+    model = initial_denoiser(init, dev)
     n, ny, nu = inp.shape
     k = 2 ** model.levels
     t = max(k, min(int(tile), ny, nu) // k * k)
@@ -400,8 +401,8 @@ def synthesize_series(series, step: float, *, signals=None, limits=None, thickne
     record : dict
         ``{"step", "limits", "signals": {name: synthesize_views' info without the per-view lists}}``.
     """
-    from ..core.data import Signal, TiltSeries
-    from ..core.names import is_counts
+    from .core.data import Signal, TiltSeries
+    from .core.names import is_counts
 
     names = [n for n in series.names if is_counts(n)] if signals is None else list(signals)
     unknown = [n for n in names if n not in series]

@@ -106,9 +106,9 @@ def split_select(stack, apply: Callable[[np.ndarray, float], np.ndarray], grid: 
     maps = split_folds(stack, folds, rng)
     total = sum(maps).astype(np.float64)
     trains = [total - m for m in maps]
-    scores: dict[float, float] = {}
+    from ..recon.selection import choose_weight, vertex
 
-    def run(v):
+    def run(v, _start):
         acc = 0.0
         for train, test in zip(trains, maps):
             mu = np.asarray(apply(train, v), dtype=np.float64) / (folds - 1)
@@ -117,32 +117,9 @@ def split_select(stack, apply: Callable[[np.ndarray, float], np.ndarray], grid: 
                 acc += float((mu - test * np.log(mu)).sum())
             else:
                 acc += float(((mu - test) ** 2).sum())
-        scores[v] = acc
+        return acc, None
 
-    for v in grid:
-        run(float(v))
-    for _ in range(3):
-        best, lo, hi = min(scores, key=scores.get), min(scores), max(scores)
-        if best == hi:
-            run(hi * extend)
-        elif best == lo:
-            run(lo / extend)
-        else:
-            break
+    _, table, _ = choose_weight(run, grid, factor=extend, max_extend=3)
     if history is not None:
-        history.extend(sorted(scores.items()))
-    return _vertex(scores)
-
-
-def _vertex(scores: dict) -> float:
-    """Minimiser of a parabola through the best value and its neighbours, in log scale (clipped to them)."""
-    values = sorted(scores)
-    i = min(range(len(values)), key=lambda j: scores[values[j]])
-    if i == 0 or i == len(values) - 1:
-        return values[i]
-    x = np.log(values[i - 1:i + 2])
-    y = np.array([scores[v] for v in values[i - 1:i + 2]])
-    a = np.polyfit(x, y, 2)
-    if a[0] <= 0:
-        return values[i]
-    return float(np.exp(np.clip(-a[1] / (2 * a[0]), x[0], x[2])))
+        history.extend(table)
+    return vertex(table)

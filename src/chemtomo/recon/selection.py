@@ -18,7 +18,8 @@ from ..core.errors import ChemtomoError
 
 
 def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: Sequence[float], *,
-                  factor: float = 3.0, max_extend: int = 6) -> tuple[float, list[tuple[float, float]], bool]:
+                  factor: float = 3.0, max_extend: int = 6, ascending: bool = False
+                  ) -> tuple[float, list[tuple[float, float]], bool]:
     """The weight of lowest score, extending the grid geometrically while the best lies at an end.
 
     Parameters
@@ -29,13 +30,16 @@ def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: 
         `state` returned for the tried weight nearest to `weight` (on a log
         scale), or None for the first call, so a fit can be warm-started from
         its neighbour; return None as `state` if there is nothing to pass on.
-        The grid is tried from the largest weight down, then outwards.
+        The grid is tried from the largest weight down (or up, `ascending`), then outwards.
     start_grid : sequence of float
         Weights tried first (any order; duplicates are dropped), all >= 0.
     factor : float, default 3
         Ratio between a new weight and the end it extends (> 1).
     max_extend : int, default 6
         Most weights added beyond the start grid.
+    ascending : bool, default False
+        Try the start grid from the smallest weight up (for fits warm-started from the previous,
+        less regularised one).
 
     Returns
     -------
@@ -61,7 +65,7 @@ def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: 
     >>> best, interior, [w for w, _ in table]
     (81.0, True, [0.3, 1.0, 3.0, 9.0, 27.0, 81.0, 243.0])
     """
-    grid = sorted({float(w) for w in start_grid}, reverse=True)
+    grid = sorted({float(w) for w in start_grid}, reverse=not ascending)
     if not grid:
         raise ChemtomoError("start_grid is empty; give at least one weight to try, e.g. [0.1, 0.3, 1]")
     if not all(math.isfinite(w) and w >= 0 for w in grid):
@@ -95,3 +99,34 @@ def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: 
             break
     best, lo, hi = min(values, key=values.get), min(values), max(values)
     return best, sorted(values.items()), lo < best < hi
+
+
+def vertex(table) -> float:
+    """Minimiser of the parabola through the best score and its two neighbours, in log weight.
+
+    A sub-grid refinement of :func:`choose_weight`'s `table`; clipped to the neighbours, and the best
+    tried weight itself when it is at an end or the parabola opens downwards.
+
+    Parameters
+    ----------
+    table : list of (weight, value) or dict weight -> value
+        Tried weights (> 0 where refined) and their scores, lower is better.
+
+    Examples
+    --------
+    >>> round(vertex([(1.0, 4.0), (10.0, 1.0), (100.0, 4.0)]), 6)
+    10.0
+    """
+    import numpy as np
+
+    scores = dict(table)
+    values = sorted(scores)
+    i = min(range(len(values)), key=lambda j: scores[values[j]])
+    if i == 0 or i == len(values) - 1:
+        return values[i]
+    x = np.log(values[i - 1:i + 2])
+    y = np.array([scores[v] for v in values[i - 1:i + 2]])
+    a = np.polyfit(x, y, 2)
+    if a[0] <= 0:
+        return values[i]
+    return float(np.exp(np.clip(-a[1] / (2 * a[0]), x[0], x[2])))

@@ -406,36 +406,24 @@ def _choose_weight(problem, counts, x0, iterations, grid, rng, history, progress
     """Count splitting over `grid` (module notes); `history` receives (weight, score) pairs."""
     import torch
 
-    from ..denoise.splitting import _vertex
     from ..physics.counts import split_counts
+    from ..recon.selection import choose_weight, vertex
 
     train, test = split_counts(np.rint(counts).astype(np.int64), 0.5, rng=rng)
     prob = problem(train.astype(np.float32))
     train, test = (torch.from_numpy(h.astype(np.float32)).to(prob.device) for h in (train, test))
-    start = {"x": 0.5 * x0}
     outer = max(2, iterations // 2)
-    scores: dict[float, float] = {}
+    last = {"x": 0.5 * x0}  # each fit starts from the previous one (few outer iterations: the start matters)
 
-    def run(w):
-        x, _, _ = prob.solve(train, w, start["x"], outer=outer)
-        start["x"] = x
+    def run(w, _nearest):
+        x, _, _ = prob.solve(train, w, last["x"], outer=outer)
+        last["x"] = x
         mu = torch.maximum(prob.model(x), prob.floor * 1e-3)
-        if score == "poisson":
-            scores[w] = float((mu - test * torch.log(mu)).sum())
-        else:
-            scores[w] = float(((mu - test) ** 2).sum())
+        value = float((mu - test * torch.log(mu)).sum() if score == "poisson" else ((mu - test) ** 2).sum())
         if progress:
-            print(f"  weight {w:.3g}: held-out -log L {scores[w]:.10g}", flush=True)
+            print(f"  weight {w:.3g}: held-out -log L {value:.10g}", flush=True)
+        return value, None
 
-    for w in sorted(float(g) for g in grid):
-        run(w)
-    for _ in range(3):
-        best, lo, hi = min(scores, key=scores.get), min(scores), max(scores)
-        if best == hi:
-            run(2.0 * hi)
-        elif best == lo:
-            run(lo / 2.0)
-        else:
-            break
-    history.extend(sorted(scores.items()))
-    return _vertex(scores)
+    _, table, _ = choose_weight(run, grid, factor=2.0, max_extend=3, ascending=True)
+    history.extend(table)
+    return vertex(table)

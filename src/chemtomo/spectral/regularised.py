@@ -72,6 +72,7 @@ import time
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from ..core.diff import divergence, gradient
 from ..core.errors import ChemtomoError, DataError, ShapeError
 from .eels_model import edge_detection, eels_design_matrix, is_eels
 from .lines import resolve_lines, split_names
@@ -266,18 +267,17 @@ class _Problem:
 
     # -- spatial operators on maps (ny, nx, K) -------------------------------------------------------------
     def grad(self, v):
-        g = self.torch.zeros((2,) + v.shape, device=self.device)
-        g[0, :-1] = v[1:] - v[:-1]
-        g[1, :, :-1] = v[:, 1:] - v[:, :-1]
-        return g
+        """Forward differences of maps ``(ny, nx, K)`` along y and x: ``(2, ny, nx, K)`` (:func:`core.diff.gradient`)."""
+        g = gradient(v.permute(2, 0, 1).unsqueeze(2))  # maps as (K, ny, 1, nx) volumes: (K, 3, ny, 1, nx)
+        return g[:, (0, 2), :, 0, :].permute(1, 2, 3, 0)
 
     def grad_t(self, g):
-        out = self.torch.zeros(g.shape[1:], device=self.device)
-        out[:-1] -= g[0, :-1]
-        out[1:] += g[0, :-1]
-        out[:, :-1] -= g[1, :, :-1]
-        out[:, 1:] += g[1, :, :-1]
-        return out
+        """Adjoint of :meth:`grad`: minus :func:`core.diff.divergence`."""
+        k = g.shape[-1]
+        field = g.new_zeros((k, 3) + self.shape[:1] + (1,) + self.shape[1:])
+        field[:, 0, :, 0, :] = g[0].permute(2, 0, 1)
+        field[:, 2, :, 0, :] = g[1].permute(2, 0, 1)
+        return -divergence(field)[:, :, 0, :].permute(1, 2, 0)
 
     def smooth_prox(self, v, t):
         """argmin_z 1/2 ||z - v||^2 + t/2 ||grad z||^2 per component (t: (K,)), exactly by the DCT."""

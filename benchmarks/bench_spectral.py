@@ -76,7 +76,7 @@ def _fit_range_channels(sim):
 def run(method, sim):
     si, e, lines, kind = sim["si"], sim["energy"], sim["lines"], sim["kind"]
     if method == "learned":
-        return learned_maps(si, e, lines, return_std=True, fwhm_mnka=sim.get("fwhm_mnka", 130.0))
+        return learned_maps(si, e, lines, fwhm_mnka=sim.get("fwhm_mnka", 130.0))
     pca = method == "pca + fit"
     if pca:
         used = _fit_range_channels(sim)
@@ -87,12 +87,14 @@ def run(method, sim):
             return eels_maps(si, e, lines), None
         det = edge_detection(sim["si"], sim["energy"], lines)  # as learned_maps: fitted delays, the same gate
         if method == "regularised":
-            maps = regularised_maps(si, e, lines)
+            maps, _ = regularised_maps(si, e, lines)
         else:
             est = line_estimates(si, e, lines, counts=not pca, delays=det["delays"])
             maps = {l: np.clip(est["estimate"][i], 0, None) for i, l in enumerate(lines)}
         return {l: np.where(det["significance"][i] < DETECTION_Z, 0.0, maps[l]) for i, l in enumerate(lines)}, None
-    f = {"window": window_maps, "fit": fit_maps, "regularised": regularised_maps}[method]
+    if method == "regularised":
+        return regularised_maps(si, e, lines, fwhm_mnka=sim["fwhm_mnka"])[0], None
+    f = {"window": window_maps, "fit": fit_maps}[method]
     return f(si, e, lines, fwhm_mnka=sim["fwhm_mnka"]), None
 
 

@@ -85,7 +85,7 @@ def fept():
     for p in FRACTIONS:
         part = si if p == 1 else split_counts(si, p, rng=np.random.default_rng(7))[0]
         got = {"window": window_maps(part, e, FEPT_LINES), "fit": fit_maps(part, e, FEPT_LINES)}
-        got["learned"], std = learned_maps(part, e, FEPT_LINES, return_std=True)
+        got["learned"], std = learned_maps(part, e, FEPT_LINES)
         for m, maps in got.items():
             for line in FEPT_LINES:
                 rows.append((f"{p:g}", m, line, float(maps[line].sum() / p),
@@ -106,7 +106,7 @@ def l2083():
         d = read_spectrum_image(path, downsample=2)
         si, e = np.asarray(d["spectrum_image"]), np.asarray(d["energy"])
         est = line_estimates(si, e, L2083_LINES)
-        got = {"fit": fit_maps(si, e, L2083_LINES), "learned": learned_maps(si, e, L2083_LINES),
+        got = {"fit": fit_maps(si, e, L2083_LINES), "learned": learned_maps(si, e, L2083_LINES)[0],
                "estimate": dict(zip(est["lines"], est["estimate"])),
                "ref": reference(si, e, L2083_LINES, L2083_BLOCK)}
         a, b = split_counts(si, 0.5, rng=rng)

@@ -19,7 +19,7 @@ from chemtomo.spectral import fit_maps, window_maps
 from chemtomo.spectral.eels_model import edge_detection, eels_design_matrix, is_eels
 from chemtomo.spectral.estimates import line_estimates, significance
 from chemtomo.spectral.learned import ENSEMBLE, N_FEATURES, WEIGHTS, combine, learned_maps, nonneg_estimates
-from chemtomo.spectral.series import maps_series
+from chemtomo.spectral.series import learned_maps_series, maps_series
 from chemtomo.training.spectral import HELD_OUT, simulate_edx, simulate_eels
 from chemtomo.testing import nrmse
 
@@ -128,8 +128,8 @@ def test_edge_detection_fits_the_edge_shapes_that_bias_the_linear_estimate():
 
 def test_learned_maps_empty_an_undetected_eels_edge():
     si, e, _ = _ti_o(0.0, dose=3e4)  # about 2.4 Ti counts per pixel
-    gated, sd = learned_maps(si, e, ["Ti_L23", "O_K"], return_std=True, augment=False)
-    free = learned_maps(si, e, ["Ti_L23", "O_K"], augment=False, min_significance=None)
+    gated, sd = learned_maps(si, e, ["Ti_L23", "O_K"], augment=False)
+    free, _ = learned_maps(si, e, ["Ti_L23", "O_K"], augment=False, min_significance=None)
     assert gated["O_K"].max() == 0 and free["O_K"].max() > 0 and sd["O_K"].min() > 0
     np.testing.assert_array_equal(gated["Ti_L23"], free["Ti_L23"])
     assert gated["Ti_L23"].max() > 0
@@ -204,10 +204,10 @@ def test_ensemble_of_identical_members_is_that_member():
     sim = simulate_edx(np.random.default_rng([3000, 8]), 16, elements=["Fe", "Pt"], counts=1.0, scale=0.01,
                        fwhm_mnka=130.0, compositions=["alloy"])
     args = (sim["si"], sim["energy"], sim["lines"])
-    one, one_sd = learned_maps(*args, weights=WEIGHTS, return_std=True, augment=False)
-    two, two_sd = learned_maps(*args, weights=[WEIGHTS, str(WEIGHTS)], return_std=True, augment=False)
-    both, both_sd = learned_maps(*args, return_std=True, augment=False)  # the shipped pair
-    second = learned_maps(*args, weights=ENSEMBLE[1], augment=False)
+    one, one_sd = learned_maps(*args, weights=WEIGHTS, augment=False)
+    two, two_sd = learned_maps(*args, weights=[WEIGHTS, str(WEIGHTS)], augment=False)
+    both, both_sd = learned_maps(*args, augment=False)  # the shipped pair
+    second, _ = learned_maps(*args, weights=ENSEMBLE[1], augment=False)
     for line in sim["lines"]:
         np.testing.assert_allclose(two[line], one[line], rtol=1e-6)
         np.testing.assert_allclose(two_sd[line], one_sd[line], rtol=1e-6)
@@ -225,7 +225,7 @@ def test_learned_beats_classical_fits_at_low_dose_on_unseen_elements(elements, c
         sim = simulate_edx(np.random.default_rng([3000, i]), 48, elements=list(elements), counts=counts, scale=0.01,
                            fwhm_mnka=130.0, compositions=["core-shell", "alloy"])
         si, e, lines, truth = sim["si"], sim["energy"], sim["lines"], sim["truth"]
-        maps, std = learned_maps(si, e, lines, return_std=True)
+        maps, std = learned_maps(si, e, lines)
         got = {"window": window_maps(si, e, lines), "fit": fit_maps(si, e, lines), "learned": maps}
         for m, mp in got.items():
             errs[m].append(np.mean([nrmse(mp[l], truth[k]) for k, l in enumerate(lines)]))
@@ -240,7 +240,7 @@ def test_learned_invents_no_absent_element():
     rng = np.random.default_rng(5)
     areal = {"Fe": np.where((XX - 0.5) ** 2 + (YY - 0.5) ** 2 < 0.1, 0.05, 0.002)}
     si = rng.poisson(expected_spectra(areal, E, dose=1.0, pixel_size=PIX) * 3.0 / (0.05 * UNIT * xray_cross_section("Fe_Ka")))
-    maps = learned_maps(si, E, ["Fe_Ka", "Pt_La"])
+    maps, _ = learned_maps(si, E, ["Fe_Ka", "Pt_La"])
     assert maps["Pt_La"].sum() < 0.05 * maps["Fe_Ka"].sum()
     truth = areal["Fe"] * UNIT * xray_cross_section("Fe_Ka") * 3.0 / (0.05 * UNIT * xray_cross_section("Fe_Ka"))
     assert nrmse(maps["Fe_Ka"], truth) < 0.35
@@ -251,10 +251,10 @@ def test_augmented_maps_turn_and_mirror_with_the_image():
     sim = simulate_edx(np.random.default_rng([3000, 7]), 24, elements=["Fe", "Pt"], counts=1.0, scale=0.01,
                        fwhm_mnka=130.0, compositions=["core-shell"])
     si, e, lines = sim["si"][:, :20], sim["energy"], sim["lines"]  # not square: a quarter turn swaps the axes
-    maps, std = learned_maps(si, e, lines, return_std=True)
-    turned, turned_sd = learned_maps(np.rot90(si, 1, (0, 1)), e, lines, return_std=True)
-    mirrored = learned_maps(si[:, ::-1], e, lines)
-    plain = learned_maps(np.rot90(si, 1, (0, 1)), e, lines, augment=False)
+    maps, std = learned_maps(si, e, lines)
+    turned, turned_sd = learned_maps(np.rot90(si, 1, (0, 1)), e, lines)
+    mirrored, _ = learned_maps(si[:, ::-1], e, lines)
+    plain, _ = learned_maps(np.rot90(si, 1, (0, 1)), e, lines, augment=False)
     for line in lines:
         np.testing.assert_allclose(turned[line], np.rot90(maps[line]), rtol=1e-4, atol=1e-5 * maps[line].max())
         np.testing.assert_allclose(turned_sd[line], np.rot90(std[line]), rtol=1e-4, atol=1e-5 * std[line].max())
@@ -270,7 +270,7 @@ def test_learned_eels_beats_window_integration():
     for i in range(2):
         sim = simulate_eels(np.random.default_rng([3100, i]), 48, edges=["O_K", "Fe_L23"], counts=30.0,
                             dispersion=0.5, compositions=["core-shell", "alloy"])
-        maps = learned_maps(sim["si"], sim["energy"], sim["lines"])
+        maps, _ = learned_maps(sim["si"], sim["energy"], sim["lines"])
         win = eels_maps(sim["si"], sim["energy"], sim["lines"])
         for m, mp in (("window", win), ("learned", maps)):
             errs[m].append(np.mean([nrmse(mp[l], sim["truth"][k]) for k, l in enumerate(sim["lines"])]))
@@ -290,14 +290,14 @@ def test_tilt_series_and_cli(tmp_path):
     for a in (-30, 0, 30):
         _save(tmp_path / f"t_{a}.hspy", np.random.default_rng(a + 100).poisson(lam * f), E)
     files = sorted(tmp_path.glob("*.hspy"))
-    series, std = maps_series(files, "Fe,Ni", method="learned", angles="names", return_std=True)
+    series, std = learned_maps_series(files, "Fe,Ni", angles="names")
     assert series.names == ["Fe_Ka", "Ni_Ka"] and std["Fe_Ka"].data.shape == (3, 32, 32)
-    single = learned_maps(np.random.default_rng(100).poisson(lam * f), E, ["Fe_Ka", "Ni_Ka"])
+    single, _ = learned_maps(np.random.default_rng(100).poisson(lam * f), E, ["Fe_Ka", "Ni_Ka"])
     np.testing.assert_allclose(series["Fe_Ka"].data[1], single["Fe_Ka"], rtol=1e-5, atol=1e-6)  # each tilt alone
     truth = areal["Fe"] * UNIT * xray_cross_section("Fe_Ka") * f
     assert nrmse(series["Fe_Ka"].data, np.broadcast_to(truth, (3, 32, 32))) < 0.3
-    with pytest.raises(ChemtomoError, match="only method='learned'"):
-        maps_series(files, "Fe", method="fit", angles="names", return_std=True)
+    plain = maps_series(files, "Fe,Ni", method="learned", angles="names")  # the same maps without the std
+    np.testing.assert_array_equal(plain["Fe_Ka"].data, series["Fe_Ka"].data)
     assert main(["maps", *map(str, files), "--elements", "Fe,Ni", "--method", "learned", "--angles-from-names",
                  "--out", str(tmp_path / "out")]) == 0
     np.testing.assert_allclose(read_stack(tmp_path / "out" / "Fe_Ka.mrc")[0], series["Fe_Ka"].data, rtol=1e-5)

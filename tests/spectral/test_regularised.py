@@ -39,7 +39,7 @@ def _errors(maps, truth):
 def test_low_dose_beats_fit_and_windows():
     lines = ["Fe_Ka", "Pt_Ma"]
     si, truth = _simulate({"Fe": 2 * DISC + 0.05, "Pt": 2 * SQUARE + 0.05}, lines, 0.5, seed=1)
-    reg, info = regularised_maps(si, E, lines, return_info=True)
+    reg, info = regularised_maps(si, E, lines)
     fit, win = _errors(fit_maps(si, E, lines), truth), _errors(window_maps(si, E, lines), truth)
     err = _errors(reg, truth)
     for line in lines:
@@ -52,7 +52,7 @@ def test_high_dose_agrees_with_fit():
     lines = ["Fe_Ka", "Pt_Ma"]
     areal = {"Fe": 2 * DISC + 0.05, "Pt": np.full((N, N), 1.0)}  # Pt flat: no structure to invent
     si, truth = _simulate(areal, lines, 100.0, seed=2)
-    reg = regularised_maps(si, E, lines, weight=0.5)
+    reg, _ = regularised_maps(si, E, lines, weight=0.5)
     fit = fit_maps(si, E, lines)
     err, err_fit = _errors(reg, truth), _errors(fit, truth)
     for line in lines:
@@ -66,7 +66,7 @@ def test_high_dose_agrees_with_fit():
 def test_separates_overlapping_lines():
     lines = ["Au_Ma", "Pt_Ma"]  # 70 eV apart
     si, truth = _simulate({"Au": 2 * DISC + 0.05, "Pt": 2 * SQUARE + 0.05}, lines, 3.0, seed=3)
-    reg = regularised_maps(si, E, lines, weight=0.7)
+    reg, _ = regularised_maps(si, E, lines, weight=0.7)
     err, win = _errors(reg, truth), _errors(window_maps(si, E, lines), truth)
     for line, other in zip(lines, lines[::-1]):
         assert err[line] < 0.25 < win[line], (err, win)
@@ -79,7 +79,7 @@ def test_weight_choice_is_deterministic_and_inside_the_grid():
     lines = ["Fe_Ka"]
     si, _ = _simulate({"Fe": 2 * DISC + 0.05}, lines, 2.0, seed=4)
     si = si[:, :, :800]
-    kwargs = dict(iterations=4, return_info=True, grid=(0.25, 0.5, 1.0, 2.0))
+    kwargs = dict(iterations=4, grid=(0.25, 0.5, 1.0, 2.0))
     _, a = regularised_maps(si, E[:800], lines, rng=5, **kwargs)
     _, b = regularised_maps(si, E[:800], lines, rng=5, **kwargs)
     assert a["weight"] == b["weight"] and a["history"] == b["history"]
@@ -147,7 +147,7 @@ def test_eels_edges_with_a_wrong_edge_delay():
         o = edge_onset(edge)
         xs = edge_cross_section(edge, e, delay=delay)
         truth[edge] = areal[edge.split("_")[0]] * dose * 100 * 0.5 * xs[(e >= o) & (e < o + 50)].sum()
-    maps, info = regularised_maps(si, e, "Ti_L23,O_K", return_info=True)
+    maps, info = regularised_maps(si, e, "Ti_L23,O_K")
     est = line_estimates(si, e, ["Ti_L23", "O_K"])
     for k, edge in enumerate(["Ti_L23", "O_K"]):
         per_pixel = nrmse(np.clip(est["estimate"][k], 0, None), truth[edge])

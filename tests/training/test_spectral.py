@@ -21,7 +21,7 @@ def test_train_extractor_writes_loadable_weights(tmp_path):
     assert info["training"]["minutes"] is None  # a step budget, not a time budget
     assert json.loads(out.with_suffix(".json").read_text())["architecture"]["channels"] == [4, 8]
     sim = simulate_edx(np.random.default_rng(1), 16, elements=["Cu"], counts=5.0)
-    maps = learned_maps(sim["si"], sim["energy"], sim["lines"], weights=out)
+    maps, _ = learned_maps(sim["si"], sim["energy"], sim["lines"], weights=out)
     assert maps["Cu_Ka"].shape == (16, 16) and np.all(np.isfinite(maps["Cu_Ka"]))
     _, again = train_extractor(steps=1, size=16, batch_images=2, n_val=2, progress=False, init=out,
                                overlap_fraction=1.0)

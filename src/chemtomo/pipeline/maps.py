@@ -1,6 +1,7 @@
 """Elemental maps of a tilt series of spectrum images written to a folder: everything ``chemtomo maps`` does.
 
-The maps themselves are :func:`chemtomo.spectral.series.maps_series`; this module
+The maps themselves are :func:`chemtomo.spectral.series.maps_series` (learned maps with their
+standard deviations: :func:`chemtomo.spectral.series.learned_maps_series`); this module
 writes ``DIR/<signal>.mrc`` (float32 stacks), ``DIR/angles.tlt``, ``DIR/maps.json``
 and, for learned maps, their standard deviations in ``DIR/std/``.
 """
@@ -16,7 +17,7 @@ from ..core.data import TiltSeries
 from ..core.errors import ChemtomoError
 from ..io.mrc import read_angles
 from ..io.write import atomic_write, to_json, write_angles, write_stack
-from ..spectral.series import maps_series, undetected
+from ..spectral.series import learned_maps_series, maps_series, undetected
 
 
 def write_maps(series: TiltSeries, out_dir) -> list[Path]:
@@ -100,12 +101,13 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         if not Path(angles).is_file():
             raise ChemtomoError(f"angle file {angles} does not exist; give a text file with one angle per line")
         angles = read_angles(angles)
-    series = maps_series(inputs, elements, method=method, angles=angles, fwhm_mnka=fwhm_mnka, downsample=downsample,
-                         return_std=method == "learned", **options)
     if method == "learned":
-        series, std = series
+        series, std = learned_maps_series(inputs, elements, angles=angles, fwhm_mnka=fwhm_mnka, downsample=downsample,
+                                          **options)
         paths = write_maps(std, Path(out_dir) / "std")
     else:
+        series = maps_series(inputs, elements, method=method, angles=angles, fwhm_mnka=fwhm_mnka,
+                             downsample=downsample, **options)
         paths = []
     paths = write_maps(series, out_dir) + paths
     first = next(iter(series.signals.values()))

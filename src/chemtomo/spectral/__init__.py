@@ -15,7 +15,7 @@ _LAZY = {
     "window_maps": "maps", "fit_maps": "maps", "integration_windows": "maps",
     "cliff_lorimer": "quant", "zeta_factor": "quant", "theory_k_factors": "quant",
     "denoise_pca": "decompose", "pca_rank": "decompose",
-    "maps_series": "series", "angles_from_names": "series", "undetected": "series",
+    "maps_series": "series", "learned_maps_series": "series", "angles_from_names": "series", "undetected": "series",
     "regularised_maps": "regularised",
     "learned_maps": "learned",
     "line_estimates": "estimates", "significance": "estimates", "detection": "estimates", "DETECTION_Z": "estimates",

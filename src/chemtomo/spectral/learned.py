@@ -214,11 +214,11 @@ def combine(means, stds) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, torch.sqrt(v.mean(dim=0) + ((m - mean) ** 2).mean(dim=0))
 
 
-def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bool = False,
+def learned_maps(si, energy, lines, *, weights=None, device=None,
                  fwhm_mnka: float = 130.0, beam_energy: float = 200.0, width: float = 50.0,
                  energy_window=None, batch: int = 8, augment: bool = True,
                  min_significance: float | None = DETECTION_Z):
-    """Elemental (EDX line or EELS edge) maps by the learned extractor, optionally with per-pixel uncertainty.
+    """Elemental (EDX line or EELS edge) maps by the learned extractor, with their per-pixel standard deviation.
 
     EELS edges that the image does not show (whole-image significance of :func:`.eels_model.edge_detection` below
     `min_significance`) come back as empty maps: the networks saw the model's biased edge significance
@@ -240,8 +240,6 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
         :data:`N_FEATURES` takes the first ones (earlier feature sets are prefixes).
     device : str, optional
         Torch device; default CUDA when available, else the CPU.
-    return_std : bool, default False
-        Also return the standard deviation of each map (counts per pixel).
     fwhm_mnka, beam_energy, width, energy_window
         As for :func:`.estimates.line_estimates`.
     batch : int, default 8
@@ -256,8 +254,9 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
     -------
     maps : dict of str to ndarray (ny, nx), float64, >= 0
         Counts in each line family (EDX) or in ``[onset, onset + width)`` (EELS) per pixel.
-    std : dict of str to ndarray (ny, nx)
-        Only with `return_std`.
+    std : dict of str to ndarray (ny, nx), float64
+        Standard deviation of each map, counts per pixel (kept for gated EELS edges).
+        ``maps, _ = learned_maps(...)`` when only the maps are needed.
 
     Raises
     ------
@@ -291,7 +290,5 @@ def learned_maps(si, energy, lines, *, weights=None, device=None, return_std: bo
     m, sd = (t.double().numpy() for t in combine(means, stds))
     if det is not None and min_significance is not None:
         m[det["significance"] < min_significance] = 0.0
-    maps = {line: m[i] for i, line in enumerate(est["lines"])}
-    if not return_std:
-        return maps
-    return maps, {line: sd[i] for i, line in enumerate(est["lines"])}
+    return ({line: m[i] for i, line in enumerate(est["lines"])},
+            {line: sd[i] for i, line in enumerate(est["lines"])})

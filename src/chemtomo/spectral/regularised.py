@@ -91,7 +91,7 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
                      background_prior: str = "tv", background_weight: float = 1.0, rank: int | None = None,
                      iterations: int = 8, background: str = "polynomial", order: int | None = None,
                      energy_window=None, fwhm_mnka: float = 130.0, beam_energy: float = 200.0, width: float = 50.0,
-                     grid=None, score: str = "mse", rng=0, device=None, return_info: bool = False, progress: bool = False):
+                     grid=None, score: str = "mse", rng=0, device=None, progress: bool = False):
     """Elemental maps by a joint Poisson fit of all pixels with a spatial prior (see module notes).
 
     Parameters
@@ -132,11 +132,6 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
         Random source of the count split (the same seed gives the same weight).
     device : str or torch.device, optional
         Default: CUDA if available, else the CPU.
-    return_info : bool, default False
-        Also return a dict with ``weight``, ``prior``, ``background_weight``, ``lines``,
-        ``history`` (``(weight, held-out negative log-likelihood)`` pairs of the search),
-        ``sigma`` (per-line noise scale, counts), ``objective`` (start and after each outer step)
-        and ``seconds``.
     progress : bool, default False
         Print the objective after each outer step and each weight's held-out score.
 
@@ -145,7 +140,10 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
     maps : dict of str to ndarray (ny, nx), float64, >= 0
         Counts in each named line family (or EELS edge) per pixel, as :func:`.maps.fit_maps` returns.
     info : dict
-        Only with ``return_info=True``.
+        ``weight`` (given or chosen), ``prior``, ``background_weight``, ``lines``, ``history``
+        (``(weight, held-out score)`` pairs of the search, empty when `weight` is given), ``sigma``
+        (per-line noise scale, counts), ``objective`` (start and after each outer step), ``iterations``,
+        ``device`` and ``seconds``. ``maps, _ = regularised_maps(...)`` when only the maps are needed.
 
     Raises
     ------
@@ -215,8 +213,6 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
     x, objective, _ = prob.solve(s, float(weight), x0, outer=int(iterations), progress=progress)
     a = x[:, :len(lines)].clamp(min=0).double().cpu().numpy()
     maps = {line: a[:, i].reshape(ny, nx) for i, line in enumerate(lines)}
-    if not return_info:
-        return maps
     info = {"weight": float(weight), "prior": prior, "background_weight": float(background_weight),
             "lines": lines, "history": history, "sigma": dict(zip(lines, prob.sigma[:len(lines)].tolist())),
             "objective": objective, "iterations": int(iterations), "device": str(dev),

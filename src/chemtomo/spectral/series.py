@@ -54,7 +54,7 @@ def _bin_image(img, shape):
 
 
 def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mnka: float = 130.0,
-                downsample: int = 1, return_std: bool = False, **options):
+                downsample: int = 1, **options):
     """Elemental maps of every tilt, as a tilt series with one signal per line (plus ``HAADF``).
 
     Parameters
@@ -66,8 +66,9 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     method : {"window", "fit", "regularised", "learned"}, default "window"
         :func:`.maps.window_maps`, :func:`.maps.fit_maps`, :func:`.regularised.regularised_maps`
         (low dose; its weight chosen by count splitting per tilt) or :func:`.learned.learned_maps`
-        (low dose, with a per-pixel standard deviation). EELS edges (``"O_K,Fe_L23"``, energies in eV)
-        take ``"window"`` (:func:`.eels.eels_maps`), ``"regularised"`` or ``"learned"``. Every tilt is mapped on its own.
+        (low dose; :func:`learned_maps_series` also gives their standard deviations). EELS edges
+        (``"O_K,Fe_L23"``, energies in eV) take ``"window"`` (:func:`.eels.eels_maps`), ``"regularised"``
+        or ``"learned"``. Every tilt is mapped on its own.
     angles : sequence of float, "names" or None
         Tilt angles in degrees, one per file, or ``"names"`` to read them from the file names
         (:func:`angles_from_names`). Required for more than one file (one file: 0 degrees).
@@ -75,8 +76,6 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         Detector resolution at Mn Ka in eV.
     downsample : int, default 1
         Bin Bruker spectrum images `downsample` x `downsample` on reading (HAADF binned to match).
-    return_std : bool, default False
-        With ``method="learned"``, also return the maps' standard deviations.
     **options
         Passed to the map function (e.g. ``width=``, ``background=``).
 
@@ -86,14 +85,43 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         Signals named by line (``Fe_Ka``) in counts, and ``HAADF`` if every file carries an image,
         sorted by angle; ``metadata`` holds the files, lines, method, energy calibration and
         ``significance`` (per line, one whole-image significance per tilt, :func:`detection`).
-    std : TiltSeries
-        Only with `return_std`: the standard deviation of each line's map, counts.
 
     Raises
     ------
     ChemtomoError
         Unknown method, missing or mismatched angles, or files that disagree in size or energy calibration.
     """
+    return _series(files, elements, method, angles, fwhm_mnka, downsample, options)[0]
+
+
+def learned_maps_series(files, elements, *, angles=None, fwhm_mnka: float = 130.0, downsample: int = 1, **options):
+    """Learned maps of every tilt (:func:`.learned.learned_maps`) and their standard deviations, as two tilt series.
+
+    Parameters
+    ----------
+    files, elements, angles, fwhm_mnka, downsample
+        As for :func:`maps_series`.
+    **options
+        Passed to :func:`.learned.learned_maps` (e.g. ``weights=``, ``min_significance=``).
+
+    Returns
+    -------
+    series : TiltSeries
+        The maps, as ``maps_series(..., method="learned")`` returns them.
+    std : TiltSeries
+        The standard deviation of each line's map, counts; ``metadata`` as `series`' plus
+        ``quantity: "standard deviation"``.
+
+    Raises
+    ------
+    ChemtomoError
+        As :func:`maps_series`.
+    """
+    return _series(files, elements, "learned", angles, fwhm_mnka, downsample, options)
+
+
+def _series(files, elements, method, angles, fwhm_mnka, downsample, options):
+    """:func:`maps_series` and, with ``method="learned"``, the standard deviations as a second series (else None)."""
     from .eels import eels_maps
     from .eels_model import is_eels
     from .learned import learned_maps
@@ -106,8 +134,6 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     if method not in funcs:
         raise ChemtomoError(f"unknown map method {method!r} for {'EELS edges' if eels else 'EDX'}; "
                             f"use {', '.join(repr(m) for m in funcs)}")
-    if return_std and method != "learned":
-        raise ChemtomoError("only method='learned' gives standard deviations; drop return_std")
     if not eels:
         options = {"fwhm_mnka": fwhm_mnka, **options}
     files = [Path(f) for f in ([files] if isinstance(files, (str, Path)) else files)]
@@ -151,9 +177,8 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
                     f"per channel but {ref[0].name} has {ref[2][0]:.4f} keV and {1e3 * step:.3f} eV; "
                     "recalibrate the files to one energy axis"
                 )
-        extra = {"return_std": True} if method == "learned" else {}
         e = energy * 1e3 if eels else energy  # EELS maps take eV
-        result = funcs[method](si, e, lines, **extra, **options)
+        result = funcs[method](si, e, lines, **options)
         z = detection(si, e, lines, **options)
         for line in lines:
             zs.setdefault(line, []).append(z.get(line))
@@ -161,6 +186,8 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
             result, std = result
             for line in lines:
                 stds.setdefault(line, []).append(std[line])
+        elif method == "regularised":
+            result, _ = result
         for line in lines:
             maps.setdefault(line, []).append(result[line])
         images.append(_bin_image(d.get("image"), si.shape[:2]))
@@ -175,8 +202,8 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         "significance": zs,
     }
     series = TiltSeries(signals, pixel_size=float(ref[3] or 1.0), metadata=meta)
-    if not return_std:
-        return series
+    if method != "learned":
+        return series, None
     std = {line: Signal(np.stack(m), sorted_angles, "counts") for line, m in stds.items()}
     return series, TiltSeries(std, pixel_size=series.pixel_size, metadata={**meta, "quantity": "standard deviation"})
 

@@ -30,6 +30,7 @@ def recipes(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_batch_runs_skips_and_survives_a_failure(recipes, tmp_path):
     out = tmp_path / "out"
     rec = run_batch(recipes, out, workers=2, log=lambda *_: None)
@@ -59,6 +60,7 @@ def test_manifest_errors(tmp_path, recipes, capsys):
     assert "colour" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_slabs_match_the_whole_volume_and_resume(tmp_path):
     import numpy as np
     import zarr
@@ -94,6 +96,7 @@ def test_slabs_match_the_whole_volume_and_resume(tmp_path):
         reconstruct_slabs(series, Reconstruct(method="sirt"), store, slab=6, workers=1, log=lambda *_: None)
 
 
+@pytest.mark.slow
 def test_tv_slabs_with_halo_approach_the_whole_volume(tmp_path):
     import numpy as np
     import zarr
@@ -123,6 +126,7 @@ def test_tv_slabs_with_halo_approach_the_whole_volume(tmp_path):
     assert diff[8] < 0.04 and diff[8] < 0.5 * diff[0], diff
 
 
+@pytest.mark.slow
 def test_slabs_from_the_cli(tmp_path, capsys):
     import numpy as np
     import zarr

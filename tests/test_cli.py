@@ -206,6 +206,7 @@ def test_simulate_bad_tilts(tmp_path, capsys):
     one_line_error(code, err, "start:stop:step")
 
 
+@pytest.mark.slow
 def test_demo_small(tmp_path, capsys):
     code, stdout, _ = run(["demo", "--out", tmp_path, "--size", 32], capsys)
     assert code == 0

@@ -18,6 +18,7 @@ def test_scaled_nrmse():
         scaled_nrmse(t, np.zeros(3))
 
 
+@pytest.mark.slow
 def test_plan_recommends_the_lowest_dose_that_meets_the_target():
     res = plan(SPEC, ["Au", "Ag"], shape=(24, 24, 24), doses=(3e5, 1e8), tilts=(15,), methods=("mlem", "tv"),
                target=0.35)
@@ -31,6 +32,7 @@ def test_plan_recommends_the_lowest_dose_that_meets_the_target():
     assert strict.recommendation is None and "no acquisition" in strict.summary()
 
 
+@pytest.mark.slow
 def test_plan_cli(tmp_path, capsys):
     code = main(["plan", "--phantom", SPEC, "--elements", "Au,Ag", "--size", "24", "--doses", "1e6,1e8",
                  "--tilts", "15", "--methods", "mlem,dtv", "--target", "0.5", "--out", str(tmp_path)])
@@ -58,6 +60,7 @@ def test_shell_resolution_follows_the_blur():
     assert res[1] == pytest.approx(0.5 * 4.0 * 2.0, rel=0.2)
 
 
+@pytest.mark.slow
 def test_plan_with_a_resolution_target():
     res = plan(SPEC, ["Au", "Ag"], shape=(24, 24, 24), doses=(3e5, 1e8), tilts=(15,), methods=("tv",), target=None,
                resolution=3.0)

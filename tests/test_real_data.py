@@ -50,6 +50,7 @@ def test_l2083_maps_and_alignment(script):
     assert aligned["Fe_Ka"].data.shape == (3, 64, 64)
 
 
+@pytest.mark.slow
 @_needs("edx-tilt-QD1")
 def test_qd1_angle_decision(script):
     q = script.load_qd1(DATA, 4)
@@ -68,6 +69,7 @@ def test_qd1_angle_decision(script):
     assert m["rows"] < m["15deg"]
 
 
+@pytest.mark.slow
 @_needs("edx-tilt-QD1")
 def test_qd1_denoising_lowers_the_held_out_error(script):
     """Denoised maps + SIRT predict the other binomial half of the counts better than raw maps + tuned filtered SIRT."""
@@ -99,6 +101,7 @@ def test_repeated_scans_register_and_n2n_runs(tmp_path):
     assert abs(mean.sum() - se[:7].sum() / 7) < 0.2 * se[:7].sum() / 7  # counts preserved on average
 
 
+@pytest.mark.slow
 @_needs("edx-tilt-nanorod")
 def test_nanorod_axes_and_dice(script):
     from chemtomo.io.matlab import read_mat_stack
@@ -120,6 +123,7 @@ def test_nanorod_axes_and_dice(script):
 DICE_BIN4 = 0.952
 
 
+@pytest.mark.slow
 @_needs("edx-tilt-L2083")
 def test_l2083_through_the_cli(script, tmp_path):
     import mrcfile

@@ -28,6 +28,7 @@ report: true
 """
 
 
+@pytest.mark.slow
 def test_run_resume_and_rerun_after_a_change(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text(RECIPE)

@@ -31,6 +31,7 @@ def run_dir(tmp_path):
     return run
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(run_dir, capsys):
     assert main(["report", str(run_dir)]) == 0
     page = (run_dir / "report.html").read_text()

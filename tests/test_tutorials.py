@@ -41,6 +41,7 @@ def test_haadf_unmixing(script):
     assert np.allclose((conc["Au"] + conc["Ag"])[r["mask"]], 1.0)
 
 
+@pytest.mark.slow
 def test_multimodal_joint_beats_separate(script):
     r = script.multimodal_tutorial(32, methods=("mlem", "dtv"))
     for el in ("Au", "Ag"):
@@ -65,6 +66,7 @@ def test_spectral_maps(script):
         assert rows[(0.7, 1e8)][f"fit_{line}"] < 0.5 * rows[(0.7, 1e8)][f"window_{line}"]
 
 
+@pytest.mark.slow
 def test_figures_are_written(script, tmp_path):
     import matplotlib
 

@@ -40,6 +40,7 @@ def rmse(a, b):
     return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)))
 
 
+@pytest.mark.slow
 def test_merged_stack_keeps_measured_views_and_sorts_by_angle(case):
     merged, angles, info = case["merged"], case["angles"], case["info"]
     syn = np.asarray(info["synthesized"])
@@ -69,6 +70,7 @@ def test_synthesized_views_beat_interpolation_and_are_not_worse_than_the_reproje
         assert h["mse_network"] < h["mse_reprojection"]
 
 
+@pytest.mark.slow
 def test_reconstruction_with_synthesized_views_is_not_worse(case):
     bg, scale, vol = case["bg"], case["scale"], case["vol"]
 
@@ -146,6 +148,7 @@ def test_invalid_stacks(stack, error, match):
         synthesize_views(stack, np.arange(6.0), [0.5], refine=False)
 
 
+@pytest.mark.slow
 def test_cli_reconstructs_with_synthesized_views(tmp_path, case, capsys):
     import json
 
@@ -167,4 +170,4 @@ def test_cli_reconstructs_with_synthesized_views(tmp_path, case, capsys):
     assert nrmse(vol / case["scale"], case["vol"]) < 0.9 * nrmse(plain / case["scale"], case["vol"])
     assert main(["reconstruct", "--signal", f"Ag={tmp_path / 'ag.mrc'}", "--views-synthesis", "10", "--views-range",
                  "70:-70", "--out", str(tmp_path / "bad")]) == 2
-    assert "--views-range must be LO:HI" in capsys.readouterr().err
+    assert "--views-range: the range must be LO:HI" in capsys.readouterr().err

@@ -22,6 +22,7 @@ def series(drift, rng=1):
     return s["HAADF"].data, np.array(s.metadata["shifts"])
 
 
+@pytest.mark.slow
 def test_matching_from_xcorr_start():
     p, true = series(2.5)
     est, info = projection_matching(p, ANGLES, shifts0=xcorr_shifts(p, ANGLES), iterations=3,

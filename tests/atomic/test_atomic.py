@@ -137,6 +137,7 @@ def fept():
     return atoms, render_atoms(atoms, shape, V, dose=7e4), recon, series, geom
 
 
+@pytest.mark.slow
 def test_tracing_the_true_volume_finds_every_atom_precisely(fept):
     atoms, truth_vol, *_ = fept
     peaks = trace_atoms(truth_vol, V, threshold=0.05 * truth_vol.max())
@@ -146,6 +147,7 @@ def test_tracing_the_true_volume_finds_every_atom_precisely(fept):
     assert s["rmsd_voxels"] < 0.05
 
 
+@pytest.mark.slow
 def test_trace_and_classify_a_reconstruction(fept):
     atoms, _, recon, *_ = fept
     found, cols = atoms_from_volume(recon, V, ["Fe", "Pt"])
@@ -156,6 +158,7 @@ def test_trace_and_classify_a_reconstruction(fept):
     assert set(cols) == {"intensity", "height", "sigma", "rfactor", "info"} and len(cols["height"]) == len(found)
 
 
+@pytest.mark.slow
 def test_refinement_against_the_series_lowers_the_position_error(fept):
     atoms, _, recon, series, geom = fept
     plain, _ = atoms_from_volume(recon, V, ["Fe", "Pt"])
@@ -189,6 +192,7 @@ def test_refine_atoms_recovers_perturbed_positions():
         refine_atoms(start, amp, series[:3], geom, sigma=1.0)
 
 
+@pytest.mark.slow
 def test_classification_marks_spurious_peaks_as_non_atoms(fept):
     atoms, _, recon, *_ = fept
     peaks = trace_atoms(recon, V, threshold=0.01 * recon.max())
@@ -219,6 +223,7 @@ def _column_counts(size=12, radius=5.8):
     return np.clip(np.rint(2 * np.sqrt(np.maximum(0, radius**2 - yy**2 - xx**2)) / 1.5), 0, None).astype(int)
 
 
+@pytest.mark.slow
 def test_column_fit_gives_cross_sections_and_counts():
     counts = _column_counts()
     sim = simulate_columns(counts, dose=5e4, rng=3)
@@ -268,6 +273,7 @@ def test_atom_tables_round_trip_and_ase_reads_xyz(tmp_path):
     assert np.allclose(read.positions, atoms.positions) and np.allclose(read.arrays["intensity"], [1.5, 7.0])
 
 
+@pytest.mark.slow
 def test_cli_atoms_and_count_atoms(tmp_path, fept):
     import tifffile
 

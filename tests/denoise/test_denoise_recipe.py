@@ -60,6 +60,7 @@ def test_denoise_step_is_validated(tmp_path):
         load_recipe(path)
 
 
+@pytest.mark.slow
 def test_views_step_adds_synthesized_views_and_is_validated(tmp_path):
     path = tmp_path / "v.yaml"
     path.write_text(RECIPE.replace("reconstruct:", "views:\n  step: 15\n  minutes: 0.02\nreconstruct:"))

@@ -18,6 +18,7 @@ def noisy(projection):
     return {rho: (projection(rho), rng.poisson(projection(rho))) for rho in DOSES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(DENOISERS))
 def test_every_denoiser_reduces_the_error_at_every_dose(noisy, method):
     """Against the noiseless expectation: at most half the raw error (median: 80 %, it is biased at low counts)."""

@@ -17,6 +17,7 @@ def rmse(a, b):
     return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)))
 
 
+@pytest.mark.slow
 def test_fine_tuned_n2n_beats_the_gaussian_filter_and_is_reproducible(projection):
     lam = projection(1.0)
     counts = np.random.default_rng(7).poisson(lam).astype(np.float64)
@@ -30,6 +31,7 @@ def test_fine_tuned_n2n_beats_the_gaussian_filter_and_is_reproducible(projection
     np.testing.assert_allclose(again, out, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_noisy_data_only_training_learns_to_denoise():
     """From random weights, pairs of binomial halves of ten noisy disks teach the network to halve the error."""
     yy, xx = np.mgrid[:32, :32]
@@ -74,6 +76,7 @@ def test_bad_input_is_refused():
         n2n(img, minutes=-1)
 
 
+@pytest.mark.slow
 def test_cli_trains_on_the_input_and_on_frames(tmp_path, projection):
     lam = projection(1.0)
     rng = np.random.default_rng(5)

@@ -77,6 +77,7 @@ def test_spectrum_image_only_file_is_not_a_stack(tmp_path):
         read_bruker_spectrum_image(tmp_path / "si.hspy")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not BCF.is_file(), reason="shared L2083 .bcf data (GPL) not present")
 def test_real_bruker_bcf():
     out = read_bruker_spectrum_image(BCF)

@@ -30,6 +30,7 @@ def field():
     return vols
 
 
+@pytest.mark.slow
 def test_quantify_run_writes_table_json_and_figure(field, tmp_path):
     run_dir = tmp_path / "run"
     write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5), run_dir)
@@ -61,6 +62,7 @@ def test_quantify_from_the_cli(field, tmp_path, capsys):
     assert "chemtomo.json" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_batch_of_runs_parquet_and_figure(field, tmp_path, capsys):
     runs = []
     for i in range(2):

@@ -19,6 +19,7 @@ def _alloy():
     return {"Au": ball * 0.3, "Ag": ball * 0.7}
 
 
+@pytest.mark.slow
 def test_split_uncertainty_matches_the_spread_over_repeats():
     truth = _alloy()
     op = Projector(TiltGeometry(ANGLES, SHAPE))

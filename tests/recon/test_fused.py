@@ -29,6 +29,7 @@ def problem():
     return truth, ops, data, scale
 
 
+@pytest.mark.slow
 def test_fused_beats_mlem_with_oracle_iterations(problem):
     truth, ops, data, scale = problem
     objective = []
@@ -79,6 +80,7 @@ def test_bad_inputs(problem):
         fused(ops, data, ["Au"], 1, alpha=-1.0)
 
 
+@pytest.mark.slow
 def test_tv_weight_by_count_splitting(problem):
     from chemtomo.recon.fused import SPLIT_FACTORS
 

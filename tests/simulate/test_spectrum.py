@@ -82,6 +82,7 @@ def test_spectrum_image_is_poisson_and_seeded():
     assert np.array_equal(a, spectrum_image(rho, e, dose=1e4, pixel_size=1.0, rng=3))
 
 
+@pytest.mark.slow
 def test_exspy_reads_the_spectrum_image():
     e = energy_axis(2048, 0.01)
     au = np.zeros((6, 8))

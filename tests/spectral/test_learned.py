@@ -59,6 +59,7 @@ def test_estimates_unbiased_at_a_tenth_of_a_count():
     assert np.all(z.std(axis=0) < 3)  # sigma is the right noise scale
 
 
+@pytest.mark.slow
 def test_significance_is_standard_normal_for_an_absent_line():
     """An absent line's whole-image significance has mean 0 and spread 1; a present one is its total over its noise."""
     areal = {"Fe": np.where((XX - 0.5) ** 2 + (YY - 0.5) ** 2 < 0.1, 0.05, 0.002)}
@@ -217,6 +218,7 @@ def test_ensemble_of_identical_members_is_that_member():
         learned_maps(*args, weights=[])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("elements,counts", [(("Au_Ma", "Pt_Ma"), 0.3), (("S_Ka", "Mo_La"), 1.0), (("Fe", "Pt"), 0.3)])
 def test_learned_beats_classical_fits_at_low_dose_on_unseen_elements(elements, counts):
     errs = {"window": [], "fit": [], "learned": []}
@@ -263,6 +265,7 @@ def test_augmented_maps_turn_and_mirror_with_the_image():
     assert max(np.abs(plain[l] - np.rot90(maps[l])).max() / maps[l].max() for l in lines) > 1e-3
 
 
+@pytest.mark.slow
 def test_learned_eels_beats_window_integration():
     errs = {"window": [], "learned": []}
     from chemtomo.spectral import eels_maps
@@ -283,6 +286,7 @@ def _save(path, counts, energy, units="keV"):
     s.save(str(path), overwrite=True)
 
 
+@pytest.mark.slow
 def test_tilt_series_and_cli(tmp_path):
     areal = {"Fe": 0.03 * XX + 0.002, "Ni": 0.03 * (1 - XX) + 0.002}
     lam = expected_spectra(areal, E, dose=1.0, pixel_size=PIX)
@@ -315,6 +319,7 @@ def test_tilt_series_and_cli(tmp_path):
                      "--out", str(tmp_path / "bad")]) == 2
 
 
+@pytest.mark.slow
 def test_eels_tilt_series_in_ev(tmp_path, capsys):
     e = np.arange(380.0, 820.0, 0.5)
     areal = {"O": np.zeros_like(XX), "Fe": 0.03 * YY + 0.005}  # no oxygen: O K is below detection in every tilt

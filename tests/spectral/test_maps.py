@@ -83,6 +83,7 @@ def _rank3_si():
     return e, expected_spectra(maps, e, dose=2e5, pixel_size=PIX)
 
 
+@pytest.mark.slow
 def test_pca_denoising_and_rank_rule():
     e, lam = _rank3_si()
     noisy = np.random.default_rng(3).poisson(lam)
@@ -111,6 +112,7 @@ def _save(path, counts, energy):
     s.save(str(path), overwrite=True)
 
 
+@pytest.mark.slow
 def test_maps_series_from_files(tmp_path, capsys):
     areal = {"Fe": 3 * XX + 0.1}
     for a in (-20, 0, 20):

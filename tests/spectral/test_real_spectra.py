@@ -38,6 +38,7 @@ def test_window_maps_match_exspy_on_fept():
         assert _corr(ours[line], img.data) > 0.99
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (L2083 / "-35.bcf").is_file(), reason="needs ../shared/data/edx-tilt-L2083 (GPL, not copied)")
 def test_l2083_window_and_fit_maps_agree(tmp_path):
     from chemtomo.spectral.series import maps_series
@@ -65,6 +66,7 @@ def _binned(img, b=4):
     return x.reshape(x.shape[:-2] + (ny // b, b, nx // b, b)).sum(axis=(-3, -1))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FEPT.is_file(), reason="needs ../shared/data/edx-si-FePt (NIST FePt spectrum image)")
 def test_learned_maps_agree_with_the_high_count_fit_on_fept():
     from chemtomo.io.instrument import read_spectrum_image
@@ -84,6 +86,7 @@ def test_learned_maps_agree_with_the_high_count_fit_on_fept():
         assert _corr(learned_low[line], ref[line]) > _corr(fit_low[line], ref[line])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not L2083.is_dir(), reason="needs ../shared/data/edx-tilt-L2083")
 def test_learned_maps_agree_with_the_high_count_fit_on_l2083():
     """Each tilt mapped alone; the reference is the fit of the spectra summed over 8 x 8 px (high counts)."""

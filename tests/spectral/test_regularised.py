@@ -36,6 +36,7 @@ def _errors(maps, truth):
     return {l: nrmse(maps[l], truth[l]) for l in truth}
 
 
+@pytest.mark.slow
 def test_low_dose_beats_fit_and_windows():
     lines = ["Fe_Ka", "Pt_Ma"]
     si, truth = _simulate({"Fe": 2 * DISC + 0.05, "Pt": 2 * SQUARE + 0.05}, lines, 0.5, seed=1)
@@ -75,6 +76,7 @@ def test_separates_overlapping_lines():
         assert c_own > 0.95 and c_other < 0.3
 
 
+@pytest.mark.slow
 def test_weight_choice_is_deterministic_and_inside_the_grid():
     lines = ["Fe_Ka"]
     si, _ = _simulate({"Fe": 2 * DISC + 0.05}, lines, 2.0, seed=4)
@@ -114,6 +116,7 @@ def test_bad_input():
         regularised_maps(si, E, ["Fe"], weight=-1.0)
 
 
+@pytest.mark.slow
 def test_cli_maps_regularised(tmp_path):
     from chemtomo.cli import main
 
@@ -131,6 +134,7 @@ def test_cli_maps_regularised(tmp_path):
                  "--out", str(out)]) == 2
 
 
+@pytest.mark.slow
 def test_eels_edges_with_a_wrong_edge_delay():
     """EELS: the Poisson fit with the edge delays fitted to the summed spectrum beats the per-pixel fit."""
     from chemtomo.simulate.eels import eels_expected_spectra

@@ -125,15 +125,26 @@ class Views(_Model):
     minutes: float = 1.0
     signals: Optional[list[str]] = None
 
-    @model_validator(mode="after")
-    def _valid(self):
-        if not self.step > 0:
-            raise ValueError(f"step must be a positive angle step in degrees, got {self.step}")
-        if self.range is not None and not self.range[0] < self.range[1]:
-            raise ValueError(f"range must be [low, high] in degrees with low < high, got {list(self.range)}")
-        if not self.minutes > 0:
-            raise ValueError(f"minutes must be > 0, got {self.minutes}")
-        return self
+    @field_validator("step")
+    @classmethod
+    def _step(cls, v):
+        if not v > 0:
+            raise ValueError(f"step must be a positive angle step in degrees, got {v}")
+        return v
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, v):
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"the range must be LO:HI (low, high) in degrees with LO < HI, got {list(v)}")
+        return v
+
+    @field_validator("minutes")
+    @classmethod
+    def _minutes(cls, v):
+        if not v > 0:
+            raise ValueError(f"minutes must be > 0, got {v}")
+        return v
 
 
 class Reconstruct(_Model):

@@ -117,6 +117,8 @@ def reconstruct(
     views_synthesis: Optional[float] = typer.Option(None, "--views-synthesis", help="Fill unmeasured angles on a grid of this step (degrees) with views synthesized from a reconstruction refined by a U-Net trained on the measured views (after --denoise)."),
     views_range: Optional[str] = typer.Option(None, "--views-range", help="LO:HI angle range (degrees) to fill with --views-synthesis; beyond the measured range it fills part of the missing wedge."),
     views_minutes: float = typer.Option(1.0, "--views-minutes", help="Training time per signal for --views-synthesis (minutes)."),
+    candidates: Optional[str] = typer.Option(None, "--candidates", help="With --method auto: the candidates to score, comma-separated (METHOD or DENOISER+METHOD, e.g. tv,dtv,gaussian+sirt)."),
+    rank_only: bool = typer.Option(False, "--rank-only", help="With --method auto: score the candidates, print and save the ranking (DIR/auto.json), reconstruct nothing."),
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
     from .io import write_volume_set
@@ -131,9 +133,13 @@ def reconstruct(
         raise ChemtomoError("--denoise and --views-synthesis do not combine with --slab; denoise each stack with "
                             "`chemtomo denoise` first")
     recon = settings(Reconstruct, {"iterations": "--iterations", "thickness": "--thickness", "stop": "--stop",
-                                   "axis_offset": "--axis-offset", "options": "--option", "method": "--method"},
+                                   "axis_offset": "--axis-offset", "options": "--option", "method": "--method",
+                                   "candidates": "--candidates"},
                      method=method, iterations=iterations, thickness=thickness, axis_offset=axis_offset, stop=stop,
-                     options=_options(option or []))
+                     options=_options(option or []),
+                     candidates=None if candidates is None else [c for c in candidates.split(",") if c.strip()])
+    if rank_only and method != "auto":
+        raise ChemtomoError("--rank-only ranks the candidates of --method auto; use it with --method auto")
     denoise_settings = None if denoise_method is None else settings(
         Denoise, {"method": "--denoise", "options": "--denoise-option"}, method=denoise_method,
         options=_options(denoise_option or []), signals=denoise_signal or None)
@@ -143,6 +149,21 @@ def reconstruct(
     fmts = settings(Outputs, {"formats": "--format"},
                     formats=[f.strip().lower() for f in formats.split(",") if f.strip()]).formats
     series = _read_series(signal, angles, pixel_size)
+    if rank_only:
+        import json
+
+        from .io.write import atomic_write, to_json
+        from .pipeline import auto
+
+        choice = auto.select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
+                             candidates=recon.candidates, log=out.print)
+        for line in auto.table(choice):
+            out.print(line, markup=False, highlight=False)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out_dir / "auto.json") as tmp:
+            tmp.write_text(json.dumps(to_json(choice), indent=1))
+        out.print(f"ranking only: wrote {out_dir / 'auto.json'}")
+        return
     if slab is not None:
         from .pipeline.batch import reconstruct_slabs
 
@@ -154,12 +175,16 @@ def reconstruct(
         return
     with _progress() as bar:
         vs = process(series, recon, denoise=denoise_settings, views=views_settings, progress=_bar_progress(bar),
-                     log=out.print)
+                     log=lambda line: out.print(line, markup=False, highlight=False))
     paths = write_volume_set(vs, out_dir, formats=tuple(fmts))
     if "signals" in vs.provenance:
         for name, rec in vs.provenance["signals"].items():
             out.print(f"{name}: {rec['method']} ({rec['iterations'] or '-'} iterations, {rec['seconds']:.2f} s) "
                       f"-> {out_dir / (name + '.mrc')}")
+        if "joint" in vs.provenance:
+            p = vs.provenance["joint"]
+            out.print(f"{', '.join(n for n in vs.names if n not in vs.provenance['signals'])}: {p['method']} jointly "
+                      f"({p['iterations']} iterations, {p['seconds']:.2f} s)")
     else:
         p = vs.provenance
         out.print(f"{', '.join(vs.names)}: {p['method']} jointly ({p['iterations']} iterations, {p['seconds']:.2f} s)")

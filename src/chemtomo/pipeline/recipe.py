@@ -156,6 +156,19 @@ class Reconstruct(_Model):
     axis_offset: FiniteFloat = 0.0
     stop: Optional[Literal["none", "discrepancy"]] = None
     options: dict = {}
+    candidates: Optional[list[str]] = None
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates(cls, v):
+        if v is not None:
+            from .auto import Candidate
+
+            if not v:
+                raise ValueError("candidates is empty; name at least one, e.g. [tv, dtv]")
+            for c in v:
+                Candidate.parse(c)
+        return v
 
     @field_validator("method")
     @classmethod
@@ -173,6 +186,12 @@ class Reconstruct(_Model):
         if self.method != "auto":
             check_method(self.method, self.options, iterations=self.iterations,
                          stop=None if self.stop == "none" else self.stop)
+            if self.candidates is not None:
+                raise ValueError("candidates are for method auto; drop them or use method: auto")
+        elif self.options:
+            raise ValueError("options need a named method (auto chooses its candidates' settings); give method: too")
+        elif self.stop == "discrepancy":
+            raise ValueError("auto chooses iterations on held-out data; stop: discrepancy is for a named method")
         return self
 
 

@@ -68,7 +68,7 @@ def _reconstruct(series, settings: Reconstruct, denoised: dict | None, synthesiz
     method, why = steps.resolve_method(settings, changed_by=changed_by)
     if why:
         log(why)
-    volumes = steps.reconstruct(series, settings, method=method, progress=progress)
+    volumes = steps.reconstruct(series, settings, method=method, progress=progress, log=log)
     if denoised is not None:
         volumes.provenance["denoise"] = denoised
     if synthesized is not None:

@@ -1,0 +1,438 @@
+"""``--method auto``: candidate pipelines scored on the data itself, the best one run on all of it.
+
+No ground truth is needed to score a candidate (a denoiser, a reconstruction method, its
+iterations and weights):
+
+* **count signals** (X-ray or EELS maps that hold whole counts) by binomial count splitting:
+  every count goes to a training half with probability 1/2
+  (:func:`chemtomo.physics.counts.split_counts`); the candidate reconstructs the training half
+  (denoised first if it denoises) and its reprojection predicts the other half, scored by the
+  Poisson deviance per held-out count (:func:`poisson_deviance`);
+* **image signals** (HAADF) and maps that are not counts (normalised or background-subtracted) by
+  held-out views: every 4th tilt except the first and last is left out, the rest is
+  reconstructed and the left-out views are predicted, scored by their squared error relative to
+  their mean square (:func:`relative_error`).
+
+Iterative methods are scored along their run, at 1, 2, 3, 4, 5, 7, 10, 14, ... iterations, which
+chooses their iteration count; a run ends once its score rose at 3 checkpoints in a row, so a
+hopeless or overfitting candidate costs little. Regularised methods (``tv``, the joint methods)
+choose their own weight by count splitting on the training half. Joint candidates (HAADF with
+the element maps) are scored like per-signal ones, on the element counts; the HAADF volume is the
+image candidates' winner.
+
+Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
+:data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all
+slices and all counts with the iterations it was chosen with (chosen on half the counts, so at
+most a little on the smooth side).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.data import Signal, TiltSeries, VolumeSet
+from ..core.errors import ChemtomoError
+from ..core.names import is_counts
+
+#: iterations at which an iterative candidate is scored
+CHECKPOINTS = (1, 2, 3, 4, 5, 7, 10, 14, 20, 28, 40, 56, 80, 112, 160, 224, 320, 450)
+#: checkpoints in a row with a rising score that end a candidate's run
+PATIENCE = 3
+#: largest number of slices (along the tilt axis y) the candidates are scored on
+SCORE_SLICES = 32
+#: neighbouring slices per block of the scored slices
+BLOCK = 8
+#: every HOLDOUT-th view (not the first or last) is left out for image signals
+HOLDOUT = 4
+
+#: candidates per kind of signal group (``denoiser+method`` or ``method``)
+COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "tv")
+JOINT_CANDIDATES = ("dtv", "tnv")
+IMAGE_CANDIDATES = ("sirt", "mlem", "cgls")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One pipeline of the selection: an optional denoiser of the projection maps, then a method."""
+
+    name: str
+    method: str
+    denoise: str | None = None
+
+    @classmethod
+    def parse(cls, name: str) -> "Candidate":
+        """``"gaussian+sirt"`` -> denoiser gaussian, method sirt; ``"tv"`` -> method tv."""
+        from ..denoise.registry import DENOISERS
+        from ..recon.registry import METHODS
+
+        parts = name.strip().split("+")
+        if len(parts) > 2 or not all(parts):
+            raise ChemtomoError(f"candidate {name!r} must be METHOD or DENOISER+METHOD, e.g. tv or gaussian+sirt")
+        method = parts[-1]
+        denoiser = parts[0] if len(parts) == 2 else None
+        if method not in METHODS:
+            raise ChemtomoError(f"candidate {name!r}: unknown method {method!r}; choose from {', '.join(METHODS)}")
+        if denoiser is not None and denoiser not in DENOISERS:
+            raise ChemtomoError(f"candidate {name!r}: unknown denoiser {denoiser!r}; choose from {', '.join(DENOISERS)}")
+        if denoiser is not None and METHODS[method].joint:
+            raise ChemtomoError(f"candidate {name!r}: joint methods take the raw counts; drop the denoiser")
+        return cls(name.strip(), method, denoiser)
+
+
+@dataclass
+class Score:
+    """A candidate's held-out score (lower is better) and what it chose."""
+
+    candidate: str
+    score: float
+    iterations: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    note: str = ""
+
+    def record(self) -> dict:
+        return {"candidate": self.candidate, "score": None if not np.isfinite(self.score) else round(self.score, 6),
+                "iterations": self.iterations, "seconds": round(self.seconds, 2), **({"note": self.note} if
+                                                                                      self.note else {})}
+
+
+def poisson_deviance(counts: np.ndarray, expected: np.ndarray) -> float:
+    """Poisson deviance per count, ``2 sum(t log(t / mu) - (t - mu)) / sum(t)``; 0 for a perfect prediction.
+
+    >>> round(poisson_deviance(np.array([2.0, 0.0]), np.array([2.0, 1e-9])), 6)
+    0.0
+    """
+    t = np.asarray(counts, dtype=np.float64)
+    mu = np.maximum(np.asarray(expected, dtype=np.float64), 1e-6)
+    term = np.where(t > 0, t * np.log(np.maximum(t, 1e-300) / mu), 0.0) - (t - mu)
+    return float(2.0 * term.sum() / max(t.sum(), 1.0))
+
+
+def relative_error(measured: np.ndarray, predicted: np.ndarray) -> float:
+    """Squared error of a prediction relative to the mean square of the measurement.
+
+    >>> relative_error(np.array([1.0, 1.0]), np.array([1.0, 0.0]))
+    0.5
+    """
+    m = np.asarray(measured, dtype=np.float64)
+    return float(((np.asarray(predicted, dtype=np.float64) - m) ** 2).sum() / max((m ** 2).sum(), 1e-30))
+
+
+def whole_counts(data: np.ndarray) -> bool:
+    """True for non-negative whole numbers: counts that can be split binomially."""
+    d = np.asarray(data)
+    return bool(d.size) and bool((d >= 0).all()) and bool(np.array_equal(d, np.rint(d)))
+
+
+def score_rows(ny: int, slices: int = SCORE_SLICES, block: int = BLOCK) -> np.ndarray:
+    """The rows (slices along y) candidates are scored on: all if few, else blocks spread evenly.
+
+    >>> score_rows(10).tolist() == list(range(10)), score_rows(100, 16, 8).tolist()[:3]
+    (True, [17, 18, 19])
+    """
+    if ny <= slices:
+        return np.arange(ny)
+    n_blocks = max(1, slices // block)
+    starts = np.linspace(0, ny - block, n_blocks + 2)[1:-1].round().astype(int)
+    return np.unique(np.concatenate([np.arange(s, s + block) for s in starts]))
+
+
+def _sub(series: TiltSeries, names, rows, data=None) -> TiltSeries:
+    """The signals `names` restricted to `rows` (optionally with replacement data)."""
+    sig = {}
+    for n in names:
+        arr = series[n].data if data is None or n not in data else data[n]
+        sig[n] = Signal(np.ascontiguousarray(np.asarray(arr, dtype=np.float32)[:, rows]), series[n].angles,
+                        series[n].units)
+    return TiltSeries(sig, pixel_size=series.pixel_size)
+
+
+class _PathScore:
+    """Callback that scores the current volume at the checkpoints and stops once the score keeps rising."""
+
+    def __init__(self, score, checkpoints):
+        self.score, self.checkpoints = score, set(checkpoints)
+        self.best, self.best_iter, self.rises, self.last = np.inf, 0, 0, np.inf
+
+    def __call__(self, i, x) -> bool:
+        it = i + 1
+        if it not in self.checkpoints:
+            return False
+        value = self.score(np.asarray(x, dtype=np.float32))
+        if value < self.best:
+            self.best, self.best_iter = value, it
+        self.rises = self.rises + 1 if value > self.last else 0
+        self.last = value
+        return self.rises >= PATIENCE
+
+
+def _run_path(method: str, op, data, max_iterations: int, score, options: dict) -> tuple[float, int]:
+    """Run an iterative `method` scoring along its path; (best score, its iterations)."""
+    from ..recon.registry import METHODS
+
+    m = METHODS[method]
+    if m.iterations is None:  # direct
+        vol = m.function(op, data, **options)
+        return score(np.asarray(vol, dtype=np.float32)), 0
+    points = [c for c in CHECKPOINTS if c <= max_iterations]
+    cb = _PathScore(score, points)
+    vol = m.function(op, data, max(points), callback=[cb], **options)
+    if cb.best_iter == 0:  # no checkpoint reached (a method that ends early by itself)
+        return score(np.asarray(vol, dtype=np.float32)), max(points)
+    return cb.best, cb.best_iter
+
+
+def _max_iterations(method: str, given: int | None) -> int:
+    from ..recon.registry import METHODS
+
+    if given is not None:
+        return int(given)
+    default = METHODS[method].iterations or 1
+    return int(min(max(3 * default, 100), CHECKPOINTS[-1]))
+
+
+def _denoised(train: dict, denoiser: str | None) -> dict:
+    """The training halves, denoised per projection map when the candidate denoises."""
+    if denoiser is None:
+        return train
+    from ..denoise.registry import denoise
+
+    return {n: np.asarray(denoise(d, denoiser), dtype=np.float32) for n, d in train.items()}
+
+
+def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offset, iterations=None, rng=0,
+                 log=None) -> list[Score]:
+    """Score count candidates on the element maps `names` by count splitting (module notes)."""
+    from ..core.projector import Projector
+    from ..physics.counts import split_counts
+    from ..recon.registry import METHODS
+    from ..recon.series import reconstruct_series
+
+    gen = np.random.default_rng(rng)
+    train, test = {}, {}
+    for n in names:
+        a, b = split_counts(np.rint(series[n].data).astype(np.int64), 0.5, rng=gen)
+        train[n], test[n] = a.astype(np.float32), b.astype(np.float32)
+    rows = score_rows(series.image_shape[0])
+    test_rows = {n: t[:, rows] for n, t in test.items()}
+    scores = []
+    for cand in candidates:
+        start = time.perf_counter()
+        m = METHODS[cand.method]
+        try:
+            if m.joint:
+                if "HAADF" not in series:
+                    continue
+                sub = _sub(series, ["HAADF", *names], rows, data=train)
+                vs = reconstruct_series(sub, cand.method, thickness=thickness, axis_offset=axis_offset)
+                total = 0.0
+                for n in names:
+                    op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
+                    total += poisson_deviance(test_rows[n], np.asarray(op(vs[n])))
+                scores.append(Score(cand.name, total, {n: vs.provenance.get("iterations") for n in names},
+                                    time.perf_counter() - start))
+            else:
+                data = _denoised(train, cand.denoise)
+                sub = _sub(series, names, rows, data=data)
+                total, its = 0.0, {}
+                for n in names:
+                    op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
+                    d = np.asarray(sub[n].data)
+                    options = {"data_term": "kl"} if cand.method == "tv" and cand.denoise is None else {}
+                    if m.counts and (d < 0).any():
+                        d = np.maximum(d, 0)
+                    value, it = _run_path(cand.method, op, d, _max_iterations(cand.method, iterations),
+                                          lambda x, _op=op, _t=test_rows[n]: poisson_deviance(_t, np.asarray(_op(x))),
+                                          options)
+                    total += value
+                    its[n] = it
+                scores.append(Score(cand.name, total, its, time.perf_counter() - start))
+        except ChemtomoError as err:
+            scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
+        if log is not None:
+            s = scores[-1]
+            log(f"auto: {s.candidate}: held-out deviance {s.score:.5g} ({s.seconds:.1f} s)")
+    return scores
+
+
+def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_offset, iterations=None,
+                 log=None) -> list[Score]:
+    """Score candidates on one signal by held-out views (module notes)."""
+    from ..core.geometry import TiltGeometry
+    from ..core.projector import Projector
+    from ..recon.registry import METHODS
+
+    sig = series[name]
+    n_views = sig.data.shape[0]
+    held = np.arange(2, n_views - 1, HOLDOUT) if n_views >= 6 else np.array([], dtype=int)
+    if held.size == 0:
+        raise ChemtomoError(f"signal {name} has {n_views} views; auto needs at least 6 to leave some out")
+    kept = np.setdiff1d(np.arange(n_views), held)
+    rows = score_rows(series.image_shape[0])
+    data = np.asarray(sig.data, dtype=np.float32)[:, rows]
+    nu = data.shape[2]
+    nz = nu if thickness is None else int(thickness)
+    op = Projector(TiltGeometry(sig.angles[kept], (rows.size, nz, nu), nu, axis_offset))
+    op_held = Projector(TiltGeometry(sig.angles[held], (rows.size, nz, nu), nu, axis_offset))
+    measured = data[held]
+    scores = []
+    for cand in candidates:
+        start = time.perf_counter()
+        m = METHODS[cand.method]
+        if m.joint or cand.denoise is not None or (m.counts and (data < 0).any()):
+            continue
+        try:
+            value, it = _run_path(cand.method, op, data[kept], _max_iterations(cand.method, iterations),
+                                  lambda x: relative_error(measured, np.asarray(op_held(x))), {})
+            scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start))
+        except ChemtomoError as err:
+            scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
+        if log is not None:
+            s = scores[-1]
+            log(f"auto: {name}: {s.candidate}: held-out view error {s.score:.5g} ({s.seconds:.1f} s)")
+    return scores
+
+
+def groups(series: TiltSeries) -> dict:
+    """``{"counts": [element maps with whole counts], "views": [every other signal]}``."""
+    counts = [n for n in series.names if n != "HAADF" and is_counts(n) and whole_counts(series[n].data)]
+    return {"counts": counts, "views": [n for n in series.names if n not in counts]}
+
+
+def default_candidates(series: TiltSeries) -> dict:
+    """The candidates auto tries for each group of `series` (module notes)."""
+    g = groups(series)
+    counts = list(COUNT_CANDIDATES) + (list(JOINT_CANDIDATES) if "HAADF" in series and g["counts"] else [])
+    return {"counts": [Candidate.parse(c) for c in counts], "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES]}
+
+
+def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None, candidates=None, rng=0,
+           log=None) -> dict:
+    """Score the candidates of every signal group; the ranking and the winner of each group.
+
+    Parameters
+    ----------
+    series : TiltSeries
+        Never modified.
+    thickness, axis_offset : as for :func:`chemtomo.recon.series.reconstruct_series`
+    iterations : int, optional
+        Most iterations of an iterative candidate (default: 3 x its default, at least 100).
+    candidates : sequence of str, optional
+        Restrict the candidates (``["tv", "dtv"]``); each group keeps those that apply to it.
+    rng : int, default 0
+        Seed of the count split: the same seed gives the same choice.
+    log : callable(str), optional
+        One line per scored candidate.
+
+    Returns
+    -------
+    dict
+        ``{"counts": {"signals", "rule", "ranking", "chosen"}, "views": {name: {...}}, "seconds"}``:
+        each ranking is a list of :meth:`Score.record` dicts, best first.
+    """
+    start = time.perf_counter()
+    defaults = default_candidates(series)
+    if candidates is not None:
+        chosen = [Candidate.parse(c) for c in candidates]
+        if not chosen:
+            raise ChemtomoError("--candidates is empty; name at least one, e.g. --candidates tv,dtv")
+        pick = {k: [c for c in chosen if _applies(c, k, series)] for k in defaults}
+    else:
+        pick = defaults
+    g = groups(series)
+    out: dict = {"views": {}}
+    if g["counts"]:
+        if not pick["counts"]:
+            raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}; add one such as "
+                                "mlem or gaussian+sirt to --candidates")
+        ranking = sorted(score_counts(series, g["counts"], pick["counts"], thickness=thickness,
+                                      axis_offset=axis_offset, iterations=iterations, rng=rng, log=log),
+                         key=lambda s: s.score)
+        out["counts"] = {"signals": g["counts"], "rule": "count splitting: Poisson deviance per held-out count",
+                         "ranking": [s.record() for s in ranking], "chosen": ranking[0].record()}
+    for name in g["views"]:
+        if not pick["views"]:
+            raise ChemtomoError(f"no candidate applies to {name}; add one such as sirt to --candidates")
+        ranking = sorted(score_images(series, name, pick["views"], thickness=thickness, axis_offset=axis_offset,
+                                      iterations=iterations, log=log), key=lambda s: s.score)
+        if not ranking:
+            raise ChemtomoError(f"no candidate applies to {name}; add one such as sirt to --candidates")
+        out["views"][name] = {"rule": "held-out views: squared error relative to their mean square",
+                              "held_out_every": HOLDOUT, "ranking": [s.record() for s in ranking],
+                              "chosen": ranking[0].record()}
+    out["seconds"] = round(time.perf_counter() - start, 2)
+    return out
+
+
+def _applies(cand: Candidate, group: str, series: TiltSeries) -> bool:
+    from ..recon.registry import METHODS
+
+    m = METHODS[cand.method]
+    if group == "views":
+        return not m.joint and cand.denoise is None
+    return not m.joint or "HAADF" in series
+
+
+def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None, candidates=None, rng=0,
+        progress=None, log=None) -> VolumeSet:
+    """Select (:func:`select`), then run each group's winner on all of its data; provenance ``auto`` holds the scores."""
+    from ..recon.registry import METHODS
+    from ..recon.series import reconstruct_series
+    from .recipe import Denoise, Reconstruct
+    from .run import process
+
+    choice = select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
+                    candidates=candidates, rng=rng, log=log)
+    start = time.perf_counter()
+    volumes, signals = {}, {}
+    jobs = []
+    if "counts" in choice:
+        jobs.append((choice["counts"]["chosen"], choice["counts"]["signals"]))
+    jobs += [(rec["chosen"], [name]) for name, rec in choice["views"].items()]
+    joint_info = None
+    for chosen, names in jobs:
+        cand = Candidate.parse(chosen["candidate"])
+        if METHODS[cand.method].joint:
+            vs = reconstruct_series(TiltSeries({n: series[n] for n in ["HAADF", *names]}, pixel_size=series.pixel_size),
+                                    cand.method, thickness=thickness, axis_offset=axis_offset, progress=progress)
+            joint_info = vs.provenance
+            for n in names:
+                volumes[n] = vs[n]
+            continue
+        for n in names:
+            its = chosen["iterations"].get(n) or None
+            settings = Reconstruct(method=cand.method, iterations=its if METHODS[cand.method].iterations else None,
+                                   thickness=thickness, axis_offset=axis_offset)
+            den = Denoise(method=cand.denoise, signals=[n]) if cand.denoise else None
+            vs = process(TiltSeries({n: series[n]}, pixel_size=series.pixel_size), settings, denoise=den,
+                         progress=progress)
+            volumes[n] = vs[n]
+            signals[n] = vs.provenance["signals"][n] | ({"denoise": vs.provenance["denoise"]} if den else {})
+            signals[n]["candidate"] = cand.name
+    from .. import __version__
+
+    choice["final_seconds"] = round(time.perf_counter() - start, 2)
+    provenance = {"software": f"chemtomo {__version__}", "method": "auto", "thickness": thickness
+                  if thickness is not None else series.image_shape[1], "axis_offset": axis_offset, "auto": choice,
+                  "signals": signals, "pixel_size_nm": series.pixel_size, "dose_e_per_A2": series.dose}
+    if joint_info is not None:
+        provenance["joint"] = joint_info
+    ordered = {n: volumes[n] for n in series.names if n in volumes}
+    return VolumeSet(ordered, voxel_size=series.pixel_size, provenance=provenance)
+
+
+def table(choice: dict) -> list[str]:
+    """Lines of the ranking for the CLI: one per candidate and group, the chosen one marked."""
+    lines = []
+    groups_ = ([("counts: " + ", ".join(choice["counts"]["signals"]), choice["counts"])] if "counts" in choice
+               else []) + [(name, rec) for name, rec in choice["views"].items()]
+    for label, rec in groups_:
+        lines.append(f"auto, {label} ({rec['rule']}):")
+        for i, s in enumerate(rec["ranking"]):
+            its = ", ".join(f"{k} {v}" for k, v in s["iterations"].items() if v) or "-"
+            mark = "->" if i == 0 else "  "
+            score = "failed" if s["score"] is None else f"{s['score']:.5g}"
+            lines.append(f"  {mark} {s['candidate']:<16} {score:>12}  iterations: {its:<24} {s['seconds']:.1f} s")
+    return lines

@@ -66,11 +66,12 @@ def test_reconstruct_thickness_and_auto(data, capsys):
     assert code == 0
     with mrcfile.open(out / "Au.mrc") as m:
         assert m.data.shape == (NY, 20, N)
-    meta = json.loads((out / "chemtomo.json").read_text())
-    assert meta["provenance"]["signals"]["Au"]["method"] == "mlem"
-    assert meta["provenance"]["signals"]["Au"]["stop"] == "discrepancy"
-    conv = meta["provenance"]["signals"]["Au"]["convergence"]
-    assert len(conv["iteration"]) == meta["provenance"]["signals"]["Au"]["iterations"] - 1
+    prov = json.loads((out / "chemtomo.json").read_text())["provenance"]
+    ranking = prov["auto"]["counts"]["ranking"]
+    assert prov["method"] == "auto" and len(ranking) >= 5 and prov["auto"]["counts"]["signals"] == ["Au"]
+    assert [r["score"] for r in ranking] == sorted(r["score"] for r in ranking)  # best first
+    assert prov["signals"]["Au"]["candidate"] == ranking[0]["candidate"]
+    assert "auto, counts: Au" in stdout and "->" in stdout
 
 
 @pytest.mark.parametrize("method", ["fbp", "sirt", "sart", "cgls", "mlem", "tv"])

@@ -265,7 +265,9 @@ def methods():
     from .recon.registry import METHODS
 
     width = max(len(n) for n in METHODS)
-    out.print(f"{'auto':<{width}}  pick per signal: see docs/methods.md (HAADF -> sirt, X-ray counts -> mlem)")
+    out.print(f"{'auto':<{width}}  scores candidate pipelines on the data (count splitting for count maps, held-out "
+              "views for HAADF) and runs the best; --candidates restricts them, --rank-only ranks (docs/methods.md)",
+              markup=False)
     for name, m in METHODS.items():
         out.print(f"{name:<{width}}  {'(joint: HAADF + all element maps) ' if m.joint else ''}{m.help}")
 

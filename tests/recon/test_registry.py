@@ -1,10 +1,12 @@
 import inspect
 
+import numpy as np
+
 import pytest
 
 from chemtomo.core.errors import ChemtomoError
 from chemtomo.recon import registry
-from chemtomo.recon.registry import METHODS, auto_method, check_method, method_options
+from chemtomo.recon.registry import METHODS, check_method, method_options
 
 
 def test_table_is_complete_and_consistent():
@@ -76,15 +78,10 @@ def test_stop_and_iterations():
         check_method("sirt", {}, iterations=-1)
 
 
-def test_auto_rule():
-    assert auto_method(["HAADF"]) == "sirt"
-    assert auto_method(["haadf", "BF"]) == "sirt"
-    assert auto_method(["Au"]) == "mlem"
-    assert auto_method(["Au_La", "Ag_La"]) == "mlem"
-    with pytest.raises(ChemtomoError, match="mix"):
-        auto_method(["HAADF", "Au"])
-    with pytest.raises(ChemtomoError):
-        auto_method([])
-    with pytest.raises(ChemtomoError):
-        auto_method(["Xy"])
-    assert "HAADF" in registry.auto_method.__doc__
+def test_auto_is_the_pipelines_choice_not_a_method():
+    from chemtomo.core.data import TiltSeries
+    from chemtomo.recon.series import reconstruct_series
+
+    series = TiltSeries.from_arrays({"Au": np.zeros((3, 4, 8))}, [-10, 0, 10])
+    with pytest.raises(ChemtomoError, match="pipeline.auto"):
+        reconstruct_series(series, "auto")

@@ -138,8 +138,13 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
         if series is None:
             raise ChemtomoError("uncertainties need the tilt series the run was reconstructed from; give it")
         prov = vs.provenance
+        if prov.get("method") == "auto":  # the winner of the selection: a joint method, or one per signal
+            prov = prov.get("joint") or {"signals": prov.get("signals", {})}
         methods = {r.get("method") for r in prov.get("signals", {}).values()}
-        method = prov.get("method") or (methods.pop() if len(methods) == 1 else "auto")
+        method = prov.get("method") or (methods.pop() if len(methods) == 1 else None)
+        if method is None:
+            raise ChemtomoError("the run used different methods per signal; uncertainties need one: rerun "
+                                "chemtomo reconstruct with --method NAME")
         sds = split_uncertainty(series, method, res, n_splits=n_splits, rng=rng, iterations=prov.get("iterations"),
                                 thickness=vols[next(iter(vols))].shape[1], options=prov.get("options") or None,
                                 quantify_options=qopts)

@@ -13,7 +13,7 @@ from .cgls import cgls
 from .fbp import fbp
 from .mlem import mlem
 from .pdhg import KL, L2, TV, pdhg
-from .registry import METHODS, Method, auto_method, check_method, method_options
+from .registry import METHODS, Method, check_method, method_options
 from .selection import choose_weight
 from .series import reconstruct_series
 from .sirt import sart, sirt
@@ -21,4 +21,4 @@ from .stopping import Discrepancy
 from .tv import tv
 
 __all__ = ["fbp", "sirt", "sart", "cgls", "mlem", "tv", "pdhg", "L2", "KL", "TV", "METHODS", "Method",
-           "method_options", "check_method", "auto_method", "reconstruct_series", "choose_weight", "Discrepancy"]
+           "method_options", "check_method", "reconstruct_series", "choose_weight", "Discrepancy"]

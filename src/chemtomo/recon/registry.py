@@ -1,4 +1,4 @@
-"""Every reconstruction method by name: function, one-line help, kind and defaults; option checks; the ``auto`` rule.
+"""Every reconstruction method by name: function, one-line help, kind and defaults; option checks.
 
 Two kinds of method share one record, :class:`Method`, and one entry point,
 :func:`chemtomo.recon.series.reconstruct_series`:
@@ -24,7 +24,6 @@ from typing import Callable
 import numpy as np
 
 from ..core.errors import ChemtomoError
-from ..core.names import is_counts
 from .cgls import cgls
 from .fbp import fbp
 from .fused import fused
@@ -114,9 +113,8 @@ def check_method(name: str, options: dict, *, iterations=None, stop=None) -> Non
     Parameters
     ----------
     name : str
-        A key of :data:`METHODS`, or ``"auto"`` (then only `iterations` and
-        `stop` are checked: the options are checked against the method that
-        ``auto`` picks).
+        A key of :data:`METHODS`, or ``"auto"`` (the pipeline's selection,
+        :mod:`chemtomo.pipeline.auto`; then only `iterations` and `stop` are checked).
     options : dict
         Keyword options for the method.
     iterations : int, optional
@@ -197,51 +195,3 @@ def _check_value(name: str, key: str, value, default) -> None:
         raise ChemtomoError(f"{name} option {key} must be a name such as {default!r}, got {value!r}")
     elif _is_number(default) and not _is_number(value):
         raise ChemtomoError(f"{name} option {key} must be a number such as {default!r}, got {value!r}")
-
-
-def auto_method(signal_names: list[str]) -> str:
-    """The method ``--method auto`` picks for a reconstruction of these signals.
-
-    Rule for one signal at a time (a whole series of HAADF plus element maps
-    goes to a joint method instead: :data:`chemtomo.recon.series.AUTO_JOINT`):
-
-    * only image signals (HAADF, ADF, BF, ...; linear in projected mass,
-      roughly Gaussian noise) -> ``"sirt"``;
-    * only count signals (elements such as ``Au`` or X-ray lines such as
-      ``Au_La``; Poisson noise) -> ``"mlem"``;
-    * a mix -> error: signals of both kinds are reconstructed together by a
-      joint method (:func:`chemtomo.recon.series.reconstruct_series`), or each
-      on its own.
-
-    Parameters
-    ----------
-    signal_names : list of str
-        Signal names as in :func:`chemtomo.core.names.parse_signal_name`.
-
-    Returns
-    -------
-    str
-        A key of :data:`METHODS`.
-
-    Raises
-    ------
-    ChemtomoError
-        For an empty list, an unknown signal name or a mix of image and count signals.
-
-    Examples
-    --------
-    >>> auto_method(["HAADF"]), auto_method(["Au_La", "Ag"])
-    ('sirt', 'mlem')
-    """
-    names = list(signal_names)
-    if not names:
-        raise ChemtomoError("auto_method needs at least one signal name, e.g. ['HAADF'] or ['Au_La']")
-    kinds = {is_counts(n) for n in names}
-    if kinds == {False}:
-        return "sirt"
-    if kinds == {True}:
-        return "mlem"
-    raise ChemtomoError(
-        f"signals {names} mix images and X-ray counts; reconstruct them with a joint method (chemtomo methods lists "
-        "them) or each signal on its own"
-    )

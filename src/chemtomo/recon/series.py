@@ -11,11 +11,8 @@ from ..core.data import TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError, check_counts, check_finite
 from ..core.names import is_counts
 from ..core.projector import Projector
-from .registry import METHODS, auto_method, check_method
+from .registry import METHODS, check_method
 from .stopping import Convergence, Discrepancy
-
-#: the joint method ``auto`` picks for HAADF plus element maps (best in docs/benchmarks.md)
-AUTO_JOINT = "dtv"
 
 #: most iterations of a run the discrepancy rule stops, when `iterations` is not given
 DISCREPANCY_MAX_ITERATIONS = 500
@@ -23,7 +20,7 @@ DISCREPANCY_MAX_ITERATIONS = 500
 
 def reconstruct_series(
     series: TiltSeries,
-    method: str = "auto",
+    method: str,
     *,
     iterations: int | None = None,
     thickness: int | None = None,
@@ -38,14 +35,12 @@ def reconstruct_series(
     ----------
     series : TiltSeries
         Signals ``p[a, y, u]`` with their angles in degrees; never modified.
-    method : str, default "auto"
+    method : str
         A key of :data:`~chemtomo.recon.registry.METHODS` (``chemtomo methods``):
         a per-signal method, or a joint one (``joint=True``: all element maps
-        with HAADF at once, each signal on its own tilts); ``"auto"`` picks per
-        signal by the rule of :func:`~chemtomo.recon.registry.auto_method`, with
-        SIRT instead of MLEM for count signals that hold negative values
-        (background-subtracted maps); a series of HAADF plus non-negative
-        element maps goes to the joint method :data:`AUTO_JOINT`.
+        with HAADF at once, each signal on its own tilts). ``auto``, a choice
+        among whole pipelines scored on the data, is
+        :func:`chemtomo.pipeline.auto.run` (``chemtomo reconstruct --method auto``).
     iterations : int, optional
         Iterations of an iterative method; its default if omitted (with the
         discrepancy rule: at most :data:`DISCREPANCY_MAX_ITERATIONS`). Must be
@@ -60,8 +55,7 @@ def reconstruct_series(
         SIRT, SART, CGLS and MLEM on count signals without negative values,
         :class:`~chemtomo.recon.stopping.Discrepancy`; ``bimodal`` by its own
         EDX deviance rule) when the fit reaches the Poisson noise level; it is
-        refused for other methods. ``method="auto"`` turns it on for count
-        signals reconstructed per signal.
+        refused for other methods.
     options : dict, optional
         Keyword options of the method (``method_options(name)`` lists them),
         e.g. ``{"weight": 0.05}``; checked before any work. Per-signal TV on
@@ -90,11 +84,11 @@ def reconstruct_series(
     """
     options = dict(options or {})
     stop = None if stop == "none" else stop
+    if method == "auto":
+        raise ChemtomoError("method auto chooses among whole pipelines (denoiser, method, iterations) on the data: "
+                            "call chemtomo.pipeline.auto.run, or chemtomo reconstruct --method auto")
     check_method(method, options, iterations=iterations, stop=stop)
-    if method == "auto" and _joint_ready(series):
-        method = AUTO_JOINT
-        check_method(method, options, iterations=iterations, stop=stop)
-    if method != "auto" and METHODS[method].joint:
+    if METHODS[method].joint:
         return _reconstruct_joint(series, method, iterations=iterations, thickness=thickness,
                                   axis_offset=axis_offset, stop=stop, options=options, progress=progress)
     return _reconstruct_signals(series, method, iterations=iterations, thickness=thickness, axis_offset=axis_offset,
@@ -123,9 +117,7 @@ def _reconstruct_signals(series, method, *, iterations, thickness, axis_offset, 
     plan = {}
     for name in series.names:  # choose and validate everything before the first long run
         data = np.asarray(series[name].data, dtype=np.float32)
-        chosen = auto_method([name]) if method == "auto" else method
-        if method == "auto" and METHODS[chosen].counts and (data < 0).any():
-            chosen = "sirt"  # background-subtracted maps are not Poisson counts
+        chosen = method
         check_method(chosen, options, iterations=iterations, stop=stop)
         if METHODS[chosen].counts:
             check_counts(data, f"signal {name}")
@@ -139,7 +131,7 @@ def _reconstruct_signals(series, method, *, iterations, thickness, axis_offset, 
     volumes, record = {}, {}
     for name, (chosen, poisson, data, opts) in plan.items():
         sig, m = series[name], METHODS[chosen]
-        early = (stop == "discrepancy" or (method == "auto" and stop is None)) and poisson and m.stoppable
+        early = stop == "discrepancy" and poisson and m.stoppable
         n_iter = iterations if iterations is not None else (DISCREPANCY_MAX_ITERATIONS if early else m.iterations)
         op = Projector(series.geometry(name, thickness, axis_offset=axis_offset))
         entry = {"method": chosen}
@@ -219,12 +211,6 @@ def _provenance(version, series, method, thickness, axis_offset, stop, options) 
         "dose_e_per_A2": series.dose,
     }
 
-
-def _joint_ready(series: TiltSeries) -> bool:
-    """True if `series` has HAADF and only non-negative count maps besides it (a joint method applies)."""
-    others = [n for n in series.names if n != "HAADF"]
-    return ("HAADF" in series and bool(others)
-            and all(is_counts(n) and not (np.asarray(series[n].data) < 0).any() for n in others))
 
 
 def _jsonable(obj):

@@ -1,0 +1,104 @@
+"""--method auto: candidates scored on the data (no ground truth), checked here against the ground truth."""
+
+import json
+
+import numpy as np
+import pytest
+
+from chemtomo.core.data import TiltSeries
+from chemtomo.core.errors import ChemtomoError
+from chemtomo.core.geometry import TiltGeometry
+from chemtomo.core.projector import Projector
+from chemtomo.pipeline import auto
+from chemtomo.recon import mlem, sirt
+from chemtomo.testing import core_shell, nrmse
+
+SHAPE = (8, 32, 32)
+ANGLES = np.linspace(-70, 70, 15)
+
+
+@pytest.fixture(scope="module")
+def counts():
+    """Au@Ag counts at about one count per pixel: where the choice of pipeline matters."""
+    parts = core_shell(SHAPE, 5, 11)
+    op = Projector(TiltGeometry(ANGLES, SHAPE))
+    rng = np.random.default_rng(3)
+    scale = {"Au": 0.25, "Ag": 0.15}
+    data = {e: rng.poisson(scale[e] * op(parts[k])).astype(np.float32) for e, k in (("Au", "core"), ("Ag", "shell"))}
+    truth = {"Au": scale["Au"] * parts["core"], "Ag": scale["Ag"] * parts["shell"]}
+    return TiltSeries.from_arrays(data, ANGLES), truth, op
+
+
+def _oracle(method, op, b, truth, iterations):
+    errs = []
+    method(op, b, iterations, callback=lambda i, x: errs.append(nrmse(np.asarray(x), truth)) or False)
+    return min(errs), int(np.argmin(errs)) + 1
+
+
+def test_scores_are_zero_for_a_perfect_prediction_and_grow_with_the_error():
+    t = np.array([3.0, 0.0, 5.0])
+    assert auto.poisson_deviance(t, t) < 1e-5 < auto.poisson_deviance(t, t + 1) < auto.poisson_deviance(t, t + 2)
+    assert auto.relative_error(t, t) == 0 and auto.relative_error(t, 2 * t) == pytest.approx(1.0)
+    assert auto.whole_counts(np.array([0, 2.0])) and not auto.whole_counts(np.array([0.5]))
+    assert not auto.whole_counts(np.array([-1.0]))
+
+
+@pytest.mark.slow
+def test_auto_on_counts_is_close_to_the_best_oracle_and_far_better_than_plain_sirt(counts):
+    series, truth, op = counts
+    vs = auto.run(series)
+    rec = vs.provenance["auto"]["counts"]
+    assert rec["signals"] == ["Au", "Ag"] and rec["chosen"] == rec["ranking"][0]
+    assert len(rec["ranking"]) == len(auto.COUNT_CANDIDATES)
+    err = {e: nrmse(vs[e], truth[e]) for e in truth}
+    for e in truth:
+        b = series[e].data
+        plain = nrmse(np.asarray(sirt(op, b, 100)), truth[e])
+        best_mlem, _ = _oracle(mlem, op, b, truth[e], 100)  # MLEM stopped at the iteration the truth picks
+        assert err[e] < 0.6 * plain, (e, err, plain)
+        assert err[e] < 1.1 * best_mlem, (e, err, best_mlem)
+
+
+def test_views_choose_the_iterations_the_truth_would():
+    """Non-count data (a HAADF-like signal with Gaussian noise): SIRT's iterations by held-out views."""
+    parts = core_shell(SHAPE, 5, 11)
+    vol = 3 * parts["core"] + parts["shell"]
+    angles = np.linspace(-70, 70, 29)
+    op = Projector(TiltGeometry(angles, SHAPE))
+    data = op(vol) + np.random.default_rng(0).normal(0, 2.0, op.range_shape).astype(np.float32)
+    series = TiltSeries.from_arrays({"HAADF": data}, angles, units={"HAADF": "electrons"})
+    choice = auto.select(series, candidates=["sirt"])
+    its = choice["views"]["HAADF"]["chosen"]["iterations"]["HAADF"]
+    best, best_it = _oracle(sirt, op, data, vol, 300)
+    chosen = nrmse(np.asarray(sirt(op, data, its)), vol)
+    assert chosen < 1.1 * best, (its, best_it, chosen, best)
+    assert "counts" not in choice  # not whole counts: scored by held-out views
+
+
+def test_candidates_are_checked_and_restrict_the_choice(counts):
+    series, _, _ = counts
+    for bad, words in (("art", "unknown method"), ("blur+sirt", "unknown denoiser"), ("a+b+c", "METHOD or"),
+                       ("gaussian+dtv", "raw counts")):
+        with pytest.raises(ChemtomoError, match=words):
+            auto.Candidate.parse(bad)
+    choice = auto.select(series, candidates=["mlem", "gaussian+sirt"])
+    assert {r["candidate"] for r in choice["counts"]["ranking"]} == {"mlem", "gaussian+sirt"}
+    with pytest.raises(ChemtomoError, match="no candidate applies"):
+        auto.select(series, candidates=["dtv"])  # joint methods need HAADF
+
+
+def test_cli_rank_only_writes_the_ranking_and_no_volume(counts, tmp_path, capsys):
+    from chemtomo.cli import main
+    from chemtomo.io import write_stack
+
+    series, _, _ = counts
+    write_stack(tmp_path / "au.mrc", series["Au"].data, ANGLES)
+    out = tmp_path / "rank"
+    code = main(["reconstruct", "--signal", f"Au={tmp_path / 'au.mrc'}", "--method", "auto", "--rank-only",
+                 "--candidates", "mlem,sirt", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "->" in stdout
+    ranking = json.loads((out / "auto.json").read_text())["counts"]["ranking"]
+    assert {r["candidate"] for r in ranking} == {"mlem", "sirt"} and not list(out.glob("*.mrc"))
+    assert main(["reconstruct", "--signal", f"Au={tmp_path / 'au.mrc'}", "--method", "sirt", "--candidates", "tv",
+                 "--out", str(out)]) == 2

@@ -102,3 +102,21 @@ def test_cli_rank_only_writes_the_ranking_and_no_volume(counts, tmp_path, capsys
     assert {r["candidate"] for r in ranking} == {"mlem", "sirt"} and not list(out.glob("*.mrc"))
     assert main(["reconstruct", "--signal", f"Au={tmp_path / 'au.mrc'}", "--method", "sirt", "--candidates", "tv",
                  "--out", str(out)]) == 2
+
+
+def test_an_auto_run_is_written_and_reported_with_its_ranking(counts, tmp_path, capsys):
+    from chemtomo.cli import main
+    from chemtomo.io import write_stack
+    from chemtomo.report.html import build_report
+
+    series, _, _ = counts
+    write_stack(tmp_path / "au.mrc", series["Au"].data, ANGLES)
+    out = tmp_path / "run"
+    assert main(["reconstruct", "--signal", f"Au={tmp_path / 'au.mrc'}", "--candidates", "mlem,gaussian+sirt",
+                 "--out", str(out)]) == 0
+    prov = json.loads((out / "chemtomo.json").read_text())["provenance"]
+    chosen = prov["auto"]["counts"]["chosen"]
+    assert prov["signals"]["Au"]["candidate"] == chosen["candidate"]
+    assert prov["signals"]["Au"]["iterations"] == chosen["iterations"]["Au"]  # the iterations it was chosen with
+    page = build_report(out).read_text()
+    assert "Method choice (auto)" in page and f"{chosen['candidate']}, best of 2 candidates" in page

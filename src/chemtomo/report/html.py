@@ -129,6 +129,30 @@ def _weight_curve(info: dict) -> str | None:
     return _png(fig)
 
 
+def _auto_ranking(choice: dict | None) -> str | None:
+    """Bars of every candidate's held-out score above the best, per signal group; the chosen one in red."""
+    if not choice:
+        return None
+    groups = ([("counts: " + ", ".join(choice["counts"]["signals"]), choice["counts"])] if "counts" in choice else [])
+    groups += [(name, rec) for name, rec in choice.get("views", {}).items()]
+    if not groups:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 0.35 * max(len(g[1]["ranking"])
+                                                                                   for g in groups) + 1.2))
+    for ax, (label, rec) in zip(np.atleast_1d(axes), groups):
+        ranks = [r for r in rec["ranking"] if r["score"] is not None]
+        names = [r["candidate"] for r in ranks][::-1]
+        scores = np.array([r["score"] for r in ranks][::-1])
+        ax.barh(names, scores - scores.min(), color=["#c33" if n == rec["chosen"]["candidate"] else "#888"
+                                                      for n in names])
+        ax.set_xlabel("held-out score - best (lower is better)", fontsize=8)
+        ax.set_title(f"auto, {label} (red: chosen)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _convergence(prov: dict) -> str | None:
     curves = {n: r["convergence"] for n, r in prov.get("signals", {}).items() if r.get("convergence")}
     if prov.get("convergence"):
@@ -216,7 +240,10 @@ def build_report(run_dir, path=None) -> Path:
     conv = _convergence(prov)
     if conv:
         parts += ["<h2>Convergence</h2>", f"<img alt='convergence' src='{conv}'>"]
-    curve = _weight_curve(prov.get("info", {}))
+    ranking = _auto_ranking(prov.get("auto"))
+    if ranking:
+        parts += ["<h2>Method choice (auto)</h2>", f"<img alt='auto ranking' src='{ranking}'>"]
+    curve = _weight_curve(prov.get("info", {}) or prov.get("joint", {}).get("info", {}))
     if curve:
         parts += ["<h2>Parameter choice</h2>", f"<img alt='weight search' src='{curve}'>"]
     if quant:
@@ -247,7 +274,13 @@ def build_report(run_dir, path=None) -> Path:
 
 def _summary(prov: dict) -> str:
     items = []
-    if "method" in prov:
+    if prov.get("method") == "auto":
+        for label, rec in ([("counts", prov["auto"]["counts"])] if "counts" in prov["auto"] else []) + list(
+                prov["auto"].get("views", {}).items()):
+            items.append((f"auto ({label})", f"{rec['chosen']['candidate']}, best of {len(rec['ranking'])} candidates "
+                                             f"({rec['rule']})"))
+        prov = {**prov.get("joint", {}), "signals": prov.get("signals", {})}
+    if "info" in prov:  # a joint method
         items.append(("method", f"{prov['method']} (joint), {prov.get('iterations')} iterations, "
                                 f"{prov.get('seconds', 0):.1f} s"))
         for name, angles in prov.get("angles_deg", {}).items():

@@ -14,7 +14,9 @@ iterations and weights):
   their mean square (:func:`relative_error`).
 
 Iterative methods are scored along their run, at 1, 2, 3, 4, 5, 7, 10, 14, ... iterations, which
-chooses their iteration count; a run ends once its score rose at 3 checkpoints in a row, so a
+chooses their iteration count, and unregularised ones (SIRT, MLEM, CGLS, ...) also with their volume
+Gaussian-filtered (:data:`FILTERS`), which chooses the filter width of the conventional
+filtered-SIRT pipeline; a run ends once its score rose at 3 checkpoints in a row, so a
 hopeless or overfitting candidate costs little. Regularised methods (``tv``, the joint methods)
 choose their own weight by count splitting on the training half. Joint candidates (HAADF with
 the element maps) are scored like per-signal ones, on the element counts; the HAADF volume is the
@@ -47,6 +49,8 @@ SCORE_SLICES = 32
 BLOCK = 8
 #: every HOLDOUT-th view (not the first or last) is left out for image signals
 HOLDOUT = 4
+#: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
+FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 #: candidates per kind of signal group (``denoiser+method`` or ``method``)
 COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "tv")
@@ -91,11 +95,12 @@ class Score:
     iterations: dict = field(default_factory=dict)
     seconds: float = 0.0
     note: str = ""
+    filters: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         return {"candidate": self.candidate, "score": None if not np.isfinite(self.score) else round(self.score, 6),
-                "iterations": self.iterations, "seconds": round(self.seconds, 2), **({"note": self.note} if
-                                                                                      self.note else {})}
+                "iterations": self.iterations, "filter_voxels": self.filters, "seconds": round(self.seconds, 2),
+                **({"note": self.note} if self.note else {})}
 
 
 def poisson_deviance(counts: np.ndarray, expected: np.ndarray) -> float:
@@ -150,38 +155,50 @@ def _sub(series: TiltSeries, names, rows, data=None) -> TiltSeries:
 
 
 class _PathScore:
-    """Callback that scores the current volume at the checkpoints and stops once the score keeps rising."""
+    """Callback that scores the current volume at the checkpoints (unfiltered and Gaussian-filtered with each
+    width of `filters`) and stops once the best score of a checkpoint kept rising."""
 
-    def __init__(self, score, checkpoints):
-        self.score, self.checkpoints = score, set(checkpoints)
-        self.best, self.best_iter, self.rises, self.last = np.inf, 0, 0, np.inf
+    def __init__(self, score, checkpoints, filters=(0.0,)):
+        self.score, self.checkpoints, self.filters = score, set(checkpoints), tuple(filters)
+        self.best, self.best_iter, self.best_filter, self.rises, self.last = np.inf, 0, 0.0, 0, np.inf
+
+    def evaluate(self, x) -> tuple[float, float]:
+        """(best score, its filter width) of volume `x` over the filter widths."""
+        from scipy.ndimage import gaussian_filter
+
+        x = np.asarray(x, dtype=np.float32)
+        return min(((self.score(gaussian_filter(x, w) if w > 0 else x), w) for w in self.filters),
+                   key=lambda t: t[0])
 
     def __call__(self, i, x) -> bool:
         it = i + 1
         if it not in self.checkpoints:
             return False
-        value = self.score(np.asarray(x, dtype=np.float32))
+        value, width = self.evaluate(x)
         if value < self.best:
-            self.best, self.best_iter = value, it
+            self.best, self.best_iter, self.best_filter = value, it, width
         self.rises = self.rises + 1 if value > self.last else 0
         self.last = value
         return self.rises >= PATIENCE
 
 
-def _run_path(method: str, op, data, max_iterations: int, score, options: dict) -> tuple[float, int]:
-    """Run an iterative `method` scoring along its path; (best score, its iterations)."""
+def _run_path(method: str, op, data, max_iterations: int, score, options: dict, filters=(0.0,)
+              ) -> tuple[float, int, float]:
+    """Run `method` scoring along its path; (best score, its iterations, its filter width in voxels)."""
     from ..recon.registry import METHODS
 
     m = METHODS[method]
+    cb = _PathScore(score, (), filters)
     if m.iterations is None:  # direct
-        vol = m.function(op, data, **options)
-        return score(np.asarray(vol, dtype=np.float32)), 0
+        value, width = cb.evaluate(m.function(op, data, **options))
+        return value, 0, width
     points = [c for c in CHECKPOINTS if c <= max_iterations]
-    cb = _PathScore(score, points)
+    cb.checkpoints = set(points)
     vol = m.function(op, data, max(points), callback=[cb], **options)
     if cb.best_iter == 0:  # no checkpoint reached (a method that ends early by itself)
-        return score(np.asarray(vol, dtype=np.float32)), max(points)
-    return cb.best, cb.best_iter
+        value, width = cb.evaluate(vol)
+        return value, max(points), width
+    return cb.best, cb.best_iter, cb.best_filter
 
 
 def _max_iterations(method: str, given: int | None) -> int:
@@ -241,19 +258,20 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
             else:
                 data = _denoised(train, cand.denoise)
                 sub = _sub(series, names, rows, data=data)
-                total, its = 0.0, {}
+                total, its, widths = 0.0, {}, {}
                 for n in names:
                     op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
                     d = np.asarray(sub[n].data)
                     options = {"data_term": "kl"} if cand.method == "tv" and cand.denoise is None else {}
                     if m.counts and (d < 0).any():
                         d = np.maximum(d, 0)
-                    value, it = _run_path(cand.method, op, d, _max_iterations(cand.method, iterations),
-                                          lambda x, _op=op, _t=test_rows[n]: poisson_deviance(_t, np.asarray(_op(x))),
-                                          options)
+                    value, it, width = _run_path(
+                        cand.method, op, d, _max_iterations(cand.method, iterations),
+                        lambda x, _op=op, _t=test_rows[n]: poisson_deviance(_t, np.asarray(_op(x))), options,
+                        FILTERS if m.stoppable else (0.0,))
                     total += value
-                    its[n] = it
-                scores.append(Score(cand.name, total, its, time.perf_counter() - start))
+                    its[n], widths[n] = it, width
+                scores.append(Score(cand.name, total, its, time.perf_counter() - start, filters=widths))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
@@ -289,9 +307,10 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
         if m.joint or cand.denoise is not None or (m.counts and (data < 0).any()):
             continue
         try:
-            value, it = _run_path(cand.method, op, data[kept], _max_iterations(cand.method, iterations),
-                                  lambda x: relative_error(measured, np.asarray(op_held(x))), {})
-            scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start))
+            value, it, width = _run_path(cand.method, op, data[kept], _max_iterations(cand.method, iterations),
+                                         lambda x: relative_error(measured, np.asarray(op_held(x))), {},
+                                         FILTERS if m.stoppable else (0.0,))
+            scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, filters={name: width}))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
@@ -383,6 +402,8 @@ def _applies(cand: Candidate, group: str, series: TiltSeries) -> bool:
 def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None, candidates=None, rng=0,
         progress=None, log=None) -> VolumeSet:
     """Select (:func:`select`), then run each group's winner on all of its data; provenance ``auto`` holds the scores."""
+    from scipy.ndimage import gaussian_filter
+
     from ..recon.registry import METHODS
     from ..recon.series import reconstruct_series
     from .recipe import Denoise, Reconstruct
@@ -413,9 +434,10 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
             den = Denoise(method=cand.denoise, signals=[n]) if cand.denoise else None
             vs = process(TiltSeries({n: series[n]}, pixel_size=series.pixel_size), settings, denoise=den,
                          progress=progress)
-            volumes[n] = vs[n]
+            width = chosen.get("filter_voxels", {}).get(n) or 0.0
+            volumes[n] = gaussian_filter(np.asarray(vs[n]), width) if width > 0 else vs[n]
             signals[n] = vs.provenance["signals"][n] | ({"denoise": vs.provenance["denoise"]} if den else {})
-            signals[n]["candidate"] = cand.name
+            signals[n].update(candidate=cand.name, filter_voxels=width)
     from .. import __version__
 
     choice["final_seconds"] = round(time.perf_counter() - start, 2)
@@ -436,7 +458,8 @@ def table(choice: dict) -> list[str]:
     for label, rec in groups_:
         lines.append(f"auto, {label} ({rec['rule']}):")
         for i, s in enumerate(rec["ranking"]):
-            its = ", ".join(f"{k} {v}" for k, v in s["iterations"].items() if v) or "-"
+            its = ", ".join(f"{k} {v}" + (f" (filter {s['filter_voxels'][k]:g})" if s.get("filter_voxels", {}).get(k)
+                                          else "") for k, v in s["iterations"].items() if v) or "-"
             mark = "->" if i == 0 else "  "
             score = "failed" if s["score"] is None else f"{s['score']:.5g}"
             lines.append(f"  {mark} {s['candidate']:<16} {score:>12}  iterations: {its:<24} {s['seconds']:.1f} s")

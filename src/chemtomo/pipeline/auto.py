@@ -13,12 +13,12 @@ iterations and weights):
   reconstructed and the left-out views are predicted, scored by their squared error relative to
   their mean square (:func:`relative_error`).
 
-Iterative methods are scored along their run, at 1, 2, 3, 4, 5, 7, 10, 14, ... iterations, which
-chooses their iteration count, and unregularised ones (SIRT, MLEM, CGLS, ...) also with their volume
+Semi-convergent methods (SIRT, MLEM, CGLS, ...) are scored along their run, at 1, 2, 3, 4, 5, 7, 10,
+14, ... iterations, which chooses their iteration count, and also with their volume
 Gaussian-filtered (:data:`FILTERS`), which chooses the filter width of the conventional
 filtered-SIRT pipeline; a run ends once its score rose at 3 checkpoints in a row, so a
 hopeless or overfitting candidate costs little. Regularised methods (``tv``, the joint methods)
-choose their own weight by count splitting on the training half. Joint candidates (HAADF with
+converge: they run their default iterations, are scored at the end, and choose their own weight by count splitting on the training half. Joint candidates (HAADF with
 the element maps) are scored like per-signal ones, on the element counts; the HAADF volume is the
 image candidates' winner.
 
@@ -192,7 +192,8 @@ def _run_path(method: str, op, data, max_iterations: int, score, options: dict, 
     if m.iterations is None:  # direct
         value, width = cb.evaluate(m.function(op, data, **options))
         return value, 0, width
-    points = [c for c in CHECKPOINTS if c <= max_iterations]
+    # semi-convergent methods are scored along their run; regularised ones converge and are scored at the end
+    points = [c for c in CHECKPOINTS if c <= max_iterations] if m.stoppable else [max_iterations]
     cb.checkpoints = set(points)
     vol = m.function(op, data, max(points), callback=[cb], **options)
     if cb.best_iter == 0:  # no checkpoint reached (a method that ends early by itself)

@@ -18,9 +18,10 @@ Semi-convergent methods (SIRT, MLEM, CGLS, ...) are scored along their run, at 1
 Gaussian-filtered (:data:`FILTERS`), which chooses the filter width of the conventional
 filtered-SIRT pipeline; a run ends once its score rose at 3 checkpoints in a row, so a
 hopeless or overfitting candidate costs little. Regularised methods (``tv``, the joint methods)
-converge: they run their default iterations, are scored at the end, and choose their own weight by count splitting on the training half. Joint candidates (HAADF with
-the element maps) are scored like per-signal ones, on the element counts; the HAADF volume is the
-image candidates' winner.
+converge: they run their default iterations, are scored at the end, and choose their own weight
+by count splitting on the training half. Joint candidates (HAADF with the element maps) are
+scored like per-signal ones, on the element counts; the HAADF volume is the image candidates'
+winner.
 
 Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
 :data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all

@@ -156,7 +156,9 @@ def main():
                 t = time.perf_counter()
                 vols = fn()
                 info = getattr(vols, "info", {})
-                settings = f"weight {info['weight']:.3g}" if "weight" in info else ""
+                w = info.get("weight")
+                settings = ("" if w is None else f"weight {w:.3g}" if not isinstance(w, dict)
+                            else "weight " + "/".join(f"{v:.3g}" for v in w.values()))
                 if "factor" in info:  # fused: the weight rule's factor chosen by count splitting
                     settings = f"TV rule x {info['factor']:g}"
                 if "haadf_weights" in info:

@@ -49,7 +49,7 @@ def test_auto_on_counts_is_close_to_the_best_oracle_and_far_better_than_plain_si
     vs = auto.run(series)
     rec = vs.provenance["auto"]["counts"]
     assert rec["signals"] == ["Au", "Ag"] and rec["chosen"] == rec["ranking"][0]
-    assert len(rec["ranking"]) == len(auto.COUNT_CANDIDATES)
+    assert len(rec["ranking"]) >= len(auto.COUNT_CANDIDATES)  # and the best per element when they differ
     err = {e: nrmse(vs[e], truth[e]) for e in truth}
     for e in truth:
         b = series[e].data

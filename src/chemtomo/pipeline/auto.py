@@ -17,7 +17,8 @@ Semi-convergent methods (SIRT, MLEM, CGLS, ...) are scored along their run, at 1
 14, ... iterations, which chooses their iteration count, and also with their volume
 Gaussian-filtered (:data:`FILTERS`), which chooses the filter width of the conventional
 filtered-SIRT pipeline; a run ends once its score rose at 3 checkpoints in a row, so a
-hopeless or overfitting candidate costs little. Regularised methods (``tv``, the joint methods)
+hopeless or overfitting candidate costs little
+(:data:`PATIENCE`, :data:`LOSS`). Regularised methods (``tv``, the joint methods)
 converge: they run their default iterations, are scored at the end, and choose their own weight
 by count splitting on the training half. Joint candidates (HAADF with the element maps) are
 scored like per-signal ones, on the element counts; the HAADF volume is the image candidates'
@@ -42,8 +43,11 @@ from ..core.names import is_counts
 
 #: iterations at which an iterative candidate is scored
 CHECKPOINTS = (1, 2, 3, 4, 5, 7, 10, 14, 20, 28, 40, 56, 80, 112, 160, 224, 320, 450)
-#: checkpoints in a row with a rising score that end a candidate's run
+#: checkpoints in a row with a rising score that end a candidate's run ...
 PATIENCE = 3
+#: ... once the score has also lost this share of its improvement since the first checkpoint (clear overfitting,
+#: not a wobble of a filtered score)
+LOSS = 0.1
 #: largest number of slices (along the tilt axis y) the candidates are scored on
 SCORE_SLICES = 32
 #: neighbouring slices per block of the scored slices
@@ -97,10 +101,12 @@ class Score:
     seconds: float = 0.0
     note: str = ""
     filters: dict = field(default_factory=dict)
+    per_signal: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         return {"candidate": self.candidate, "score": None if not np.isfinite(self.score) else round(self.score, 6),
-                "iterations": self.iterations, "filter_voxels": self.filters, "seconds": round(self.seconds, 2),
+                "iterations": self.iterations, "filter_voxels": self.filters,
+                "per_signal": {k: round(v, 6) for k, v in self.per_signal.items()}, "seconds": round(self.seconds, 2),
                 **({"note": self.note} if self.note else {})}
 
 
@@ -162,6 +168,7 @@ class _PathScore:
     def __init__(self, score, checkpoints, filters=(0.0,)):
         self.score, self.checkpoints, self.filters = score, set(checkpoints), tuple(filters)
         self.best, self.best_iter, self.best_filter, self.rises, self.last = np.inf, 0, 0.0, 0, np.inf
+        self.first = None
 
     def evaluate(self, x) -> tuple[float, float]:
         """(best score, its filter width) of volume `x` over the filter widths."""
@@ -176,11 +183,12 @@ class _PathScore:
         if it not in self.checkpoints:
             return False
         value, width = self.evaluate(x)
+        self.first = value if self.first is None else self.first
         if value < self.best:
             self.best, self.best_iter, self.best_filter = value, it, width
         self.rises = self.rises + 1 if value > self.last else 0
         self.last = value
-        return self.rises >= PATIENCE
+        return self.rises >= PATIENCE and value > self.best + LOSS * (self.first - self.best)
 
 
 def _run_path(method: str, op, data, max_iterations: int, score, options: dict, filters=(0.0,)
@@ -260,7 +268,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
             else:
                 data = _denoised(train, cand.denoise)
                 sub = _sub(series, names, rows, data=data)
-                total, its, widths = 0.0, {}, {}
+                total, its, widths, per = 0.0, {}, {}, {}
                 for n in names:
                     op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
                     d = np.asarray(sub[n].data)
@@ -272,8 +280,9 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                         lambda x, _op=op, _t=test_rows[n]: poisson_deviance(_t, np.asarray(_op(x))), options,
                         FILTERS if m.stoppable else (0.0,))
                     total += value
-                    its[n], widths[n] = it, width
-                scores.append(Score(cand.name, total, its, time.perf_counter() - start, filters=widths))
+                    its[n], widths[n], per[n] = it, width, value
+                scores.append(Score(cand.name, total, its, time.perf_counter() - start, filters=widths,
+                                    per_signal=per))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
@@ -373,11 +382,12 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
         if not pick["counts"]:
             raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}; add one such as "
                                 "mlem or gaussian+sirt to --candidates")
-        ranking = sorted(score_counts(series, g["counts"], pick["counts"], thickness=thickness,
-                                      axis_offset=axis_offset, iterations=iterations, rng=rng, log=log),
-                         key=lambda s: s.score)
+        scores = score_counts(series, g["counts"], pick["counts"], thickness=thickness, axis_offset=axis_offset,
+                              iterations=iterations, rng=rng, log=log)
+        ranking = sorted([s.record() for s in scores] + _per_element(scores, g["counts"]),
+                         key=lambda r: np.inf if r["score"] is None else r["score"])
         out["counts"] = {"signals": g["counts"], "rule": "count splitting: Poisson deviance per held-out count",
-                         "ranking": [s.record() for s in ranking], "chosen": ranking[0].record()}
+                         "ranking": ranking, "chosen": ranking[0]}
     for name in g["views"]:
         if not pick["views"]:
             raise ChemtomoError(f"no candidate applies to {name}; add one such as sirt to --candidates")
@@ -390,6 +400,21 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
                               "chosen": ranking[0].record()}
     out["seconds"] = round(time.perf_counter() - start, 2)
     return out
+
+
+def _per_element(scores: list[Score], names) -> list[dict]:
+    """The best per-signal candidate of each element, as one more ranking entry (when they differ)."""
+    per = [s for s in scores if s.per_signal and all(np.isfinite(s.per_signal.get(n, np.inf)) for n in names)]
+    if len(names) < 2 or not per:
+        return []
+    best = {n: min(per, key=lambda s: s.per_signal[n]) for n in names}
+    if len({b.candidate for b in best.values()}) < 2:
+        return []
+    return [{"candidate": "best per element", "score": round(sum(best[n].per_signal[n] for n in names), 6),
+             "iterations": {n: best[n].iterations[n] for n in names},
+             "filter_voxels": {n: best[n].filters.get(n, 0.0) for n in names},
+             "per_signal": {n: round(best[n].per_signal[n], 6) for n in names},
+             "per_signal_candidate": {n: best[n].candidate for n in names}, "seconds": 0.0}]
 
 
 def _applies(cand: Candidate, group: str, series: TiltSeries) -> bool:
@@ -417,7 +442,11 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
     volumes, signals = {}, {}
     jobs = []
     if "counts" in choice:
-        jobs.append((choice["counts"]["chosen"], choice["counts"]["signals"]))
+        chosen = choice["counts"]["chosen"]
+        if "per_signal_candidate" in chosen:  # each element its own winner
+            jobs += [({**chosen, "candidate": chosen["per_signal_candidate"][n]}, [n]) for n in choice["counts"]["signals"]]
+        else:
+            jobs.append((chosen, choice["counts"]["signals"]))
     jobs += [(rec["chosen"], [name]) for name, rec in choice["views"].items()]
     joint_info = None
     for chosen, names in jobs:
@@ -460,8 +489,10 @@ def table(choice: dict) -> list[str]:
     for label, rec in groups_:
         lines.append(f"auto, {label} ({rec['rule']}):")
         for i, s in enumerate(rec["ranking"]):
-            its = ", ".join(f"{k} {v}" + (f" (filter {s['filter_voxels'][k]:g})" if s.get("filter_voxels", {}).get(k)
-                                          else "") for k, v in s["iterations"].items() if v) or "-"
+            which = s.get("per_signal_candidate", {})
+            its = ", ".join(f"{k} {which[k] + ' ' if k in which else ''}{v}"
+                            + (f" (filter {s['filter_voxels'][k]:g})" if s.get("filter_voxels", {}).get(k) else "")
+                            for k, v in s["iterations"].items() if v) or "-"
             mark = "->" if i == 0 else "  "
             score = "failed" if s["score"] is None else f"{s['score']:.5g}"
             lines.append(f"  {mark} {s['candidate']:<16} {score:>12}  iterations: {its:<24} {s['seconds']:.1f} s")

@@ -167,6 +167,10 @@ def reconstruct(
     if slab is not None:
         from .pipeline.batch import reconstruct_slabs
 
+        if recon.method == "auto":
+            raise ChemtomoError("--slab needs a named --method (slabs are reconstructed independently); choose one "
+                                "with --rank-only on the same data first")
+
         out_dir.mkdir(parents=True, exist_ok=True)
         info = reconstruct_slabs(series, recon, out_dir / "volumes.zarr", slab=slab, workers=workers,
                                  scheduler=scheduler, log=out.print)

@@ -120,3 +120,12 @@ def test_an_auto_run_is_written_and_reported_with_its_ranking(counts, tmp_path, 
     assert prov["signals"]["Au"]["iterations"] == chosen["iterations"]["Au"]  # the iterations it was chosen with
     page = build_report(out).read_text()
     assert "Method choice (auto)" in page and f"{chosen['candidate']}, best of 2 candidates" in page
+
+
+def test_named_count_candidates_leave_haadf_to_the_image_defaults(counts):
+    series, truth, op = counts
+    haadf = op(3 * truth["Au"] + truth["Ag"])
+    both = TiltSeries({**series.signals, **TiltSeries.from_arrays({"HAADF": haadf}, ANGLES).signals})
+    choice = auto.select(both, candidates=["gaussian+sirt"])
+    assert [r["candidate"] for r in choice["counts"]["ranking"]] == ["gaussian+sirt"]
+    assert {r["candidate"] for r in choice["views"]["HAADF"]["ranking"]} == set(auto.IMAGE_CANDIDATES)

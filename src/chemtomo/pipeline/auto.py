@@ -40,6 +40,7 @@ import numpy as np
 from ..core.data import Signal, TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
+from .candidates import Candidate
 
 #: iterations at which an iterative candidate is scored
 CHECKPOINTS = (1, 2, 3, 4, 5, 7, 10, 14, 20, 28, 40, 56, 80, 112, 160, 224, 320, 450)
@@ -61,34 +62,6 @@ FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "tv")
 JOINT_CANDIDATES = ("dtv", "tnv")
 IMAGE_CANDIDATES = ("sirt", "mlem", "cgls")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One pipeline of the selection: an optional denoiser of the projection maps, then a method."""
-
-    name: str
-    method: str
-    denoise: str | None = None
-
-    @classmethod
-    def parse(cls, name: str) -> "Candidate":
-        """``"gaussian+sirt"`` -> denoiser gaussian, method sirt; ``"tv"`` -> method tv."""
-        from ..denoise.registry import DENOISERS
-        from ..recon.registry import METHODS
-
-        parts = name.strip().split("+")
-        if len(parts) > 2 or not all(parts):
-            raise ChemtomoError(f"candidate {name!r} must be METHOD or DENOISER+METHOD, e.g. tv or gaussian+sirt")
-        method = parts[-1]
-        denoiser = parts[0] if len(parts) == 2 else None
-        if method not in METHODS:
-            raise ChemtomoError(f"candidate {name!r}: unknown method {method!r}; choose from {', '.join(METHODS)}")
-        if denoiser is not None and denoiser not in DENOISERS:
-            raise ChemtomoError(f"candidate {name!r}: unknown denoiser {denoiser!r}; choose from {', '.join(DENOISERS)}")
-        if denoiser is not None and METHODS[method].joint:
-            raise ChemtomoError(f"candidate {name!r}: joint methods take the raw counts; drop the denoiser")
-        return cls(name.strip(), method, denoiser)
 
 
 @dataclass
@@ -389,9 +362,9 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
         out["counts"] = {"signals": g["counts"], "rule": "count splitting: Poisson deviance per held-out count",
                          "ranking": ranking, "chosen": ranking[0]}
     for name in g["views"]:
-        if not pick["views"]:
-            raise ChemtomoError(f"no candidate applies to {name}; add one such as sirt to --candidates")
-        ranking = sorted(score_images(series, name, pick["views"], thickness=thickness, axis_offset=axis_offset,
+        # named candidates that cannot score image signals (joint, denoised) leave them to the image defaults
+        views = pick["views"] or defaults["views"]
+        ranking = sorted(score_images(series, name, views, thickness=thickness, axis_offset=axis_offset,
                                       iterations=iterations, log=log), key=lambda s: s.score)
         if not ranking:
             raise ChemtomoError(f"no candidate applies to {name}; add one such as sirt to --candidates")
@@ -433,8 +406,8 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
 
     from ..recon.registry import METHODS
     from ..recon.series import reconstruct_series
+    from . import steps
     from .recipe import Denoise, Reconstruct
-    from .run import process
 
     choice = select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
                     candidates=candidates, rng=rng, log=log)
@@ -462,12 +435,14 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
             its = chosen["iterations"].get(n) or None
             settings = Reconstruct(method=cand.method, iterations=its if METHODS[cand.method].iterations else None,
                                    thickness=thickness, axis_offset=axis_offset)
-            den = Denoise(method=cand.denoise, signals=[n]) if cand.denoise else None
-            vs = process(TiltSeries({n: series[n]}, pixel_size=series.pixel_size), settings, denoise=den,
-                         progress=progress)
+            one = TiltSeries({n: series[n]}, pixel_size=series.pixel_size)
+            denoised = None
+            if cand.denoise:
+                one, denoised = steps.denoise(one, Denoise(method=cand.denoise, signals=[n]))
+            vs = steps.reconstruct(one, settings, progress=progress)
             width = chosen.get("filter_voxels", {}).get(n) or 0.0
             volumes[n] = gaussian_filter(np.asarray(vs[n]), width) if width > 0 else vs[n]
-            signals[n] = vs.provenance["signals"][n] | ({"denoise": vs.provenance["denoise"]} if den else {})
+            signals[n] = vs.provenance["signals"][n] | ({"denoise": denoised} if denoised else {})
             signals[n].update(candidate=cand.name, filter_voxels=width)
     from .. import __version__
 

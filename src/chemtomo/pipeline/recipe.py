@@ -162,7 +162,7 @@ class Reconstruct(_Model):
     @classmethod
     def _candidates(cls, v):
         if v is not None:
-            from .auto import Candidate
+            from .candidates import Candidate
 
             if not v:
                 raise ValueError("candidates is empty; name at least one, e.g. [tv, dtv]")

@@ -68,7 +68,15 @@ def _reconstruct(series, settings: Reconstruct, denoised: dict | None, synthesiz
     method, why = steps.resolve_method(settings, changed_by=changed_by)
     if why:
         log(why)
-    volumes = steps.reconstruct(series, settings, method=method, progress=progress, log=log)
+    if method == "auto":
+        from . import auto
+
+        volumes = auto.run(series, thickness=settings.thickness, axis_offset=settings.axis_offset,
+                           iterations=settings.iterations, candidates=settings.candidates, progress=progress, log=log)
+        for line in auto.table(volumes.provenance["auto"]):
+            log(line)
+    else:
+        volumes = steps.reconstruct(series, settings, method=method, progress=progress)
     if denoised is not None:
         volumes.provenance["denoise"] = denoised
     if synthesized is not None:

@@ -91,20 +91,11 @@ def resolve_method(settings: Reconstruct, *, changed_by: str | None = None) -> t
 
 
 def reconstruct(series: TiltSeries, settings: Reconstruct, *, method: str | None = None,
-                progress: Progress | None = None, log=None) -> VolumeSet:
-    """Reconstruct every signal with the settings' method, geometry and options (:func:`reconstruct_series`);
-    ``auto`` scores the candidate pipelines on the data and runs the best (:mod:`chemtomo.pipeline.auto`)."""
+                progress: Progress | None = None) -> VolumeSet:
+    """Reconstruct every signal with the settings' named method, geometry and options (:func:`reconstruct_series`);
+    ``auto`` is :func:`chemtomo.pipeline.auto.run`, which calls this for its candidates."""
     from ..recon.series import reconstruct_series
 
-    if (method or settings.method) == "auto":
-        from . import auto
-
-        volumes = auto.run(series, thickness=settings.thickness, axis_offset=settings.axis_offset,
-                           iterations=settings.iterations, candidates=settings.candidates, progress=progress, log=log)
-        if log is not None:
-            for line in auto.table(volumes.provenance["auto"]):
-                log(line)
-        return volumes
     return reconstruct_series(series, method or settings.method, iterations=settings.iterations,
                               thickness=settings.thickness, axis_offset=settings.axis_offset, stop=settings.stop,
                               options=dict(settings.options), progress=progress)

@@ -252,7 +252,7 @@ def summarise(label, rows: dict, notes, *, counts: bool, repeats_label: str) -> 
     full = {r: v for r, v in rows.items() if all(k in v["scores"] for k in keys)}
     mean = {r: float(np.mean([v["scores"][k] for k in keys])) for r, v in full.items()}
     best = min(mean, key=mean.get)
-    best_cand = min((r for r in mean if r != "G-SIRT oracle (tuned on B)"), key=mean.get)
+    best_cand = min((r for r in mean if r not in ("auto", "G-SIRT oracle (tuned on B)")), key=mean.get)
     out = []
     for r, v in rows.items():
         s = np.array([v["scores"].get(k, np.nan) for k in keys])
@@ -284,7 +284,7 @@ def summarise(label, rows: dict, notes, *, counts: bool, repeats_label: str) -> 
     chosen = ", ".join(rows["auto"]["settings"][k].split(" (")[0] for k in keys)
     lines += [f"auto chose: {chosen}.", "",
               f"**Verdict ({label})**: best row: {best}. Against the best candidate ({best_cand}): "
-              f"{verdict(best_cand) if best_cand != 'auto' else 'auto is the best candidate row'}. Against the "
+              f"{verdict(best_cand)}. Against the "
               f"tuned G-SIRT oracle: {verdict('G-SIRT oracle (tuned on B)')}.", ""]
     if notes:
         lines += ["Checks (exceptions; volumes non-finite, all zero, or with a minimum below -5% of their maximum):", ""] + [f"- {n}" for n in notes] + [""]

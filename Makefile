@@ -19,11 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/chemtomo demo --out demo-output
 
+# two test processes, one torch thread each (tests/conftest.py): never more threads than the 2 cores
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"

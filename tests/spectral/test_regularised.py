@@ -12,7 +12,7 @@ from chemtomo.spectral import regularised_maps
 from chemtomo.spectral.maps import fit_maps, window_maps
 from chemtomo.testing import nrmse
 
-torch.set_num_threads(1)
+torch.set_num_threads(1)  # also set for the whole session in tests/conftest.py
 
 E = energy_axis(1024, 0.01)
 PIX = 5.0

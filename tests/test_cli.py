@@ -214,7 +214,11 @@ def test_demo_small(tmp_path, capsys):
     assert (tmp_path / "orthoslices.png").stat().st_size > 10_000
     table = (tmp_path / "table.md").read_text().splitlines()
     scores = {row.split("|")[1].strip(): [float(c) for c in row.split("|")[2:4]] for row in table[2:]}
-    assert set(scores) == {"fbp", "sirt", "sart", "cgls", "mlem", "tv", "tnv (joint, HAADF)", "dtv (joint, HAADF)"}
+    auto_row = next(k for k in scores if k.startswith("auto (chose "))
+    assert set(scores) - {auto_row} == {"fbp", "sirt", "sart", "cgls", "mlem", "tv", "tnv (joint, HAADF)",
+                                        "dtv (joint, HAADF)"}
+    # the default, chosen without ground truth, is far better than the untuned classical methods
+    assert max(scores[auto_row]) < min(scores["sirt"]) and max(scores[auto_row]) < min(scores["mlem"])
     # on low-dose counts the Poisson and TV methods beat least squares, and HAADF lifts the joint method further
     assert max(scores["tv"]) < min(scores["sirt"])
     assert max(scores["tnv (joint, HAADF)"]) < min(scores["sirt"])

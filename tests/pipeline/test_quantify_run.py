@@ -3,37 +3,17 @@ import json
 
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
 
 from chemtomo.cli import main
 from chemtomo.core.data import VolumeSet
 from chemtomo.io.write import write_volume_set
 from chemtomo.pipeline.quantify import quantify_run, read_table, rows_to_csv
 
-SHAPE = (40, 40, 72)
-
-
-def _sphere(centre, radius):
-    g = np.meshgrid(*[np.arange(n, dtype=float) for n in SHAPE], indexing="ij")
-    return sum((gi - c) ** 2 for gi, c in zip(g, centre)) <= radius**2
-
-
-@pytest.fixture(scope="module")
-def field():
-    # a core-shell particle (Au core r 7, Ag shell to r 12: 2.5 nm at 0.5 nm voxels) and an Au30Ag70 alloy particle
-    core, cs = _sphere((20, 20, 18), 7), _sphere((20, 20, 18), 12)
-    alloy = _sphere((20, 20, 52), 10)
-    au = core * 1.0 + alloy * 0.3
-    ag = (cs & ~core) * 1.0 + alloy * 0.7
-    rng = np.random.default_rng(0)
-    vols = {n: gaussian_filter(v, 0.7) + rng.normal(0, 0.03, SHAPE) for n, v in (("Au", au), ("Ag", ag))}
-    return vols
-
 
 @pytest.mark.slow
-def test_quantify_run_writes_table_json_and_figure(field, tmp_path):
+def test_quantify_run_writes_table_json_and_figure(particle_field, tmp_path):
     run_dir = tmp_path / "run"
-    write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5), run_dir)
+    write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in particle_field.items()}, voxel_size=0.5), run_dir)
     res = quantify_run(run_dir, core="Au")
     out = run_dir / "quantify"
     assert [p.name for p in res["paths"]] == ["particles.csv", "particles.parquet", "quantify.json", "particles.png"]
@@ -44,9 +24,9 @@ def test_quantify_run_writes_table_json_and_figure(field, tmp_path):
     assert [r["particle"] for r in read_table(out / "particles.parquet")] == [1, 2]
 
 
-def test_quantify_from_the_cli(field, tmp_path, capsys):
+def test_quantify_from_the_cli(particle_field, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5,
+    write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in particle_field.items()}, voxel_size=0.5,
                                provenance={"method": "test"}), run_dir)
     assert main(["quantify", str(run_dir), "--core", "Au"]) == 0
     printed = capsys.readouterr().out
@@ -63,11 +43,11 @@ def test_quantify_from_the_cli(field, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_batch_of_runs_parquet_and_figure(field, tmp_path, capsys):
+def test_batch_of_runs_parquet_and_figure(particle_field, tmp_path, capsys):
     runs = []
     for i in range(2):
         runs.append(tmp_path / f"run{i}")
-        write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in field.items()}, voxel_size=0.5), runs[-1])
+        write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in particle_field.items()}, voxel_size=0.5), runs[-1])
     assert main(["quantify", *map(str, runs), "--core", "Au", "--out", str(tmp_path / "b")]) == 0
     rows = read_table(tmp_path / "b" / "batch.parquet")
     assert len(rows) == 4 and {r["run"] for r in rows} == {str(r) for r in runs}

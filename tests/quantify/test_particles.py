@@ -1,32 +1,12 @@
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
 
 from chemtomo.core.errors import ChemtomoError, ShapeError
 from chemtomo.quantify.particles import quantify_volumes
 
-SHAPE = (40, 40, 72)
 
-
-def _sphere(centre, radius):
-    g = np.meshgrid(*[np.arange(n, dtype=float) for n in SHAPE], indexing="ij")
-    return sum((gi - c) ** 2 for gi, c in zip(g, centre)) <= radius**2
-
-
-@pytest.fixture(scope="module")
-def field():
-    # a core-shell particle (Au core r 7, Ag shell to r 12: 2.5 nm at 0.5 nm voxels) and an Au30Ag70 alloy particle
-    core, cs = _sphere((20, 20, 18), 7), _sphere((20, 20, 18), 12)
-    alloy = _sphere((20, 20, 52), 10)
-    au = core * 1.0 + alloy * 0.3
-    ag = (cs & ~core) * 1.0 + alloy * 0.7
-    rng = np.random.default_rng(0)
-    vols = {n: gaussian_filter(v, 0.7) + rng.normal(0, 0.03, SHAPE) for n, v in (("Au", au), ("Ag", ag))}
-    return vols
-
-
-def test_core_shell_and_alloy_particles(field):
-    res = quantify_volumes(field, voxel_size=0.5, core="Au")
+def test_core_shell_and_alloy_particles(particle_field):
+    res = quantify_volumes(particle_field, voxel_size=0.5, core="Au")
     rows = res["rows"]
     assert len(rows) == 2 and not any(r["touches_border"] for r in rows)
     alloy, cs = (rows[int(res["labels"][20, 20, x]) - 1] for x in (52, 18))
@@ -36,19 +16,19 @@ def test_core_shell_and_alloy_particles(field):
     assert alloy["alloying_index"] > 0.8 and cs["alloying_index"] < 0.3
 
 
-def test_errors(field):
+def test_errors(particle_field):
     with pytest.raises(ChemtomoError, match="core element"):
-        quantify_volumes(field, core="Pt")
+        quantify_volumes(particle_field, core="Pt")
     with pytest.raises(ShapeError):
-        quantify_volumes({"Au": field["Au"], "Ag": field["Ag"][:5]})
+        quantify_volumes({"Au": particle_field["Au"], "Ag": particle_field["Ag"][:5]})
     with pytest.raises(ChemtomoError, match="reference"):
-        quantify_volumes(field, reference="HAADF")
+        quantify_volumes(particle_field, reference="HAADF")
     with pytest.raises(ChemtomoError, match="constant"):
-        quantify_volumes({"Au": np.zeros(SHAPE)})
+        quantify_volumes({"Au": np.zeros(particle_field["Au"].shape)})
 
 
-def test_radial_profiles_and_interface_width(field):
-    res = quantify_volumes(field, voxel_size=0.5, core="Au")
+def test_radial_profiles_and_interface_width(particle_field):
+    res = quantify_volumes(particle_field, voxel_size=0.5, core="Au")
     k = int(res["labels"][20, 20, 18])
     prof = res["profiles"][k]
     r = np.array(prof["radius_nm"])

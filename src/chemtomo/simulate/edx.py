@@ -8,23 +8,8 @@ Expected counts of line ``l`` of element ``e`` in pixel ``(a, y, u)``::
 * ``rho_e``: areal density in atoms/A^2 (:func:`~chemtomo.simulate.haadf.areal_density`);
 * ``Omega``: detector solid angle in sr; ``eta``: detector efficiency (0..1);
 * ``T``: mean self-absorption transmission (1 without absorption);
-* ``sigma_x(l) = sum_i V_s * omega_s * R_i`` (A^2 per atom), the X-ray production
-  cross-section of the line family: the vacancy cross-section ``V_s`` of its
-  initial subshell ``s`` times the fluorescence yield ``omega_s``
-  (``xraylib.FluorYield``) times the radiative rate ``R_i`` of each component
-  line (``xraylib.RadRate``; e.g. La = L3M5 + L3M4).
-
-Electron-impact ionisation (xraylib only tabulates photon cross-sections) uses
-the relativistic Bethe formula (Powell 1976 constants ``b = 0.9``,
-``c = 0.65`` per shell electron, applied to every subshell; an approximation
-good to tens of percent at TEM voltages)::
-
-    sigma_s = 6.51e-20 n_s b / (E_b E_s) [ln(c E_b / E_s) - ln(1 - beta^2) - beta^2]  cm^2
-
-with ``E_b = m0 c^2 beta^2 / 2`` (keV), ``n_s`` the subshell occupancy and
-``E_s`` the edge energy (``xraylib.EdgeEnergy``, keV). L3 and L2 vacancies
-include Coster-Kronig transfers (``xraylib.CosKronTransProb``); M-shell
-Coster-Kronig transfers are ignored.
+* ``sigma_x(l)``: the X-ray production cross-section of the line (A^2 per atom), from the
+  vacancy cross-section, fluorescence yield and radiative rates of :mod:`chemtomo.physics.xray`.
 """
 
 from __future__ import annotations

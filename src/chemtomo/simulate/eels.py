@@ -1,17 +1,7 @@
 """EELS core-loss: edge maps and spectrum images with power-law background.
 
-Edge model (an approximation, not a Hartree-Slater or full hydrogenic
-calculation): a saw-tooth with optional delayed maximum. The shape is 0 below
-the onset ``E_c`` (``xraylib.EdgeEnergy``), rises linearly to 1 at
-``E_c + delay`` (``delay = 0``: sharp saw-tooth, as for K edges; L2,3 and M4,5
-edges of transition metals and rare earths use 10-50 eV) and decays as
-``(E / (E_c + delay))^-s`` with ``s = 3`` (hydrogenic-like). It is normalised so
-that its integral equals ``sigma_s f_beta`` (A^2 per atom): the relativistic
-Bethe ionisation cross-section of the subshell
-(:func:`~chemtomo.physics.xray.ionisation_cross_section`) times the fraction
-collected by a spectrometer of semi-angle ``beta``,
-``f_beta = ln(1 + beta^2/theta_E^2) / ln(1 + theta_c^2/theta_E^2)`` with
-``theta_E = E_c / (gamma m0 v^2)`` and ``theta_c = sqrt(2 theta_E)``.
+Edges: the saw-tooth model with delayed maximum and Bethe cross-section of
+:mod:`chemtomo.physics.eels`.
 
 Background per pixel and eV: ``d A_pix sum_e rho_e K Z_e (E / 100 eV)^-r`` with
 ``K`` = `background` (A^2/eV, default 1e-6, giving an O K jump ratio near 5)

@@ -164,13 +164,15 @@ class _PathScore:
         return self.rises >= PATIENCE and value > self.best + LOSS * (self.first - self.best)
 
 
-def _run_path(method: str, op, data, max_iterations: int, score, options: dict, filters=(0.0,)
-              ) -> tuple[float, int, float]:
-    """Run `method` scoring along its path; (best score, its iterations, its filter width in voxels)."""
+def _run_path(method: str, op, data, max_iterations: int, score, options: dict) -> tuple[float, int, float]:
+    """Run `method` scoring along its path; (best score, its iterations, its filter width in voxels).
+
+    Semi-convergent methods are also scored with their volume filtered by each width of :data:`FILTERS`.
+    """
     from ..recon.registry import METHODS
 
     m = METHODS[method]
-    cb = _PathScore(score, (), filters)
+    cb = _PathScore(score, (), FILTERS if m.stoppable else (0.0,))
     if m.iterations is None:  # direct
         value, width = cb.evaluate(m.function(op, data, **options))
         return value, 0, width
@@ -222,6 +224,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
         train[n], test[n] = a.astype(np.float32), b.astype(np.float32)
     rows = score_rows(series.image_shape[0])
     test_rows = {n: t[:, rows] for n, t in test.items()}
+    denoised = {}  # training halves per denoiser (None: as they are), shared by the candidates
     scores = []
     for cand in candidates:
         start = time.perf_counter()
@@ -239,7 +242,9 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                 scores.append(Score(cand.name, total, {n: vs.provenance.get("iterations") for n in names},
                                     time.perf_counter() - start))
             else:
-                data = _denoised(train, cand.denoise)
+                if cand.denoise not in denoised:
+                    denoised[cand.denoise] = _denoised(train, cand.denoise)
+                data = denoised[cand.denoise]
                 sub = _sub(series, names, rows, data=data)
                 total, its, widths, per = 0.0, {}, {}, {}
                 for n in names:
@@ -250,8 +255,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                         d = np.maximum(d, 0)
                     value, it, width = _run_path(
                         cand.method, op, d, _max_iterations(cand.method, iterations),
-                        lambda x, _op=op, _t=test_rows[n]: poisson_deviance(_t, np.asarray(_op(x))), options,
-                        FILTERS if m.stoppable else (0.0,))
+                        lambda x, _op=op, _t=test_rows[n]: poisson_deviance(_t, np.asarray(_op(x))), options)
                     total += value
                     its[n], widths[n], per[n] = it, width, value
                 scores.append(Score(cand.name, total, its, time.perf_counter() - start, filters=widths,
@@ -292,8 +296,7 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
             continue
         try:
             value, it, width = _run_path(cand.method, op, data[kept], _max_iterations(cand.method, iterations),
-                                         lambda x: relative_error(measured, np.asarray(op_held(x))), {},
-                                         FILTERS if m.stoppable else (0.0,))
+                                         lambda x: relative_error(measured, np.asarray(op_held(x))), {})
             scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, filters={name: width}))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))

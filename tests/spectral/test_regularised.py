@@ -2,17 +2,14 @@
 
 import numpy as np
 import pytest
-import torch
 
 from chemtomo.core.errors import ChemtomoError, DataError, ShapeError
-from chemtomo.physics.xray import xray_cross_section
+from chemtomo.physics.xray import energy_axis, xray_cross_section
 from chemtomo.simulate.spectrum import expected_spectra, to_exspy
-from chemtomo.physics.xray import energy_axis
 from chemtomo.spectral import regularised_maps
 from chemtomo.spectral.maps import fit_maps, window_maps
 from chemtomo.testing import nrmse
 
-torch.set_num_threads(1)  # also set for the whole session in tests/conftest.py
 
 E = energy_axis(1024, 0.01)
 PIX = 5.0

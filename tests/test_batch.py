@@ -87,13 +87,23 @@ def test_slabs_match_the_whole_volume_and_resume(tmp_path):
     got = zarr.open_group(str(store), mode="r")
     for name in ("Au", "Ag"):  # slice-separable: slab by slab is the whole-volume result
         assert np.allclose(got[name][:], whole[name], rtol=1e-4, atol=1e-5)
-    # a killed run: forget two slabs; the rerun computes only those
-    g = zarr.open_group(str(store), mode="a")
-    g.attrs["done"] = [0, 2]
+    # a finished store with the same settings: nothing to do
     info = reconstruct_slabs(series, Reconstruct(method="mlem", iterations=15), store, slab=6, workers=1, log=lambda *_: None)
-    assert info["computed"] == 2 and info["skipped"] == 2
-    with pytest.raises(ChemtomoError, match="another run"):
-        reconstruct_slabs(series, Reconstruct(method="sirt"), store, slab=6, workers=1, log=lambda *_: None)
+    assert info["computed"] == 0 and info["skipped"] == 4
+    # a killed run: its unfinished store lists two slabs; the rerun computes only the other two
+    import shutil
+
+    partial = tmp_path / ".vol.partial.zarr"
+    shutil.copytree(store, partial)
+    zarr.open_group(str(partial), mode="a").attrs["done"] = [0, 2]
+    info = reconstruct_slabs(series, Reconstruct(method="mlem", iterations=15), store, slab=6, workers=1, log=lambda *_: None)
+    assert info["computed"] == 2 and info["skipped"] == 2 and not partial.exists()
+    # a killed run of other settings does not block a new run, and the finished store is kept until it is replaced
+    shutil.copytree(store, partial)
+    zarr.open_group(str(partial), mode="a").attrs["chemtomo_slabs"] = {"method": "other"}
+    info = reconstruct_slabs(series, Reconstruct(method="sirt"), store, slab=6, workers=1, log=lambda *_: None)
+    assert info["computed"] == 4
+    assert zarr.open_group(str(store), mode="r").attrs["chemtomo_slabs"]["method"] == "sirt"
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from .core.errors import ChemtomoError
+from .io.outputs import check_output_file, output_folder, safe_name
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="3D elemental maps from electron tomography.")
 err = Console(stderr=True, soft_wrap=True)  # one error, one line
@@ -68,6 +69,16 @@ def _bar_progress(bar):
         bar.update(tasks[name], completed=i)
 
     return progress
+
+
+def _input_paths(*groups) -> list[Path]:
+    """The file paths in ``NAME=PATH`` / ``PATH`` options (for the output checks: inputs are never overwritten)."""
+    paths = []
+    for group in groups:
+        for v in group or []:
+            text = str(v)
+            paths.append(Path(text.split("=", 1)[1] if "=" in text and not Path(text).exists() else text))
+    return paths
 
 
 def _read_series(signal: List[str], angles: List[str] | None, pixel_size: float | None):
@@ -148,39 +159,45 @@ def reconstruct(
         step=views_synthesis, range=_angle_range(views_range), minutes=views_minutes, signals=denoise_signal or None)
     fmts = settings(Outputs, {"formats": "--format"},
                     formats=[f.strip().lower() for f in formats.split(",") if f.strip()]).formats
-    series = _read_series(signal, angles, pixel_size)
-    if rank_only:
-        import json
-
-        from .io.write import atomic_write, to_json
-        from .pipeline import auto
-
-        choice = auto.select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
-                             candidates=recon.candidates, log=out.print)
-        for line in auto.table(choice):
-            out.print(line, markup=False, highlight=False)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_write(out_dir / "auto.json") as tmp:
-            tmp.write_text(json.dumps(to_json(choice), indent=1))
-        out.print(f"ranking only: wrote {out_dir / 'auto.json'}")
-        return
+    inputs = _input_paths(signal, angles)
     if slab is not None:
+        from .io.outputs import check_output_folder, lock
         from .pipeline.batch import reconstruct_slabs
 
         if recon.method == "auto":
             raise ChemtomoError("--slab needs a named --method (slabs are reconstructed independently); choose one "
                                 "with --rank-only on the same data first")
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        info = reconstruct_slabs(series, recon, out_dir / "volumes.zarr", slab=slab, workers=workers,
-                                 scheduler=scheduler, log=out.print)
+        out_abs = check_output_folder(out_dir, inputs=inputs)
+        series = _read_series(signal, angles, pixel_size)
+        with lock(out_abs):
+            out_abs.mkdir(parents=True, exist_ok=True)
+            info = reconstruct_slabs(series, recon, out_abs / "volumes.zarr", slab=slab, workers=workers,
+                                     scheduler=scheduler, log=out.print)
         out.print(f"{', '.join(info['arrays'])}: {info['computed']} slabs computed, {info['skipped']} skipped, "
                   f"{info['seconds']:.1f} s -> {out_dir / 'volumes.zarr'}")
         return
-    with _progress() as bar:
-        vs = process(series, recon, denoise=denoise_settings, views=views_settings, progress=_bar_progress(bar),
-                     log=lambda line: out.print(line, markup=False, highlight=False))
-    paths = write_volume_set(vs, out_dir, formats=tuple(fmts))
+    with output_folder(out_dir, inputs=inputs) as stage:
+        series = _read_series(signal, angles, pixel_size)
+        if rank_only:
+            import json
+
+            from .io.write import to_json
+            from .pipeline import auto
+
+            choice = auto.select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
+                                 candidates=recon.candidates, log=out.print)
+            for line in auto.table(choice):
+                out.print(line, markup=False, highlight=False)
+            (stage / "auto.json").write_text(json.dumps(to_json(choice), indent=1))
+        else:
+            with _progress() as bar:
+                vs = process(series, recon, denoise=denoise_settings, views=views_settings,
+                             progress=_bar_progress(bar), log=lambda line: out.print(line, markup=False,
+                                                                                     highlight=False))
+            paths = write_volume_set(vs, stage, formats=tuple(fmts))
+    if rank_only:
+        out.print(f"ranking only: wrote {out_dir / 'auto.json'}")
+        return
     if "signals" in vs.provenance:
         for name, rec in vs.provenance["signals"].items():
             out.print(f"{name}: {rec['method']} ({rec['iterations'] or '-'} iterations, {rec['seconds']:.2f} s) "
@@ -224,8 +241,8 @@ def denoise(
     from .io.write import write_stack, write_tiff_stack
 
     suffix = out_path.suffix.lower()
-    if suffix not in (".mrc", ".st", ".ali", ".mrcs", ".tif", ".tiff"):
-        raise ChemtomoError(f"cannot write {out_path.name}: give OUT a .mrc or .tif name")
+    check_output_file(out_path, inputs=[in_path, guide, in_path.with_suffix(".tlt")], what="OUT",
+                      suffixes=(".mrc", ".st", ".ali", ".mrcs", ".tif", ".tiff"))
     data, meta = read_stack(in_path)
     given = _options(option or [])
     if "progress" in denoiser_options(method):
@@ -302,11 +319,13 @@ def simulate(
 
     acq = Acquisition(drift=drift, sweep=sweep, critical_dose=critical_dose, shadow_angle=shadow_angle,
                       absorption=absorption)
-    rec = simulate_to_directory(
-        out_dir, phantom, [e.strip() for e in elements.split(",") if e.strip()], tilts=tilts,
+    tilt_file = [tilts] if Path(tilts).is_file() else []
+    with output_folder(out_dir, inputs=tilt_file) as stage:
+        rec = simulate_to_directory(
+        stage, phantom, [e.strip() for e in elements.split(",") if e.strip()], tilts=tilts,
         signals=tuple(s.strip() for s in signals.split(",") if s.strip()), dose=dose, time=time, size=size,
         seed=seed, voxel_size=voxel_size, solid_angle=solid_angle, acquisition=acq, eels_detector=eels_detector,
-    )
+        )
     out.print(f"simulated {phantom} ({', '.join(rec['elements'])}), {len(rec['angles_deg'])} tilts, "
               f"{rec['dose_e_per_A2']:.3g} e-/A^2 in {rec['acquisition_time_s']:.3g} s -> {out_dir}")
     out.print(f"reconstruct with: chemtomo reconstruct --angles {out_dir / 'angles.tlt'} "
@@ -330,9 +349,10 @@ def maps(
     from .spectral.eels_model import is_eels
     from .spectral.estimates import DETECTION_Z
 
-    summary = maps_to_directory(list(map(str, inputs)), elements, out_dir, method=method,
-                                angles=str(angles) if angles else None, angles_from_names=angles_from_names,
-                                downsample=downsample, weights=weights or None, keep_undetected=keep_undetected)
+    with output_folder(out_dir, inputs=[*inputs, angles, *(weights or [])]) as stage:
+        summary = maps_to_directory(list(map(str, inputs)), elements, stage, method=method,
+                                    angles=str(angles) if angles else None, angles_from_names=angles_from_names,
+                                    downsample=downsample, weights=weights or None, keep_undetected=keep_undetected)
     out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
               f"{', '.join(summary['signals'])} -> {out_dir}")
     emptied = method == "learned" and not keep_undetected and is_eels(summary["lines"])
@@ -365,8 +385,9 @@ def align(
             raise ChemtomoError(f"--rotation {rotation!r} must be a number of degrees or 'estimate'") from None
     else:
         rot = rotation
-    summary = align_to_directory(_pairs(signal, "--signal"), angles, out_dir, reference=reference, method=method,
-                                 iterations=iterations, rotation=rot, centre=centre)
+    with output_folder(out_dir, inputs=_input_paths(signal, [angles] if angles else [])) as stage:
+        summary = align_to_directory(_pairs(signal, "--signal"), angles, stage, reference=reference, method=method,
+                                     iterations=iterations, rotation=rot, centre=centre)
     out.print(f"aligned on {summary['reference']} ({summary['method']}): RMS shift {summary['rms_shift']:.2f} px, "
               f"max {summary['max_shift']:.2f} px, axis offset {summary['axis_offset'] or 0:.2f} px -> {out_dir}")
 
@@ -384,17 +405,37 @@ def quantify(
     angles: List[str] = typer.Option(None, "--angles", help="Angles of those signals, as for `reconstruct`."),
 ):
     """Segment the particles and write one row per particle (size, composition, shell thickness, coverage)."""
-    from .pipeline.quantify import quantify_run, write_table
-    from .report.figures import batch_figure
 
     if uncertainty and not signal:
         raise ChemtomoError("--uncertainty N re-reconstructs split data: give the run's tilt series with --signal NAME=PATH")
     if len(run_dirs) > 1 and (signal or out_dir is None):
         raise ChemtomoError("with several runs give --out for the batch table, and no --signal (uncertainties are per run)")
+    if len(run_dirs) > 1:
+        names = [safe_name(r.resolve().name, "run folder name") for r in run_dirs]
+        if len(set(names)) != len(names):
+            raise ChemtomoError("several runs have the same folder name; their tables would share a folder: "
+                                "rename them")
+    target_dir = out_dir if out_dir is not None else run_dirs[0] / "quantify"
+    with output_folder(target_dir, inputs=[*_input_paths(signal, angles), *[
+            f for r in run_dirs if r.is_dir() for f in r.iterdir() if f.name != "quantify"]]) as stage:
+        batch = _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles,
+                               uncertainty, core_rule)
+    if len(run_dirs) > 1:
+        out.print(f"batch of {len(batch)} particles from {len(run_dirs)} runs: {out_dir / 'batch.csv'}, "
+                  f"{out_dir / 'batch.png'}")
+
+
+def _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles, uncertainty,
+                   core_rule):
+    """`quantify` for each run into `stage`; returns the batch rows."""
+    from .pipeline.quantify import quantify_run, write_table
+    from .report.figures import batch_figure
+
     series = _read_series(signal, angles, None) if signal else None
     batch = []
     for run_dir in run_dirs:
-        target = out_dir / run_dir.name if len(run_dirs) > 1 else out_dir
+        target = stage / run_dir.resolve().name if len(run_dirs) > 1 else stage
+        shown = out_dir / run_dir.resolve().name if len(run_dirs) > 1 else (out_dir or run_dir / "quantify")
         res = quantify_run(run_dir, target, core=core, reference=None if reference == "none" else reference,
                            coverage_threshold=coverage_threshold, series=series, n_splits=uncertainty,
                            core_rule=core_rule)
@@ -406,10 +447,11 @@ def quantify(
             edge = " [touches the border]" if row["touches_border"] else ""
             out.print(f"{run_dir.name} particle {row['particle']}: {row['diameter_nm']:.1f} nm, {comp}{shell}{edge}")
             batch.append({"run": str(run_dir), **row})
-        out.print(f"wrote {', '.join(str(p) for p in res['paths'])}")
+        out.print(f"wrote {', '.join(str(shown / Path(p).name) for p in res['paths'])}")
     if len(run_dirs) > 1:
-        paths = write_table(batch, out_dir / "batch") + [batch_figure(batch, out_dir / "batch.png")]
-        out.print(f"batch of {len(batch)} particles from {len(run_dirs)} runs: {', '.join(str(p) for p in paths)}")
+        write_table(batch, stage / "batch")
+        batch_figure(batch, stage / "batch.png")
+    return batch
 
 
 @app.command()
@@ -433,7 +475,7 @@ def plan(
     """Recommend the cheapest acquisition (dose, tilts, method) that meets an error target, by simulation."""
     import json
 
-    from .io.write import atomic_write, to_json
+    from .io.write import to_json
     from .plan import plan as run_plan, plan_figure
     from .pipeline.quantify import write_table
 
@@ -443,7 +485,7 @@ def plan(
         except ValueError:
             raise ChemtomoError(f"{name} takes comma-separated numbers, got {text!r}") from None
 
-    with _progress() as bar:
+    with output_folder(out_dir) as stage, _progress() as bar:
         task = bar.add_task("plan", total=None)
         result = run_plan(phantom, [e.strip() for e in elements.split(",") if e.strip()], shape=(size,) * 3,
                           voxel_size=voxel_size, doses=floats(doses, "--doses"),
@@ -452,12 +494,11 @@ def plan(
                           resolution=resolution, signal=signal,
                           solid_angle=solid_angle, eels_detector=eels_detector, repeats=repeats, seed=seed,
                           progress=lambda i, n: bar.update(task, completed=i, total=n))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = write_table(result.rows, out_dir / "plan")
-    with atomic_write(out_dir / "plan.json") as tmp:
-        tmp.write_text(json.dumps(to_json({"settings": result.settings, "recommendation": result.recommendation,
-                                           "rows": result.rows}), indent=1), encoding="utf-8")
-    paths += [out_dir / "plan.json", plan_figure(result, out_dir / "plan.png")]
+        paths = write_table(result.rows, stage / "plan")
+        (stage / "plan.json").write_text(json.dumps(to_json({
+            "settings": result.settings, "recommendation": result.recommendation, "rows": result.rows}), indent=1),
+            encoding="utf-8")
+        paths = [out_dir / Path(p).name for p in paths + [stage / "plan.json", plan_figure(result, stage / "plan.png")]]
     out.print(result.summary())
     out.print(f"wrote {', '.join(str(p) for p in paths)}")
 
@@ -520,8 +561,7 @@ def atoms(
     from .io.atoms import write_atoms_csv, write_atoms_xyz
 
     suffix = out_path.suffix.lower()
-    if suffix not in (".csv", ".xyz", ".extxyz"):
-        raise ChemtomoError(f"cannot write {out_path.name}: give --out a .csv or .xyz name")
+    check_output_file(out_path, inputs=[volume, series_path, angles_path], suffixes=(".csv", ".xyz", ".extxyz"))
     names = [s.strip() for s in species.split(",") if s.strip()]
     vol, _ = read_volume(volume)
     series = angles = None
@@ -560,6 +600,7 @@ def count_atoms_cmd(
     from .io import read_stack
     from .io.write import atomic_write
 
+    check_output_file(out_path, inputs=[image, library], suffixes=(".csv",))
     data, _ = read_stack(image)
     img = np.squeeze(np.asarray(data, float))
     if img.ndim != 2:
@@ -585,7 +626,9 @@ def demo(
     """Simulate a low-dose Au@Ag nanorod, reconstruct it with every method and score each."""
     from .demo import run_demo
 
-    run_demo(out_dir, size=size, seed=seed, console=out)
+    with output_folder(out_dir) as stage:
+        run_demo(stage, size=size, seed=seed, console=out)
+    out.print(f"wrote {out_dir}")
 
 
 def main(argv: list[str] | None = None) -> int:

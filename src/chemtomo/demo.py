@@ -126,9 +126,9 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None) -> dict:
         console.print(table)
     else:
         print("\n".join(lines))
-    say(f"HAADF: SIRT on {len(haadf_angles)} tilts in {haadf_seconds:.2f} s -> {out_dir / 'HAADF-sirt'}")
+    say(f"HAADF: SIRT on {len(haadf_angles)} tilts in {haadf_seconds:.2f} s -> HAADF-sirt/")
     with atomic_write(out_dir / "table.md") as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")
     fig = orthoslices(rows, out_dir / "orthoslices.png", title="Au@Ag nanorod: truth and EDX reconstructions")
-    say(f"wrote volumes per method, {out_dir / 'table.md'} and {fig}")
+    say(f"wrote volumes per method, table.md and {Path(fig).name}")
     return results

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -191,9 +193,19 @@ def reconstruct_slabs(series, settings: Reconstruct, store, *, slab: int = 32, h
     bounds = [(y0, min(y0 + slab, ny)) for y0 in range(0, ny, slab)]
     record = {**settings.model_dump(), "thickness": nz, "slab": slab, "halo": halo, "shape": [ny, nz, nu],
               "signals": series.names}
-    root = zarr.open_group(str(store), mode="a")
+    store = Path(store)
+    partial = store.parent / f".{store.stem}.partial{store.suffix}"  # slabs of an unfinished run
+    if not partial.exists() and store.exists():
+        finished = zarr.open_group(str(store), mode="r")
+        if finished.attrs.get("chemtomo_slabs") == record and len(finished.attrs.get("done", [])) == len(bounds):
+            log(f"{store.name}: every slab done before with the same settings, skipped")
+            return {"arrays": sorted(finished.array_keys()), "slabs": len(bounds), "computed": 0,
+                    "skipped": len(bounds), "seconds": 0.0}
+    root = zarr.open_group(str(partial), mode="a")
     if root.attrs.get("chemtomo_slabs") not in (None, record):
-        raise ChemtomoError(f"{store} holds slabs of another run ({root.attrs['chemtomo_slabs']}); choose a new store")
+        log(f"{partial.name} holds unfinished slabs of other settings: starting again")
+        shutil.rmtree(partial)
+        root = zarr.open_group(str(partial), mode="a")
     root.attrs["chemtomo_slabs"] = record
     done = set(root.attrs.get("done", []))
     todo = [i for i in range(len(bounds)) if i not in done]
@@ -230,5 +242,14 @@ def reconstruct_slabs(series, settings: Reconstruct, store, *, slab: int = 32, h
             if cluster is not None:
                 cluster.close()
     root.attrs.update({"axes": ["y", "z", "x"], "voxel_size_nm": series.pixel_size})
-    return {"arrays": sorted(k for k in root.array_keys()), "slabs": len(bounds), "computed": len(todo),
+    arrays = sorted(k for k in root.array_keys())
+    if store.exists():  # the finished store is replaced only by a finished one
+        old = store.parent / f".{store.stem}.old{store.suffix}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(store, old)
+        os.replace(partial, store)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(partial, store)
+    return {"arrays": arrays, "slabs": len(bounds), "computed": len(todo),
             "skipped": len(bounds) - len(todo), "seconds": time.perf_counter() - t0}

@@ -38,7 +38,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, FiniteFloat, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, FiniteFloat, PositiveFloat, PositiveInt, ValidationError,
+                      field_validator, model_validator)
 
 from ..core.errors import ChemtomoError
 
@@ -50,19 +51,37 @@ class _Model(BaseModel):
 class Simulate(_Model):
     phantom: str
     elements: list[str]
-    dose: float
-    size: int = 64
-    voxel_size: float = 0.5
+    dose: PositiveFloat
+    size: int = Field(64, ge=8, le=1024)
+    voxel_size: PositiveFloat = 0.5
     tilts: str = "-70:70:10"
     signals: list[str] = ["HAADF", "EDX"]
     seed: int = 0
-    solid_angle: float = 0.7
+    solid_angle: PositiveFloat = 0.7
+
+
+def _signal_names(names):
+    from ..core.names import parse_signal_name
+
+    for name in names:
+        try:
+            parse_signal_name(name)
+        except ChemtomoError as err:
+            raise ValueError(str(err)) from None
+    return names
 
 
 class Files(_Model):
     signals: dict[str, str]
     angles: Union[str, dict[str, str], None] = None
-    pixel_size: Optional[float] = None
+    pixel_size: Optional[PositiveFloat] = None
+
+    @field_validator("signals")
+    @classmethod
+    def _names(cls, v):
+        if not v:
+            raise ValueError("give at least one signal, NAME: PATH")
+        return _signal_names(v)
 
 
 class Spectra(_Model):
@@ -256,11 +275,22 @@ def load_recipe(path) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise ChemtomoError(f"recipe {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    if path.stat().st_size > MAX_RECIPE_BYTES:
+        raise ChemtomoError(f"recipe {path} is {path.stat().st_size} bytes; a recipe is a short YAML text file")
     try:
-        data, root = yaml.safe_load(text), yaml.compose(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ChemtomoError(f"recipe {path} is not a text file (not UTF-8); give the YAML recipe") from None
+    try:
+        root = yaml.compose(text)
+        if _expanded_size(root) > MAX_RECIPE_NODES:
+            raise ChemtomoError(f"recipe {path} expands to more than {MAX_RECIPE_NODES} values (aliases or nesting); "
+                                "write the recipe out plainly")
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ChemtomoError(f"{path} is not valid YAML: {err}") from None
+        raise ChemtomoError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise ChemtomoError(f"recipe {path} is nested too deeply; a recipe has a few levels of keys") from None
     if not isinstance(data, dict):
         raise ChemtomoError(f"{path} must be a mapping with inputs:, reconstruct:, ... at the top")
     try:
@@ -275,6 +305,30 @@ def load_recipe(path) -> Recipe:
                 msg = f"unknown key; allowed: {', '.join(_allowed_keys(loc[:-1]))}"
             lines.append(f"{path.name} line {_node_line(root, loc)}: {where}: {msg}")
         raise ChemtomoError("; ".join(lines)) from None
+
+
+MAX_RECIPE_BYTES = 1 << 20
+MAX_RECIPE_NODES = 100_000
+MAX_RECIPE_DEPTH = 32
+
+
+def _expanded_size(node, depth: int = 0, memo: dict | None = None) -> int:
+    """Values in a composed YAML tree with every alias expanded, counted without expanding; deep trees refused."""
+    if node is None:
+        return 0
+    if depth > MAX_RECIPE_DEPTH:
+        raise RecursionError
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 0  # a cycle counts once
+    children = node.value if isinstance(node.value, list) else []
+    total = 1
+    for child in children:
+        pair = child if isinstance(child, tuple) else (child,)
+        total += sum(_expanded_size(c, depth + 1, memo) for c in pair)
+    memo[id(node)] = total
+    return total
 
 
 def settings(model: type[BaseModel], flags: dict[str, str] | None = None, **values):

@@ -4,8 +4,12 @@
   returns the volumes with their provenance; ``chemtomo reconstruct`` and the
   demo call it.
 * :func:`run_recipe` runs every step of a recipe into its own folder with a
-  ``step.json`` checkpoint (settings hash, time, versions), so that
-  ``--resume`` skips what finished; ``chemtomo run`` and ``chemtomo batch`` call it.
+  ``step.json`` checkpoint (hash of the settings, of the steps before and of
+  the input files' contents; time, versions) and a manifest of its files'
+  hashes; each step folder is staged and swapped in whole
+  (:mod:`chemtomo.io.outputs`). ``--resume`` skips a step only when its hash
+  matches and its files are intact, and redoes it otherwise;
+  ``chemtomo run`` and ``chemtomo batch`` call it.
 
 Both call the same step functions (:mod:`chemtomo.pipeline.steps`) with the
 same settings sections, so an option reaches every method the same way.
@@ -13,10 +17,13 @@ same settings sections, so an option reaches every method the same way.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import platform
+import shutil
 import time
+import uuid
 from pathlib import Path
 
 from ..core.data import TiltSeries, VolumeSet
@@ -112,6 +119,15 @@ def _write_series(series, folder: Path) -> None:
     (folder / "signals.json").write_text(json.dumps(series.names))
 
 
+def _step_record(folder: Path) -> dict:
+    """A finished step's ``step.json`` (empty if missing or damaged: the step is redone)."""
+    try:
+        rec = json.loads((folder / "step.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
 def _read_series(folder: Path):
     from ..io import read_tilt_series
 
@@ -127,40 +143,89 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
     ``5-report``; each writes ``step.json`` (hash of its settings and of the steps before it, seconds,
     versions) when done, and ``resume=True`` skips a step whose ``step.json`` matches.
     """
-    from ..io import write_volume_set
-    from ..io.write import atomic_write, to_json
+    from ..io.outputs import check_output_folder, inputs_hash, lock
 
     if not isinstance(recipe, Recipe):
+        recipe_path = Path(recipe)
         recipe = load_recipe(recipe)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    else:
+        recipe_path = None
+    inputs = _input_files(recipe.inputs) + ([recipe_path] if recipe_path else [])
+    out = check_output_folder(out_dir, inputs=inputs)
+    with lock(out):
+        if resume or not out.exists() or not any(out.iterdir()):
+            out.mkdir(parents=True, exist_ok=True)
+            return _run_steps(recipe, out, resume=resume, log=log, progress=progress,
+                              inputs_key=inputs_hash(_input_files(recipe.inputs)))
+        # a new run over a finished one: build it beside, swap it in only when complete
+        from ..io.outputs import publish
+
+        stage = out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:8]}"
+        stage.mkdir()
+        try:
+            record = _run_steps(recipe, stage, resume=False, log=log, progress=progress,
+                                inputs_key=inputs_hash(_input_files(recipe.inputs)))
+            publish(stage, out)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        return record
+
+
+def _input_files(inputs) -> list[Path]:
+    """The files a recipe's inputs read (their contents enter the first step's hash)."""
+    if inputs.files is not None:
+        angles = inputs.files.angles
+        names = [*inputs.files.signals.values(), *(angles.values() if isinstance(angles, dict) else
+                                                   [angles] if angles else [])]
+        return [Path(p) for p in names]
+    if inputs.spectra is not None:
+        return sorted(Path(p) for pattern in inputs.spectra.files for p in (glob.glob(pattern) or [pattern]))
+    return []
+
+
+def _run_steps(recipe: Recipe, out: Path, *, resume: bool, log, progress, inputs_key: str) -> dict:
+    """The steps of :func:`run_recipe` into `out` (locked by the caller)."""
+    from ..io import write_volume_set
+    from ..io.outputs import publish, verify_manifest
+    from ..io.write import atomic_write, to_json
+
     resolved = recipe.model_dump()
     with atomic_write(out / "recipe.resolved.json") as tmp:
         tmp.write_text(json.dumps(resolved, indent=1))
     record = {"versions": _versions(), "steps": {}}
-    upstream = ""
+    upstream = inputs_key
 
     def step(name, settings, work, load):
+        """Run `work(stage)` into a staging folder, record step.json, swap it onto ``out/name``; or skip it."""
         nonlocal upstream
         folder = out / name
         key = _hash([upstream, settings])
-        marker = folder / "step.json"
-        if resume and marker.is_file() and json.loads(marker.read_text()).get("hash") == key:
-            log(f"{name}: done before, skipped")
-            record["steps"][name] = json.loads(marker.read_text()) | {"skipped": True}
-            upstream = key
-            return load(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        result = work(folder)
-        info = {"hash": key, "seconds": round(time.perf_counter() - t0, 3), "versions": record["versions"],
-                "settings": settings}
-        with atomic_write(marker) as tmp:
-            tmp.write_text(json.dumps(to_json(info), indent=1))
+        if resume and folder.is_dir():
+            done = _step_record(folder)
+            problems = verify_manifest(folder)
+            if done.get("hash") == key and not problems:
+                log(f"{name}: done before, skipped")
+                record["steps"][name] = done | {"skipped": True}
+                upstream = key
+                return load(folder)
+            log(f"{name}: " + (problems[0] if problems else "inputs or settings changed") + ", redone")
+        stage = out / f".{name}.staging-{uuid.uuid4().hex[:8]}"
+        stage.mkdir()
+        try:
+            t0 = time.perf_counter()
+            result = work(stage)
+            info = {"hash": key, "seconds": round(time.perf_counter() - t0, 3), "versions": record["versions"],
+                    "settings": settings}
+            (stage / "step.json").write_text(json.dumps(to_json(info), indent=1))
+            publish(stage, folder)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
         log(f"{name}: {info['seconds']:.1f} s")
         record["steps"][name] = info
         upstream = key
-        return result
+        return load(folder) if result is None else result
 
     def series_step(name, settings, record_name, work):
         """A step whose `work()` returns ``(series, record)``; both are written and read back on resume."""
@@ -168,8 +233,7 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
         def run(folder):
             new, rec = work()
             _write_series(new, folder / "series")
-            with atomic_write(folder / record_name) as tmp:
-                tmp.write_text(json.dumps(to_json(rec), indent=1))
+            (folder / record_name).write_text(json.dumps(to_json(rec), indent=1))
             return new, rec
 
         def load(folder):
@@ -199,7 +263,6 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
     def recon_work(folder):
         vs = _reconstruct(series, recipe.reconstruct, denoised, synthesized, progress=progress, log=log)
         write_volume_set(vs, folder, formats=tuple(recipe.outputs.formats))
-        return folder
 
     recon_dir = step("3-reconstruct", [resolved["reconstruct"], resolved["outputs"]], recon_work, lambda f: f)
     if recipe.quantify is not None:
@@ -210,7 +273,6 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
         def quant_work(folder):
             quantify_run(recon_dir, folder, core=q.core, core_rule=q.core_rule,
                          coverage_threshold=q.coverage_threshold)
-            return folder
 
         step("4-quantify", resolved["quantify"], quant_work, lambda f: f)
     if recipe.report:
@@ -223,7 +285,7 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
                 for f in (out / "4-quantify").iterdir():
                     if f.is_file() and f.name != "step.json":
                         (recon_dir / "quantify" / f.name).write_bytes(f.read_bytes())
-            return build_report(recon_dir, folder / "report.html")
+            build_report(recon_dir, folder / "report.html")
 
         step("5-report", True, report_work, lambda f: f / "report.html")
     with atomic_write(out / "run.json") as tmp:

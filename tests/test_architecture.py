@@ -33,6 +33,7 @@ LAYERS = [
     {"pipeline"},
     {"plan", "demo"},
     {"cli"},
+    {"__main__"},
 ]
 RANK = {part: i for i, layer in enumerate(LAYERS) for part in layer}
 

@@ -6,6 +6,8 @@ it, and exit status 2; no traceback.
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -632,22 +634,53 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning ChemtomoError into one line and exit status 2."""
+    """Entry point: every failure ends as one line ``error: ...`` on stderr and exit status 2.
+
+    ChemtomoError carries its own advice; errors from the OS, memory, nesting and text
+    decoding are translated here; anything else is an internal error, reported in one
+    line too (``CHEMTOMO_DEBUG=1`` shows the traceback).
+    """
     try:
         app(args=argv, standalone_mode=False)
-    except ChemtomoError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        return 2
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         return 130
-    except Exception as exc:
-        if _is_usage_error(exc):
-            err.print(f"error: {exc.format_message()} (chemtomo --help lists the commands, chemtomo COMMAND --help "
-                      "their options)", markup=False, highlight=False)
-            return 2
-        raise
+    except Exception as exc:  # noqa: BLE001 - this is the boundary
+        if os.environ.get("CHEMTOMO_DEBUG"):
+            raise
+        err.print(f"error: {_one_line(exc)}", markup=False, highlight=False, soft_wrap=True)
+        return 2
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """The one-line message for any exception reaching the command line."""
+    if isinstance(exc, ChemtomoError):
+        text = str(exc)
+    elif _is_usage_error(exc):
+        text = (f"{exc.format_message()} (chemtomo --help lists the commands, chemtomo COMMAND --help "
+                "their options)")
+    elif isinstance(exc, MemoryError):
+        text = ("not enough memory for this input; bin or crop the data, reconstruct in slabs (--slab) or use a "
+                "machine with more memory")
+    elif isinstance(exc, RecursionError):
+        text = "an input is nested too deeply to read; check it is the file you meant"
+    elif isinstance(exc, UnicodeDecodeError):
+        text = (f"a text input is not UTF-8 text ({exc.reason} at byte {exc.start}); give a text file "
+                "(recipe, manifest, angle list) saved as UTF-8")
+    elif isinstance(exc, OSError):
+        what = exc.strerror or type(exc).__name__
+        where = f": {exc.filename}" if exc.filename else ""
+        advice = {errno.ENOSPC: "free disk space or write elsewhere", errno.EACCES: "check the permissions",
+                  errno.EPERM: "check the permissions", errno.EROFS: "write to a writable folder",
+                  errno.ENAMETOOLONG: "use a shorter name", errno.EISDIR: "give a file, not a folder",
+                  errno.ENOTDIR: "a part of the path is a file, not a folder", errno.EEXIST: "choose a new name",
+                  errno.ENOENT: "check the path"}.get(exc.errno, "check the path and the disk")
+        text = f"{what}{where}; {advice}"
+    else:
+        text = (f"internal error ({type(exc).__name__}: {exc}); this is a bug in chemtomo: rerun with "
+                "CHEMTOMO_DEBUG=1 and report the traceback")
+    return " ".join(text.split())
 
 
 def _is_usage_error(exc: Exception) -> bool:

@@ -377,10 +377,11 @@ def maps(
     from .spectral.eels_model import is_eels
     from .spectral.estimates import DETECTION_Z
 
-    with output_folder(out_dir, inputs=[*inputs, angles, *(weights or [])]) as stage:
+    with output_folder(out_dir, inputs=[*inputs, angles, *(weights or [])]) as stage, _progress() as bar:
         summary = maps_to_directory(list(map(str, inputs)), elements, stage, method=method,
                                     angles=str(angles) if angles else None, angles_from_names=angles_from_names,
-                                    downsample=downsample, weights=weights or None, keep_undetected=keep_undetected)
+                                    downsample=downsample, weights=weights or None, keep_undetected=keep_undetected,
+                                    progress=_bar_progress(bar))
     out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
               f"{', '.join(summary['signals'])} -> {out_dir}")
     emptied = method == "learned" and not keep_undetected and is_eels(summary["lines"])
@@ -446,15 +447,16 @@ def quantify(
     target_dir = out_dir if out_dir is not None else run_dirs[0] / "quantify"
     with output_folder(target_dir, inputs=[*_input_paths(signal, angles), *[
             f for r in run_dirs if r.is_dir() for f in r.iterdir() if f.name != "quantify"]]) as stage:
-        batch = _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles,
-                               uncertainty, core_rule)
+        with _progress() as bar:
+            batch = _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles,
+                                   uncertainty, core_rule, _bar_progress(bar))
     if len(run_dirs) > 1:
         out.print(f"batch of {len(batch)} particles from {len(run_dirs)} runs: {out_dir / 'batch.csv'}, "
                   f"{out_dir / 'batch.png'}")
 
 
 def _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles, uncertainty,
-                   core_rule):
+                   core_rule, progress=None):
     """`quantify` for each run into `stage`; returns the batch rows."""
     from .pipeline.quantify import quantify_run, write_table
     from .report.figures import batch_figure
@@ -466,7 +468,7 @@ def _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold
         shown = out_dir / run_dir.resolve().name if len(run_dirs) > 1 else (out_dir or run_dir / "quantify")
         res = quantify_run(run_dir, target, core=core, reference=None if reference == "none" else reference,
                            coverage_threshold=coverage_threshold, series=series, n_splits=uncertainty,
-                           core_rule=core_rule)
+                           core_rule=core_rule, progress=progress)
         for row in res["rows"]:
             comp = ", ".join(f"{k[3:]} {v:.3f}" + (f" +- {row[k + '_sd']:.3f}" if k + "_sd" in row else "")
                              for k, v in row.items() if k.startswith("at_") and not k.endswith("_sd"))

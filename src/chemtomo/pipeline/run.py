@@ -253,7 +253,7 @@ def _run_steps(recipe: Recipe, out: Path, *, resume: bool, log, progress, inputs
         return step(name, settings, run, load)
 
     def inputs_work(folder):
-        series = steps.read_inputs(recipe.inputs, folder)
+        series = steps.read_inputs(recipe.inputs, folder, progress=progress)
         _write_series(series, folder / "series")
         return series
 

@@ -21,8 +21,9 @@ from .recipe import Align, Denoise, Inputs, Reconstruct, Views
 Progress = Callable[[str, int, int], None]
 
 
-def read_inputs(inputs: Inputs, folder: Path | None = None) -> TiltSeries:
-    """The tilt series of a recipe's ``inputs``: simulated (into ``folder/simulation``), files, or spectrum images."""
+def read_inputs(inputs: Inputs, folder: Path | None = None, progress: Progress | None = None) -> TiltSeries:
+    """The tilt series of a recipe's ``inputs``: simulated (into ``folder/simulation``), files, or spectrum images
+    (`progress` as :func:`chemtomo.spectral.series.maps_series` takes it)."""
     from ..io import read_tilt_series
 
     if inputs.simulate is not None:
@@ -43,7 +44,8 @@ def read_inputs(inputs: Inputs, folder: Path | None = None) -> TiltSeries:
 
     sp = inputs.spectra
     files = sorted({p for pattern in sp.files for p in (glob.glob(pattern) or [pattern])})
-    return maps_series(files, sp.elements, method=sp.method, angles=sp.angles, downsample=sp.downsample)
+    return maps_series(files, sp.elements, method=sp.method, angles=sp.angles, downsample=sp.downsample,
+                       progress=progress)
 
 
 def align(series: TiltSeries, settings: Align) -> tuple[TiltSeries, dict]:

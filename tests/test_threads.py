@@ -134,3 +134,12 @@ def test_plan_shows_progress(tmp_path, monkeypatch, capsys, keep_threads):
     shown = buf.getvalue()
     assert "plan" in shown and "4/4" in shown
     assert "mlem Au" in shown and "tv Au" in shown
+
+
+def test_run_command_threads_override_the_recipe(tmp_path, capsys, keep_threads):
+    import json
+
+    assert main(["--threads", "1", "run", str(_recipe(tmp_path, "threads: 1\n")), "--out", str(tmp_path / "o")]) == 0
+    assert json.loads((tmp_path / "o" / "run.json").read_text())["threads"] == 1
+    assert main(["--threads", "1", "run", str(_recipe(tmp_path, "threads: 0\n")), "--out", str(tmp_path / "b")]) == 2
+    assert "threads: the thread count must be" in capsys.readouterr().err

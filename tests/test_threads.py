@@ -143,3 +143,14 @@ def test_run_command_threads_override_the_recipe(tmp_path, capsys, keep_threads)
     assert json.loads((tmp_path / "o" / "run.json").read_text())["threads"] == 1
     assert main(["--threads", "1", "run", str(_recipe(tmp_path, "threads: 0\n")), "--out", str(tmp_path / "b")]) == 2
     assert "threads: the thread count must be" in capsys.readouterr().err
+
+
+def test_a_count_set_by_chemtomo_is_measured_again(monkeypatch, keep_threads):
+    """In one Python session, an earlier command's count (written to OMP_NUM_THREADS for child processes)
+    does not become the next command's default; a user's own OMP_NUM_THREADS does."""
+    monkeypatch.setattr(threads, "_GIVEN", None)
+    monkeypatch.setattr(threads, "busy_cores", lambda interval=0.1: 0.0)
+    threads.set_threads(1)
+    assert threads.default_threads() == threads.available_cores()
+    monkeypatch.setattr(threads, "_GIVEN", "1")  # the session started with OMP_NUM_THREADS=1
+    assert threads.default_threads() == 1

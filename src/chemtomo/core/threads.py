@@ -29,6 +29,9 @@ from .errors import ChemtomoError
 #: environment variables read by OpenMP, MKL and OpenBLAS when a (child) process starts
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
+_GIVEN = os.environ.get("OMP_NUM_THREADS")  # the process's own setting, before set_threads writes one
+_written: str | None = None  # the value set_threads last wrote
+
 
 def _affinity() -> list[int]:
     """The CPUs this process may run on."""
@@ -96,9 +99,12 @@ def default_threads() -> int:
 
     ``OMP_NUM_THREADS`` if it is set to a whole number (an explicit choice, as torch reads it), capped
     at :func:`available_cores`; otherwise :func:`free_cores`. Never more than the available cores.
+    A value :func:`set_threads` wrote itself is no choice: a later call measures the load again.
     """
-    text = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if text.isdigit() and int(text) >= 1:
+    text = os.environ.get("OMP_NUM_THREADS", "")
+    ours = text == _written and text != _GIVEN  # written by set_threads, not chosen: measure again
+    text = text.strip()
+    if not ours and text.isdigit() and int(text) >= 1:
         return min(int(text), available_cores())
     return free_cores()
 
@@ -136,8 +142,10 @@ def set_threads(n: int) -> int:
             torch.set_num_interop_threads(n)
         except RuntimeError:  # only allowed before the first inter-op parallel work
             pass
+    global _written
     for name in THREAD_ENV:
         os.environ[name] = str(n)
+    _written = str(n)
     return n
 
 

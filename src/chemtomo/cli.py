@@ -414,9 +414,10 @@ def align(
             raise ChemtomoError(f"--rotation {rotation!r} must be a number of degrees or 'estimate'") from None
     else:
         rot = rotation
-    with output_folder(out_dir, inputs=_input_paths(signal, [angles] if angles else [])) as stage:
+    with output_folder(out_dir, inputs=_input_paths(signal, [angles] if angles else [])) as stage, \
+            _progress() as bar:
         summary = align_to_directory(_pairs(signal, "--signal"), angles, stage, reference=reference, method=method,
-                                     iterations=iterations, rotation=rot, centre=centre)
+                                     iterations=iterations, rotation=rot, centre=centre, progress=_bar_progress(bar))
     out.print(f"aligned on {summary['reference']} ({summary['method']}): RMS shift {summary['rms_shift']:.2f} px, "
               f"max {summary['max_shift']:.2f} px, axis offset {summary['axis_offset'] or 0:.2f} px -> {out_dir}")
 

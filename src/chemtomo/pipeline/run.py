@@ -260,7 +260,7 @@ def _run_steps(recipe: Recipe, out: Path, *, resume: bool, log, progress, inputs
     series = step("1-inputs", resolved["inputs"], inputs_work, lambda f: _read_series(f / "series"))
     if recipe.align is not None:
         series, _ = series_step("2-align", resolved["align"], "align.json",
-                                lambda: steps.align(series, recipe.align))
+                                lambda: steps.align(series, recipe.align, progress=progress))
     show = progress is not None
     denoised = synthesized = None
     if recipe.denoise is not None:

@@ -48,12 +48,12 @@ def read_inputs(inputs: Inputs, folder: Path | None = None, progress: Progress |
                        progress=progress)
 
 
-def align(series: TiltSeries, settings: Align) -> tuple[TiltSeries, dict]:
+def align(series: TiltSeries, settings: Align, progress: Progress | None = None) -> tuple[TiltSeries, dict]:
     """Align every signal on the reference signal; the record holds the shifts per tilt (pixels)."""
     from ..align import align_series
 
     aligned, info = align_series(series, reference=settings.reference, method=settings.method,
-                                 iterations=settings.iterations, centre=settings.centre)
+                                 iterations=settings.iterations, centre=settings.centre, progress=progress)
     return aligned, info
 
 

@@ -5,6 +5,10 @@ default of one thread per core each, the processes would oversubscribe the cores
 some runs many times slower (docs/decisions.md).
 """
 
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"  # also chemtomo's default (chemtomo.core.threads) when the CLI runs in-process
+
 import numpy as np
 import pytest
 import torch

@@ -21,6 +21,33 @@ from .io.outputs import check_output_file, output_folder, safe_name
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="3D elemental maps from electron tomography.")
 err = Console(stderr=True, soft_wrap=True)  # one error, one line
 out = Console()
+#: the explicit ``--threads`` of the running command (None: the default, :func:`chemtomo.core.threads.default_threads`)
+_threads_given: int | None = None
+
+
+@app.callback()
+def _threads(
+    threads: Optional[int] = typer.Option(
+        None, "--threads", help="CPU threads, 1 to the cores available (default: the cores not busy now, or "
+        "OMP_NUM_THREADS if set). With `batch` and `reconstruct --slab`: threads per worker (default 1)."),
+):
+    """3D elemental maps from electron tomography."""
+    global _threads_given
+    from .core.threads import check_threads, default_threads, set_threads
+
+    _threads_given = None if threads is None else check_threads(threads)
+    set_threads(_threads_given or default_threads())
+
+
+def _worker_threads(workers: int, scheduler: str | None) -> int:
+    """Threads per Dask worker: 1 unless --threads asks; a local cluster may not use more threads than cores."""
+    from .core.threads import available_cores
+
+    n = _threads_given or 1
+    if scheduler is None and n > 1 and workers * n > available_cores():
+        raise ChemtomoError(f"--workers {workers} x --threads {n} = {workers * n} threads on {available_cores()} "
+                            "cores would oversubscribe them; lower --workers or --threads")
+    return n
 
 
 def _pairs(values: List[str], option: str) -> dict[str, str]:
@@ -68,7 +95,7 @@ def _bar_progress(bar):
     def progress(name, i, total):
         if name not in tasks:
             tasks[name] = bar.add_task(f"{name}", total=total)
-        bar.update(tasks[name], completed=i)
+        bar.update(tasks[name], completed=i, total=total)
 
     return progress
 
@@ -174,7 +201,8 @@ def reconstruct(
         with lock(out_abs):
             out_abs.mkdir(parents=True, exist_ok=True)
             info = reconstruct_slabs(series, recon, out_abs / "volumes.zarr", slab=slab, workers=workers,
-                                     scheduler=scheduler, log=out.print)
+                                     scheduler=scheduler, threads_per_worker=_worker_threads(workers, scheduler),
+                                     log=out.print)
         out.print(f"{', '.join(info['arrays'])}: {info['computed']} slabs computed, {info['skipped']} skipped, "
                   f"{info['seconds']:.1f} s -> {out_dir / 'volumes.zarr'}")
         return
@@ -351,10 +379,11 @@ def maps(
     from .spectral.eels_model import is_eels
     from .spectral.estimates import DETECTION_Z
 
-    with output_folder(out_dir, inputs=[*inputs, angles, *(weights or [])]) as stage:
+    with output_folder(out_dir, inputs=[*inputs, angles, *(weights or [])]) as stage, _progress() as bar:
         summary = maps_to_directory(list(map(str, inputs)), elements, stage, method=method,
                                     angles=str(angles) if angles else None, angles_from_names=angles_from_names,
-                                    downsample=downsample, weights=weights or None, keep_undetected=keep_undetected)
+                                    downsample=downsample, weights=weights or None, keep_undetected=keep_undetected,
+                                    progress=_bar_progress(bar))
     out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
               f"{', '.join(summary['signals'])} -> {out_dir}")
     emptied = method == "learned" and not keep_undetected and is_eels(summary["lines"])
@@ -387,9 +416,10 @@ def align(
             raise ChemtomoError(f"--rotation {rotation!r} must be a number of degrees or 'estimate'") from None
     else:
         rot = rotation
-    with output_folder(out_dir, inputs=_input_paths(signal, [angles] if angles else [])) as stage:
+    with output_folder(out_dir, inputs=_input_paths(signal, [angles] if angles else [])) as stage, \
+            _progress() as bar:
         summary = align_to_directory(_pairs(signal, "--signal"), angles, stage, reference=reference, method=method,
-                                     iterations=iterations, rotation=rot, centre=centre)
+                                     iterations=iterations, rotation=rot, centre=centre, progress=_bar_progress(bar))
     out.print(f"aligned on {summary['reference']} ({summary['method']}): RMS shift {summary['rms_shift']:.2f} px, "
               f"max {summary['max_shift']:.2f} px, axis offset {summary['axis_offset'] or 0:.2f} px -> {out_dir}")
 
@@ -420,15 +450,16 @@ def quantify(
     target_dir = out_dir if out_dir is not None else run_dirs[0] / "quantify"
     with output_folder(target_dir, inputs=[*_input_paths(signal, angles), *[
             f for r in run_dirs if r.is_dir() for f in r.iterdir() if f.name != "quantify"]]) as stage:
-        batch = _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles,
-                               uncertainty, core_rule)
+        with _progress() as bar:
+            batch = _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles,
+                                   uncertainty, core_rule, _bar_progress(bar))
     if len(run_dirs) > 1:
         out.print(f"batch of {len(batch)} particles from {len(run_dirs)} runs: {out_dir / 'batch.csv'}, "
                   f"{out_dir / 'batch.png'}")
 
 
 def _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles, uncertainty,
-                   core_rule):
+                   core_rule, progress=None):
     """`quantify` for each run into `stage`; returns the batch rows."""
     from .pipeline.quantify import quantify_run, write_table
     from .report.figures import batch_figure
@@ -440,7 +471,7 @@ def _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold
         shown = out_dir / run_dir.resolve().name if len(run_dirs) > 1 else (out_dir or run_dir / "quantify")
         res = quantify_run(run_dir, target, core=core, reference=None if reference == "none" else reference,
                            coverage_threshold=coverage_threshold, series=series, n_splits=uncertainty,
-                           core_rule=core_rule)
+                           core_rule=core_rule, progress=progress)
         for row in res["rows"]:
             comp = ", ".join(f"{k[3:]} {v:.3f}" + (f" +- {row[k + '_sd']:.3f}" if k + "_sd" in row else "")
                              for k, v in row.items() if k.startswith("at_") and not k.endswith("_sd"))
@@ -488,14 +519,13 @@ def plan(
             raise ChemtomoError(f"{name} takes comma-separated numbers, got {text!r}") from None
 
     with output_folder(out_dir) as stage, _progress() as bar:
-        task = bar.add_task("plan", total=None)
         result = run_plan(phantom, [e.strip() for e in elements.split(",") if e.strip()], shape=(size,) * 3,
                           voxel_size=voxel_size, doses=floats(doses, "--doses"),
                           tilts=[int(v) for v in floats(tilts, "--tilts")],
                           methods=[m.strip() for m in methods.split(",") if m.strip()], target=target or None,
                           resolution=resolution, signal=signal,
                           solid_angle=solid_angle, eels_detector=eels_detector, repeats=repeats, seed=seed,
-                          progress=lambda i, n: bar.update(task, completed=i, total=n))
+                          progress=_bar_progress(bar))
         paths = write_table(result.rows, stage / "plan")
         (stage / "plan.json").write_text(json.dumps(to_json({
             "settings": result.settings, "recommendation": result.recommendation, "rows": result.rows}), indent=1),
@@ -515,7 +545,7 @@ def run(
     from .pipeline.run import run_recipe
 
     with _progress() as bar:
-        run_recipe(recipe, out_dir, resume=resume, log=out.print, progress=_bar_progress(bar))
+        run_recipe(recipe, out_dir, resume=resume, log=out.print, progress=_bar_progress(bar), threads=_threads_given)
     out.print(f"wrote {out_dir}")
 
 
@@ -523,13 +553,14 @@ def run(
 def batch(
     manifest: Path = typer.Argument(..., help="CSV with columns name, recipe; or a folder of *.yaml recipes."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder: one run folder per particle, batch.json, particles.*"),
-    workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes (one thread each)."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes (one thread each unless --threads)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."),
 ):
     """Run one recipe per particle on Dask; finished particles are skipped on a rerun."""
     from .pipeline.batch import run_batch
 
-    rec = run_batch(manifest, out_dir, workers=workers, scheduler=scheduler, log=out.print)
+    rec = run_batch(manifest, out_dir, workers=workers, scheduler=scheduler,
+                    threads_per_worker=_worker_threads(workers, scheduler), log=out.print)
     if any(r["status"] == "failed" for r in rec["particles"]):
         raise ChemtomoError(f"some particles failed; see {out_dir / 'batch.json'}")
 

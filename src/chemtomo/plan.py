@@ -98,18 +98,26 @@ class Plan:
                 f"{edge}")
 
 
-def _reconstruct(series, method, elements):
-    """The elements' volumes by `method` through the pipeline (joint methods see HAADF too)."""
+def _reconstruct(series, method, elements, progress=None):
+    """The elements' volumes by `method` through the pipeline (joint methods see HAADF too); `progress` as
+    :func:`chemtomo.pipeline.run.process` takes it."""
     from .core.data import TiltSeries
     from .pipeline.recipe import Reconstruct
     from .pipeline.run import process
     from .recon.registry import METHODS
 
     if METHODS[method].joint:
-        return process(series, Reconstruct(method=method)).volumes
+        return process(series, Reconstruct(method=method), progress=progress).volumes
     only = TiltSeries({e: series[e] for e in elements}, pixel_size=series.pixel_size)
     stop = "discrepancy" if method in ("mlem", "sirt") else None
-    return process(only, Reconstruct(method=method, stop=stop)).volumes
+    return process(only, Reconstruct(method=method, stop=stop), progress=progress).volumes
+
+
+def _inner(progress, method):
+    """The per-iteration progress of one reconstruction of the grid, named ``"METHOD SIGNAL"``."""
+    if progress is None:
+        return None
+    return lambda name, i, n: progress(method if name == method else f"{method} {name}", i, n)
 
 
 def plan(phantom: str, elements, *, shape=(48, 48, 48), voxel_size: float = 0.5, doses=(1e6, 3e6, 1e7, 3e7),
@@ -151,8 +159,9 @@ def plan(phantom: str, elements, *, shape=(48, 48, 48), voxel_size: float = 0.5,
         Noise realisations per grid point.
     seed : int, default 0
         Random source (phantom and noise).
-    progress : callable(done, total), optional
-        Called after every reconstruction.
+    progress : callable(name, done, total), optional
+        Called as ``("plan", done, total)`` after every reconstruction of the grid, and as
+        ``("METHOD SIGNAL", iteration, iterations)`` during each (``"METHOD"`` for joint methods).
 
     Returns
     -------
@@ -181,6 +190,8 @@ def plan(phantom: str, elements, *, shape=(48, 48, 48), voxel_size: float = 0.5,
     rng = np.random.default_rng(seed)
     total = len(doses) * len(tilts) * len(methods) * repeats
     done, rows = 0, []
+    if progress is not None:
+        progress("plan", 0, total)
     for n in tilts:
         angles = np.linspace(-70, 70, n)
         for dose in doses:
@@ -195,14 +206,14 @@ def plan(phantom: str, elements, *, shape=(48, 48, 48), voxel_size: float = 0.5,
                                     pixel_size=series.pixel_size)
                 for m in methods:
                     t0 = time.perf_counter()
-                    vols = _reconstruct(series, m, elements)
+                    vols = _reconstruct(series, m, elements, progress=_inner(progress, m))
                     seconds[m] += time.perf_counter() - t0
                     errs[m].append({e: scaled_nrmse(vols[e], truth[e]) for e in elements}
                                    | {f"res_{e}": shell_resolution(vols[e], truth[e], voxel_size=voxel_size)
                                       for e in elements})
                     done += 1
                     if progress is not None:
-                        progress(done, total)
+                        progress("plan", done, total)
             for m in methods:
                 mean = {e: float(np.mean([r[e] for r in errs[m]])) for e in elements}
                 res = {e: float(np.mean([r[f"res_{e}"] for r in errs[m]])) for e in elements}

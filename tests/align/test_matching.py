@@ -43,8 +43,13 @@ def test_matching_random_walk():
 
 def test_matching_binned():
     p, true = series(2.5)
-    est, _ = projection_matching(p, ANGLES, iterations=4, binning=2, lowpass=0.5)
+    seen = []
+    est, info = projection_matching(p, ANGLES, iterations=4, binning=2, lowpass=0.5,
+                                    progress=lambda *a: seen.append(a))
     assert np.all(rms_error(est, true) < 0.5)
+    # one progress step per round; the bar ends full when the tolerance stops the rounds early
+    n = info["iterations"]
+    assert seen == [("projection matching", i, 4) for i in range(1, n)] + [("projection matching", 4, 4)]
 
 
 def test_matching_errors():

@@ -45,3 +45,19 @@ def test_needs_counts():
     series = TiltSeries.from_arrays({"HAADF": np.ones((15, 20, 28), np.float32)}, ANGLES, units={"HAADF": "a.u."})
     with pytest.raises(ChemtomoError, match="count"):
         split_uncertainty(series, "sirt", {"rows": [], "labels": np.zeros(SHAPE, int)})
+
+
+def test_progress_counts_the_half_reconstructions():
+    truth = _alloy()
+    op = Projector(TiltGeometry(ANGLES, SHAPE))
+    rng = np.random.default_rng(0)
+    series = TiltSeries.from_arrays({e: rng.poisson(0.4 * op(v.astype(np.float32))).astype(np.float32)
+                                     for e, v in truth.items()}, ANGLES)
+    kw = {"iterations": 3, "thickness": SHAPE[1]}
+    vs = reconstruct_series(series, "mlem", **kw)
+    full = quantify_volumes(vs.volumes, min_distance=10)
+    seen = []
+    split_uncertainty(series, "mlem", full, n_splits=1, quantify_options={"min_distance": 10},
+                      progress=lambda *a: seen.append(a), **kw)
+    assert [a for a in seen if a[0] == "uncertainty"] == [("uncertainty", i, 2) for i in range(3)]
+    assert ("Au", 3, 3) in seen and ("Ag", 3, 3) in seen  # each reconstruction's iterations

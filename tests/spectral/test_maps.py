@@ -119,7 +119,9 @@ def test_maps_series_from_files(tmp_path, capsys):
         _save(tmp_path / f"tilt_{a}.hspy", spectrum_image(areal, E, dose=DOSE, pixel_size=PIX, rng=a + 50), E)
     files = sorted(tmp_path.glob("*.hspy"))
     assert sorted(angles_from_names(files)) == [-20.0, 0.0, 20.0]
-    series = maps_series(files, ["Fe"], angles="names", method="fit")
+    seen = []
+    series = maps_series(files, ["Fe"], angles="names", method="fit", progress=lambda *a: seen.append(a))
+    assert seen == [("maps", i, 3) for i in range(4)]  # one progress step per tilt
     assert series.names == ["Fe_Ka"] and series["Fe_Ka"].data.shape == (3, 24, 24)
     assert list(series["Fe_Ka"].angles) == [-20.0, 0.0, 20.0] and series.pixel_size == PIX
     summary = maps_to_directory(files, "Fe", tmp_path / "out", angles_from_names=True)

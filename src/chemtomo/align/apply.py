@@ -56,7 +56,7 @@ def _centre(stack, angles, shifts, fold_offset):
 
 
 def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matching", iterations=5, lowpass=1.0,
-                 rotation=0.0, binning=1, centre=True):
+                 rotation=0.0, binning=1, centre=True, progress=None):
     """Align all signals of a tilt series on one reference signal.
 
     Parameters
@@ -85,6 +85,8 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matchin
         False keeps the measured shifts with zero mean: for specimens that fill
         the field of view (FIB sections, films), whose centre of mass is not
         the object's.
+    progress : callable(name, done, total), optional
+        Rounds of projection matching (:func:`~chemtomo.align.matching.projection_matching`).
 
     Returns
     -------
@@ -124,10 +126,11 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matchin
     elif first == "com":
         shifts = com_shifts(p, theta, offset=False)[0]
     else:
-        shifts, info = projection_matching(p, theta, iterations=iterations, lowpass=lowpass, binning=binning)
+        shifts, info = projection_matching(p, theta, iterations=iterations, lowpass=lowpass, binning=binning,
+                                           progress=progress)
     if refine:
         shifts, info = projection_matching(p, theta, iterations=iterations, lowpass=lowpass, shifts0=shifts,
-                                           binning=binning)
+                                           binning=binning, progress=progress)
     if centre:
         shifts, offset = _centre(p, theta, shifts, fold_offset="matching" not in method)
     else:
@@ -147,7 +150,7 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matchin
 
 
 def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="xcorr+matching", iterations=5,
-                       rotation=0.0, pixel_size=None, centre=True) -> dict:
+                       rotation=0.0, pixel_size=None, centre=True, progress=None) -> dict:
     """Read stacks, align them on `reference`, and write the aligned stacks, shifts and angles.
 
     Parameters
@@ -160,7 +163,7 @@ def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="x
         Created if missing. Receives ``<name>.mrc`` (+ ``<name>.tlt``) per signal,
         ``shifts.txt`` (angle, dy, du of the reference, pixels) and ``angles.tlt``
         (reference angles).
-    reference, method, iterations, rotation, centre
+    reference, method, iterations, rotation, centre, progress
         As in :func:`align_series`.
     pixel_size : float, optional
         Pixel size in nm; from the files if omitted.
@@ -176,7 +179,7 @@ def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="x
 
     series = read_tilt_series(signals, angles, pixel_size=pixel_size)
     aligned, shifts = align_series(series, reference=reference, method=method, iterations=iterations,
-                                   rotation=rotation, centre=centre)
+                                   rotation=rotation, centre=centre, progress=progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {}

@@ -43,7 +43,7 @@ def _reconstruct(method, op, data, iterations, x0):
 
 
 def projection_matching(stack, angles, *, iterations=5, method="sirt", recon_iterations=20, lowpass=1.0,
-                        shifts0=None, tol=0.05, binning=1):
+                        shifts0=None, tol=0.05, binning=1, progress=None):
     """Align a tilt series to reprojections of its own reconstruction.
 
     Parameters
@@ -67,6 +67,9 @@ def projection_matching(stack, angles, *, iterations=5, method="sirt", recon_ite
         Stop when no shift changes by more than `tol` pixels in a round.
     binning : int, default 1
         Bin images by this factor for the reconstructions (faster; shifts stay in full pixels).
+    progress : callable(name, done, total), optional
+        Called as ``("projection matching", round, iterations)`` after each round (the last one
+        reports ``(iterations, iterations)`` when `tol` stops it early).
 
     Returns
     -------
@@ -123,7 +126,10 @@ def projection_matching(stack, angles, *, iterations=5, method="sirt", recon_ite
         delta = remove_translation(new - shifts, theta)
         shifts = shifts + delta
         updates.append(float(np.abs(delta).max()))
-        if updates[-1] < tol:
+        done = updates[-1] < tol
+        if progress is not None:
+            progress("projection matching", iterations if done else len(updates), iterations)
+        if done:
             break
     offset = float(sinusoid_fit(shifts[:, 1], theta)[0][2])
     info = {"updates": updates, "iterations": len(updates), "converged": updates[-1] < tol,

@@ -6,7 +6,9 @@ path, relative to the manifest's folder), or a folder whose ``*.yaml`` files
 are the recipes (named by their stems). Every recipe is validated before
 anything runs. Each particle runs :func:`chemtomo.pipeline.run.run_recipe` into
 ``DIR/<name>`` as one Dask task, on a local cluster of `workers` processes
-(one thread each) or on the scheduler given. The runs resume: the steps a
+(one thread each, and ``OMP_NUM_THREADS=1`` for their libraries; ``threads_per_worker`` or
+``chemtomo --threads N batch`` gives N, the recipes' own ``threads`` does not apply) or on
+the scheduler given. The runs resume: the steps a
 particle finished before (its ``step.json`` records) are skipped, so a killed
 worker or a killed batch loses nothing that had finished, and a rerun skips
 it. A particle that fails is recorded with its error and does not stop the
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 from ..core.errors import ChemtomoError
+from ..core.threads import worker_env
 from .recipe import Reconstruct
 
 
@@ -52,14 +55,11 @@ def read_manifest(manifest) -> dict:
 
 def _run_one(name: str, recipe: str, out_dir: str, threads: int) -> dict:
     """One particle, in a worker: the recipe with resume; status and seconds, never an exception."""
-    import torch
-
     from .run import run_recipe
 
-    torch.set_num_threads(max(1, int(threads)))
     t0 = time.perf_counter()
     try:
-        record = run_recipe(recipe, out_dir, resume=True, log=lambda *_: None)
+        record = run_recipe(recipe, out_dir, resume=True, log=lambda *_: None, threads=max(1, int(threads)))
         skipped = all(s.get("skipped") for s in record["steps"].values())
         return {"name": name, "status": "skipped" if skipped else "done", "seconds": time.perf_counter() - t0}
     except Exception as err:  # recorded, the batch goes on
@@ -86,7 +86,7 @@ def run_batch(manifest, out_dir, *, workers: int = 2, scheduler: str | None = No
         client = Client(scheduler)
     else:
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker), processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, env=worker_env(threads_per_worker))
         client = Client(cluster)
     results = []
     try:
@@ -132,12 +132,12 @@ def _reconstruct_slab(series_arrays: dict, angles: dict, units: dict, pixel_size
                       keep: tuple[int, int], threads: int) -> dict:
     """One slab in a worker: reconstruct the slab (with its halo), return the kept slices per volume."""
     import numpy as np
-    import torch
 
     from ..core.data import Signal, TiltSeries
+    from ..core.threads import set_threads
     from .steps import reconstruct
 
-    torch.set_num_threads(max(1, int(threads)))
+    set_threads(max(1, int(threads)))
     series = TiltSeries({n: Signal(a, angles[n], units[n]) for n, a in series_arrays.items()}, pixel_size=pixel_size)
     vs = reconstruct(series, settings)
     a, b = keep
@@ -214,6 +214,7 @@ def reconstruct_slabs(series, settings: Reconstruct, store, *, slab: int = 32, h
     if todo:
         client = Client(scheduler) if scheduler else Client(cluster := LocalCluster(
             n_workers=int(workers), threads_per_worker=int(threads_per_worker), processes=True,
+            env=worker_env(threads_per_worker),
             dashboard_address=None))
         try:
             angles = {n: series[n].angles for n in series.names}

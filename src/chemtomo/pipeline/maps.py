@@ -49,7 +49,7 @@ def write_maps(series: TiltSeries, out_dir) -> list[Path]:
 
 def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angles=None,
                       angles_from_names: bool = False, fwhm_mnka: float = 130.0, downsample: int = 1,
-                      weights=None, keep_undetected: bool = False) -> dict:
+                      weights=None, keep_undetected: bool = False, progress=None) -> dict:
     """Everything ``chemtomo maps INPUT... --elements Fe,Pt --out DIR`` does: read, map, write.
 
     Parameters
@@ -76,6 +76,8 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
     keep_undetected : bool, default False
         With ``method="learned"``: keep the network's maps of EELS edges below detection instead of
         empty ones (``min_significance=None`` of :func:`chemtomo.spectral.learned.learned_maps`).
+    progress : callable(name, done, total), optional
+        Called as ``("maps", tilts done, tilts)`` (:func:`chemtomo.spectral.series.maps_series`).
 
     Returns
     -------
@@ -103,11 +105,11 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         angles = read_angles(angles)
     if method == "learned":
         series, std = learned_maps_series(inputs, elements, angles=angles, fwhm_mnka=fwhm_mnka, downsample=downsample,
-                                          **options)
+                                          progress=progress, **options)
         paths = write_maps(std, Path(out_dir) / "std")
     else:
         series = maps_series(inputs, elements, method=method, angles=angles, fwhm_mnka=fwhm_mnka,
-                             downsample=downsample, **options)
+                             downsample=downsample, progress=progress, **options)
         paths = []
     paths = write_maps(series, out_dir) + paths
     first = next(iter(series.signals.values()))

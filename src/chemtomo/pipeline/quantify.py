@@ -82,7 +82,7 @@ def read_table(path) -> list[dict]:
 
 def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: str | None = "auto",
                  counts: str | bool = "auto", coverage_threshold: float | None = None, series=None,
-                 n_splits: int = 0, rng=0, **options) -> dict:
+                 n_splits: int = 0, rng=0, progress=None, **options) -> dict:
     """Quantify a folder written by ``chemtomo reconstruct``; write the table, ``quantify.json`` and a figure.
 
     Writes ``particles.csv``, ``particles.parquet`` (one row per particle),
@@ -115,6 +115,8 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
         Count splits (two reconstructions each); 0: no uncertainties.
     rng : int, default 0
         Random source of the splits.
+    progress : callable(name, done, total), optional
+        Progress of the splits' reconstructions (:func:`~chemtomo.quantify.uncertainty.split_uncertainty`).
     **options
         More keywords of :func:`~chemtomo.quantify.particles.quantify_volumes`.
 
@@ -147,7 +149,7 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
                                 "chemtomo reconstruct with --method NAME")
         sds = split_uncertainty(series, method, res, n_splits=n_splits, rng=rng, iterations=prov.get("iterations"),
                                 thickness=vols[next(iter(vols))].shape[1], options=prov.get("options") or None,
-                                quantify_options=qopts)
+                                quantify_options=qopts, progress=progress)
         for row, sd in zip(res["rows"], sds):
             row.update(sd)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "quantify"

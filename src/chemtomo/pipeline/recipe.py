@@ -31,6 +31,11 @@ versions. ``--resume`` skips every step whose ``step.json`` matches (nothing is
 recomputed), so a killed run continues where it stopped and a changed setting
 reruns that step and the ones after it. ``DIR/recipe.resolved.json`` holds the
 recipe with every default filled in, ``DIR/run.json`` the versions and timings.
+
+``threads: N`` sets the CPU threads of the run (1 to the cores available; default: the free
+cores, :func:`chemtomo.core.threads.default_threads`); ``chemtomo --threads N run`` overrides
+it, and ``chemtomo batch`` runs each recipe with its per-worker count (default 1). The thread
+count changes no result, so it is not part of any step's hash: ``--resume`` skips the same steps.
 """
 
 from __future__ import annotations
@@ -233,6 +238,19 @@ class Recipe(_Model):
     quantify: Optional[Quantify] = None
     outputs: Outputs = Outputs()
     report: bool = False
+    threads: Optional[int] = None
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v):
+        from ..core.threads import check_threads
+
+        if v is not None:
+            try:
+                check_threads(v, "the thread count")
+            except ChemtomoError as err:
+                raise ValueError(str(err)) from None
+        return v
 
 
 def _node_line(node, loc) -> int | None:

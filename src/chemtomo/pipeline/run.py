@@ -110,6 +110,12 @@ def _versions() -> dict:
             "torch": torch.__version__}
 
 
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _write_series(series, folder: Path) -> None:
     from ..io import write_stack
 
@@ -136,13 +142,16 @@ def _read_series(folder: Path):
 
 
 def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, log=print,
-               progress: steps.Progress | None = None) -> dict:
+               progress: steps.Progress | None = None, threads: int | None = None) -> dict:
     """Run a recipe into `out_dir`, one checkpointed folder per step (module notes); returns ``run.json``'s record.
 
     Steps: ``1-inputs``, ``2-align``, ``2b-denoise``, ``2c-views``, ``3-reconstruct``, ``4-quantify``,
     ``5-report``; each writes ``step.json`` (hash of its settings and of the steps before it, seconds,
     versions) when done, and ``resume=True`` skips a step whose ``step.json`` matches.
+    `threads` (CPU threads, :func:`chemtomo.core.threads.set_threads`) overrides the recipe's
+    ``threads``; with neither, the threads are left as they are. The count used is in ``run.json``.
     """
+    from ..core.threads import check_threads, set_threads
     from ..io.outputs import check_output_folder, inputs_hash, lock
 
     if not isinstance(recipe, Recipe):
@@ -150,6 +159,8 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
         recipe = load_recipe(recipe)
     else:
         recipe_path = None
+    if threads is not None or recipe.threads is not None:
+        set_threads(check_threads(threads, "threads") if threads is not None else recipe.threads)
     inputs = _input_files(recipe.inputs) + ([recipe_path] if recipe_path else [])
     out = check_output_folder(out_dir, inputs=inputs)
     with lock(out):
@@ -193,7 +204,7 @@ def _run_steps(recipe: Recipe, out: Path, *, resume: bool, log, progress, inputs
     resolved = recipe.model_dump()
     with atomic_write(out / "recipe.resolved.json") as tmp:
         tmp.write_text(json.dumps(resolved, indent=1))
-    record = {"versions": _versions(), "steps": {}}
+    record = {"versions": _versions(), "threads": _threads(), "steps": {}}
     upstream = inputs_key
 
     def step(name, settings, work, load):
@@ -242,14 +253,14 @@ def _run_steps(recipe: Recipe, out: Path, *, resume: bool, log, progress, inputs
         return step(name, settings, run, load)
 
     def inputs_work(folder):
-        series = steps.read_inputs(recipe.inputs, folder)
+        series = steps.read_inputs(recipe.inputs, folder, progress=progress)
         _write_series(series, folder / "series")
         return series
 
     series = step("1-inputs", resolved["inputs"], inputs_work, lambda f: _read_series(f / "series"))
     if recipe.align is not None:
         series, _ = series_step("2-align", resolved["align"], "align.json",
-                                lambda: steps.align(series, recipe.align))
+                                lambda: steps.align(series, recipe.align, progress=progress))
     show = progress is not None
     denoised = synthesized = None
     if recipe.denoise is not None:

@@ -21,8 +21,9 @@ from .recipe import Align, Denoise, Inputs, Reconstruct, Views
 Progress = Callable[[str, int, int], None]
 
 
-def read_inputs(inputs: Inputs, folder: Path | None = None) -> TiltSeries:
-    """The tilt series of a recipe's ``inputs``: simulated (into ``folder/simulation``), files, or spectrum images."""
+def read_inputs(inputs: Inputs, folder: Path | None = None, progress: Progress | None = None) -> TiltSeries:
+    """The tilt series of a recipe's ``inputs``: simulated (into ``folder/simulation``), files, or spectrum images
+    (`progress` as :func:`chemtomo.spectral.series.maps_series` takes it)."""
     from ..io import read_tilt_series
 
     if inputs.simulate is not None:
@@ -43,15 +44,16 @@ def read_inputs(inputs: Inputs, folder: Path | None = None) -> TiltSeries:
 
     sp = inputs.spectra
     files = sorted({p for pattern in sp.files for p in (glob.glob(pattern) or [pattern])})
-    return maps_series(files, sp.elements, method=sp.method, angles=sp.angles, downsample=sp.downsample)
+    return maps_series(files, sp.elements, method=sp.method, angles=sp.angles, downsample=sp.downsample,
+                       progress=progress)
 
 
-def align(series: TiltSeries, settings: Align) -> tuple[TiltSeries, dict]:
+def align(series: TiltSeries, settings: Align, progress: Progress | None = None) -> tuple[TiltSeries, dict]:
     """Align every signal on the reference signal; the record holds the shifts per tilt (pixels)."""
     from ..align import align_series
 
     aligned, info = align_series(series, reference=settings.reference, method=settings.method,
-                                 iterations=settings.iterations, centre=settings.centre)
+                                 iterations=settings.iterations, centre=settings.centre, progress=progress)
     return aligned, info
 
 

@@ -45,7 +45,7 @@ def _halves(series: TiltSeries, rng) -> tuple[TiltSeries, TiltSeries]:
 
 def split_uncertainty(series: TiltSeries, method: str, full: dict, *, n_splits: int = 2, rng=0,
                       iterations: int | None = None, thickness: int | None = None, options: dict | None = None,
-                      quantify_options: dict | None = None) -> list[dict]:
+                      quantify_options: dict | None = None, progress=None) -> list[dict]:
     """Standard deviations of the per-particle numbers of `full` by count splitting (module notes).
 
     Parameters
@@ -64,6 +64,9 @@ def split_uncertainty(series: TiltSeries, method: str, full: dict, *, n_splits: 
         Passed to the reconstruction, as for the full data.
     quantify_options : dict, optional
         Keywords of :func:`quantify_volumes`, as for the full data.
+    progress : callable(name, done, total), optional
+        Called as ``("uncertainty", halves done, 2 * n_splits)`` and, during each reconstruction, as
+        :func:`~chemtomo.recon.reconstruct_series` calls it.
 
     Returns
     -------
@@ -84,11 +87,16 @@ def split_uncertainty(series: TiltSeries, method: str, full: dict, *, n_splits: 
     sums = [dict.fromkeys(keys, 0.0) for keys in numeric]
     counts = [dict.fromkeys(keys, 0) for keys in numeric]
     q = dict(quantify_options or {}, labels=full["labels"])
-    for _ in range(int(n_splits)):
+    if progress is not None:
+        progress("uncertainty", 0, 2 * int(n_splits))
+    for split in range(int(n_splits)):
         results = []
         for half in _halves(series, gen):
-            vs = reconstruct_series(half, method, iterations=iterations, thickness=thickness, options=options)
+            vs = reconstruct_series(half, method, iterations=iterations, thickness=thickness, options=options,
+                                    progress=progress)
             results.append(quantify_volumes(vs.volumes, voxel_size=vs.voxel_size, **q))
+            if progress is not None:
+                progress("uncertainty", 2 * split + len(results), 2 * int(n_splits))
         for i, (a, b) in enumerate(zip(results[0]["rows"], results[1]["rows"])):
             for k in numeric[i]:
                 if k in a and k in b and np.isfinite(a[k]) and np.isfinite(b[k]):

@@ -54,7 +54,7 @@ def _bin_image(img, shape):
 
 
 def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mnka: float = 130.0,
-                downsample: int = 1, **options):
+                downsample: int = 1, progress=None, **options):
     """Elemental maps of every tilt, as a tilt series with one signal per line (plus ``HAADF``).
 
     Parameters
@@ -76,6 +76,8 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         Detector resolution at Mn Ka in eV.
     downsample : int, default 1
         Bin Bruker spectrum images `downsample` x `downsample` on reading (HAADF binned to match).
+    progress : callable(name, done, total), optional
+        Called as ``("maps", tilts done, tilts)`` before the first tilt and after each.
     **options
         Passed to the map function (e.g. ``width=``, ``background=``).
 
@@ -91,15 +93,16 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     ChemtomoError
         Unknown method, missing or mismatched angles, or files that disagree in size or energy calibration.
     """
-    return _series(files, elements, method, angles, fwhm_mnka, downsample, options)[0]
+    return _series(files, elements, method, angles, fwhm_mnka, downsample, options, progress)[0]
 
 
-def learned_maps_series(files, elements, *, angles=None, fwhm_mnka: float = 130.0, downsample: int = 1, **options):
+def learned_maps_series(files, elements, *, angles=None, fwhm_mnka: float = 130.0, downsample: int = 1,
+                        progress=None, **options):
     """Learned maps of every tilt (:func:`.learned.learned_maps`) and their standard deviations, as two tilt series.
 
     Parameters
     ----------
-    files, elements, angles, fwhm_mnka, downsample
+    files, elements, angles, fwhm_mnka, downsample, progress
         As for :func:`maps_series`.
     **options
         Passed to :func:`.learned.learned_maps` (e.g. ``weights=``, ``min_significance=``).
@@ -117,10 +120,10 @@ def learned_maps_series(files, elements, *, angles=None, fwhm_mnka: float = 130.
     ChemtomoError
         As :func:`maps_series`.
     """
-    return _series(files, elements, "learned", angles, fwhm_mnka, downsample, options)
+    return _series(files, elements, "learned", angles, fwhm_mnka, downsample, options, progress)
 
 
-def _series(files, elements, method, angles, fwhm_mnka, downsample, options):
+def _series(files, elements, method, angles, fwhm_mnka, downsample, options, progress=None):
     """:func:`maps_series` and, with ``method="learned"``, the standard deviations as a second series (else None)."""
     from .eels import eels_maps
     from .eels_model import is_eels
@@ -152,6 +155,8 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options):
         raise ChemtomoError(f"tilt angles repeat ({sorted(angles.tolist())}); give each file its own angle")
     order = np.argsort(angles, kind="stable")
     maps, stds, images, ref, lines, beam, zs = {}, {}, [], None, None, None, {}
+    if progress is not None:
+        progress("maps", 0, len(files))
     for i in order:
         path = files[i]
         d = _read(path, downsample)
@@ -191,6 +196,8 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options):
         for line in lines:
             maps.setdefault(line, []).append(result[line])
         images.append(_bin_image(d.get("image"), si.shape[:2]))
+        if progress is not None:
+            progress("maps", len(images), len(files))
     sorted_angles = angles[order]
     signals = {line: Signal(np.stack(m), sorted_angles, "counts") for line, m in maps.items()}
     if all(img is not None for img in images):

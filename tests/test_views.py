@@ -171,3 +171,20 @@ def test_cli_reconstructs_with_synthesized_views(tmp_path, case, capsys):
     assert main(["reconstruct", "--signal", f"Ag={tmp_path / 'ag.mrc'}", "--views-synthesis", "10", "--views-range",
                  "70:-70", "--out", str(tmp_path / "bad")]) == 2
     assert "--views-range: the range must be LO:HI" in capsys.readouterr().err
+
+
+def test_two_elements_one_sparse_report_finite_losses_and_views(capsys):
+    """Issue 27: one element's bar ended on `loss nan` (its step budget ended on a held-out check)."""
+    vols = phantom_from_spec("core-shell:sphere,ratio=0.3,position=centre,size=0.6,interface=0", ["Au", "Ag"],
+                             (16, 16, 16))
+    angles = np.arange(-60.0, 60.5, 15.0)
+    proj = Projector(TiltGeometry(angles, (16, 16, 16)))
+    rng = np.random.default_rng(0)
+    for element, dose, steps in (("Au", 0.02, 20), ("Ag", 3.0, 23)):  # Au: 99 % of the pixels hold no count
+        counts = rng.poisson(np.asarray(proj(vols[element])) * dose).astype(np.float64)
+        merged, _, info = synthesize_views(counts, angles, fill_angles(angles, 7.5), steps=steps, minutes=None,
+                                           every=10, batch=4, progress=True)
+        bar = capsys.readouterr().out.strip().splitlines()[-1]
+        assert "nan" not in bar and np.isfinite(float(bar.split("loss ")[1].split()[0])), (element, bar)
+        assert all(np.isfinite(c["train_loss"]) for c in info["training"]["curve"][1:])
+        assert np.isfinite(merged).all() and (merged >= 0).all()

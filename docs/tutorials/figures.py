@@ -239,7 +239,7 @@ def draw_multimodal(r: dict, path=IMG / "tutorial_multimodal.png"):
 # 3. The spectral domain
 # ---------------------------------------------------------------------------------------------
 
-SPECTRAL_SPEC = "core-shell:sphere,ratio=0.6,rotation=none,position=centre,size=0.8"
+SPECTRAL_SPEC = "core-shell:sphere,ratio=0.6,rotation=none,position=centre,size=0.8,core=random"
 LINES = ["Pt_La", "Fe_Ka"]
 
 

@@ -12,7 +12,7 @@ ANGLES = np.linspace(-70, 70, 36)
 
 @pytest.fixture(scope="module")
 def drifted():
-    ph = phantom_from_spec("core-shell:rod,position=centre,size=0.6", ["Au", "Ag"], (48, 48, 48), seed=0)
+    ph = phantom_from_spec("core-shell:rod,position=centre,size=0.6,core=icosahedron", ["Au", "Ag"], (48, 48, 48), seed=0)
     # low-count EDX maps (about 0.5 count per particle pixel) recorded with the HAADF
     return simulate_series(ph, ANGLES, dose=2e4, acquisition=Acquisition(drift=2.5), rng=3)
 

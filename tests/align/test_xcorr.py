@@ -17,7 +17,7 @@ def rms_error(est, true, angles):
     return np.sqrt((remove_translation(est - true, angles) ** 2).mean(axis=0))
 
 
-def haadf(spec="core-shell:rod", drift=2.5, rng=1):
+def haadf(spec="core-shell:rod,core=icosahedron", drift=2.5, rng=1):
     ph = phantom_from_spec(spec, ["Au", "Ag"], (48, 48, 48), seed=0)
     s = simulate_series(ph, ANGLES, signals=("HAADF",), dose=1e5, acquisition=Acquisition(drift=drift), rng=rng)
     return s["HAADF"].data, np.array(s.metadata["shifts"])
@@ -45,7 +45,7 @@ def test_xcorr_recovers_drift(reference):
 
 
 def test_xcorr_centred_object_mean_only():
-    p, true = haadf("core-shell:rod,position=centre,size=0.6", drift=3.0)
+    p, true = haadf("core-shell:rod,position=centre,size=0.6,core=icosahedron", drift=3.0)
     d = xcorr_shifts(p, ANGLES) - true
     assert np.all(np.sqrt(((d - d.mean(0)) ** 2).mean(0)) < 0.5)
 

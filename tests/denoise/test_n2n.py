@@ -49,7 +49,11 @@ def test_saved_weights_reproduce_the_output(tmp_path, projection):
     assert info["n2n"]["pairs"] == "binomial splitting" and info["n2n"]["steps"] == 10
     assert info["curve"][0]["step"] == 0 and "holdout_mse" in info["curve"][0]
     assert 0 <= info["n2n"]["best_step"] <= 10
-    np.testing.assert_allclose(unet(counts, weights=tmp_path / "mine.pt"), out, rtol=1e-5, atol=1e-5)
+    again = unet(counts, weights=tmp_path / "mine.pt")  # one pass of the saved network over all the counts
+    if info["n2n"]["inference"] == "whole":
+        np.testing.assert_allclose(again, out, rtol=1e-5, atol=1e-5)
+    else:  # n2n's output is the mean of passes over thinned counts: close to the one pass, not equal
+        assert info["n2n"]["inference"] == "averaged" and rmse(again, out) < 0.1 * rmse(counts, out)
 
 
 def test_repeated_frames_give_a_better_mean_than_averaging(projection):
@@ -123,3 +127,23 @@ def test_series_denoising_takes_the_haadf_signal_as_guide(projection):
     assert rmse(out["Ag"].data, lam) < rmse(series["Ag"].data, lam)
     with pytest.raises(ChemtomoError, match="no such signal"):
         denoise_series(series, "n2n", options={"guide": "Au", "steps": 1})
+
+
+@pytest.mark.slow
+def test_fine_tuning_improves_on_its_start_for_images_unlike_the_training_set():
+    """Issue 27: from the shipped U-Net, n2n kept its starting weights (best step 0); on a field of small blobs
+    (not a particle projection) the averaged inference must now beat its start and the Gaussian filter."""
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:64, :64]
+    p = np.zeros((15, 64, 64))
+    for i in range(15):
+        for _ in range(20):
+            cy, cx, r = rng.uniform(0, 64), rng.uniform(0, 64), rng.uniform(3, 6)
+            p[i] += np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / r ** 2, 0, None) ** 0.5
+    lam = p / p[p > 0.01 * p.max()].mean() + 0.02
+    counts = np.random.default_rng(1).poisson(lam).astype(np.float64)
+    out = n2n(counts, minutes=None, steps=300, tile=32, batch=8, save=None)
+    start = unet(counts)
+    g = gaussian(counts, sigma=choose_sigma(counts))
+    assert rmse(out, lam) < 0.95 * rmse(start, lam) and rmse(out, lam) < rmse(g, lam)
+    assert np.isfinite(out).all() and (out >= 0).all()

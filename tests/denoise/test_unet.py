@@ -71,7 +71,7 @@ def test_shipped_guided_network_uses_the_haadf_image():
     meta = json.loads(GUIDED_WEIGHTS.with_suffix(".json").read_text())
     assert meta["architecture"]["in_channels"] == 3 and meta["training"]["guide"]
     n = 48
-    vols = phantom_from_spec("core-shell:cube,ratio=0.5,rotation=random", ["Au", "Ag"], (n, n, n), seed=4)
+    vols = phantom_from_spec("core-shell:cube,ratio=0.5,rotation=random,core=random", ["Au", "Ag"], (n, n, n), seed=4)
     op = Projector(TiltGeometry([-40.0, 0.0, 50.0], (n, n, n)))
     errs = {"plain": [], "guided": []}
     for el in ("Au", "Ag"):

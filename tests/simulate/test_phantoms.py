@@ -121,6 +121,29 @@ def test_core_shell_sphere_fractions_and_nesting():
     assert v["Au"][total < 0.999].max() == 0
 
 
+@pytest.mark.parametrize("family", ["sphere", "cube", "rod"])
+@pytest.mark.parametrize("seed", [4, 101])  # seeds whose random core was a needle-like bipyramid (1 % of the particle)
+def test_core_follows_the_particle_unless_given(family, seed):
+    text = f"core-shell:{family},ratio=0.6"
+    spec = parse_spec(text, ["Au", "Ag"], SHAPE, seed=seed)
+    body, core = spec["particles"][0]["body"], spec["particles"][0]["cores"][0]
+    assert core["family"] == family and core["offset"] == [0.0, 0.0, 0.0]
+    assert all(core[k] == body[k] for k in ("aspect", "truncation", "rounding"))  # a scaled copy
+    v = render_phantom(spec)
+    assert v["Au"].sum() / (v["Au"] + v["Ag"]).sum() == pytest.approx(0.6**3, rel=0.06)
+    named = parse_spec(text + ",core=octahedron", ["Au", "Ag"], SHAPE, seed=seed)["particles"][0]["cores"][0]
+    assert named["family"] == "octahedron"  # an explicit core is honoured
+    drawn = {parse_spec(text + ",core=random", ["Au", "Ag"], (16,) * 3, seed=s)["particles"][0]["cores"][0]["family"]
+             for s in range(8)}
+    assert len(drawn) > 2  # core=random still draws the family
+
+
+def test_random_specs_keep_random_cores():
+    fams = {p["body"]["family"] == p["cores"][0]["family"]
+            for s in range(30) for p in random_spec(s, (16,) * 3, ["Au", "Ag"], compositions=["core-shell"])["particles"]}
+    assert fams == {True, False}  # training sets still see cores of another shape than their shell
+
+
 def test_off_centre_core_stays_inside():
     v = phantom_from_spec("core-shell:cube,core=sphere,ratio=0.5,offset=0.3,interface=0,rounding=0",
                           ["Au", "Ag"], SHAPE, seed=1)

@@ -26,7 +26,18 @@ to the held-out fraction, is scored against ``v`` (squared error, in
 expectation the error against the unknown expectation plus a constant), and
 the best network wins - the starting weights included, so fine-tuning can only
 be kept when it helps on independent counts. The denoised output is the best
-network applied to all the counts.
+network's estimate from all the counts.
+
+Inference at the training count level (issue 27). The network learns on
+inputs holding a share ``q (1 - holdout)`` of the counts (``q = p``, or the
+frame half) but would be applied to all of them: more counts than it learned
+to denoise, so a fine-tuned network over-smooths and the held-out score
+cannot see its gain (the shipped network kept its start, best step 0). Each
+held-out score is therefore computed both ways - the network on the training
+counts, and the mean of the network over :data:`AVERAGE_SPLITS` binomial
+thinnings of them to the training input's level, scaled back up - and the
+best step's better way makes the output (``info["n2n"]["inference"]``:
+``"whole"`` or ``"averaged"``).
 """
 
 from __future__ import annotations
@@ -39,6 +50,10 @@ from ._common import as_stack, check_positive, like_input
 from ..nn.fit import fit
 from ..nn.unet import add_guide_channel, apply, apply_batched, architecture, n_parameters, save_weights
 from .unet import as_guide, initial_denoiser
+
+
+#: Thinned copies of the counts averaged at inference (see the module notes).
+AVERAGE_SPLITS = 8
 
 
 def _check_fraction(value, name: str, low: float, high: float) -> float:
@@ -67,6 +82,12 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
     torch.manual_seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     rng = np.random.default_rng(seed)
+    counts = torch.as_tensor(frames, dtype=torch.float32)
+    if holdout > 0:  # drawn before the weights, so every init is scored on the same held-out counts
+        val = torch.distributions.Binomial(counts, torch.full_like(counts, holdout)).sample()
+        train = counts - val
+    else:
+        val, train = None, counts
     model = initial_denoiser(init, dev)
     g = as_guide(guide, (n_img, ny, nu))
     if g is not None and architecture(model)["in_channels"] == 2:
@@ -77,13 +98,7 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
     t = int(min(tile, ny, nu))
     t = max(k, t - t % k)
 
-    counts = torch.as_tensor(frames, dtype=torch.float32)
     gd = None if g is None else torch.tensor(g, dtype=torch.float32)
-    if holdout > 0:
-        val = torch.distributions.Binomial(counts, torch.full_like(counts, holdout)).sample()
-        train = counts - val
-    else:
-        val, train = None, counts
     train_sum = train.sum(0).to(dev)
     val_sum = val.sum(0).to(dev) if val is not None else None
     frame_half = n_frames // 2
@@ -118,25 +133,41 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
     def estimate(x):
         return apply_batched(model, x, gd)
 
+    q = p if n_frames == 1 else frame_half / n_frames  # the input's share of the training counts
+
+    def averaged(thinned, frac):
+        """Mean of the network over count maps thinned to the training input's level, scaled back up."""
+        return sum(estimate(x) for x in thinned) / (len(thinned) * frac)
+
+    def thin(x, frac):
+        return [torch.distributions.Binomial(x, torch.full_like(x, frac)).sample() for _ in range(AVERAGE_SPLITS)]
+
     scale = holdout / (1 - holdout)
+    val_inputs = thin(train_sum, q) if val_sum is not None else None
 
     def check(step):
         if val_sum is None:
             return {}
-        return {"holdout_mse": float(((scale * estimate(train_sum) - val_sum) ** 2).mean())}
+        whole = float(((scale * estimate(train_sum) - val_sum) ** 2).mean())
+        split = float(((scale * averaged(val_inputs, q) - val_sum) ** 2).mean())
+        return {"holdout_mse": min(whole, split), "holdout_mse_whole": whole, "holdout_mse_averaged": split}
 
     record = fit(model, loss, steps=steps, minutes=minutes, lr=lr, lr_end=lr / 100, every=every, check=check,
                  keep_best="holdout_mse" if val_sum is not None else None, label=label, progress=progress)
     model.eval()
+    best = next((c for c in record["curve"] if c["step"] == record.get("best_step")), None)
+    mode = "averaged" if best is None or best["holdout_mse_averaged"] < best["holdout_mse_whole"] else "whole"
     with torch.inference_mode():
-        out = estimate(counts.sum(0).to(dev)).cpu().numpy()
+        total = counts.sum(0).to(dev)
+        frac = q * (1 - holdout)  # the training input's share of all the counts
+        out = (averaged(thin(total, frac), frac) if mode == "averaged" else estimate(total)).cpu().numpy()
     info = {
         "architecture": architecture(model),
         "parameters": n_parameters(model),
         "n2n": {"pairs": "binomial splitting" if n_frames == 1 else f"random halves of {n_frames} frames",
                 "p": p if n_frames == 1 else None, "init": str(init), "guide": g is not None, "holdout": holdout,
                 "tile": t, "batch": batch, "lr": lr, "seed": seed, "steps": record["steps"], "seconds": record["seconds"],
-                "best_step": record.get("best_step", record["steps"]),
+                "best_step": record.get("best_step", record["steps"]), "inference": mode,
                 "device": str(dev), "images": n_img, "image_shape": [ny, nu]},
         "curve": record["curve"],
     }

@@ -3,6 +3,7 @@ extractor): Adam, cosine learning rate, a step or time budget, early stopping on
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from typing import Callable
@@ -65,6 +66,7 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     limit = minutes * 60 if minutes is not None else math.inf
     curve, run_loss, t0, step = [], [], time.perf_counter(), 0
+    shown = collections.deque(maxlen=50)  # the bar's running mean; run_loss is emptied at every curve point
     best = {"score": None, "step": None, "state": None}
 
     def point():
@@ -88,9 +90,9 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
         point()
 
     cols = [TextColumn(label), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-            TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn()]
+            TextColumn("{task.fields[loss]}"), TimeElapsedColumn()]
     with Progress(*cols, disable=not progress) as bar:
-        task = bar.add_task(label, total=100, loss=float("nan"))
+        task = bar.add_task(label, total=100, loss="loss -")  # no step yet
         model.train()
         while True:
             frac = max(step / steps if steps else (1.0 if steps == 0 else 0.0),
@@ -100,17 +102,21 @@ def fit(model: torch.nn.Module, loss: Callable[[int], torch.Tensor], *, steps: i
             for g in opt.param_groups:
                 g["lr"] = lr_end + 0.5 * (lr - lr_end) * (1 + math.cos(math.pi * frac))
             value = loss(step)
+            v = value.item()
+            if not math.isfinite(v):
+                raise ChemtomoError(f"{label}: the training loss is {v} at step {step + 1}; the data hold values "
+                                    "the network cannot fit (check them for extreme or non-finite counts)")
             opt.zero_grad()
             value.backward()
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
-            run_loss.append(value.item())
+            run_loss.append(v)
+            shown.append(v)
             step += 1
             if step % every == 0:
                 point()
-            recent = run_loss[-50:]
-            bar.update(task, completed=100 * frac, loss=sum(recent) / len(recent) if recent else float("nan"))
+            bar.update(task, completed=100 * frac, loss=f"loss {sum(shown) / len(shown):.4f}")
         if not curve or curve[-1]["step"] != step:
             point()
         bar.update(task, completed=100)

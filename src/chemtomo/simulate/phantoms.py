@@ -44,13 +44,17 @@ Text grammar (:func:`parse_spec`, :func:`phantom_from_spec`)
   the smallest box side), ``aspect``, ``truncation``, ``rounding``, ``tip``,
   ``thickness``, ``rotation`` (``random``, ``none`` or ``w/a/b/c``),
   ``position`` (``random`` or ``centre``), ``n`` (particles in the field);
-  core-shell and multi-shell: ``core`` (family or families, innermost first),
-  ``ratio`` (one per core), ``offset`` (fraction of the outer radius),
+  core-shell and multi-shell: ``core`` (family or families, innermost first, or
+  ``random``), ``ratio`` (one per core), ``offset`` (fraction of the outer radius),
   ``interface`` (voxels), ``mode`` (``graded`` or ``blur``); alloy:
   ``fractions``; gradient: ``gradient`` (centre/surface fraction of the first element).
 
 Any parameter not given is drawn from the same distributions as
-:func:`random_spec` with ``np.random.default_rng(seed)``. ``elements`` gives the
+:func:`random_spec` with ``np.random.default_rng(seed)``, except the cores: a
+core follows the particle (a centred copy of its family and shape keys scaled
+by ``ratio``, so its volume fraction is about ``ratio**3``) unless ``core=``
+names another family (whose shape keys are drawn; still centred unless
+``offset=``); ``core=random`` draws family, shape and offset as random specs do. ``elements`` gives the
 element names: core first for core-shell; the layers from the core outwards for
 multi-shell (two names ``A, B`` mean ``A@B@A``).
 
@@ -254,11 +258,18 @@ def _draw_particle(rng, shape, elements, composition, family, size_range, opts, 
         if len(particle["gradient"]) != 2 or not all(0 <= x <= 1 for x in particle["gradient"]):
             raise ChemtomoError(f"gradient takes two fractions in [0, 1] (centre/surface), got {particle['gradient']}")
     elif composition in ("core-shell", "multi-shell"):
-        particle.update(_draw_cores(rng, len(els) - 1, opts))
+        particle.update(_draw_cores(rng, len(els) - 1, opts, body if ordered else None))
     return particle
 
 
-def _draw_cores(rng, n_cores, opts):
+def _draw_cores(rng, n_cores, opts, outer=None):
+    """Cores of a core-shell or multi-shell particle, innermost first.
+
+    With `outer` (the particle's body; text specs) a core not named by ``core=``
+    is a centred, scaled copy of the particle (its family and shape keys), so
+    its volume fraction is about ``ratio**3``; ``core=random`` and random specs
+    (``outer=None``) draw each core's family, shape and offset instead.
+    """
     families = [str(f) for f in rng.choice(CORE_SHELL_FAMILIES, n_cores)]
     ratios = np.cumprod(rng.uniform(0.5, 0.9, n_cores))[::-1]  # innermost first
     off_centre = rng.uniform() < 0.25 and n_cores == 1
@@ -266,7 +277,13 @@ def _draw_cores(rng, n_cores, opts):
     offset = rng.uniform() * (1 - ratios[-1]) * direction / np.linalg.norm(direction) * off_centre
     interface = float(rng.uniform(1, 6)) if rng.uniform() < 0.5 else 0.0
     mode = str(rng.choice(["graded", "blur"]))
-    families = opts.get("core", families)
+    named = opts.get("core", [outer["family"]] * n_cores if outer is not None else None)
+    if named is not None:
+        if len(named) != n_cores:
+            raise ChemtomoError(f"core and ratio need {n_cores} entries (innermost first), got core={'/'.join(named)}")
+        families = [fam if g == "random" else g for g, fam in zip(named, families)]
+        if outer is not None and "random" not in named:
+            offset = np.zeros(3)
     ratios = opts.get("ratio", ratios)
     if "offset" in opts:
         offset = opts["offset"] * direction / np.linalg.norm(direction)
@@ -278,6 +295,8 @@ def _draw_cores(rng, n_cores, opts):
     cores = []
     for k, (fam, ratio) in enumerate(zip(families, ratios)):
         core = {"family": fam, **_draw_shape(rng, fam), "ratio": float(ratio), "offset": [0.0, 0.0, 0.0]}
+        if outer is not None and fam == outer["family"] and named[k] != "random":
+            core.update({key: outer[key] for key in _SHAPE_KEYS})  # a scaled copy of the particle
         if k == n_cores - 1:
             core["offset"] = [float(x) for x in offset]
         cores.append(core)
@@ -443,8 +462,9 @@ def parse_spec(text: str, elements, shape=(128, 128, 128), *, seed=0) -> dict:
         raise ChemtomoError(f"rotation takes random, none or a quaternion w/a/b/c, got {text!r}")
     if opts.get("position") == "center":
         opts["position"] = "centre"
-    if "core" in opts and any(f not in FAMILIES for f in opts["core"]):
-        raise ChemtomoError(f"unknown core family in core={'/'.join(opts['core'])}; use one of {', '.join(FAMILIES)}")
+    if "core" in opts and any(f not in FAMILIES + ("random",) for f in opts["core"]):
+        raise ChemtomoError(f"unknown core family in core={'/'.join(opts['core'])}; use one of {', '.join(FAMILIES)} "
+                            "or random")
     raw = [elements] if isinstance(elements, str) else list(elements)
     _check_elements(raw)
     if len(raw) < _MIN_ELEMENTS[composition]:

@@ -78,7 +78,7 @@ def radial_fraction(core_ratio: float, s, *, n: int = 200) -> np.ndarray:
     Examples
     --------
     >>> c = radial_fraction(0.5, [0.0, 10.0], n=100)
-    >>> float(c[0, 0]), float(c[0, -1]), round(float(c[1, 0]), 4)   # long times: the mean, 0.5^3
+    >>> round(float(c[0, 0]), 6), round(float(c[0, -1]), 6), round(float(c[1, 0]), 4)   # long times: 0.5^3
     (1.0, 0.0, 0.125)
     """
     edges, vol, lam, Q = _radial_modes(int(n))

@@ -13,7 +13,8 @@ HERE = Path(__file__).parent
 SCRIPTS = {"projector": "bench_projector.py", "memory": "bench_memory.py", "accuracy": "bench_accuracy.py",
            "phantoms": "bench_phantoms.py", "pdhg": "bench_pdhg.py", "multimodal": "bench_multimodal.py",
            "quantify": "bench_quantify.py", "batch": "bench_batch.py", "denoise": "bench_denoise.py",
-           "atomic": "bench_atomic.py", "auto": "bench_auto.py"}
+           "atomic": "bench_atomic.py", "auto": "bench_auto.py",
+           "alloying": "bench_alloying.py"}
 
 
 def main(names: list[str]) -> int:

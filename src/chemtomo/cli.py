@@ -488,6 +488,33 @@ def _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold
 
 
 @app.command()
+def alloying(
+    run_dirs: List[Path] = typer.Argument(..., help="Reconstruction folders of one particle (`chemtomo reconstruct`), in time order."),
+    times: str = typer.Option(..., "--times", help="Time of each run in s, comma-separated, strictly increasing, e.g. 0,100,200."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder: alloying.csv/.parquet, alloying.json, alloying.png."),
+    signal: str = typer.Option("HAADF", "--signal", help="Volume of each run to use."),
+    calibration: str = typer.Option("joint", "--calibration", help="joint (pure intensities fitted with the diffusion model on the whole series) or first (histogram of the first run, held for all)."),
+    elements: str = typer.Option("Au,Ag", "--elements", help="Core element, shell element."),
+):
+    """Fit interdiffusion of a core-shell particle to a time series: D, alloying index per time, one calibration."""
+    from .pipeline.alloying import alloying_runs
+
+    try:
+        t = [float(x) for x in times.split(",") if x.strip()]
+    except ValueError:
+        raise ChemtomoError(f"--times {times!r} must be comma-separated seconds, e.g. --times 0,100,200") from None
+    els = [e.strip() for e in elements.split(",") if e.strip()]
+    with output_folder(out_dir, inputs=[f for r in run_dirs if r.is_dir() for f in r.iterdir()]) as stage:
+        res = alloying_runs(run_dirs, t, stage, signal=signal, calibration=calibration, elements=els)
+    for row in res["rows"]:
+        out.print(f"{Path(row['run']).name} t = {row['time_s']:g} s: alloying index {row['alloying_index']:.3f} "
+                  f"(voxels {row['alloying_index_voxels']:.3f}), {els[0]} fraction {row[els[0] + '_fraction']:.3f}")
+    out.print(f"D = {res['D']:.4g} +- {res['D_sd']:.2g} nm^2/s, sharp core-shell at t = {res['start']:.4g} s, "
+              f"I_{els[0]} {res['I_core']:.4g}, I_{els[1]} {res['I_shell']:.4g} ({res['calibration']} calibration), "
+              f"blur sigma {res['sigma_nm']:.2f} nm -> {out_dir}")
+
+
+@app.command()
 def plan(
     phantom: str = typer.Option(..., "--phantom", help="Particle spec, e.g. core-shell:sphere,ratio=0.6 (docs/simulation.md)."),
     elements: str = typer.Option(..., "--elements", help="Comma-separated elements, core first, e.g. Au,Ag."),

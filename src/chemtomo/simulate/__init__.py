@@ -22,6 +22,8 @@ _LAZY = {
     "spectrum_image": "spectrum", "expected_spectra": "spectrum", "to_exspy": "spectrum",
     # EELS
     "eels_expected_maps": "eels", "eels_expected_spectra": "eels", "detect": "eels",
+    # in-situ alloying (interdiffusing core-shell sphere)
+    "alloying_series": "alloying",
     # acquisition
     "SweptProjector": "acquisition", "random_shifts": "acquisition",
     "damage_factors": "acquisition", "dose_from_time": "acquisition", "time_from_dose": "acquisition",

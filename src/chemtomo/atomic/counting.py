@@ -145,15 +145,17 @@ def noise_variance(image, expected, *, noise="auto") -> np.ndarray:
     return np.maximum(a + b * lam, floor)
 
 
-def column_significance(image, peaks: Peaks, variance, *, sigma=None) -> tuple[np.ndarray, np.ndarray]:
+def column_significance(image, peaks: Peaks, variance, *, sigma=None, removed=None) -> tuple[np.ndarray, np.ndarray]:
     """Matched-filter height of each column and its standard error, in image units.
 
-    Every column is read with its neighbours' fitted Gaussians removed and
-    projected onto a Gaussian of width `sigma` (pixels; default the
-    columns' height-weighted median width) at its fitted centre: the
-    least-squares height ``sum(w d) / sum(w^2)`` and its standard error
-    ``sqrt(sum(w^2 var)) / sum(w^2)`` from the per-pixel `variance`
-    (:func:`noise_variance`). `image` has the background removed.
+    Every column is read with the fitted Gaussians of the `removed` columns
+    (bool (n,), default all) other than itself subtracted, in a
+    box of 3 widths, and fitted by least squares with a Gaussian ``w`` of
+    width `sigma` (pixels; default the columns' height-weighted median
+    width) at its fitted centre plus a constant (so a wrong common
+    background cannot make a column): height ``sum(u d) / sum(u w)`` with
+    ``u = w - mean(w)``, standard error ``sqrt(sum(u^2 var)) / sum(u w)``
+    from the per-pixel `variance` (:func:`noise_variance`).
     """
     img = np.asarray(image, float)
     n = len(peaks)
@@ -165,14 +167,16 @@ def column_significance(image, peaks: Peaks, variance, *, sigma=None) -> tuple[n
     sig = np.broadcast_to(np.asarray(sigma, float), (n, 2))
     radius = max(2, int(np.ceil(3 * sig.max())))
     offs = _offsets(radius, 2)
-    resid, base = boxes(img - render_peaks(img.shape, peaks), peaks.positions, radius)
+    removed = np.ones(n, bool) if removed is None else np.asarray(removed, bool)
+    resid, base = boxes(img - render_peaks(img.shape, peaks.take(removed)), peaks.positions, radius)
     centre = peaks.positions - base
-    data = resid + gaussian_values(offs, centre, peaks.height, peaks.sigma)
+    data = resid + removed[:, None] * gaussian_values(offs, centre, peaks.height, peaks.sigma)
     inside = boxes(np.ones(img.shape), peaks.positions, radius)[0]
     w = gaussian_values(offs, centre, np.ones(n), sig) * inside
-    sw2 = np.sum(w * w, axis=1)
-    amp = np.sum(w * data, axis=1) / sw2
-    err = np.sqrt(np.sum(w * w * boxes(np.asarray(variance, float), peaks.positions, radius)[0], axis=1)) / sw2
+    u = (w - np.sum(w, axis=1, keepdims=True) / np.sum(inside, axis=1, keepdims=True)) * inside   # free constant
+    uw = np.sum(u * w, axis=1)
+    amp = np.sum(u * data, axis=1) / uw
+    err = np.sqrt(np.sum(u * u * boxes(np.asarray(variance, float), peaks.positions, radius)[0], axis=1)) / uw
     return amp, err
 
 
@@ -252,13 +256,18 @@ def fit_columns(image, *, pixel_size: float, min_distance: float = 1.0, threshol
     peaks, bg = _refine_columns(img, peaks, bg, radius, refine)
     if detect:
         var = noise_variance(img, bg + render_peaks(img.shape, peaks), noise=noise)
-        amp, err = column_significance(img - bg, peaks, var)
-        keep = amp > threshold if threshold is not None else amp > threshold_sigmas * err
-        if keep.any():                            # once more with the columns' own width
+        # rounds: each column is tested with the columns accepted so far removed, so that a flat background
+        # taken up by overlapping candidates cannot make itself significant
+        keep = np.zeros(len(peaks), bool)
+        width = None
+        for _ in range(20):
+            amp, err = column_significance(img - bg, peaks, var, sigma=width, removed=keep)
+            new = amp > threshold if threshold is not None else amp > threshold_sigmas * err
+            if not new.any() or (new == keep).all():
+                break
+            keep = new
             width = np.median(peaks.sigma[keep], axis=0)
-            if threshold is None:
-                amp, err = column_significance(img - bg, peaks, var, sigma=width)
-                keep = amp > threshold_sigmas * err
+        if keep.any():
             # a column centred within one width of the edge is cut by it: its cross-section is not measurable
             keep &= np.all((peaks.positions >= width - 0.5) & (peaks.positions <= np.array(img.shape) - 0.5 - width), axis=1)
         if not keep.any():

@@ -37,7 +37,8 @@ def check_species(species) -> list:
         raise ChemtomoError("name at least one species, lightest first, e.g. Fe,Pt")
     unknown = [n for n in names if n not in ELEMENTS]
     if unknown:
-        raise ChemtomoError(f"unknown element {unknown[0]!r} in species {','.join(names)}; use element symbols such as Fe,Pt")
+        raise ChemtomoError(f"unknown element {unknown[0]!r} in species {','.join(names)}; "
+                            "use element symbols such as Fe,Pt")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ChemtomoError(f"species {','.join(names)} names {repeated[0]} twice; give each element once")

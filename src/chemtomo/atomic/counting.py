@@ -269,7 +269,8 @@ def fit_columns(image, *, pixel_size: float, min_distance: float = 1.0, threshol
             width = np.median(peaks.sigma[keep], axis=0)
         if keep.any():
             # a column centred within one width of the edge is cut by it: its cross-section is not measurable
-            keep &= np.all((peaks.positions >= width - 0.5) & (peaks.positions <= np.array(img.shape) - 0.5 - width), axis=1)
+            edge = np.array(img.shape) - 0.5 - width
+            keep &= np.all((peaks.positions >= width - 0.5) & (peaks.positions <= edge), axis=1)
         if not keep.any():
             what = f"{threshold:g} (image units)" if threshold is not None else f"{threshold_sigmas:g} noise sigmas"
             raise ChemtomoError(f"no column above the threshold of {what}; lower the threshold or check the image")

@@ -607,7 +607,7 @@ def report(
 def atoms(
     volume: Path = typer.Argument(..., metavar="VOLUME", help="Atomic-resolution reconstruction (MRC/TIFF, axes ordered y, z, x)."),
     voxel_size: float = typer.Option(..., "--voxel-size", help="Voxel edge in Angstrom."),
-    species: str = typer.Option(..., "--species", help="Elements from the lightest to the heaviest, e.g. Fe,Pt."),
+    species: str = typer.Option(..., "--species", help="Distinct elements from the lightest to the heaviest (Z-contrast order), e.g. Fe,Pt."),
     out_path: Path = typer.Option(..., "--out", help="Atom table: .csv (x,y,z,species,...) or .xyz (extended XYZ)."),
     min_distance: float = typer.Option(2.0, "--min-distance", help="Smallest inter-atomic distance, Angstrom."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Peak threshold in volume units (default 1 % of the maximum)."),
@@ -616,13 +616,13 @@ def atoms(
     angles_path: Optional[Path] = typer.Option(None, "--angles", help="Angles (degrees, one per line) of --series if it has no .tlt."),
 ):
     """Trace the atoms of an atomic-resolution volume and classify their species (docs/atomic.md)."""
-    from .atomic import atoms_from_volume
+    from .atomic import atoms_from_volume, check_species
     from .io import read_volume
     from .io.atoms import write_atoms_csv, write_atoms_xyz
 
     suffix = out_path.suffix.lower()
     check_output_file(out_path, inputs=[volume, series_path, angles_path], suffixes=(".csv", ".xyz", ".extxyz"))
-    names = [s.strip() for s in species.split(",") if s.strip()]
+    names = check_species(species)
     vol, _ = read_volume(volume)
     series = angles = None
     if series_path is not None:
@@ -652,6 +652,9 @@ def count_atoms_cmd(
     out_path: Path = typer.Option(..., "--out", help="CSV of columns: row, col (pixels), scs, atoms."),
     min_distance: float = typer.Option(1.0, "--min-distance", help="Smallest column separation, Angstrom."),
     library: Optional[Path] = typer.Option(None, "--library", help="Text file: expected SCS of 0, 1, 2, ... atoms, one per line."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Smallest column height above the background, image units (replaces --threshold-sigmas)."),
+    threshold_sigmas: float = typer.Option(5.0, "--threshold-sigmas", help="Smallest column height in noise standard errors."),
+    noise: str = typer.Option("auto", "--noise", help="Noise model: auto (poisson for integer counts, else fit), poisson, fit, or a standard deviation in image units."),
 ):
     """Count atoms per column: 2D Gaussian fits, cross-sections, Gaussian mixture with ICL (docs/atomic.md)."""
     import numpy as np
@@ -665,7 +668,12 @@ def count_atoms_cmd(
     img = np.squeeze(np.asarray(data, float))
     if img.ndim != 2:
         raise ChemtomoError(f"{image.name} holds {data.shape}; give one 2D image")
-    peaks = fit_columns(img, pixel_size=pixel_size, min_distance=min_distance)
+    try:
+        noise_model = float(noise)
+    except ValueError:
+        noise_model = noise
+    peaks = fit_columns(img, pixel_size=pixel_size, min_distance=min_distance, threshold=threshold,
+                        threshold_sigmas=threshold_sigmas, noise=noise_model)
     scs = column_cross_sections(peaks, dose=dose)
     lib = np.loadtxt(library, ndmin=1) if library else None
     n, mix = count_atoms(scs, library=lib)

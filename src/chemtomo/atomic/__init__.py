@@ -16,9 +16,9 @@ import numpy as np
 
 from ..core.atoms import Atoms
 from ..core.errors import ChemtomoError
-from .classify import NON_ATOM, classify_species, integrated_intensity
-from .counting import (column_cross_sections, count_atoms, fit_columns, lensing_cross_section, pure_column_scs,
-                       simulate_columns, unscramble_columns)
+from .classify import NON_ATOM, check_species, classify_species, integrated_intensity
+from .counting import (column_cross_sections, column_significance, count_atoms, fit_columns, lensing_cross_section,
+                       noise_variance, pure_column_scs, simulate_columns, unscramble_columns)
 from .fit import Peaks, fit_gaussians, local_maxima
 from .mixture import Mixture, fit_mixture, select_mixture
 from .models import core_shell_particle, fcc_alloy, l10_particle, place, radius_for
@@ -39,7 +39,9 @@ def atoms_from_volume(volume, voxel_size: float, species, *, threshold: float | 
     voxel_size : float
         Voxel edge in Angstrom.
     species : sequence of str
-        Element symbols from the lightest to the heaviest (their Z-contrast order).
+        Distinct element symbols from the lightest to the heaviest (their
+        Z-contrast order; class 0, the dimmest, is the first); repeated or
+        unknown symbols and any other order are refused (:func:`check_species`).
     threshold : float, optional
         Peak threshold in the volume's units; default `relative_threshold`
         times the volume's maximum (tracing is permissive, the non-atom class
@@ -65,9 +67,7 @@ def atoms_from_volume(volume, voxel_size: float, species, *, threshold: float | 
         Per-atom ``intensity`` (3x3x3 integral, neighbours removed), ``height``,
         ``sigma`` (Angstrom, x y z), ``rfactor`` of the fit; and ``info``.
     """
-    species = [str(s) for s in species]
-    if not species:
-        raise ChemtomoError("name at least one species, lightest first, e.g. Fe,Pt")
+    species = check_species(species)
     vol = np.asarray(volume, dtype=np.float64)
     thr = threshold if threshold is not None else relative_threshold * float(np.max(vol))
     peaks = trace_atoms(vol, voxel_size, min_distance=min_distance, threshold=thr, **trace_options)
@@ -100,10 +100,10 @@ def atoms_from_volume(volume, voxel_size: float, species, *, threshold: float | 
 
 
 __all__ = [
-    "Atoms", "Peaks", "Mixture", "NON_ATOM", "atoms_from_volume", "trace_atoms", "classify_species",
+    "Atoms", "Peaks", "Mixture", "NON_ATOM", "atoms_from_volume", "trace_atoms", "classify_species", "check_species",
     "integrated_intensity", "fit_gaussians", "local_maxima", "noise_threshold", "to_angstrom", "to_index",
     "fit_mixture", "select_mixture", "l10_particle", "fcc_alloy", "core_shell_particle", "place", "radius_for",
     "project_atoms", "render_atoms", "atomic_tilt_series", "match_atoms", "score_atoms",
     "fit_columns", "column_cross_sections", "count_atoms", "lensing_cross_section", "simulate_columns",
-    "unscramble_columns", "pure_column_scs",
+    "unscramble_columns", "pure_column_scs", "noise_variance", "column_significance",
 ]

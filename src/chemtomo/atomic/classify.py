@@ -14,11 +14,40 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import ChemtomoError
+from ..core.names import ELEMENTS
 from .fit import Peaks, _offsets, boxes, check_image, gaussian_values, render_peaks
 from .mixture import fit_mixture
 
 #: Label of the non-atom class.
 NON_ATOM = -1
+
+
+def check_species(species) -> list:
+    """`species` (a sequence or a comma-separated string) as a list of element symbols, lightest first, or an error.
+
+    The classes of :func:`classify_species` are ordered by intensity, and in
+    HAADF (Z-contrast, ``Z^1.7``) intensity grows with the atomic number: class
+    0 is the lightest element. So the names must be distinct element symbols
+    in increasing atomic number; any other order would swap the labels
+    (``Pt,Fe`` would call every Pt atom Fe) and is refused.
+    """
+    parts = species.split(",") if isinstance(species, str) else [str(s) for s in species]
+    names = [n.strip() for n in parts if n.strip()]
+    if not names:
+        raise ChemtomoError("name at least one species, lightest first, e.g. Fe,Pt")
+    unknown = [n for n in names if n not in ELEMENTS]
+    if unknown:
+        raise ChemtomoError(f"unknown element {unknown[0]!r} in species {','.join(names)}; "
+                            "use element symbols such as Fe,Pt")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ChemtomoError(f"species {','.join(names)} names {repeated[0]} twice; give each element once")
+    z = [ELEMENTS.index(n) + 1 for n in names]
+    if any(b <= a for a, b in zip(z, z[1:])):
+        right = ",".join(n for _, n in sorted(zip(z, names)))
+        raise ChemtomoError(f"species {','.join(names)} are not ordered lightest to heaviest (Z-contrast order); "
+                            f"give {right}")
+    return names
 
 
 def isolated_boxes(volume, atoms, half_width: int) -> np.ndarray:

@@ -21,8 +21,9 @@ import numpy as np
 from ..core.errors import ChemtomoError
 from ..physics.counts import as_rng, poisson
 from scipy import ndimage
+from scipy.optimize import nnls
 
-from .fit import Peaks, check_image, fit_gaussians, local_maxima, render_peaks, suppress
+from .fit import Peaks, _offsets, boxes, check_image, fit_gaussians, gaussian_values, local_maxima, render_peaks, suppress
 from .mixture import Mixture, select_mixture
 from ..physics.scattering import atom_cross_section, pixel_weights
 from .trace import refine_jointly
@@ -93,10 +94,109 @@ def simulate_columns(counts, *, spacing: float = 2.04, pixel_size: float = 0.2, 
             "scs": true, "dose": dose, "pixel_size": pixel_size}
 
 
-def fit_columns(image, *, pixel_size: float, min_distance: float = 1.0,
-                threshold: float | None = None, radius: int | None = None, sigma: float | None = None,
+def noise_variance(image, expected, *, noise="auto") -> np.ndarray:
+    """Per-pixel noise variance (image units^2) of an image whose noise-free value is `expected`.
+
+    Parameters
+    ----------
+    image : ndarray (ny, nx)
+        The measured image.
+    expected : ndarray (ny, nx)
+        Its fitted expectation (background plus the columns' Gaussians).
+    noise : {"auto", "poisson", "fit"} or float, default "auto"
+        ``"poisson"``: the image holds electron counts, variance = `expected`
+        (at least 1 count, so that an empty vacuum does not make single
+        counts significant). ``"fit"``: variance ``a + b * expected`` with
+        ``a, b >= 0`` fitted to the residual ``image - expected`` (robust
+        spread in 20 quantile bins of `expected`): read noise plus
+        gain-scaled Poisson noise, learnt from the fit residual wherever the
+        pixels lie, so it does not depend on how much of the field is vacuum.
+        ``"auto"``: ``"poisson"`` when every pixel is a non-negative integer,
+        else ``"fit"``. A number: a constant standard deviation, image units.
+    """
+    img = np.asarray(image, float)
+    lam = np.asarray(expected, float)
+    if not isinstance(noise, str):
+        sd = float(noise)
+        if not np.isfinite(sd) or sd <= 0:
+            raise ChemtomoError(f"noise must be a positive standard deviation, got {noise!r}")
+        return np.full(img.shape, sd * sd)
+    if noise == "auto":
+        noise = "poisson" if (img >= 0).all() and (img == np.round(img)).all() else "fit"
+    if noise == "poisson":
+        return np.maximum(lam, 1.0)
+    if noise != "fit":
+        raise ChemtomoError(f"noise must be 'auto', 'poisson', 'fit' or a standard deviation, got {noise!r}")
+    r = (img - lam).ravel()
+    level = lam.ravel()
+    edges = np.unique(np.quantile(level, np.linspace(0, 1, 21)))
+    if len(edges) < 2:
+        edges = np.array([level[0], level[0] + 1.0])
+    bin_ = np.clip(np.searchsorted(edges, level, side="right") - 1, 0, len(edges) - 2)
+    rows = []
+    for b in np.unique(bin_):
+        rb = r[bin_ == b]
+        if rb.size >= 10:
+            rows.append((level[bin_ == b].mean(), (1.4826 * np.median(np.abs(rb - np.median(rb)))) ** 2, rb.size))
+    m, v, n = np.array(rows).T
+    w = np.sqrt(n)
+    (a, b), _ = nnls(np.c_[np.ones_like(m), m] * w[:, None], v * w)
+    floor = (1e-6 * max(float(np.abs(img).max()), 1e-300)) ** 2
+    return np.maximum(a + b * lam, floor)
+
+
+def column_significance(image, peaks: Peaks, variance, *, sigma=None, removed=None) -> tuple[np.ndarray, np.ndarray]:
+    """Matched-filter height of each column and its standard error, in image units.
+
+    Every column is read with the fitted Gaussians of the `removed` columns
+    (bool (n,), default all) other than itself subtracted, in a
+    box of 3 widths, and fitted by least squares with a Gaussian ``w`` of
+    width `sigma` (pixels; default the columns' height-weighted median
+    width) at its fitted centre plus a constant (so a wrong common
+    background cannot make a column): height ``sum(u d) / sum(u w)`` with
+    ``u = w - mean(w)``, standard error ``sqrt(sum(u^2 var)) / sum(u w)``
+    from the per-pixel `variance` (:func:`noise_variance`).
+    """
+    img = np.asarray(image, float)
+    n = len(peaks)
+    if sigma is None:
+        s = np.sort(peaks.sigma, axis=0)
+        order = np.argsort(peaks.sigma, axis=0)
+        cum = np.cumsum(np.maximum(peaks.height, 0)[order], axis=0)
+        sigma = s[np.argmax(cum >= cum[-1] / 2, axis=0), [0, 1]]
+    sig = np.broadcast_to(np.asarray(sigma, float), (n, 2))
+    radius = max(2, int(np.ceil(3 * sig.max())))
+    offs = _offsets(radius, 2)
+    removed = np.ones(n, bool) if removed is None else np.asarray(removed, bool)
+    resid, base = boxes(img - render_peaks(img.shape, peaks.take(removed)), peaks.positions, radius)
+    centre = peaks.positions - base
+    data = resid + removed[:, None] * gaussian_values(offs, centre, peaks.height, peaks.sigma)
+    inside = boxes(np.ones(img.shape), peaks.positions, radius)[0]
+    w = gaussian_values(offs, centre, np.ones(n), sig) * inside
+    u = (w - np.sum(w, axis=1, keepdims=True) / np.sum(inside, axis=1, keepdims=True)) * inside   # free constant
+    uw = np.sum(u * w, axis=1)
+    amp = np.sum(u * data, axis=1) / uw
+    err = np.sqrt(np.sum(u * u * boxes(np.asarray(variance, float), peaks.positions, radius)[0], axis=1)) / uw
+    return amp, err
+
+
+def fit_columns(image, *, pixel_size: float, min_distance: float = 1.0, threshold: float | None = None,
+                threshold_sigmas: float = 5.0, noise="auto", radius: int | None = None, sigma: float | None = None,
                 refine: int = 3, positions=None) -> Peaks:
-    """Fit one 2D Gaussian per atomic column of an atomic-resolution image.
+    """Find and fit one 2D Gaussian per atomic column of an atomic-resolution image.
+
+    Detection: every local maximum of the image smoothed over 1 pixel that
+    stands above the lowest value within `min_distance` is a candidate (the
+    highest of any two closer than `min_distance` kept); all candidates are
+    fitted jointly; a candidate is a column when its matched-filter height
+    (:func:`column_significance`, neighbours removed) exceeds `threshold`,
+    or `threshold_sigmas` standard errors from the noise model
+    (:func:`noise_variance`); the columns are then refitted without the
+    rejected candidates. Columns centred within one column width of the
+    image edge are dropped (cut by the edge, their cross-section cannot be
+    measured). Neither step looks at the image's overall spread,
+    so a field filled with columns and one with a wide vacuum margin get
+    the same threshold.
 
     Parameters
     ----------
@@ -107,9 +207,13 @@ def fit_columns(image, *, pixel_size: float, min_distance: float = 1.0,
     min_distance : float, default 1.0
         Smallest column separation, Angstrom.
     threshold : float, optional
-        Smallest peak height above the image median; default the larger of 6
-        robust standard deviations of the image and 5 % of its 99.9th
-        percentile (a single-atom column next to 15-atom ones is about 10 %).
+        Smallest column height above the background, image units (counts
+        per pixel); replaces `threshold_sigmas` when given.
+    threshold_sigmas : float, default 5
+        Smallest column height in standard errors of the noise.
+    noise : {"auto", "poisson", "fit"} or float, default "auto"
+        Noise model, see :func:`noise_variance` (``"auto"``: Poisson for
+        integer counts, else learnt from the fit residual).
     radius : int, optional
         Box half-width in pixels of the joint refinement, default the minimum
         distance (neighbours are subtracted before each column is refitted);
@@ -120,7 +224,7 @@ def fit_columns(image, *, pixel_size: float, min_distance: float = 1.0,
         Joint refinement sweeps (each column fitted with its neighbours
         removed); a common background is re-estimated after each sweep.
     positions : array (n, 2), optional
-        Known column positions (pixels); skips peak finding.
+        Known column positions (pixels); skips detection.
 
     Returns
     -------
@@ -131,25 +235,56 @@ def fit_columns(image, *, pixel_size: float, min_distance: float = 1.0,
     img = check_image(image, (2,), "image")
     if pixel_size <= 0 or min_distance <= 0:
         raise ChemtomoError("pixel_size and min_distance must be positive, in Angstrom")
+    if threshold is not None and not threshold > 0:
+        raise ChemtomoError(f"threshold must be a positive height in image units, got {threshold}")
+    if not threshold_sigmas > 0:
+        raise ChemtomoError(f"threshold_sigmas must be positive, got {threshold_sigmas}")
     dmin = min_distance / pixel_size
     radius = radius if radius is not None else max(2, int(np.ceil(dmin)))
     sigma0 = sigma if sigma is not None else max(dmin / 4, 0.8)
     bg = float(np.percentile(img, 5))
-    if positions is None:
-        med = np.median(img)
-        if threshold is None:
-            threshold = max(6 * 1.4826 * np.median(np.abs(img - med)), 0.05 * (np.percentile(img, 99.9) - med))
-        thr = med + threshold + 1e-12
-        cand = local_maxima(ndimage.gaussian_filter(img, 1.0), thr)
+    detect = positions is None
+    if detect:
+        sm = ndimage.gaussian_filter(img, 1.0)
+        low = ndimage.minimum_filter(sm, size=2 * int(np.ceil(dmin)) + 1)
+        cand = local_maxima(sm, -np.inf)
+        cand = cand[sm[tuple(cand.T)] > low[tuple(cand.T)]]
         if not len(cand):
-            raise ChemtomoError("no column above the threshold; lower threshold= or check the image")
-        positions = cand[suppress(cand, img[tuple(cand.T)], dmin)]
+            raise ChemtomoError("the image has no local maximum; check that it shows atomic columns")
+        positions = cand[suppress(cand, sm[tuple(cand.T)], dmin)]
     peaks = fit_gaussians(img - bg, positions, radius=max(2, int(round(dmin / 2))), sigma=sigma0, background=False)
-    for _ in range(refine):
-        peaks = refine_jointly(img - bg, peaks, radius=radius, background=False)
-        bg += float(np.median(img - bg - render_peaks(img.shape, peaks)))
+    peaks, bg = _refine_columns(img, peaks, bg, radius, refine)
+    if detect:
+        var = noise_variance(img, bg + render_peaks(img.shape, peaks), noise=noise)
+        # rounds: each column is tested with the columns accepted so far removed, so that a flat background
+        # taken up by overlapping candidates cannot make itself significant
+        keep = np.zeros(len(peaks), bool)
+        width = None
+        for _ in range(20):
+            amp, err = column_significance(img - bg, peaks, var, sigma=width, removed=keep)
+            new = amp > threshold if threshold is not None else amp > threshold_sigmas * err
+            if not new.any() or (new == keep).all():
+                break
+            keep = new
+            width = np.median(peaks.sigma[keep], axis=0)
+        if keep.any():
+            # a column centred within one width of the edge is cut by it: its cross-section is not measurable
+            edge = np.array(img.shape) - 0.5 - width
+            keep &= np.all((peaks.positions >= width - 0.5) & (peaks.positions <= edge), axis=1)
+        if not keep.any():
+            what = f"{threshold:g} (image units)" if threshold is not None else f"{threshold_sigmas:g} noise sigmas"
+            raise ChemtomoError(f"no column above the threshold of {what}; lower the threshold or check the image")
+        peaks, bg = _refine_columns(img, peaks.take(keep), bg, radius, refine)
     peaks = peaks.take(suppress(peaks.positions, peaks.height, dmin))
     return Peaks(peaks.positions, peaks.height, peaks.sigma, np.full(len(peaks), bg), peaks.rfactor)
+
+
+def _refine_columns(img, peaks: Peaks, bg: float, radius: int, sweeps: int) -> tuple[Peaks, float]:
+    """Joint refinement sweeps, the common background re-estimated after each from the residual's median."""
+    for _ in range(sweeps):
+        peaks = refine_jointly(img - bg, peaks, radius=radius, background=False)
+        bg += float(np.median(img - bg - render_peaks(img.shape, peaks)))
+    return peaks, bg
 
 
 def column_cross_sections(peaks: Peaks, *, dose: float | None = None) -> np.ndarray:

@@ -43,7 +43,8 @@ def read_inputs(inputs: Inputs, folder: Path | None = None) -> TiltSeries:
 
     sp = inputs.spectra
     files = sorted({p for pattern in sp.files for p in (glob.glob(pattern) or [pattern])})
-    return maps_series(files, sp.elements, method=sp.method, angles=sp.angles, downsample=sp.downsample)
+    noise = {} if sp.read_noise is None else {"read_noise": sp.read_noise}
+    return maps_series(files, sp.elements, method=sp.method, angles=sp.angles, downsample=sp.downsample, **noise)
 
 
 def align(series: TiltSeries, settings: Align) -> tuple[TiltSeries, dict]:

@@ -94,3 +94,68 @@ def test_ccd_spectra_with_known_read_noise(method):
     for edge, truth in zip(EDGES, sim["truth"]):
         assert maps[edge].sum() / truth.sum() == pytest.approx(1.0, abs=0.05)
         assert _nrmse(maps[edge], truth) < 0.2
+
+
+def _save(path, counts, energy):
+    from chemtomo.simulate.spectrum import to_exspy
+
+    s = to_exspy(counts, energy, lines=["Fe_Ka"], pixel_size=1.0)
+    s.axes_manager.signal_axes[0].units = "eV"
+    s.save(str(path), overwrite=True)
+
+
+def test_cli_maps_eels_default_is_fit_window_refused_ccd_read_noise(tmp_path, capsys):
+    import json
+
+    from chemtomo.cli import main
+    from chemtomo.io import read_stack
+
+    sim = _sim(1000.0, seed=3, n=16)
+    sims = {-20: sim, 20: sim}  # one energy axis for both tilts
+    for a, sim in sims.items():
+        _save(tmp_path / f"p_{a}.hspy", sim["si"], sim["energy"])
+        _save(tmp_path / f"c_{a}.hspy", _ccd(sim, 3.0, seed=a + 50), sim["energy"])
+    counting = sorted(str(p) for p in tmp_path.glob("p_*.hspy"))
+    ccd = sorted(str(p) for p in tmp_path.glob("c_*.hspy"))
+    args = ["--elements", "Ti_L23,Fe_L23", "--angles-from-names"]
+    assert main(["maps", *counting, *args, "--out", str(tmp_path / "fit")]) == 0
+    assert json.loads((tmp_path / "fit" / "maps.json").read_text())["method"] == "fit"
+    fe = read_stack(tmp_path / "fit" / "Fe_L23.mrc")[0]
+    truth = np.stack([sims[-20]["truth"][1], sims[20]["truth"][1]])
+    assert fe.sum() / truth.sum() == pytest.approx(1.0, abs=0.05)
+    capsys.readouterr()
+    assert main(["maps", *counting, *args, "--method", "window", "--out", str(tmp_path / "win")]) == 2
+    assert "use method 'fit'" in " ".join(capsys.readouterr().err.split())
+    assert main(["maps", *ccd, *args, "--out", str(tmp_path / "bad")]) == 2
+    assert "--read-noise" in " ".join(capsys.readouterr().err.split())
+    assert main(["maps", *ccd, *args, "--read-noise", "auto", "--out", str(tmp_path / "ccd")]) == 0
+    meta = json.loads((tmp_path / "ccd" / "maps.json").read_text())
+    assert meta["read_noise"] == pytest.approx([3.0, 3.0], rel=0.05)
+    fe = read_stack(tmp_path / "ccd" / "Fe_L23.mrc")[0]
+    assert fe.sum() / truth.sum() == pytest.approx(1.0, abs=0.2)  # 16 x 16 px: clipping at 0 in the empty pixels
+    assert main(["maps", *ccd, *args, "--method", "window", "--read-noise", "3", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_recipe_spectra_read_noise():
+    from chemtomo.pipeline.recipe import Spectra
+
+    assert Spectra(files=["a.hspy"], elements=["Ti_L23"], read_noise="auto").read_noise == "auto"
+    assert Spectra(files=["a.hspy"], elements=["Ti_L23"], read_noise=2.5).method == "fit"
+    for bad in ({"read_noise": -1.0}, {"read_noise": 3.0, "method": "window"}):
+        with pytest.raises(Exception, match="read_noise|greater than or equal"):
+            Spectra(files=["a.hspy"], elements=["Ti_L23"], **bad)
+
+
+def test_cli_simulate_compound(tmp_path, capsys):
+    from chemtomo.cli import main
+    from chemtomo.io import read_stack
+
+    out = tmp_path / "sim"
+    common = ["--phantom", "sphere", "--signals", "HAADF,EELS", "--dose", "1e6", "--size", "16", "--tilts",
+              "-30:30:30", "--voxel-size", "0.5"]
+    assert main(["simulate", "--elements", "TiO2", *common, "--out", str(out)]) == 0
+    o, ti = (read_stack(out / f"{n}.mrc")[0].sum() for n in ("O_K", "Ti_L23"))
+    assert o > 0.5 * ti and (out / "truth" / "TiO2.mrc").is_file()
+    capsys.readouterr()
+    assert main(["simulate", "--elements", "Ti,O", *common, "--out", str(tmp_path / "gas")]) == 2
+    assert "O is a gas" in capsys.readouterr().err

@@ -326,7 +326,7 @@ def methods():
 @app.command()
 def simulate(
     phantom: str = typer.Option("core-shell:rod", "--phantom", help="Phantom spec, e.g. sphere, core-shell:cube, alloy:octahedron,fractions=0.3/0.7 (docs/simulation.md)."),
-    elements: str = typer.Option("Au,Ag", "--elements", help="Comma-separated elements; core first for core-shell."),
+    elements: str = typer.Option("Au,Ag", "--elements", help="Comma-separated elements or compounds such as TiO2, Fe3O4 (solid densities, docs/simulation.md); core first for core-shell."),
     dose: Optional[float] = typer.Option(None, "--dose", help="Total dose of the series in e-/A^2."),
     time: Optional[float] = typer.Option(None, "--time", help="Total acquisition time in s (instead of --dose)."),
     tilts: str = typer.Option("-70:70:10", "--tilts", help="start:stop:step in degrees (inclusive), a comma list or a file."),
@@ -366,13 +366,14 @@ def simulate(
 def maps(
     inputs: List[Path] = typer.Argument(..., help="Spectrum-image files, one per tilt (.bcf, .emd, .hspy, .dm4, ...)."),
     elements: str = typer.Option(..., "--elements", help="Comma-separated elements or lines, e.g. Fe,Pt or Fe,Pt_Ma, or EELS edges, e.g. O_K,Fe_L23."),
-    method: str = typer.Option("window", "--method", help="window (integration with background windows), fit (NNLS model), regularised (joint Poisson fit with a spatial prior, for low dose) or learned (network on whole-spectrum estimates, low dose; writes std/<line>.mrc uncertainties). EELS edges (O_K,Fe_L23): window, regularised or learned."),
+    method: Optional[str] = typer.Option(None, "--method", help="window (integration with background windows), fit (NNLS model), regularised (joint Poisson fit with a spatial prior, for low dose) or learned (network on whole-spectrum estimates, low dose; writes std/<line>.mrc uncertainties). Default: fit for EELS edges (O_K,Fe_L23; window refuses edges on one another's tails), window for X-ray lines."),
     angles: Optional[Path] = typer.Option(None, "--angles", help="Text file with one angle in degrees per input file (not needed for a single file: 0 degrees)."),
     angles_from_names: bool = typer.Option(False, "--angles-from-names", help="Take each tilt angle from the number in its file name."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder: <line>.mrc, HAADF.mrc, angles.tlt."),
     downsample: int = typer.Option(1, "--downsample", min=1, help="Bin the spectrum images spatially by this factor."),
     weights: List[Path] = typer.Option(None, "--weights", help="With --method learned: a network's weights (.pt with its .json, from python -m chemtomo.training.spectral); repeat for an ensemble. Default: the shipped two networks."),
-    keep_undetected: bool = typer.Option(False, "--keep-undetected", help="With --method learned: keep the network's maps of EELS edges below detection (significance < 3 in a tilt); by default those maps are empty."),
+    keep_undetected: bool = typer.Option(False, "--keep-undetected", help="EELS edges with --method fit or learned: keep the maps of edges below detection (significance < 3 in a tilt); by default those maps are empty."),
+    read_noise: Optional[str] = typer.Option(None, "--read-noise", help="CCD spectra: Gaussian read-out noise per channel in electrons (SIGMA), or auto to estimate it per tilt; for fit, regularised and learned (negative readings are then accepted)."),
 ):
     """Elemental maps from a tilt series of spectrum images, ready for `chemtomo reconstruct`."""
     from .pipeline.maps import maps_to_directory
@@ -383,14 +384,15 @@ def maps(
         summary = maps_to_directory(list(map(str, inputs)), elements, stage, method=method,
                                     angles=str(angles) if angles else None, angles_from_names=angles_from_names,
                                     downsample=downsample, weights=weights or None, keep_undetected=keep_undetected,
-                                    progress=_bar_progress(bar))
+                                    progress=_bar_progress(bar), read_noise=read_noise)
     out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
               f"{', '.join(summary['signals'])} -> {out_dir}")
-    emptied = method == "learned" and not keep_undetected and is_eels(summary["lines"])
+    method = summary["method"]
+    emptied = method in ("learned", "fit") and not keep_undetected and is_eels(summary["lines"])
     for line, low in summary["undetected"].items():
         out.print(f"[yellow]warning:[/] {line} is below detection (significance < {DETECTION_Z:g}) in {len(low)} of "
                   f"{summary['n_tilts']} tilts ({', '.join(f'{a:g}' for a in low)} deg): "
-                  + ("its map there is empty (--keep-undetected keeps the network's)" if emptied else
+                  + ("its map there is empty (--keep-undetected keeps the fitted one)" if emptied else
                      "its map there is mostly noise" + (" and the network's prior" if method == "learned" else "")))
 
 

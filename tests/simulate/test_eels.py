@@ -50,8 +50,8 @@ def test_edge_maps_linear_in_dose():
     v = np.zeros((4, 10, 10), np.float32)
     v[:, 3:7, 3:7] = 1.0
     g = TiltGeometry([0.0, 45.0], (4, 10, 10))
-    a = eels_expected_maps({"O": v}, g, ["O_K"], voxel_size=1.0, dose=10.0)["O_K"]
-    b = eels_expected_maps({"O": v}, g, ["O_K"], voxel_size=1.0, dose=[20.0, 20.0])["O_K"]
+    a = eels_expected_maps({"TiO2": v}, g, ["O_K"], voxel_size=1.0, dose=10.0)["O_K"]
+    b = eels_expected_maps({"TiO2": v}, g, ["O_K"], voxel_size=1.0, dose=[20.0, 20.0])["O_K"]
     np.testing.assert_allclose(b, 2 * a, rtol=1e-12)
     assert a.max() > 0 and a.shape == (2, 4, 10)
 

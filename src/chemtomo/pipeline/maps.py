@@ -17,6 +17,7 @@ from ..core.data import TiltSeries
 from ..core.errors import ChemtomoError
 from ..io.mrc import read_angles
 from ..io.write import atomic_write, to_json, write_angles, write_stack
+from ..spectral.eels_model import is_eels
 from ..spectral.series import learned_maps_series, maps_series, undetected
 
 
@@ -47,9 +48,9 @@ def write_maps(series: TiltSeries, out_dir) -> list[Path]:
     return paths
 
 
-def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angles=None,
+def maps_to_directory(inputs, elements, out_dir, *, method: str | None = None, angles=None,
                       angles_from_names: bool = False, fwhm_mnka: float = 130.0, downsample: int = 1,
-                      weights=None, keep_undetected: bool = False, progress=None) -> dict:
+                      weights=None, keep_undetected: bool = False, progress=None, read_noise=None) -> dict:
     """Everything ``chemtomo maps INPUT... --elements Fe,Pt --out DIR`` does: read, map, write.
 
     Parameters
@@ -60,8 +61,10 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         ``"Fe,Pt"`` or ``["Fe", "Pt_Ma"]``.
     out_dir : str or Path
         Output folder, created if missing.
-    method : {"window", "fit", "regularised", "learned"}, default "window"
-        ``"learned"`` also writes each map's standard deviation to ``DIR/std/<line>.mrc``.
+    method : {"window", "fit", "regularised", "learned"}, optional
+        ``"learned"`` also writes each map's standard deviation to ``DIR/std/<line>.mrc``. Default
+        ``"fit"`` for EELS edges (the model fit; the window method refuses edges on one another's tails),
+        ``"window"`` for X-ray lines.
     angles : str, Path or sequence of float, optional
         Angle file (one angle in degrees per line, IMOD ``.tlt``) or the angles themselves.
     angles_from_names : bool, default False
@@ -74,10 +77,15 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         With ``method="learned"``: the network(s) to use (:func:`chemtomo.spectral.learned.learned_maps`); default the
         shipped ensemble.
     keep_undetected : bool, default False
-        With ``method="learned"``: keep the network's maps of EELS edges below detection instead of
-        empty ones (``min_significance=None`` of :func:`chemtomo.spectral.learned.learned_maps`).
+        With ``method="learned"`` or ``"fit"``: keep the maps of EELS edges below detection instead of
+        empty ones (``min_significance=None`` of :func:`chemtomo.spectral.learned.learned_maps` and
+        :func:`chemtomo.spectral.maps.fit_maps`).
     progress : callable(name, done, total), optional
         Called as ``("maps", tilts done, tilts)`` (:func:`chemtomo.spectral.series.maps_series`).
+    read_noise : float or "auto", optional
+        Gaussian read-out noise per channel in electrons (CCD spectra, negative readings allowed), for
+        methods fit, regularised and learned; ``"auto"`` estimates it per tilt
+        (:func:`chemtomo.physics.counts.estimate_read_noise`). Default none (counting detector).
 
     Returns
     -------
@@ -88,14 +96,22 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
     """
     if angles_from_names and angles is not None:
         raise ChemtomoError("give either --angles FILE or --angles-from-names, not both")
+    if method is None:
+        method = "fit" if is_eels(elements) else "window"
     options = {}
+    if read_noise is not None:
+        if method == "window":
+            raise ChemtomoError("read noise is for methods fit, regularised and learned; drop --read-noise or use "
+                                "--method fit")
+        options["read_noise"] = read_noise
     if weights is not None:  # checked and loaded by learned_maps
         if method != "learned":
             raise ChemtomoError(f"weights are for method 'learned', not {method!r}; drop --weights or use --method learned")
         options["weights"] = weights
     if keep_undetected:
-        if method != "learned":
-            raise ChemtomoError(f"keep_undetected is for method 'learned', not {method!r}; drop it or use --method learned")
+        if method not in ("learned", "fit") or (method == "fit" and not is_eels(elements)):
+            raise ChemtomoError(f"keep_undetected is for EELS edges with method 'fit' or 'learned', not {method!r}; "
+                                "drop it or use --method fit or learned")
         options["min_significance"] = None
     if angles_from_names:
         angles = "names"
@@ -118,5 +134,6 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str = "window", angl
         "signals": series.names, "angles": first.angles.tolist(), "n_tilts": int(first.angles.size),
         "image_shape": list(series.image_shape), "pixel_size": series.pixel_size, "method": method,
         "counts": {n: float(np.sum(s.data)) for n, s in series.signals.items()},
+        "read_noise": series.metadata.get("read_noise"),
         "undetected": undetected(series),
     }

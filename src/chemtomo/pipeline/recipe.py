@@ -11,7 +11,8 @@
 
 Inputs are exactly one of ``simulate`` (:func:`chemtomo.simulate.command.simulate_to_directory`),
 ``files`` (tilt-series stacks, as ``chemtomo reconstruct --signal``) or ``spectra`` (one
-spectrum image per tilt, maps as ``chemtomo maps``). The recipe is the one settings object of a run
+spectrum image per tilt, maps as ``chemtomo maps``; ``method`` default ``fit``, ``read_noise: 3.0`` or
+``auto`` for CCD spectra). The recipe is the one settings object of a run
 (``chemtomo reconstruct`` builds the same sections from its options); it is validated by pydantic
 before anything runs: an unknown key or a wrong value stops with the file's line number,
 the key and the allowed keys or values.
@@ -43,8 +44,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, FiniteFloat, PositiveFloat, PositiveInt, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, FiniteFloat, NonNegativeFloat, PositiveFloat, PositiveInt,
+                      ValidationError, field_validator, model_validator)
 
 from ..core.errors import ChemtomoError
 
@@ -90,11 +91,21 @@ class Files(_Model):
 
 
 class Spectra(_Model):
+    """Spectrum images to map (as ``chemtomo maps``); ``read_noise``: CCD read-out noise per channel in electrons
+    or ``auto`` (methods fit, regularised and learned; none for counting detectors)."""
+
     files: list[str]
     elements: list[str]
     method: Literal["window", "fit", "regularised", "learned"] = "fit"
     angles: Union[Literal["names"], list[float]] = "names"
     downsample: int = 1
+    read_noise: Union[Literal["auto"], NonNegativeFloat, None] = None
+
+    @model_validator(mode="after")
+    def _noise(self):
+        if self.read_noise is not None and self.method == "window":
+            raise ValueError("read_noise is for methods fit, regularised and learned; drop it or use method: fit")
+        return self
 
 
 class Inputs(_Model):

@@ -44,8 +44,9 @@ def read_inputs(inputs: Inputs, folder: Path | None = None, progress: Progress |
 
     sp = inputs.spectra
     files = sorted({p for pattern in sp.files for p in (glob.glob(pattern) or [pattern])})
+    noise = {} if sp.read_noise is None else {"read_noise": sp.read_noise}
     return maps_series(files, sp.elements, method=sp.method, angles=sp.angles, downsample=sp.downsample,
-                       progress=progress)
+                       progress=progress, **noise)
 
 
 def align(series: TiltSeries, settings: Align, progress: Progress | None = None) -> tuple[TiltSeries, dict]:

@@ -73,9 +73,13 @@ def simulate_to_directory(
     from .phantoms import phantom_from_spec
     from .series import Acquisition, simulate_series
 
+    from ..physics.elements import COMPOUNDS, material_densities
+
     for e in elements:
-        if parse_signal_name(e)[0] in ("HAADF", "ADF", "BF", "ABF", "DF") or parse_signal_name(e)[1]:
-            raise ChemtomoError(f"--elements takes element symbols such as Au,Ag; got {e!r}")
+        if e not in COMPOUNDS and (parse_signal_name(e)[0] in ("HAADF", "ADF", "BF", "ABF", "DF")
+                                   or parse_signal_name(e)[1]):
+            raise ChemtomoError(f"--elements takes element symbols or compounds such as Au,Ag or TiO2; got {e!r}")
+        material_densities(e)  # gases as elements and unknown compounds are refused here
     bad = [s for s in signals if s not in ("HAADF", "EDX", "EELS") and "_" not in s]
     if bad:
         raise ChemtomoError(f"--signals {','.join(bad)} is not known; use HAADF, EDX, EELS, X-ray lines such as Au_La "

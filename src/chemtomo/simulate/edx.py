@@ -23,7 +23,7 @@ from ..physics.xray import EDXDetector, default_line, line_energy, parse_line, x
 from .acquisition import SweptProjector, as_projector, project
 from ..physics.counts import as_rng, poisson
 from .haadf import _dose_vector, areal_density
-from ..physics.elements import atomic_number, number_density
+from ..physics.elements import AVOGADRO, atomic_number, material_densities, material_elements
 
 
 def detector_direction(angle: float, takeoff_angle: float, azimuth: float) -> np.ndarray:
@@ -73,18 +73,20 @@ def attenuation(mu, direction) -> np.ndarray:
 
 
 def linear_attenuation(phantom: dict, energy: float, voxel_size: float) -> np.ndarray:
-    """Linear attenuation per voxel length at `energy` keV: ``sum_e c_e rho_e mu_e(E) voxel_size 1e-7``.
+    """Linear attenuation per voxel length at `energy` keV: ``sum_m c_m sum_e rho_em mu_e(E) voxel_size 1e-7``.
 
-    ``rho_e`` is ``xraylib.ElementDensity`` (g/cm^3), ``mu_e`` is
-    ``xraylib.CS_Total`` (cm^2/g); 1e-7 converts 1/cm to 1/nm.
+    ``rho_em`` is the mass density (g/cm^3) of element ``e`` in material ``m`` (the pure element's
+    ``xraylib.ElementDensity``, or its share of a compound: :func:`chemtomo.physics.elements.material_densities`
+    times the atomic weight), ``mu_e`` is ``xraylib.CS_Total`` (cm^2/g); 1e-7 converts 1/cm to 1/nm.
     """
     import xraylib
 
     mu = 0.0
-    for el, c in phantom.items():
-        z = atomic_number(el)
-        per_voxel = xraylib.ElementDensity(z) * xraylib.CS_Total(z, energy) * 1e-7 * voxel_size
-        mu = mu + np.asarray(c, dtype=np.float64) * per_voxel
+    for name, c in phantom.items():
+        for el, n in material_densities(name).items():
+            z = atomic_number(el)
+            rho = n * xraylib.AtomicWeight(z) / AVOGADRO * 1e21  # g/cm^3
+            mu = mu + np.asarray(c, dtype=np.float64) * (rho * xraylib.CS_Total(z, energy) * 1e-7 * voxel_size)
     return mu
 
 
@@ -113,7 +115,7 @@ def edx_expected(phantom: dict, geometry, lines=None, *, voxel_size: float, dose
     Parameters
     ----------
     phantom : dict of str to array (ny, nz, nx)
-        Concentration (volume fraction, 0..1) per element.
+        Volume fraction (0..1) per material: element or compound (:func:`.haadf.areal_density`).
     geometry : TiltGeometry or projector
         Tilt geometry (degrees) or a projector with ``.geometry`` (e.g. ``SweptProjector``).
     lines : sequence of str, optional
@@ -135,7 +137,8 @@ def edx_expected(phantom: dict, geometry, lines=None, *, voxel_size: float, dose
     maps : dict of str to ndarray (n_tilts, ny, nu)
         Expected counts per pixel for each line.
     """
-    lines = [default_line(el) for el in phantom] if lines is None else list(lines)
+    elements = material_elements(phantom)
+    lines = [default_line(el) for el in elements] if lines is None else list(lines)
     proj = as_projector(geometry)
     geom = proj.geometry
     d = _dose_vector(dose, geom.n_tilts)
@@ -144,8 +147,8 @@ def edx_expected(phantom: dict, geometry, lines=None, *, voxel_size: float, dose
     out = {}
     for line in lines:
         el, _ = parse_line(line)
-        if el not in phantom:
-            raise ChemtomoError(f"line {line} needs element {el} in the phantom, which has {', '.join(phantom)}")
+        if el not in elements:
+            raise ChemtomoError(f"line {line} needs element {el} in the phantom, which has {', '.join(elements)}")
         sig = xray_cross_section(line, beam_energy)
         rho = areal[el] if areal is not None else _absorbed_areal(phantom, el, proj, voxel_size, line, detector)
         out[line] = sig * rho * scale[:, None, None]
@@ -155,7 +158,8 @@ def edx_expected(phantom: dict, geometry, lines=None, *, voxel_size: float, dose
 def _absorbed_areal(phantom, el, proj, voxel_size, line, detector):
     geom = proj.geometry
     mu = linear_attenuation(phantom, line_energy(line), voxel_size)
-    dens = np.asarray(phantom[el], dtype=np.float64)
+    dens = sum(np.asarray(c, dtype=np.float64) * material_densities(name).get(el, 0.0)
+               for name, c in phantom.items())  # atoms/nm^3
     out = np.empty(geom.projection_shape)
     for a, angle in enumerate(geom.angles):
         sub = geom[a : a + 1]
@@ -163,7 +167,7 @@ def _absorbed_areal(phantom, el, proj, voxel_size, line, detector):
         trans = np.mean([np.exp(-attenuation(mu, detector_direction(angle, detector.takeoff_angle, az)))
                          for az in detector.azimuths], axis=0)
         out[a] = project(p, dens * trans)[0]
-    return out * (voxel_size * number_density(el) / 100.0)
+    return out * (voxel_size / 100.0)
 
 
 def edx_counts(expected: dict, *, background: float = 0.0, rng=None) -> dict:

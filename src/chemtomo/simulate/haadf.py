@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.errors import ChemtomoError
-from ..physics.elements import atomic_number, number_density
+from ..physics.elements import atomic_number, material_densities
 from ..physics.scattering import SCATTERING_CONSTANT
 from .acquisition import as_projector, project
 from ..physics.counts import as_rng, gaussian
@@ -25,14 +25,17 @@ from ..physics.counts import as_rng, gaussian
 def areal_density(phantom: dict, geometry, voxel_size: float) -> dict:
     """Projected areal density of each element, in atoms/A^2, ``rho[a, y, u]``.
 
-    ``rho_e = (A c_e) * voxel_size * n_e / 100``: the projection ``A c_e`` is in
-    voxel lengths, times the voxel edge (nm) and the number density (nm^-3)
-    gives atoms/nm^2, divided by 100 for atoms/A^2.
+    ``rho_e = sum_m (A c_m) * voxel_size * n_em / 100``: the projection ``A c_m`` of each material's
+    volume fraction is in voxel lengths, times the voxel edge (nm) and the number density of element
+    ``e`` in material ``m`` (nm^-3, :func:`chemtomo.physics.elements.material_densities`: the pure solid
+    element, or its stoichiometric share of a compound such as TiO2) gives atoms/nm^2, divided by 100
+    for atoms/A^2.
 
     Parameters
     ----------
     phantom : dict of str to array (ny, nz, nx)
-        Concentration (volume fraction of the pure element, 0..1) per element.
+        Volume fraction (0..1) per material: an element symbol (the pure solid element) or a compound of
+        :data:`chemtomo.physics.elements.COMPOUNDS` (``"TiO2"``); gases as elements (``"O"``) are refused.
     geometry : TiltGeometry or projector
         Tilt geometry, or a projector with ``.geometry`` (e.g. ``SweptProjector``).
     voxel_size : float
@@ -42,12 +45,15 @@ def areal_density(phantom: dict, geometry, voxel_size: float) -> dict:
         raise ChemtomoError(f"voxel_size must be a positive size in nm, got {voxel_size}")
     proj = as_projector(geometry)
     out = {}
-    for el, vol in phantom.items():
+    for name, vol in phantom.items():
         if np.shape(vol) != tuple(proj.geometry.volume_shape):
             raise ChemtomoError(
-                f"phantom[{el!r}] has shape {np.shape(vol)} but the geometry expects {proj.geometry.volume_shape}"
+                f"phantom[{name!r}] has shape {np.shape(vol)} but the geometry expects {proj.geometry.volume_shape}"
             )
-        out[el] = project(proj, vol) * (voxel_size * number_density(el) / 100.0)
+        dens = material_densities(name)
+        p = project(proj, vol)
+        for el, n in dens.items():
+            out[el] = out.get(el, 0.0) + p * (voxel_size * n / 100.0)
     return out
 
 

@@ -20,6 +20,7 @@ from .edx import edx_counts, edx_expected, holder_shadow
 from ..physics.xray import EDXDetector, default_line, parse_line
 from .eels import detect, eels_expected_maps
 from ..physics.eels import EDGE_DELAY, default_edge, is_edge
+from ..physics.elements import material_elements
 from .haadf import haadf_expected
 from ..physics.counts import as_rng
 
@@ -71,7 +72,10 @@ def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: fl
     Parameters
     ----------
     phantom : dict of str to array (ny, nz, nx)
-        Concentration (volume fraction of the pure element, 0..1) per element symbol.
+        Volume fraction (0..1) per material: an element symbol (the pure solid element) or a compound of
+        :data:`chemtomo.physics.elements.COMPOUNDS` such as ``"TiO2"``, whose elements get their
+        stoichiometric densities (signals per element: ``"EDX"`` and ``"EELS"`` give Ti and O maps).
+        Gases given as elements (``"O"``) are refused: give their compound.
     angles : sequence of float
         Tilt angles in degrees, in acquisition order.
     signals : sequence of str, default ("HAADF", "EDX")
@@ -145,16 +149,17 @@ def simulate_series(phantom: dict, angles, *, signals=("HAADF", "EDX"), dose: fl
     edx_lines, edges = {}, {}
     for s in wanted:
         if s == "EDX":
-            edx_lines.update({el: default_line(el) for el in phantom})
+            edx_lines.update({el: default_line(el) for el in material_elements(phantom)})
         elif s == "EELS":
-            edges.update({default_edge(el): default_edge(el) for el in phantom})
+            edges.update({default_edge(el): default_edge(el) for el in material_elements(phantom)})
         elif is_edge(s):
             edges[s] = s
         elif s != "HAADF":
             parse_line(s)
             edx_lines[s] = s
     if edges:
-        items = [(e, EDGE_DELAY[e.partition("_")[2]]) for e in edges if e.partition("_")[0] in phantom]
+        items = [(e, EDGE_DELAY[e.partition("_")[2]]) for e in edges
+                 if e.partition("_")[0] in material_elements(phantom)]
         lam = eels_expected_maps(phantom, proj, items, voxel_size=voxel_size, dose=effective)
         for e in edges:  # an element absent from the phantom gives an empty map
             out[e] = detect(finish(lam[e]) if e in lam else np.zeros(geom.projection_shape), eels_detector, rng=gen)

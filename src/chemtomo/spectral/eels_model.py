@@ -18,6 +18,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.special import eval_legendre
 
 from ..core.errors import ChemtomoError
+from ..physics.counts import resolve_read_noise
 from ..physics.eels import EDGE_DELAY, edge_cross_section, edge_onset, is_edge
 from .lines import split_names
 from .model import check_spectrum_image
@@ -87,7 +88,7 @@ def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3,
 
 
 def edge_detection(si, energy, edges, *, width: float = 50.0, energy_window=None,
-                   delay_range=(0.2, 2.5)) -> dict:
+                   delay_range=(0.2, 2.5), read_noise=0.0) -> dict:
     """Whole-image significance of each EELS edge, robust to the edge shapes: delays fitted to the summed spectrum.
 
     The spectrum summed over all pixels holds every count of the image, so the model can afford the
@@ -113,6 +114,11 @@ def edge_detection(si, energy, edges, *, width: float = 50.0, energy_window=None
         As for :func:`eels_design_matrix`.
     delay_range : (float, float), default (0.2, 2.5)
         Bounds of each fitted delay as multiples of the model's.
+    read_noise : float or "auto", default 0
+        Gaussian read-out noise standard deviation per channel (electrons; CCD spectra, which may be
+        negative): the summed spectrum's variance is its counts plus ``n_pixels read_noise^2``
+        (:func:`chemtomo.physics.counts.read_noise_variance`); ``"auto"`` estimates it
+        (:func:`chemtomo.physics.counts.estimate_read_noise`).
 
     Returns
     -------
@@ -123,14 +129,16 @@ def edge_detection(si, energy, edges, *, width: float = 50.0, energy_window=None
     from scipy.optimize import minimize
 
     edges = split_names(edges)
-    data, e = check_spectrum_image(si, energy, finite=True, nonnegative=True)
+    s = resolve_read_noise(read_noise, si)
+    data, e = check_spectrum_image(si, energy, finite=True, nonnegative=s == 0)
     e = e.astype(np.float64)
     total = data.reshape(-1, data.shape[-1]).sum(axis=0, dtype=np.float64)
+    n_pix = data.size // max(data.shape[-1], 1)
     base = {x: EDGE_DELAY[x.partition("_")[2]] for x in edges}
     free = [x for x in edges if base[x] > 0]
     used = eels_design_matrix(e, edges, width=width, energy_window=energy_window)[1]
     y = total[used]
-    w = 1.0 / np.maximum(uniform_filter1d(y, 9, mode="nearest"), 1.0)  # Poisson: variance = expected counts
+    w = 1.0 / np.maximum(uniform_filter1d(y, 9, mode="nearest") + n_pix * s * s, 1.0)  # variance = counts + read noise
 
     def solve(factors):
         delays = {**base, **{x: base[x] * f for x, f in zip(free, factors)}}

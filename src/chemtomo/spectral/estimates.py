@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import ChemtomoError
+from ..physics.counts import resolve_read_noise
 from .eels_model import edge_detection, eels_design_matrix, is_eels
 from .lines import resolve_lines, split_names
 from .model import check_spectrum_image, design_matrix, normal_equations
@@ -33,7 +34,8 @@ _TINY = 1e-12
 
 
 def line_estimates(si, energy, lines, *, fwhm_mnka: float = 130.0, beam_energy: float = 200.0,
-                   width: float = 50.0, energy_window=None, counts: bool = True, delays=None) -> dict:
+                   width: float = 50.0, energy_window=None, counts: bool = True, delays=None,
+                   read_noise=0.0) -> dict:
     """Unbiased whole-spectrum estimates of every line's (or edge's) counts per pixel and their noise (module notes).
 
     Parameters
@@ -55,6 +57,10 @@ def line_estimates(si, energy, lines, *, fwhm_mnka: float = 130.0, beam_energy: 
         `si` holds raw counts: refuse negative values. False for denoised spectra (e.g. after PCA).
     delays : dict of str to float, optional
         EELS: delayed maximum per edge in eV (e.g. ``edge_detection(...)["delays"]``); default the model's.
+    read_noise : float or "auto", default 0
+        Gaussian read-out noise standard deviation per channel in electrons (CCD spectra: negative readings
+        are then accepted): weights ``1 / (mean + read_noise^2)`` (:func:`.model.normal_equations`);
+        ``"auto"`` estimates it (:func:`chemtomo.physics.counts.estimate_read_noise`).
 
     Returns
     -------
@@ -63,7 +69,8 @@ def line_estimates(si, energy, lines, *, fwhm_mnka: float = 130.0, beam_energy: 
         (counts, for the mean pixel), ``correlation`` ``(n_lines, n_lines)``, ``total`` ``si.shape[:-1]``
         (counts in the fit range), ``lines`` and ``kind`` (``"edx"`` or ``"eels"``).
     """
-    data, e = check_spectrum_image(si, energy, finite=True, nonnegative=counts)
+    s = resolve_read_noise(read_noise, si)
+    data, e = check_spectrum_image(si, energy, finite=True, nonnegative=counts and s == 0)
     if is_eels(lines):
         kind = "eels"
         lines = split_names(lines)
@@ -73,7 +80,7 @@ def line_estimates(si, energy, lines, *, fwhm_mnka: float = 130.0, beam_energy: 
         lines = resolve_lines(lines, e, beam_energy=beam_energy)
         design, used = design_matrix(e, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam_energy,
                                      energy_window=energy_window)
-    gram, rhs, _ = normal_equations(data, design, used)
+    gram, rhs, _ = normal_equations(data, design, used, read_noise=s)
     if np.linalg.cond(gram) > 1e12:
         raise ChemtomoError(f"lines {', '.join(lines)} cannot be told apart in this fit; drop a line or narrow the range")
     inv = np.linalg.inv(gram)
@@ -106,14 +113,15 @@ def detection(si, energy, lines, **options) -> dict:
     model's delays, a present O K edge above Ti L2,3 read -13 at 1000 edge counts). Below
     :data:`DETECTION_Z` the line is not detected, and any map of it says little. `options` with the
     names of :func:`line_estimates` (``fwhm_mnka``, ``beam_energy``, ``width``,
-    ``energy_window``) are used, others ignored. Returns ``{}`` when the lines cannot be fitted jointly
+    ``energy_window``, ``read_noise``) are used, others ignored. Returns ``{}`` when the lines cannot be fitted jointly
     (e.g. two that the model cannot tell apart).
     """
-    keys = ("fwhm_mnka", "beam_energy", "width", "energy_window")
+    keys = ("fwhm_mnka", "beam_energy", "width", "energy_window", "read_noise")
     kw = {k: v for k, v in options.items() if k in keys}
     try:
         if is_eels(lines):
-            z = edge_detection(si, energy, lines, **{k: v for k, v in kw.items() if k in ("width", "energy_window")})
+            z = edge_detection(si, energy, lines,
+                               **{k: v for k, v in kw.items() if k in ("width", "energy_window", "read_noise")})
             return dict(zip(lines, z["significance"].tolist()))
         est = line_estimates(si, energy, lines, **kw)
     except (ChemtomoError, np.linalg.LinAlgError):

@@ -82,6 +82,7 @@ from scipy.ndimage import gaussian_filter
 
 from ..core.errors import ChemtomoError, ShapeError
 from ..nn.unet import architecture, forward_any_size, load_model
+from ..physics.counts import resolve_read_noise
 from .eels_model import edge_detection, is_eels
 from .estimates import DETECTION_Z, line_estimates, significance
 
@@ -217,7 +218,7 @@ def combine(means, stds) -> tuple[torch.Tensor, torch.Tensor]:
 def learned_maps(si, energy, lines, *, weights=None, device=None,
                  fwhm_mnka: float = 130.0, beam_energy: float = 200.0, width: float = 50.0,
                  energy_window=None, batch: int = 8, augment: bool = True,
-                 min_significance: float | None = DETECTION_Z):
+                 min_significance: float | None = DETECTION_Z, read_noise=0.0):
     """Elemental (EDX line or EELS edge) maps by the learned extractor, with their per-pixel standard deviation.
 
     EELS edges that the image does not show (whole-image significance of :func:`.eels_model.edge_detection` below
@@ -249,6 +250,11 @@ def learned_maps(si, energy, lines, *, weights=None, device=None,
     min_significance : float or None, default :data:`.estimates.DETECTION_Z` (3)
         EELS: edges below this whole-image significance get an empty map (their standard deviation
         is kept); None keeps every network map.
+    read_noise : float or "auto", default 0
+        Gaussian read-out noise standard deviation per channel in electrons (CCD spectra, which may be
+        negative): the whole-spectrum estimates weigh channels by ``1 / (mean + read_noise^2)`` and their
+        standard deviations (network inputs) include it (:func:`.estimates.line_estimates`); ``"auto"``
+        estimates it (:func:`chemtomo.physics.counts.estimate_read_noise`).
 
     Returns
     -------
@@ -268,9 +274,11 @@ def learned_maps(si, energy, lines, *, weights=None, device=None,
         raise ShapeError(f"learned maps need a spectrum image (ny, nx, n_channels), got shape {data.shape}")
     if data.shape[0] < 2 or data.shape[1] < 2:
         raise ShapeError(f"the spectrum image is {data.shape[0]}x{data.shape[1]} px; the network needs at least 2x2")
-    det = edge_detection(data, energy, lines, width=width, energy_window=energy_window) if is_eels(lines) else None
+    noise = resolve_read_noise(read_noise, data)
+    det = (edge_detection(data, energy, lines, width=width, energy_window=energy_window, read_noise=noise)
+           if is_eels(lines) else None)
     est = line_estimates(data, energy, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam_energy, width=width,
-                         energy_window=energy_window, delays=None if det is None else det["delays"])
+                         energy_window=energy_window, delays=None if det is None else det["delays"], read_noise=noise)
     if weights is None:
         weights = ENSEMBLE
     paths = [weights] if isinstance(weights, (str, Path)) else list(weights)

@@ -35,9 +35,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import ChemtomoError
+from ..physics.counts import resolve_read_noise
 from ..physics.xray import fwhm
 from ._nnls import nnls_gram
-from .lines import energy_range, line_energy, resolve_lines
+from .eels_model import edge_detection, eels_design_matrix, is_eels
+from .estimates import DETECTION_Z
+from .lines import energy_range, line_energy, resolve_lines, split_names
 from .model import check_spectrum_image, design_matrix, normal_equations
 
 
@@ -134,49 +137,79 @@ def window_maps(si, energy, lines, *, width: float = 1.2, background_windows: bo
 
 def fit_maps(si, energy, lines_or_elements, *, background: str = "polynomial", order: int | None = None,
              energy_window=None, fwhm_mnka: float = 130.0, beam_energy: float = 200.0,
-             weighted: bool = True) -> dict:
-    """Elemental maps from a per-pixel linear fit with non-negative line amplitudes (see module notes).
+             weighted: bool = True, width: float = 50.0, read_noise=0.0,
+             min_significance: float | None = DETECTION_Z) -> dict:
+    """Elemental (EDX line or EELS edge) maps from a per-pixel linear fit with non-negative amplitudes (module notes).
+
+    EELS edges (``"Ti_L23,Fe_L23"``, energies in eV) are fitted with the model edges on an
+    ``E^-3 P(log E)`` background (:func:`.eels_model.eels_design_matrix`), the edge delays fitted to the
+    image's summed spectrum (:func:`.eels_model.edge_detection`): every edge's tail under the edges above
+    it is part of the model, so edges on one another's tails keep their counts (the window method's
+    power-law extrapolation does not).
 
     Parameters
     ----------
     si : array (..., n_channels)
-        Spectrum image in counts, energy last.
+        Spectrum image in counts (electrons), energy last.
     energy : array (n_channels,)
-        Uniform channel energies in keV.
+        Uniform channel energies in keV (EDX) or eV (EELS).
     lines_or_elements : sequence of str or str
-        Lines (``"Pt_Ma"``) or elements (``"Pt"`` -> its lines in range, :func:`.lines.auto_lines`).
+        Lines (``"Pt_Ma"``) or elements (``"Pt"`` -> its lines in range, :func:`.lines.auto_lines`), or
+        EELS edges (``"O_K,Fe_L23"``).
     background : {"polynomial", "kramers"}, default "polynomial"
-        Legendre polynomial in E of degree `order` (default 6), or the Kramers shape
+        EDX: Legendre polynomial in E of degree `order` (default 6), or the Kramers shape
         ``(E0 - E) / E (1 - exp(-(E / 0.3 keV)^2))`` times a polynomial of degree `order` (default 3).
     order : int, optional
-        Background polynomial degree.
+        Background polynomial degree (EELS: default 3, in ``log E``).
     energy_window : (float, float), optional
-        Fit range in keV; default from the lowest line - 0.4 keV (>= 0.15) to the highest + 1 keV.
+        Fit range; EDX default from the lowest line - 0.4 keV (>= 0.15) to the highest + 1 keV, EELS that
+        of :func:`.eels_model.eels_design_matrix`.
     fwhm_mnka : float, default 130
-        Detector resolution at Mn Ka in eV.
+        EDX detector resolution at Mn Ka in eV.
     beam_energy : float, default 200
-        Beam energy in keV (line weights and Kramers shape).
+        Beam energy in keV (EDX line weights and Kramers shape).
     weighted : bool, default True
-        Weight channels by ``1 / mean spectrum`` (smoothed; the Poisson variance of the average pixel,
-        :func:`.model.normal_equations`), the same weights for every pixel so that one Gram matrix serves all.
+        Weight channels by ``1 / (mean spectrum + read_noise^2)`` (smoothed; the variance of the average
+        pixel, :func:`.model.normal_equations`), the same weights for every pixel so that one Gram matrix serves all.
+    width : float, default 50
+        EELS: each map is the edge's counts in ``[onset, onset + width)`` eV.
+    read_noise : float or "auto", default 0
+        Gaussian read-out noise standard deviation per channel in electrons (CCD spectra; negative readings
+        are then accepted); ``"auto"`` estimates it (:func:`chemtomo.physics.counts.estimate_read_noise`).
+    min_significance : float or None, default :data:`.estimates.DETECTION_Z` (3)
+        EELS: edges whose whole-image significance (:func:`.eels_model.edge_detection`) is below this get
+        an empty map (as :func:`.learned.learned_maps`); None keeps every fitted map.
 
     Returns
     -------
     maps : dict of str to ndarray, shape ``si.shape[:-1]``, float64, >= 0
-        Counts in each named line family per pixel.
+        Counts in each named line family (EDX) or edge window (EELS) per pixel.
 
     Raises
     ------
     ChemtomoError
         Missing energy axis, unknown element, line out of range, or lines that cannot be told apart.
     """
-    data, e = check_spectrum_image(si, energy)
-    lines = resolve_lines(lines_or_elements, e, beam_energy=beam_energy)
-    design, used = design_matrix(e, lines, background=background, order=order, fwhm_mnka=fwhm_mnka,
-                                 beam_energy=beam_energy, energy_window=energy_window)
-    gram, rhs, _ = normal_equations(data, design, used, weighted=weighted)
+    noise = resolve_read_noise(read_noise, si)
+    data, e = check_spectrum_image(si, energy, finite=noise > 0)
+    det = None
+    if is_eels(lines_or_elements):
+        lines = split_names(lines_or_elements)
+        det = edge_detection(data, e, lines, width=width, energy_window=energy_window, read_noise=noise)
+        design, used = eels_design_matrix(e, lines, width=width, order=3 if order is None else order,
+                                          delays=det["delays"], energy_window=energy_window)
+    else:
+        lines = resolve_lines(lines_or_elements, e, beam_energy=beam_energy)
+        design, used = design_matrix(e, lines, background=background, order=order, fwhm_mnka=fwhm_mnka,
+                                     beam_energy=beam_energy, energy_window=energy_window)
+    gram, rhs, _ = normal_equations(data, design, used, weighted=weighted, read_noise=noise)
     if np.linalg.cond(gram) > 1e12:
         raise ChemtomoError(f"lines {', '.join(lines)} cannot be told apart in this fit; drop a line or lower order")
     nonneg = np.arange(design.shape[1]) < len(lines)
     coef, _ = nnls_gram(gram, rhs, nonneg)
-    return {line: coef[i].reshape(data.shape[:-1]) for i, line in enumerate(lines)}
+    maps = {line: coef[i].reshape(data.shape[:-1]) for i, line in enumerate(lines)}
+    if det is not None and min_significance is not None:
+        for i, line in enumerate(lines):
+            if det["significance"][i] < min_significance:
+                maps[line] = np.zeros(data.shape[:-1])
+    return maps

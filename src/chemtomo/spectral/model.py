@@ -73,7 +73,9 @@ def check_spectrum_image(si, energy, *, finite: bool = False, nonnegative: bool 
     if (finite or nonnegative) and np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         raise DataError("the spectrum image contains NaN or infinite values; mask or fill them first")
     if nonnegative and data.size and data.min() < 0:
-        raise DataError("the spectrum image has negative counts; give raw counts (no background subtraction)")
+        raise DataError(f"the spectrum image has negative counts (minimum {data.min():g}); give raw counts (no background "
+                        "subtraction), or for a CCD's read-out noise its standard deviation (read_noise, --read-noise "
+                        "SIGMA or auto)")
     return data, e
 
 
@@ -122,7 +124,7 @@ def design_matrix(energy, lines, *, background: str = "polynomial", order: int |
     return np.stack(cols, axis=1), used
 
 
-def normal_equations(data, design, used, *, weighted: bool = True):
+def normal_equations(data, design, used, *, weighted: bool = True, read_noise: float = 0.0):
     """Gram matrix ``D^T W D`` and right-hand sides ``D^T W s`` of every pixel's weighted least squares.
 
     Parameters
@@ -138,6 +140,9 @@ def normal_equations(data, design, used, *, weighted: bool = True):
         fewer than 500 counts in all pixels (floored at 10 % of its median), the same for every pixel;
         else ``W = 1``. Smoothing keeps the weights nearly independent of each channel's noise, so the
         estimates stay unbiased at a tenth of a count per pixel and line.
+    read_noise : float, default 0
+        Gaussian read-out noise standard deviation ``s`` (electrons) of every channel: the weights become
+        ``1 / (mean + s^2)`` (:func:`chemtomo.physics.counts.read_noise_variance`).
 
     Returns
     -------
@@ -157,7 +162,7 @@ def normal_equations(data, design, used, *, weighted: bool = True):
         total = float(np.median(mean)) * flat.shape[0]  # counts in a typical channel, all pixels
         width = int(np.clip(np.ceil(_SMOOTH_COUNTS / max(total, 1e-9)), 9, max(9, mean.size // 4))) | 1
         smooth = uniform_filter1d(mean, width, mode="nearest")
-        w = 1.0 / np.maximum(smooth, max(0.1 * float(np.median(smooth)), 1e-9))
+        w = 1.0 / (np.maximum(smooth, max(0.1 * float(np.median(smooth)), 1e-9)) + float(read_noise) ** 2)
     dw = (design * w[:, None]).astype(np.float32)
     rhs = np.empty((design.shape[1], flat.shape[0]))
     for s in range(0, flat.shape[0], _CHUNK):

@@ -11,7 +11,12 @@ jointly, by maximum a-posteriori estimation::
 
 * the data term is the Poisson negative log-likelihood of the counts ``S``
   (not the weighted least squares of ``fit_maps``), which stays correct at a
-  few counts per pixel, where most channels hold 0;
+  few counts per pixel, where most channels hold 0; with Gaussian read-out
+  noise of standard deviation ``s`` per channel (CCD spectra, ``read_noise``)
+  it is the shifted-Poisson likelihood of ``S + s^2`` (clipped at 0) with the
+  model ``mu + s^2``, which has the true mean-variance relation ``mu + s^2``
+  (:func:`chemtomo.physics.counts.shifted_counts`); count splitting deals
+  the shifted counts, whose halves stay uncorrelated;
 * ``R`` is the isotropic total variation ``sum_p |grad a_l (p)|_2``
   (``prior="tv"``: piecewise-constant maps, sharp particle edges) or the
   quadratic smoothness ``1/2 ||grad a_l||^2`` (``prior="smooth"``, a Laplacian
@@ -74,6 +79,7 @@ from scipy.ndimage import uniform_filter1d
 
 from ..core.diff import divergence, gradient
 from ..core.errors import ChemtomoError, DataError, ShapeError
+from ..physics.counts import resolve_read_noise, shifted_counts
 from .eels_model import edge_detection, eels_design_matrix, is_eels
 from .lines import resolve_lines, split_names
 from .model import check_spectrum_image, design_matrix
@@ -91,13 +97,13 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
                      background_prior: str = "tv", background_weight: float = 1.0, rank: int | None = None,
                      iterations: int = 8, background: str = "polynomial", order: int | None = None,
                      energy_window=None, fwhm_mnka: float = 130.0, beam_energy: float = 200.0, width: float = 50.0,
-                     grid=None, score: str = "mse", rng=0, device=None, progress: bool = False):
+                     grid=None, score: str = "mse", rng=0, device=None, progress: bool = False, read_noise=0.0):
     """Elemental maps by a joint Poisson fit of all pixels with a spatial prior (see module notes).
 
     Parameters
     ----------
     si : array (ny, nx, n_channels)
-        Spectrum image in counts (non-negative, finite), energy last.
+        Spectrum image in counts (electrons; finite, non-negative unless `read_noise` > 0), energy last.
     energy : array (n_channels,)
         Uniform channel energies in keV (EDX) or eV (EELS edges).
     lines_or_elements : sequence of str or str
@@ -134,6 +140,11 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
         Default: CUDA if available, else the CPU.
     progress : bool, default False
         Print the objective after each outer step and each weight's held-out score.
+    read_noise : float or "auto", default 0
+        Gaussian read-out noise standard deviation per channel in electrons (CCD spectra, which may be
+        negative): the data term becomes the shifted-Poisson likelihood of ``S + read_noise^2`` with the
+        model ``mu + read_noise^2`` (:func:`chemtomo.physics.counts.shifted_counts`, module notes);
+        ``"auto"`` estimates it (:func:`chemtomo.physics.counts.estimate_read_noise`).
 
     Returns
     -------
@@ -150,7 +161,7 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
     ShapeError
         If `si` is not ``(ny, nx, n_channels)`` with one energy per channel.
     DataError
-        If `si` holds NaN, infinite or negative values.
+        If `si` holds NaN, infinite or (without `read_noise`) negative values.
     ChemtomoError
         Unknown element or line, line out of range, lines that cannot be told apart, or a bad option.
     """
@@ -166,9 +177,11 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
     n_bad = int(np.count_nonzero(~np.isfinite(data)))
     if n_bad:
         raise DataError(f"the spectrum image holds {n_bad} NaN or infinite values; give raw counts")
-    if data.size and data.min() < 0:
+    noise = resolve_read_noise(read_noise, data)
+    if noise == 0 and data.size and data.min() < 0:
         raise DataError(f"the spectrum image holds negative values (minimum {data.min():g}); the Poisson fit "
-                        "needs raw counts, not background-subtracted or normalised data")
+                        "needs raw counts, not background-subtracted or normalised data (CCD read-out noise: give "
+                        "read_noise, --read-noise SIGMA or auto)")
     if prior not in PRIORS:
         raise ChemtomoError(f"unknown prior {prior!r}; use 'tv' or 'smooth'")
     if weight is not None and not (np.isfinite(weight) and weight >= 0):
@@ -181,7 +194,7 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
         raise ChemtomoError(f"iterations must be a whole number >= 1, got {iterations!r}")
     if is_eels(lines_or_elements):
         lines = split_names(lines_or_elements)
-        delays = edge_detection(data, e, lines, width=width, energy_window=energy_window)["delays"]
+        delays = edge_detection(data, e, lines, width=width, energy_window=energy_window, read_noise=noise)["delays"]
         design, used = eels_design_matrix(e, lines, width=width, order=3 if order is None else order,
                                           delays=delays, energy_window=energy_window)
     else:
@@ -189,33 +202,35 @@ def regularised_maps(si, energy, lines_or_elements, *, weight: float | None = No
         design, used = design_matrix(e, lines, background=background, order=order, fwhm_mnka=fwhm_mnka,
                                      beam_energy=beam_energy, energy_window=energy_window)
     ny, nx = data.shape[:2]
-    counts = data[..., used].reshape(ny * nx, -1).astype(np.float32)
+    offset = noise * noise  # shifted Poisson: S + s^2 ~ Poisson(mu + s^2)
+    counts = shifted_counts(data[..., used].reshape(ny * nx, -1), noise).astype(np.float32)
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     background_prior = prior if background_prior is None else background_prior
     if background_prior not in PRIORS:
         raise ChemtomoError(f"unknown background_prior {background_prior!r}; use 'tv' or 'smooth'")
 
-    def problem(c):
+    def problem(c, offset):
         sigma = _noise_scale(design, c)
         if not np.all(np.isfinite(sigma)):
             raise ChemtomoError(f"lines {', '.join(lines)} cannot be told apart in this fit; drop a line or lower order")
         mean = c.astype(np.float64).mean(axis=0)
         floor = _FLOOR_FRACTION * np.maximum(uniform_filter1d(mean, 9, mode="nearest"), 1e-3 * max(mean.mean(), 1e-9))
-        return _Problem(design, len(lines), (ny, nx), sigma, prior, background_prior, background_weight, floor, dev)
+        return _Problem(design, len(lines), (ny, nx), sigma, prior, background_prior, background_weight, floor, dev,
+                        offset)
 
-    prob = problem(counts)
-    x0 = _start(prob, data[..., used], rank, rng)
+    prob = problem(counts, offset)
+    x0 = _start(prob, data[..., used], rank, rng, offset)
     history: list = []
     if weight is None:
         weight = _choose_weight(problem, counts, x0, iterations, grid or WEIGHT_GRID[prior], rng, history, progress,
-                                score)
+                                score, offset)
     s = torch.from_numpy(counts).to(dev)
     x, objective, _ = prob.solve(s, float(weight), x0, outer=int(iterations), progress=progress)
     a = x[:, :len(lines)].clamp(min=0).double().cpu().numpy()
     maps = {line: a[:, i].reshape(ny, nx) for i, line in enumerate(lines)}
     info = {"weight": float(weight), "prior": prior, "background_weight": float(background_weight),
             "lines": lines, "history": history, "sigma": dict(zip(lines, prob.sigma[:len(lines)].tolist())),
-            "objective": objective, "iterations": int(iterations), "device": str(dev),
+            "objective": objective, "iterations": int(iterations), "device": str(dev), "read_noise": noise,
             "seconds": time.perf_counter() - t0}
     return maps, info
 
@@ -234,9 +249,11 @@ def _noise_scale(design, counts):
 class _Problem:
     """The MAP problem for one design matrix and image size; :meth:`solve` runs it (module notes)."""
 
-    def __init__(self, design, n_lines, shape, sigma, prior, background_prior, background_weight, floor, device):
+    def __init__(self, design, n_lines, shape, sigma, prior, background_prior, background_weight, floor, device,
+                 offset=0.0):
         import torch
 
+        self.offset = float(offset)  # read noise variance added to the model (shifted Poisson, module notes)
         self.torch, self.device, self.shape, self.n_lines, self.prior = torch, device, shape, n_lines, prior
         self.d = torch.from_numpy(design.astype(np.float32)).to(device)  # (C, K)
         self.k = k = design.shape[1]
@@ -296,7 +313,7 @@ class _Problem:
         return x @ self.d.T
 
     def nll(self, s, x):
-        mu = self.model(x).clamp(min=0) + self.floor * 1e-3
+        mu = self.model(x).clamp(min=0) + self.offset + self.floor * 1e-3
         return float((mu - s * self.torch.log(mu)).sum())
 
     def penalty(self, x, lam):
@@ -309,12 +326,12 @@ class _Problem:
     def quadratic(self, s, x):
         """Per-pixel Fisher-scoring model: weights 1 / max(mu, floor), Gram (P, K, K) and right-hand side (P, K)."""
         torch = self.torch
-        w = 1.0 / torch.maximum(self.model(x), self.floor)
+        w = 1.0 / torch.maximum(self.model(x) + self.offset, self.floor)
         half = w @ self.dd
         g = torch.zeros((w.shape[0], self.k, self.k), device=self.device)
         g[:, self.iu[0], self.iu[1]] = half
         g[:, self.iu[1], self.iu[0]] = half
-        return g, (w * s) @ self.d
+        return g, (w * (s - self.offset)) @ self.d
 
     def solve(self, s, weight, x0, *, outer=8, inner=30, state=None, progress=False):
         """Proximal Fisher scoring: IRLS outer steps, each an ADMM solve of the regularised weighted LS."""
@@ -372,7 +389,7 @@ def _dct_matrix(n, device):
     return torch.from_numpy(m.astype(np.float32)).to(device)
 
 
-def _start(prob, si_used, rank, rng):
+def _start(prob, si_used, rank, rng, offset=0.0):
     """Starting coefficients (P, K): NNLS (fit_maps' weighted Gram) of a smoothed or low-rank spectrum image."""
     import torch
     from scipy.ndimage import uniform_filter
@@ -385,28 +402,28 @@ def _start(prob, si_used, rank, rng):
 
         if int(rank) != rank or rank < 1:
             raise ChemtomoError(f"rank must be a whole number >= 1, got {rank!r}")
-        smooth = denoise_pca(si_used, int(rank), method="nmf", rng=rng)
+        smooth = denoise_pca(np.clip(si_used, 0, None), int(rank), method="nmf", rng=rng)
     else:
         smooth = uniform_filter(si_used.astype(np.float32), size=(3, 3, 1), mode="nearest")
     flat = smooth.reshape(-1, c).astype(np.float64)
     design = prob.d.double().cpu().numpy()
     mean = flat.mean(axis=0)
-    w = 1.0 / np.maximum(mean, max(0.1 * float(np.median(mean)), 1e-6))
+    w = 1.0 / (np.maximum(mean, max(0.1 * float(np.median(mean)), 1e-6)) + offset)
     gram = design.T @ (design * w[:, None])
     rhs = (flat @ (design * w[:, None])).T
     coef, _ = nnls_gram(gram, rhs, prob.nonneg.cpu().numpy())
     return torch.from_numpy(coef.T.astype(np.float32)).to(prob.device)
 
 
-def _choose_weight(problem, counts, x0, iterations, grid, rng, history, progress, score="mse"):
+def _choose_weight(problem, counts, x0, iterations, grid, rng, history, progress, score="mse", offset=0.0):
     """Count splitting over `grid` (module notes); `history` receives (weight, score) pairs."""
     import torch
 
     from ..physics.counts import split_counts
     from ..recon.selection import choose_weight, vertex
 
-    train, test = split_counts(np.rint(counts).astype(np.int64), 0.5, rng=rng)
-    prob = problem(train.astype(np.float32))
+    train, test = split_counts(np.rint(counts).astype(np.int64), 0.5, rng=rng)  # shifted counts: halves uncorrelated
+    prob = problem(train.astype(np.float32), 0.5 * offset)
     train, test = (torch.from_numpy(h.astype(np.float32)).to(prob.device) for h in (train, test))
     outer = max(2, iterations // 2)
     last = {"x": 0.5 * x0}  # each fit starts from the previous one (few outer iterations: the start matters)
@@ -414,7 +431,7 @@ def _choose_weight(problem, counts, x0, iterations, grid, rng, history, progress
     def run(w, _nearest):
         x, _, _ = prob.solve(train, w, last["x"], outer=outer)
         last["x"] = x
-        mu = torch.maximum(prob.model(x), prob.floor * 1e-3)
+        mu = torch.maximum(prob.model(x) + prob.offset, prob.floor * 1e-3)
         value = float((mu - test * torch.log(mu)).sum() if score == "poisson" else ((mu - test) ** 2).sum())
         if progress:
             print(f"  weight {w:.3g}: held-out -log L {value:.10g}", flush=True)

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core.data import Signal, TiltSeries
 from ..core.errors import ChemtomoError, ShapeError, as_angles
+from ..physics.counts import resolve_read_noise
 from .estimates import DETECTION_Z, detection
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
@@ -53,7 +54,7 @@ def _bin_image(img, shape):
     return img.reshape(shape[0], fy, shape[1], fx).sum(axis=(1, 3))
 
 
-def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mnka: float = 130.0,
+def maps_series(files, elements, *, method: str | None = None, angles=None, fwhm_mnka: float = 130.0,
                 downsample: int = 1, progress=None, **options):
     """Elemental maps of every tilt, as a tilt series with one signal per line (plus ``HAADF``).
 
@@ -63,12 +64,13 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
         One spectrum-image file per tilt (``.bcf``, ``.emd``, ``.hspy``, ...).
     elements : sequence of str or str
         Elements or lines, e.g. ``["Fe", "Pt"]``, ``"Fe,Pt_Ma"``; lines per :func:`.lines.resolve_lines`.
-    method : {"window", "fit", "regularised", "learned"}, default "window"
+    method : {"window", "fit", "regularised", "learned"}, optional
         :func:`.maps.window_maps`, :func:`.maps.fit_maps`, :func:`.regularised.regularised_maps`
         (low dose; its weight chosen by count splitting per tilt) or :func:`.learned.learned_maps`
         (low dose; :func:`learned_maps_series` also gives their standard deviations). EELS edges
-        (``"O_K,Fe_L23"``, energies in eV) take ``"window"`` (:func:`.eels.eels_maps`), ``"regularised"``
-        or ``"learned"``. Every tilt is mapped on its own.
+        (``"O_K,Fe_L23"``, energies in eV) take the same names, ``"window"`` being :func:`.eels.eels_maps`
+        (which refuses edges on one another's tails). Default: ``"fit"`` for EELS edges, ``"window"`` for
+        X-ray lines. Every tilt is mapped on its own.
     angles : sequence of float, "names" or None
         Tilt angles in degrees, one per file, or ``"names"`` to read them from the file names
         (:func:`angles_from_names`). Required for more than one file (one file: 0 degrees).
@@ -79,7 +81,8 @@ def maps_series(files, elements, *, method: str = "window", angles=None, fwhm_mn
     progress : callable(name, done, total), optional
         Called as ``("maps", tilts done, tilts)`` before the first tilt and after each.
     **options
-        Passed to the map function (e.g. ``width=``, ``background=``).
+        Passed to the map function (e.g. ``width=``, ``background=``, ``read_noise=`` for every method but
+        ``"window"``: a number, or ``"auto"`` estimated per tilt).
 
     Returns
     -------
@@ -132,8 +135,15 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
     from .regularised import regularised_maps
 
     eels = is_eels(elements)
-    funcs = ({"window": eels_maps, "regularised": regularised_maps, "learned": learned_maps} if eels else
-             {"window": window_maps, "fit": fit_maps, "regularised": regularised_maps, "learned": learned_maps})
+    funcs = {"window": eels_maps if eels else window_maps, "fit": fit_maps, "regularised": regularised_maps,
+             "learned": learned_maps}
+    if method is None:
+        method = "fit" if eels else "window"
+    if method == "window" and options.get("read_noise") not in (None, 0, 0.0):
+        raise ChemtomoError("read noise is for methods fit, regularised and learned; the window method takes raw "
+                            "counts only: use --method fit")
+    if method == "window" or options.get("read_noise") is None:
+        options = {k: v for k, v in options.items() if k != "read_noise"}
     if method not in funcs:
         raise ChemtomoError(f"unknown map method {method!r} for {'EELS edges' if eels else 'EDX'}; "
                             f"use {', '.join(repr(m) for m in funcs)}")
@@ -154,7 +164,7 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
     if np.unique(angles).size != angles.size:
         raise ChemtomoError(f"tilt angles repeat ({sorted(angles.tolist())}); give each file its own angle")
     order = np.argsort(angles, kind="stable")
-    maps, stds, images, ref, lines, beam, zs = {}, {}, [], None, None, None, {}
+    maps, stds, images, ref, lines, beam, zs, noises = {}, {}, [], None, None, None, {}, []
     if progress is not None:
         progress("maps", 0, len(files))
     for i in order:
@@ -183,8 +193,12 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
                     "recalibrate the files to one energy axis"
                 )
         e = energy * 1e3 if eels else energy  # EELS maps take eV
-        result = funcs[method](si, e, lines, **options)
-        z = detection(si, e, lines, **options)
+        kw = options
+        if "read_noise" in options:  # resolved once per tilt ("auto": estimated from this spectrum image)
+            kw = {**options, "read_noise": resolve_read_noise(options["read_noise"], si)}
+            noises.append(kw["read_noise"])
+        result = funcs[method](si, e, lines, **kw)
+        z = detection(si, e, lines, **kw)
         for line in lines:
             zs.setdefault(line, []).append(z.get(line))
         if method == "learned":
@@ -208,6 +222,8 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
         "beam_energy_keV": float(beam), "fwhm_mnka_eV": float(fwhm_mnka), "kind": "eels" if eels else "edx",
         "significance": zs,
     }
+    if noises:
+        meta["read_noise"] = noises  # electrons per channel, per tilt (sorted by angle)
     series = TiltSeries(signals, pixel_size=float(ref[3] or 1.0), metadata=meta)
     if method != "learned":
         return series, None

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 
 from .core.errors import ChemtomoError, DataError, ShapeError, as_angles
 from .core.geometry import TiltGeometry
+from .core.memory import check_angle_count
 from .core.projector import Projector
 from .denoise._common import as_stack, check_positive
 from .denoise.unet import initial_denoiser
@@ -81,6 +82,7 @@ def fill_angles(angles, step: float, *, limits=None) -> np.ndarray:
         raise ChemtomoError(f"limits must be (low, high) in degrees with low <= high, got {limits!r}")
     k0 = math.ceil((lo - a.min()) / step - 1e-9)
     k1 = math.floor((hi - a.min()) / step + 1e-9)
+    check_angle_count(k1 - k0 + 1, f"a view-synthesis step of {step:g} degrees")
     grid = a.min() + step * np.arange(k0, k1 + 1)
     grid = np.round(grid, 9)
     measured = np.abs(grid[:, None] - a[None, :]).min(axis=1) <= ANGLE_TOL

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.data import Signal, TiltSeries
-from ..core.errors import ChemtomoError, FileFormatError, ShapeError, as_angles, check_finite
+from ..core.errors import ChemtomoError, DataError, FileFormatError, ShapeError, as_angles, check_finite
 from . import instrument, mrc, tiff
 from .mrc import read_angles
 
@@ -96,13 +96,51 @@ def read_stack(path) -> tuple[np.ndarray, dict]:
     except Exception as err:  # any library failure becomes one clear line
         text = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise FileFormatError(f"cannot read {path} ({type(err).__name__}: {text}); check the file is complete") from None
-    data = np.asarray(data)
+    data = _real_array(np.asarray(data), path)
     if data.ndim == 2:
         data = data[None]
+    if data.ndim == 3 and data.shape[-1] in (3, 4) and min(data.shape[:2]) > 8 and path.suffix.lower() in (
+            ".tif", ".tiff"):
+        raise ShapeError(f"{path} is an RGB(A) colour image ({data.shape[0]}x{data.shape[1]} px, {data.shape[2]} "
+                         "channels), not measured intensities; export the raw data as a grey-scale stack")
     if data.ndim != 3 or 0 in data.shape:
         raise ShapeError(f"{path} holds an array of shape {data.shape}, not a stack (n_tilts, ny, nu) or an image (ny, nu)")
     meta = dict(meta, source=str(path))
     return data, meta
+
+
+MAX_ABS = 1e30  #: larger values overflow float32 in the first projection: a corrupt or wrong-typed file
+
+
+def _real_array(data: np.ndarray, path) -> np.ndarray:
+    """Refuse arrays that are not real numbers (complex, dates, booleans, records, text) or absurdly large."""
+    kind = data.dtype.kind
+    what = {"c": "complex numbers", "M": "dates", "m": "time spans", "b": "true/false values",
+            "U": "text", "S": "bytes", "O": "Python objects", "V": "records (a structured array)"}.get(kind)
+    if data.dtype.names is not None:
+        what = "records (a structured array)"
+    if what is not None:
+        fix = "the magnitude or the real part" if kind == "c" else "a numeric stack"
+        raise DataError(f"{path} holds {what}, not image intensities; save {fix} as a real-valued array")
+    if data.size and kind == "f":
+        big = float(np.nanmax(np.abs(data)))
+        if big > MAX_ABS:
+            raise DataError(f"{path} holds values up to {big:.3g}, beyond any detector's range; check the file's "
+                            "data type and scaling")
+    return data
+
+
+def check_angles(a: np.ndarray, label: str) -> None:
+    """Tilt angles of one series: at least two, distinct, and in degrees (five or more within ±1.6 look like radians)."""
+    if a.size < 2:
+        raise ShapeError(f"{label} has one tilt angle; a tomogram needs a tilt series (two or more images)")
+    values, counts = np.unique(np.round(a, 6), return_counts=True)
+    if (counts > 1).any():
+        raise ChemtomoError(f"{label} repeats the angles {values[counts > 1].tolist()} degrees; give each image its "
+                            "own angle (average repeated frames first)")
+    if a.size >= 5 and np.abs(a).max() <= 1.6 and np.ptp(a) > 0.1:  # five or more views within ±92 degrees
+        raise ChemtomoError(f"{label} spans {a.min():.3g}..{a.max():.3g}: these look like radians; give the angles in "
+                            "degrees (multiply by 57.2958)")
 
 
 def read_tilt_series(signals: Mapping, angles=None, *, pixel_size=None) -> TiltSeries:
@@ -161,6 +199,7 @@ def read_tilt_series(signals: Mapping, angles=None, *, pixel_size=None) -> TiltS
             raise ShapeError(
                 f"{label} has {a.size} angles but {path.name} has {data.shape[0]} images; give one angle per image"
             )
+        check_angles(a, f"signal {name} ({label})")
         if stacks:
             first = next(iter(stacks))
             if data.shape[1:] != stacks[first].data.shape[1:]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.data import VolumeSet
-from ..core.errors import ChemtomoError, FileFormatError, ShapeError, as_angles
+from ..core.errors import ChemtomoError, DataError, FileFormatError, ShapeError, as_angles
 from . import mrc, tiff
 
 SIDECAR = "chemtomo.json"
@@ -171,8 +171,14 @@ def write_volume(path, volume, *, voxel_size=1.0) -> Path:
     if volume.ndim != 3:
         raise ShapeError(f"a volume must be 3D v[y, z, x], got shape {volume.shape}")
     _check_size(voxel_size, "voxel_size")
+    volume = volume.astype(np.float32, copy=False)
+    bad = int(volume.size - np.isfinite(volume).sum())
+    if bad:
+        raise DataError(f"volume {path.name} has {bad} NaN or infinite values (out of float32 range or a diverged "
+                        "method); nothing was written: check the input's scale and the method's weights, or try "
+                        "another method")
     with atomic_write(path) as tmp:
-        writer(tmp, volume.astype(np.float32, copy=False), float(voxel_size))
+        writer(tmp, volume, float(voxel_size))
     return path
 
 

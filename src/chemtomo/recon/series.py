@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.data import TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError, check_counts, check_finite
+from ..core.memory import check_memory
 from ..core.names import is_counts
 from ..core.projector import Projector
 from .registry import METHODS, check_method
@@ -88,11 +89,32 @@ def reconstruct_series(
         raise ChemtomoError("method auto chooses among whole pipelines (denoiser, method, iterations) on the data: "
                             "call chemtomo.pipeline.auto.run, or chemtomo reconstruct --method auto")
     check_method(method, options, iterations=iterations, stop=stop)
+    nu = series.image_shape[1]
+    if axis_offset is not None and not abs(float(axis_offset)) < nu / 2:
+        raise ChemtomoError(f"axis offset {axis_offset} px puts the tilt axis outside the {nu} px wide images; give "
+                            f"an offset between {-nu / 2:g} and {nu / 2:g} px (the axis's shift from the image centre)")
+    check_recon_memory(series, thickness, joint=METHODS[method].joint)
     if METHODS[method].joint:
         return _reconstruct_joint(series, method, iterations=iterations, thickness=thickness,
                                   axis_offset=axis_offset, stop=stop, options=options, progress=progress)
     return _reconstruct_signals(series, method, iterations=iterations, thickness=thickness, axis_offset=axis_offset,
                                 stop=stop, options=options, progress=progress)
+
+
+def check_recon_memory(series: TiltSeries, thickness: int | None, *, joint: bool = False) -> None:
+    """Refuse before allocating when the volumes and the solver's work arrays would not fit in memory.
+
+    Estimate: per signal about eight float32 volumes (estimate, gradient, dual and
+    scratch arrays) and four copies of its tilt series; joint methods hold all signals at once.
+    """
+    n_tilts = max(len(series[name].angles) for name in series.names)
+    ny, nu = series.image_shape
+    nz = int(thickness or nu)
+    volume = 4.0 * nz * ny * nu
+    per_signal = 8 * volume + 4 * 4.0 * n_tilts * ny * nu
+    held = per_signal * (len(series.names) if joint else 1) + 4.0 * n_tilts * ny * nu * len(series.names)
+    check_memory(held, f"reconstructing {len(series.names)} signal(s) on a {nz} x {ny} x {nu} voxel grid",
+                 "bin or crop the tilt series, give a smaller --thickness, or reconstruct in slabs (--slab)")
 
 
 class _Counter:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ChemtomoError
+from ..core.memory import check_angle_count, check_memory
 from ..core.names import parse_signal_name
 
 
@@ -34,10 +35,13 @@ def parse_tilts(text: str) -> np.ndarray:
     try:
         if ":" in text:
             start, stop, step = (float(v) for v in text.split(":"))
-            if step <= 0 or stop < start:
+            if not (step > 0 and stop >= start and abs(start) <= 360 and abs(stop) <= 360):
                 raise ValueError
+            check_angle_count((stop - start) / step + 1, f"--tilts {text}")
             return np.arange(start, stop + step / 2, step)
         return np.array([float(v) for v in text.split(",") if v.strip()])
+    except ChemtomoError:
+        raise
     except ValueError:
         raise ChemtomoError(
             f"--tilts {text!r} must be start:stop:step in degrees with step > 0 (e.g. -70:70:10), "
@@ -75,6 +79,9 @@ def simulate_to_directory(
 
     from ..physics.elements import COMPOUNDS, material_densities
 
+    repeated = sorted({e for e in elements if list(elements).count(e) > 1})
+    if repeated:
+        raise ChemtomoError(f"--elements names {', '.join(repeated)} more than once; give each element once")
     for e in elements:
         if e not in COMPOUNDS and (parse_signal_name(e)[0] in ("HAADF", "ADF", "BF", "ABF", "DF")
                                    or parse_signal_name(e)[1]):
@@ -87,6 +94,9 @@ def simulate_to_directory(
     if dose is None and time is None:
         raise ChemtomoError("give --dose (total e-/A^2) or --time (total s) to set the exposure")
     angles = parse_tilts(tilts)
+    n_maps = len(elements) + len(signals) + 2
+    check_memory(4.0 * size ** 3 * (2 * len(elements) + 6) + 4.0 * len(angles) * size ** 2 * n_maps * 3,
+                 f"simulating {size}^3 voxels and {len(angles)} tilts", "use a smaller --size or fewer --tilts")
     truth = phantom_from_spec(phantom, list(elements), (size, size, size), seed=seed)
     series = simulate_series(truth, angles, signals=tuple(signals), dose=dose, time=time, voxel_size=voxel_size,
                              solid_angle=solid_angle, acquisition=acquisition or Acquisition(),

@@ -198,8 +198,18 @@ def read_volume(path) -> tuple[np.ndarray, dict]:
 
     if suffix not in READERS:
         raise FileFormatError(f"cannot read volume {path.name}: unknown extension {path.suffix!r}")
-    data, meta = READERS[suffix](path)
-    return np.asarray(data), ({"voxel_size": meta["pixel_size"]} if "pixel_size" in meta else {})
+    from .read import _real_array
+
+    try:
+        data, meta = READERS[suffix](path)
+    except ChemtomoError:
+        raise
+    except Exception as err:  # any library failure becomes one clear line
+        raise FileFormatError(f"cannot read volume {path} ({type(err).__name__}); check the file is complete") from None
+    data = _real_array(np.asarray(data), path)
+    if data.ndim != 3 or 0 in data.shape:
+        raise ShapeError(f"{path} holds an array of shape {data.shape}, not a volume v[y, z, x]")
+    return data, ({"voxel_size": meta["pixel_size"]} if "pixel_size" in meta else {})
 
 
 def write_volume_set(volume_set: VolumeSet, out_dir, *, formats=("mrc",)) -> list[Path]:

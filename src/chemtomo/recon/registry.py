@@ -107,6 +107,9 @@ def method_options(name: str) -> list[str]:
             if p.kind == inspect.Parameter.KEYWORD_ONLY and p.name not in _NOT_OPTIONS]
 
 
+MAX_ITERATIONS = 100_000  #: more is a typing error, not a reconstruction
+
+
 def check_method(name: str, options: dict, *, iterations=None, stop=None) -> None:
     """Refuse a method call that cannot run as asked, before any work is done.
 
@@ -145,6 +148,9 @@ def check_method(name: str, options: dict, *, iterations=None, stop=None) -> Non
     if iterations is not None and (isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer))
                                    or iterations < 0):
         raise ChemtomoError(f"iterations must be a non-negative whole number, got {iterations!r}")
+    if iterations is not None and iterations > MAX_ITERATIONS:
+        raise ChemtomoError(f"{iterations} iterations would run for days; give at most {MAX_ITERATIONS} "
+                            "(a few hundred is usually plenty; --stop discrepancy stops at the noise level)")
     if name == "auto":
         return
     method = METHODS[name]

@@ -440,6 +440,8 @@ def quantify(
 ):
     """Segment the particles and write one row per particle (size, composition, shell thickness, coverage)."""
 
+    if coverage_threshold is not None:
+        _positive(**{"--coverage-threshold": coverage_threshold})
     if uncertainty and not signal:
         raise ChemtomoError("--uncertainty N re-reconstructs split data: give the run's tilt series with --signal NAME=PATH")
     if len(run_dirs) > 1 and (signal or out_dir is None):
@@ -550,7 +552,7 @@ def plan(
     with output_folder(out_dir) as stage, _progress() as bar:
         result = run_plan(phantom, [e.strip() for e in elements.split(",") if e.strip()], shape=(size,) * 3,
                           voxel_size=voxel_size, doses=floats(doses, "--doses"),
-                          tilts=[int(v) for v in floats(tilts, "--tilts")],
+                          tilts=_tilt_counts(floats(tilts, "--tilts")),
                           methods=[m.strip() for m in methods.split(",") if m.strip()], target=target or None,
                           resolution=resolution, signal=signal,
                           solid_angle=solid_angle, eels_detector=eels_detector, repeats=repeats, seed=seed,
@@ -594,6 +596,14 @@ def batch(
         raise ChemtomoError(f"some particles failed; see {out_dir / 'batch.json'}")
 
 
+def _tilt_counts(values) -> list[int]:
+    """Numbers of tilts: whole numbers >= 2."""
+    bad = [v for v in values if not (v == v and v == int(v) and v >= 2)] if values else ["none"]
+    if bad:
+        raise ChemtomoError(f"--tilts takes whole numbers of tilts >= 2 (e.g. 15,29), got {bad[0]}")
+    return [int(v) for v in values]
+
+
 @app.command()
 def report(
     run_dir: Path = typer.Argument(..., help="Folder written by `chemtomo reconstruct` (and `chemtomo quantify`)."),
@@ -602,6 +612,9 @@ def report(
     """Write a self-contained HTML report of a run: slices, overlay, profiles, particles, 3D view."""
     from .report.html import build_report
 
+    if out_file is not None:
+        inputs = [f for f in run_dir.rglob("*") if f.is_file()] if run_dir.is_dir() else []
+        check_output_file(out_file, inputs=inputs, suffixes=(".html", ".htm"))
     out.print(f"wrote {build_report(run_dir, out_file)}")
 
 
@@ -623,6 +636,7 @@ def atoms(
     from .io.atoms import write_atoms_csv, write_atoms_xyz
 
     suffix = out_path.suffix.lower()
+    _positive(**{"--voxel-size": voxel_size, "--min-distance": min_distance})
     check_output_file(out_path, inputs=[volume, series_path, angles_path], suffixes=(".csv", ".xyz", ".extxyz"))
     names = check_species(species)
     vol, _ = read_volume(volume)
@@ -665,6 +679,7 @@ def count_atoms_cmd(
     from .io import read_stack
     from .io.write import atomic_write
 
+    _positive(**{"--pixel-size": pixel_size, "--dose": dose, "--min-distance": min_distance})
     check_output_file(out_path, inputs=[image, library], suffixes=(".csv",))
     data, _ = read_stack(image)
     img = np.squeeze(np.asarray(data, float))
@@ -699,6 +714,15 @@ def demo(
     with output_folder(out_dir) as stage:
         run_demo(stage, size=size, seed=seed, console=out)
     out.print(f"wrote {out_dir}")
+
+
+def _positive(**values) -> None:
+    """Refuse option values that are not finite and > 0 (``_positive(**{"--dose": dose})``); None means unset."""
+    import math
+
+    for flag, value in values.items():
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ChemtomoError(f"{flag} must be a finite number > 0, got {value:g}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,17 +173,23 @@ def tv(stack, *, weight: float | None = None, iterations: int = 200, rng=0) -> n
     inverse removes the low-count bias of the transform.
     """
     x = as_stack(stack)
+    _check_iterations(iterations)
     if weight is None:
         weight = choose_tv_weight(x, iterations=iterations, rng=rng)
     weight = check_positive(weight, "weight", "Anscombe units")
-    if int(iterations) != iterations or iterations < 1:
-        raise ChemtomoError(f"iterations must be a whole number >= 1, got {iterations!r}")
     return like_input(_tv(x, weight, int(iterations)), stack)
+
+
+def _check_iterations(iterations) -> None:
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, float, np.integer)) or not (
+            np.isfinite(iterations) and int(iterations) == iterations and iterations >= 1):
+        raise ChemtomoError(f"iterations must be a whole number >= 1, got {iterations!r}")
 
 
 def choose_tv_weight(stack, *, grid=TV_WEIGHT_GRID, iterations: int = 200, folds: int = 5, score: str = "mse",
                      rng=0, history: list | None = None) -> float:
     """TV weight (Anscombe units) for these counts by count splitting; arguments as :func:`choose_sigma`."""
+    _check_iterations(iterations)
     x = as_stack(stack)
     return split_select(x, lambda c, w: _tv(c, w, iterations), grid, folds=folds, score=score, rng=rng,
                         history=history)

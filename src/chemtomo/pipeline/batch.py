@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..core.errors import ChemtomoError
 from ..core.threads import worker_env
+from ..io.outputs import safe_name
 from .recipe import Reconstruct
 
 
@@ -42,7 +43,7 @@ def read_manifest(manifest) -> dict:
                 raise ChemtomoError(f"{path} needs the columns name and recipe, got {reader.fieldnames}")
             items = {}
             for row in reader:
-                name = row["name"].strip()
+                name = safe_name(row["name"].strip(), f"{path.name}: particle name") if row["name"].strip() else ""
                 if not name or name in items:
                     raise ChemtomoError(f"{path}: names must be unique and non-empty, got {name!r} twice or empty")
                 items[name] = (path.parent / row["recipe"].strip()).resolve()
@@ -51,6 +52,22 @@ def read_manifest(manifest) -> dict:
     if not items:
         raise ChemtomoError(f"{path} lists no recipe")
     return items
+
+
+def connect(scheduler: str):
+    """A Dask client on the scheduler at `scheduler` (``tcp://HOST:PORT``), with a one-line error if it is unusable."""
+    import re
+
+    from distributed import Client
+
+    if not re.fullmatch(r"(tcp|tls|ucx|ws|wss)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", str(scheduler).strip()):
+        raise ChemtomoError(f"--scheduler {scheduler!r} is not a scheduler address; give tcp://HOST:PORT "
+                            "(e.g. tcp://10.0.0.5:8786), or leave it out for a local cluster")
+    try:
+        return Client(scheduler, timeout="10s")
+    except (OSError, ValueError, TimeoutError) as exc:
+        raise ChemtomoError(f"cannot connect to the Dask scheduler at {scheduler} ({type(exc).__name__}); check that "
+                            "it runs and the address, or leave --scheduler out for a local cluster") from None
 
 
 def _run_one(name: str, recipe: str, out_dir: str, threads: int) -> dict:
@@ -83,7 +100,7 @@ def run_batch(manifest, out_dir, *, workers: int = 2, scheduler: str | None = No
     t0 = time.perf_counter()
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        client = connect(scheduler)
     else:
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker), processes=True,
                                dashboard_address=None, env=worker_env(threads_per_worker))
@@ -212,7 +229,7 @@ def reconstruct_slabs(series, settings: Reconstruct, store, *, slab: int = 32, h
     t0 = time.perf_counter()
     cluster = None
     if todo:
-        client = Client(scheduler) if scheduler else Client(cluster := LocalCluster(
+        client = connect(scheduler) if scheduler else Client(cluster := LocalCluster(
             n_workers=int(workers), threads_per_worker=int(threads_per_worker), processes=True,
             env=worker_env(threads_per_worker),
             dashboard_address=None))

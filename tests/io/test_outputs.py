@@ -217,8 +217,11 @@ def test_resume_skips_an_intact_run(recipe_run):
 def test_resume_redoes_a_damaged_step(recipe_run, damage):
     out, _, resume = recipe_run
     step = _step(out, "3-reconstruct")
+    from chemtomo.io import read_volume
+
     volume = next(step.rglob("Au.mrc"))
     good = volume.read_bytes()
+    expected = read_volume(volume)[0]
     if damage == "junk step.json":
         (step / "step.json").write_bytes(os.urandom(64))
     elif damage == "empty step.json":
@@ -231,7 +234,8 @@ def test_resume_redoes_a_damaged_step(recipe_run, damage):
         volume.write_bytes(os.urandom(len(good)))
     lines = resume()
     assert any(line.startswith("3-reconstruct") and "redone" in line for line in lines), lines
-    assert next(_step(out, "3-reconstruct").rglob("Au.mrc")).read_bytes() == good  # the same result again
+    np.testing.assert_allclose(read_volume(next(_step(out, "3-reconstruct").rglob("Au.mrc")))[0], expected,
+                               rtol=1e-5, atol=1e-6)  # the same result again (the MRC header holds the time)
     assert verify_manifest(_step(out, "3-reconstruct")) == []
 
 

@@ -23,7 +23,7 @@ from chemtomo.cli import main
 
 ROOT = "{W}"  # placeholder for the world folder in the case tables
 COMMANDS = ("reconstruct", "maps", "align", "denoise", "quantify", "atoms", "count-atoms", "simulate", "plan", "run",
-            "batch", "report", "demo", "methods")
+            "batch", "report", "demo", "methods", "alloying")
 
 
 # ---------------------------------------------------------------- inputs
@@ -255,6 +255,13 @@ def _cases() -> list[tuple[str, str, list[str]]]:
         add("numbers", "count-atoms" + "".join(extra), ca + extra)
     add("numbers", "quantify-coverage-negative", ["quantify", run_dir, "--coverage-threshold", "-1", "--out", O])
     add("numbers", "quantify-bad-core", ["quantify", run_dir, "--core", "Zz", "--out", O])
+    for extra, label in ((["--times", "0"], "one-time-two-runs"), (["--times", "0,a"], "text-time"),
+                         (["--times", "5,5"], "repeated-time"), (["--times", "0,nan"], "nan-time"),
+                         (["--times", "0,10", "--calibration", "median"], "bad-calibration"),
+                         (["--times", "0,10", "--elements", "Au"], "one-element"),
+                         (["--times", "0,10", "--signal", "Zz"], "missing-signal")):
+        add("numbers", f"alloying-{label}", ["alloying", run_dir, run_dir, *extra, "--out", O])
+    add("files", "alloying-missing-run", ["alloying", f"{W}/nowhere", run_dir, "--times", "0,10", "--out", O])
     add("numbers", "quantify-bad-core-rule", ["quantify", run_dir, "--core-rule", "vote", "--out", O])
     add("numbers", "quantify-bad-reference", ["quantify", run_dir, "--reference", "Zz", "--out", O])
     add("numbers", "quantify-uncertainty-no-signal", ["quantify", run_dir, "--uncertainty", "2", "--out", O])

@@ -208,9 +208,14 @@ def test_simulate_bad_tilts(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_demo_small(tmp_path, capsys):
+def test_demo_small(tmp_path, capsys, monkeypatch):
+    import chemtomo.cli
+
+    calls = []
+    monkeypatch.setattr(chemtomo.cli, "_bar_progress", lambda bar: lambda *a: calls.append(a))
     code, stdout, _ = run(["demo", "--out", tmp_path, "--size", 32], capsys)
     assert code == 0
+    assert calls[0] == ("demo", 0, 10) and calls[-1] == ("demo", 10, 10) and len(calls) == 11  # one step per run
     assert (tmp_path / "orthoslices.png").stat().st_size > 10_000
     table = (tmp_path / "table.md").read_text().splitlines()
     scores = {row.split("|")[1].strip(): [float(c) for c in row.split("|")[2:4]] for row in table[2:]}

@@ -711,8 +711,8 @@ def demo(
     """Simulate a low-dose Au@Ag nanorod, reconstruct it with every method and score each."""
     from .demo import run_demo
 
-    with output_folder(out_dir) as stage:
-        run_demo(stage, size=size, seed=seed, console=out)
+    with output_folder(out_dir) as stage, _progress() as bar:
+        run_demo(stage, size=size, seed=seed, console=out, progress=_bar_progress(bar))
     out.print(f"wrote {out_dir}")
 
 

@@ -27,8 +27,11 @@ HAADF_DOSE = 1e4  # total HAADF dose, e-/A^2
 VOXEL_NM = 0.5
 
 
-def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None) -> dict:
+def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None, progress=None) -> dict:
     """Run the demo; write volumes, ``table.md`` and ``orthoslices.png`` to `out_dir`.
+
+    `progress`, if given, is called as ``progress("demo", runs done, runs)`` before the first
+    reconstruction and after each.
 
     Returns
     -------
@@ -74,6 +77,15 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None) -> dict:
         scale[e] = float(expected[line_key].sum() / Projector(geom)(truth[e]).sum())
 
     results, rows = {}, {"truth": {e: truth[e] for e in elements}}
+    n_runs = sum(not info.joint for info in METHODS.values()) + 4  # per-signal methods, tnv, dtv, auto, HAADF
+    if progress is not None:
+        progress("demo", 0, n_runs)
+
+    def step_done():
+        if progress is not None:
+            progress("demo", len(results) + (1 if "haadf" in done else 0), n_runs)
+
+    done = set()
 
     def record(label, run, *, row, folder):
         """Time `run`, score its element volumes, keep them for the figure and write them to `folder`."""
@@ -84,6 +96,7 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None) -> dict:
         results[label] = {e: nrmse(conc[e], truth[e]) for e in elements} | {"seconds": seconds}
         rows[row] = conc
         write_volume_set(vs, out_dir / folder)
+        step_done()
 
     edx_only = TiltSeries({e: series[e] for e in elements}, pixel_size=VOXEL_NM)
     for method, info in METHODS.items():
@@ -110,6 +123,8 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None) -> dict:
     haadf_vs = process(TiltSeries({"HAADF": series["HAADF"]}, pixel_size=VOXEL_NM), Reconstruct(method="sirt"))
     write_volume_set(haadf_vs, out_dir / "HAADF-sirt")
     haadf_seconds = time.perf_counter() - start
+    done.add("haadf")
+    step_done()
 
     table = Table(title="EDX reconstructions against the ground truth (NRMSE of concentration, lower is better)")
     table.add_column("method")

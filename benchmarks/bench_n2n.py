@@ -30,6 +30,7 @@ from chemtomo.core.projector import Projector
 from chemtomo.denoise import choose_sigma, denoise, gaussian
 from chemtomo.denoise.n2n import _train
 from chemtomo.simulate import random_particle
+from chemtomo.testing import disc_images
 
 
 def scene(kind: str) -> np.ndarray:
@@ -38,14 +39,7 @@ def scene(kind: str) -> np.ndarray:
         vols, _ = random_particle(np.random.default_rng([1000, 0]), (48, 48, 48), ["Au", "Ag"],
                                   compositions=("core-shell",))
         return np.asarray(Projector(TiltGeometry(np.linspace(-70, 70, 15), (48, 48, 48)))(vols["Ag"]), np.float64)
-    rng = np.random.default_rng(5)
-    yy, xx = np.mgrid[:64, :64]
-    p = np.zeros((15, 64, 64))
-    for i in range(15):
-        for _ in range(20):
-            cy, cx, r = rng.uniform(0, 64), rng.uniform(0, 64), rng.uniform(3, 6)
-            p[i] += np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / r ** 2, 0, None) ** 0.5
-    return p
+    return disc_images(15, 64, rng=5)
 
 
 def main():

@@ -718,11 +718,11 @@ def demo(
 
 def _positive(**values) -> None:
     """Refuse option values that are not finite and > 0 (``_positive(**{"--dose": dose})``); None means unset."""
-    import math
+    from .core.errors import check_positive
 
     for flag, value in values.items():
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ChemtomoError(f"{flag} must be a finite number > 0, got {value:g}")
+        if value is not None:
+            check_positive(value, flag)
 
 
 def main(argv: list[str] | None = None) -> int:

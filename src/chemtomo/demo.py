@@ -78,14 +78,15 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None, progress=N
 
     results, rows = {}, {"truth": {e: truth[e] for e in elements}}
     n_runs = sum(not info.joint for info in METHODS.values()) + 4  # per-signal methods, tnv, dtv, auto, HAADF
-    if progress is not None:
-        progress("demo", 0, n_runs)
+    runs_done = 0
 
     def step_done():
+        nonlocal runs_done
         if progress is not None:
-            progress("demo", len(results) + (1 if "haadf" in done else 0), n_runs)
+            progress("demo", runs_done, n_runs)
+        runs_done += 1
 
-    done = set()
+    step_done()  # 0 of n_runs
 
     def record(label, run, *, row, folder):
         """Time `run`, score its element volumes, keep them for the figure and write them to `folder`."""
@@ -123,7 +124,6 @@ def run_demo(out_dir, *, size: int = 64, seed: int = 0, console=None, progress=N
     haadf_vs = process(TiltSeries({"HAADF": series["HAADF"]}, pixel_size=VOXEL_NM), Reconstruct(method="sirt"))
     write_volume_set(haadf_vs, out_dir / "HAADF-sirt")
     haadf_seconds = time.perf_counter() - start
-    done.add("haadf")
     step_done()
 
     table = Table(title="EDX reconstructions against the ground truth (NRMSE of concentration, lower is better)")

@@ -107,6 +107,18 @@ def gaussian_blobs(shape, n=5, *, rng=0, width=(2.0, 5.0)) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def disc_images(n: int = 15, size: int = 64, *, blobs: int = 20, rng=5) -> np.ndarray:
+    """Images ``(n, size, size)`` of `blobs` random soft discs each (radius 3-6 px): scenes unlike a particle projection."""
+    gen = np.random.default_rng(rng)
+    yy, xx = np.mgrid[:size, :size]
+    p = np.zeros((n, size, size))
+    for i in range(n):
+        for _ in range(blobs):
+            cy, cx, r = gen.uniform(0, size), gen.uniform(0, size), gen.uniform(3, 6)
+            p[i] += np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / r ** 2, 0, None) ** 0.5
+    return p
+
+
 def best_filtered(method, op, data, iterations: int, score, *, scale: float = 1.0,
                   sigmas=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), every: int = 5, dense: int = 0, **options):
     """Best iterate of an iterative reconstruction followed by a 3D Gaussian filter, by a score of your choice.

@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .core.errors import ChemtomoError, DataError, ShapeError, as_angles
+from .core.errors import ChemtomoError, DataError, ShapeError, as_angles, check_positive
 from .core.geometry import TiltGeometry
 from .core.memory import check_angle_count
 from .core.projector import Projector
-from .denoise._common import as_stack, check_positive
+from .denoise._common import as_stack
 from .denoise.unet import initial_denoiser
 from .nn.fit import fit
 from .nn.unet import apply, apply_batched, architecture, n_parameters

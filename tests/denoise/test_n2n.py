@@ -11,6 +11,7 @@ from chemtomo.denoise import choose_sigma, denoise, gaussian
 from chemtomo.denoise.n2n import n2n, n2n_frames
 from chemtomo.denoise.unet import unet
 from chemtomo.io import read_stack, write_stack
+from chemtomo.testing import disc_images
 
 
 def rmse(a, b):
@@ -133,13 +134,7 @@ def test_series_denoising_takes_the_haadf_signal_as_guide(projection):
 def test_fine_tuning_improves_on_its_start_for_images_unlike_the_training_set():
     """Issue 27: from the shipped U-Net, n2n kept its starting weights (best step 0); on a field of small blobs
     (not a particle projection) the averaged inference must now beat its start and the Gaussian filter."""
-    rng = np.random.default_rng(5)
-    yy, xx = np.mgrid[:64, :64]
-    p = np.zeros((15, 64, 64))
-    for i in range(15):
-        for _ in range(20):
-            cy, cx, r = rng.uniform(0, 64), rng.uniform(0, 64), rng.uniform(3, 6)
-            p[i] += np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / r ** 2, 0, None) ** 0.5
+    p = disc_images(15, 64, rng=5)
     lam = p / p[p > 0.01 * p.max()].mean() + 0.02
     counts = np.random.default_rng(1).poisson(lam).astype(np.float64)
     out = n2n(counts, minutes=None, steps=300, tile=32, batch=8, save=None)

@@ -48,6 +48,18 @@ def check_finite(array, name: str) -> None:
         raise DataError(f"{name} contains {n} NaN or infinite values; replace or mask them before reconstructing")
 
 
+def check_positive(value, name: str, unit: str | None = None) -> float:
+    """`value` as a float, which must be finite and > 0; `unit` (e.g. ``"nm"``) goes into the message."""
+    where = f" in {unit}" if unit else ""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ChemtomoError(f"{name} must be a number{where}, got {value!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise ChemtomoError(f"{name} must be a positive number{where}, got {value!r}")
+    return v
+
+
 def check_counts(array, name: str) -> None:
     """Raise :class:`DataError` unless `array` is finite and non-negative (Poisson counts)."""
     check_finite(array, name)

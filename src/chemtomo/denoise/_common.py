@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import ChemtomoError, DataError, ShapeError
+from ..core.errors import DataError, ShapeError
 
 
 def as_stack(stack, name: str = "stack") -> np.ndarray:
@@ -38,12 +38,3 @@ def like_input(out: np.ndarray, stack) -> np.ndarray:
     return np.asarray(out, dtype=np.float32).reshape(np.shape(stack))
 
 
-def check_positive(value, name: str, unit: str) -> float:
-    """`value` as a float, which must be finite and > 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ChemtomoError(f"{name} must be a number in {unit}, got {value!r}") from None
-    if not (np.isfinite(v) and v > 0):
-        raise ChemtomoError(f"{name} must be a positive number in {unit}, got {value!r}")
-    return v

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..core.errors import ChemtomoError
-from ._common import as_stack, check_positive, like_input
+from ..core.errors import ChemtomoError, check_positive
+from ._common import as_stack, like_input
 from .splitting import split_select
 from .vst import anscombe, inverse_anscombe
 

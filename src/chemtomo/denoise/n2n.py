@@ -45,8 +45,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core.errors import ChemtomoError, ShapeError
-from ._common import as_stack, check_positive, like_input
+from ..core.errors import ChemtomoError, ShapeError, check_positive
+from ._common import as_stack, like_input
 from ..nn.fit import fit
 from ..nn.unet import add_guide_channel, apply, apply_batched, architecture, n_parameters, save_weights
 from .unet import as_guide, initial_denoiser
@@ -94,6 +94,9 @@ def _train(frames: np.ndarray, guide, *, minutes, steps, init, p, holdout, tile,
         model = add_guide_channel(model)
     elif g is None and architecture(model)["in_channels"] == 3:
         raise ChemtomoError(f"the weights {init} take a guide (HAADF) channel: pass guide=")
+    # building the network draws from torch's generator only when it is not cached yet: start the training
+    # draws (binomial splits of the tiles) from the seed again, so the first call in a process is like the rest
+    torch.manual_seed(seed + 1)
     k = 2 ** model.levels
     t = int(min(tile, ny, nu))
     t = max(k, t - t % k)

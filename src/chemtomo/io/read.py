@@ -89,14 +89,7 @@ def read_stack(path) -> tuple[np.ndarray, dict]:
         raise FileFormatError(f"file {path} does not exist; check the path")
     if path.is_file() and path.stat().st_size == 0:
         raise FileFormatError(f"file {path} is empty (0 bytes); the transfer or acquisition did not finish, copy it again")
-    try:
-        data, meta = reader(path)
-    except ChemtomoError:
-        raise
-    except Exception as err:  # any library failure becomes one clear line
-        text = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise FileFormatError(f"cannot read {path} ({type(err).__name__}: {text}); check the file is complete") from None
-    data = _real_array(np.asarray(data), path)
+    data, meta = call_reader(reader, path)
     if data.ndim == 2:
         data = data[None]
     if data.ndim == 3 and data.shape[-1] in (3, 4) and min(data.shape[:2]) > 8 and path.suffix.lower() in (
@@ -107,6 +100,18 @@ def read_stack(path) -> tuple[np.ndarray, dict]:
         raise ShapeError(f"{path} holds an array of shape {data.shape}, not a stack (n_tilts, ny, nu) or an image (ny, nu)")
     meta = dict(meta, source=str(path))
     return data, meta
+
+
+def call_reader(reader, path: Path) -> tuple[np.ndarray, dict]:
+    """``reader(path)`` as a real array and its metadata; any library failure becomes one FileFormatError line."""
+    try:
+        data, meta = reader(path)
+    except ChemtomoError:
+        raise
+    except Exception as err:  # any library failure becomes one clear line
+        text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise FileFormatError(f"cannot read {path} ({type(err).__name__}: {text}); check the file is complete") from None
+    return _real_array(np.asarray(data), path), meta
 
 
 MAX_ABS = 1e30  #: larger values overflow float32 in the first projection: a corrupt or wrong-typed file

@@ -194,19 +194,11 @@ def read_volume(path) -> tuple[np.ndarray, dict]:
         arr = zarr.open_array(str(path), mode="r")
         meta = {"voxel_size": float(arr.attrs["voxel_size_nm"])} if "voxel_size_nm" in arr.attrs else {}
         return np.asarray(arr[...]), meta
-    from .read import READERS  # same readers as for stacks
+    from .read import READERS, call_reader  # same readers as for stacks
 
     if suffix not in READERS:
         raise FileFormatError(f"cannot read volume {path.name}: unknown extension {path.suffix!r}")
-    from .read import _real_array
-
-    try:
-        data, meta = READERS[suffix](path)
-    except ChemtomoError:
-        raise
-    except Exception as err:  # any library failure becomes one clear line
-        raise FileFormatError(f"cannot read volume {path} ({type(err).__name__}); check the file is complete") from None
-    data = _real_array(np.asarray(data), path)
+    data, meta = call_reader(READERS[suffix], path)
     if data.ndim != 3 or 0 in data.shape:
         raise ShapeError(f"{path} holds an array of shape {data.shape}, not a volume v[y, z, x]")
     return data, ({"voxel_size": meta["pixel_size"]} if "pixel_size" in meta else {})

@@ -320,7 +320,9 @@ def methods():
               "views for HAADF) and runs the best; --candidates restricts them, --rank-only ranks (docs/methods.md)",
               markup=False)
     for name, m in METHODS.items():
-        out.print(f"{name:<{width}}  {'(joint: HAADF + all element maps) ' if m.joint else ''}{m.help}")
+        kind = ("(joint: all element maps, with HAADF or without) " if m.alone else
+                "(joint: HAADF + all element maps) " if m.joint else "")
+        out.print(f"{name:<{width}}  {kind}{m.help}", markup=False)
 
 
 @app.command()

@@ -83,8 +83,11 @@ def test_candidates_are_checked_and_restrict_the_choice(counts):
             auto.Candidate.parse(bad)
     choice = auto.select(series, candidates=["mlem", "gaussian+sirt"])
     assert {r["candidate"] for r in choice["counts"]["ranking"]} == {"mlem", "gaussian+sirt"}
+    one = TiltSeries({"Au": series["Au"]})
     with pytest.raises(ChemtomoError, match="no candidate applies"):
-        auto.select(series, candidates=["dtv"])  # joint methods need HAADF
+        auto.select(one, candidates=["dtv"])  # joint methods need HAADF or two element maps
+    assert "dtv" not in {c.name for c in auto.default_candidates(one)["counts"]}
+    assert "dtv" in {c.name for c in auto.default_candidates(series)["counts"]}  # Au and Ag without HAADF
 
 
 def test_cli_rank_only_writes_the_ranking_and_no_volume(counts, tmp_path, capsys):

@@ -20,7 +20,8 @@ filtered-SIRT pipeline; a run ends once its score rose at 3 checkpoints in a row
 hopeless or overfitting candidate costs little
 (:data:`PATIENCE`, :data:`LOSS`). Regularised methods (``tv``, the joint methods)
 converge: they run their default iterations, are scored at the end, and choose their own weight
-by count splitting on the training half. Joint candidates (HAADF with the element maps) are
+by count splitting on the training half. Joint candidates (HAADF with the element maps; without
+HAADF, two or more element maps coupled by directional TV guided by their summed counts) are
 scored like per-signal ones, on the element counts; the HAADF volume is the image candidates'
 winner.
 
@@ -59,8 +60,10 @@ HOLDOUT = 4
 FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 #: candidates per kind of signal group (``denoiser+method`` or ``method``)
-COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "tv")
+COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "unet+mlem", "tv")
 JOINT_CANDIDATES = ("dtv", "tnv")
+#: joint candidates for two or more element maps without HAADF (directional TV guided by the summed counts)
+ALONE_CANDIDATES = ("dtv",)
 IMAGE_CANDIDATES = ("sirt", "mlem", "cgls")
 
 
@@ -231,9 +234,9 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
         m = METHODS[cand.method]
         try:
             if m.joint:
-                if "HAADF" not in series:
+                if not _applies(cand, "counts", series, names):
                     continue
-                sub = _sub(series, ["HAADF", *names], rows, data=train)
+                sub = _sub(series, [n for n in ("HAADF",) if n in series] + list(names), rows, data=train)
                 vs = reconstruct_series(sub, cand.method, thickness=thickness, axis_offset=axis_offset)
                 total = 0.0
                 for n in names:
@@ -315,7 +318,8 @@ def groups(series: TiltSeries) -> dict:
 def default_candidates(series: TiltSeries) -> dict:
     """The candidates auto tries for each group of `series` (module notes)."""
     g = groups(series)
-    counts = list(COUNT_CANDIDATES) + (list(JOINT_CANDIDATES) if "HAADF" in series and g["counts"] else [])
+    joint = JOINT_CANDIDATES if "HAADF" in series else ALONE_CANDIDATES if len(g["counts"]) >= 2 else ()
+    counts = list(COUNT_CANDIDATES) + (list(joint) if g["counts"] else [])
     return {"counts": [Candidate.parse(c) for c in counts], "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES]}
 
 
@@ -349,7 +353,8 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
         chosen = [Candidate.parse(c) for c in candidates]
         if not chosen:
             raise ChemtomoError("--candidates is empty; name at least one, e.g. --candidates tv,dtv")
-        pick = {k: [c for c in chosen if _applies(c, k, series)] for k in defaults}
+        g = groups(series)
+        pick = {k: [c for c in chosen if _applies(c, k, series, g["counts"])] for k in defaults}
     else:
         pick = defaults
     g = groups(series)
@@ -393,13 +398,14 @@ def _per_element(scores: list[Score], names) -> list[dict]:
              "per_signal_candidate": {n: best[n].candidate for n in names}, "seconds": 0.0}]
 
 
-def _applies(cand: Candidate, group: str, series: TiltSeries) -> bool:
+def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool:
+    """Whether `cand` can score the `group` of `series` (joint: with HAADF, or alone on two or more `counts` maps)."""
     from ..recon.registry import METHODS
 
     m = METHODS[cand.method]
     if group == "views":
         return not m.joint and cand.denoise is None
-    return not m.joint or "HAADF" in series
+    return not m.joint or "HAADF" in series or (m.alone and len(counts) >= 2)
 
 
 def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None, candidates=None, rng=0,
@@ -428,7 +434,8 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
     for chosen, names in jobs:
         cand = Candidate.parse(chosen["candidate"])
         if METHODS[cand.method].joint:
-            vs = reconstruct_series(TiltSeries({n: series[n] for n in ["HAADF", *names]}, pixel_size=series.pixel_size),
+            with_haadf = [n for n in ("HAADF",) if n in series] + list(names)
+            vs = reconstruct_series(TiltSeries({n: series[n] for n in with_haadf}, pixel_size=series.pixel_size),
                                     cand.method, thickness=thickness, axis_offset=axis_offset, progress=progress)
             joint_info = vs.provenance
             for n in names:

@@ -132,48 +132,65 @@ class _Problem:
         elements = list(elements)
         if not elements or HAADF in elements or len(set(elements)) != len(elements):
             raise ChemtomoError(f"elements must list distinct element signals (not HAADF), got {elements}")
-        for name in [HAADF] + elements:
+        self.has_haadf = HAADF in data
+        if not self.has_haadf and (haadf == "channel" or alpha not in (None, 0)):
+            raise ChemtomoError("haadf='channel' and alpha need a HAADF signal; without HAADF leave them out")
+        signals = ([HAADF] if self.has_haadf else []) + elements
+        for name in signals:
             if name not in ops or name not in data:
                 raise ChemtomoError(f"joint methods need ops and data for {name!r}; ops have {sorted(ops)}, "
                                     f"data have {sorted(data)}")
-        vshape = tuple(ops[HAADF].domain_shape)
+        vshape = tuple(ops[signals[0]].domain_shape)
         for e in elements:
             if tuple(ops[e].domain_shape) != vshape:
-                raise ShapeError(f"{e} reconstructs a volume of shape {tuple(ops[e].domain_shape)} but HAADF one of "
-                                 f"{vshape}; give every signal one volume shape")
-        self.like = data[HAADF]
-        self.h = prepare_data(ops[HAADF], data[HAADF], name="HAADF data")
+                raise ShapeError(f"{e} reconstructs a volume of shape {tuple(ops[e].domain_shape)} but {signals[0]} "
+                                 f"one of {vshape}; give every signal one volume shape")
         self.b = {e: prepare_data(ops[e], data[e], name=f"{e} counts", counts=True) for e in elements}
         self.ops, self.elements, self.data_term, self.haadf = ops, elements, data_term, haadf
-        dev = self.h.device
+        self.device = dev = self.b[elements[0]].device
         ones = torch.ones(vshape, dtype=torch.float32, device=dev)
-        self.c_h = float(self.h.sum() / ops[HAADF]._apply(ones).sum().clamp(min=1e-12))
-        if not self.c_h > 0:
-            raise ChemtomoError("the HAADF data sum to zero; joint methods need a HAADF signal")
-        angles, idx = _common_tilts(ops, elements)
-        h_at, self.weights_source = _haadf_at(ops, self.h, angles)
-        r = mix_weights(h_at.cpu().numpy(), [self.b[e][idx[e]].cpu().numpy() for e in elements])
-        for k, e in enumerate(elements):
-            if not r[k] > 0:
-                r[k] = float(h_at.sum()) / (len(elements) * max(float(self.b[e][idx[e]].sum()), 1.0))
-        self.r = {e: float(v) for e, v in zip(elements, r)}
-        self.factor = {e: self.c_h / self.r[e] for e in elements}  # x_e = factor_e * u_e
-        self.s2_h = _noise_variance(self.h)
-        self.alpha = 1.0 if alpha is None else float(alpha)
+        if self.has_haadf:
+            self.like = data[HAADF]
+            self.h = prepare_data(ops[HAADF], data[HAADF], name="HAADF data")
+            self.c_h = float(self.h.sum() / ops[HAADF]._apply(ones).sum().clamp(min=1e-12))
+            if not self.c_h > 0:
+                raise ChemtomoError("the HAADF data sum to zero; joint methods need a HAADF signal")
+            angles, idx = _common_tilts(ops, elements)
+            h_at, self.weights_source = _haadf_at(ops, self.h, angles)
+            r = mix_weights(h_at.cpu().numpy(), [self.b[e][idx[e]].cpu().numpy() for e in elements])
+            for k, e in enumerate(elements):
+                if not r[k] > 0:
+                    r[k] = float(h_at.sum()) / (len(elements) * max(float(self.b[e][idx[e]].sum()), 1.0))
+            self.r = {e: float(v) for e, v in zip(elements, r)}
+            self.factor = {e: self.c_h / self.r[e] for e in elements}  # x_e = factor_e * u_e
+            self.s2_h = _noise_variance(self.h)
+            self.alpha = 1.0 if alpha is None else float(alpha)
+        else:
+            # element maps alone: each channel scaled to a mean of 1/E over the volume, as the channels of a
+            # problem with HAADF (whose sum has a mean of 1), so the weights carry over
+            self.like = data[elements[0]]
+            self.h, self.c_h, self.r, self.weights_source, self.s2_h, self.alpha = None, None, None, None, None, 0.0
+            self.factor = {}
+            for e in elements:
+                mean = float(self.b[e].sum() / ops[e]._apply(ones).sum().clamp(min=1e-12))
+                if not mean > 0:
+                    raise ChemtomoError(f"the {e} map holds no counts; drop it or add a HAADF signal")
+                self.factor[e] = len(elements) * mean
         if not self.alpha >= 0:
             raise ChemtomoError(f"alpha must be a non-negative HAADF weight, got {alpha!r}")
         self.n_channels = len(elements) + (1 if haadf == "channel" else 0)
         self.shape = (self.n_channels,) + vshape
         self.edx_ops = {e: self.factor[e] * ops[e] @ Channel(self.shape, k) for k, e in enumerate(elements)}
-        hop = Channel(self.shape, len(elements)) if haadf == "channel" else Mix(np.ones(len(elements)), self.shape)
-        self.haadf_op = ops[HAADF] @ hop
+        if self.has_haadf:
+            hop = Channel(self.shape, len(elements)) if haadf == "channel" else Mix(np.ones(len(elements)), self.shape)
+            self.haadf_op = ops[HAADF] @ hop
         self.g = sum(float(b.sum()) for b in self.b.values()) / sum(
             float(op._apply(torch.ones(self.shape, device=dev)).sum()) for op in self.edx_ops.values())
         self.g = max(self.g, 1e-6)
         self.thin = 1.0
         # power-method norms once per projector (the same object may serve several elements)
         cache = {}
-        self.proj_norm = {n: cache.setdefault(id(ops[n]), ops[n].norm(device=dev)) for n in [HAADF] + elements}
+        self.proj_norm = {n: cache.setdefault(id(ops[n]), ops[n].norm(device=dev)) for n in signals}
 
     def split(self, rng):
         """Two problems from a binomial(1/2) split of every count (count splitting), and the held-out halves."""
@@ -228,8 +245,9 @@ class _Problem:
 
     def volumes(self, u: torch.Tensor, info: dict) -> JointVolumes:
         out = {e: like_input(self.factor[e] * u[k], self.like) for k, e in enumerate(self.elements)}
-        hv = u[len(self.elements)] if self.haadf == "channel" else u[: len(self.elements)].sum(0)
-        out[HAADF] = like_input(self.c_h * hv, self.like)
+        if self.has_haadf:
+            hv = u[len(self.elements)] if self.haadf == "channel" else u[: len(self.elements)].sum(0)
+            out[HAADF] = like_input(self.c_h * hv, self.like)
         info = dict(info, haadf_weights=self.r, weights_source=self.weights_source, alpha=self.alpha,
                     haadf_noise_variance=self.s2_h, data_term=self.data_term, haadf=self.haadf)
         return JointVolumes(out, info)
@@ -340,6 +358,9 @@ def bimodal(ops, data, elements, iterations=100, *, data_term="l2", alpha=None, 
     iterations = check_iterations(iterations)
     if stop not in (None, "none", "discrepancy"):
         raise ChemtomoError(f"unknown stopping rule {stop!r}; use None or 'discrepancy'")
+    if HAADF not in data:
+        raise ChemtomoError("bimodal fits the HAADF images as a sum of the elements and needs a HAADF signal; "
+                            "without HAADF choose tnv, tgv, tv_joint or dtv")
     problem = _Problem(ops, data, elements, data_term=data_term, haadf="mix", alpha=alpha)
     user = callback_runner(callback, problem.like)
     reached = {"iterations": iterations}
@@ -468,6 +489,31 @@ def tv_joint(ops, data, elements, iterations=300, *, weight=None, coupling="frob
     return vols
 
 
+def _count_guide(problem, rng):
+    """Guide of :func:`dtv` without HAADF: TV-KL (weight by count splitting) of all elements' counts summed.
+
+    The summed counts see the particle's outline at the best signal-to-noise ratio the maps hold, and an
+    internal interface wherever the elements' count rates differ. Maps on different tilts are summed at the
+    tilts they share. Returns the guide volume and its description.
+    """
+    from .tv import split_weight, tv
+
+    elements = problem.elements
+    angles, idx = _common_tilts(problem.ops, elements)
+    total = sum(problem.b[e][idx[e]] for e in elements)
+    op = problem.ops[elements[0]]
+    if len(angles) != op.geometry.angles.size:
+        from ..core.geometry import TiltGeometry
+        from ..core.projector import Projector
+
+        g = op.geometry
+        op = Projector(TiltGeometry(np.asarray(angles, dtype=float), g.volume_shape, g.n_u, g.axis_offset))
+    counts = total.cpu().numpy()
+    weight, _, _ = split_weight(op, counts, rng=rng)
+    guide = tv(op, counts, weight=weight, data_term="kl")
+    return np.asarray(guide, dtype=np.float32), f"TV-KL of the summed counts of {', '.join(elements)}"
+
+
 def dtv(ops, data, elements, iterations=300, *, weight=None, guide=None, edge_fraction=0.98, smooth=1.0,
         relative_eta=0.1, data_term="kl", alpha=None, search_iterations=100, rng=0, callback=None):
     """Joint reconstruction with the HAADF term and HAADF-guided directional TV per element.
@@ -524,14 +570,16 @@ def dtv(ops, data, elements, iterations=300, *, weight=None, guide=None, edge_fr
 
     iterations = check_iterations(iterations)
     problem = _Problem(ops, data, elements, data_term=data_term, haadf="mix", alpha=alpha)
-    shape = tuple(ops[HAADF].domain_shape)
-    if guide is None:
+    shape = tuple(problem.shape[1:])
+    if guide is None and problem.has_haadf:
         guide, source = sirt(ops[HAADF], problem.h, 50), "HAADF SIRT, 50 iterations"
+    elif guide is None:
+        guide, source = _count_guide(problem, rng)
     else:
         if tuple(np.shape(guide)) != shape:
             raise ShapeError(f"the guide has shape {tuple(np.shape(guide))} but the volumes are {shape}")
         source = "given"
-    xi = edge_directions(guide, smooth=smooth, relative_eta=relative_eta).to(problem.h.device)
+    xi = edge_directions(guide, smooth=smooth, relative_eta=relative_eta).to(problem.device)
     edge_fraction = float(edge_fraction)
     if not 0 <= edge_fraction <= 1:
         raise ChemtomoError(f"edge_fraction must lie in [0, 1] (0: plain TV, 1: free jumps at guide edges), got "

@@ -8,7 +8,8 @@ Two kinds of method share one record, :class:`Method`, and one entry point,
       function(op, data, [iterations,] *, <options>, callback=None) -> volume
 
 * joint methods (``joint=True``) reconstruct every element map together with
-  the HAADF signal, each signal on its own tilts::
+  the HAADF signal, each signal on its own tilts (those with ``alone=True`` also two
+  or more element maps without HAADF, coupled by their regulariser)::
 
       function(ops: dict, data: dict, elements: list, iterations, *, <options>, callback=None)
           -> JointVolumes  ({element: volume, "HAADF": volume}, chosen parameters in ``.info``)
@@ -53,6 +54,9 @@ class Method:
     stoppable : bool
         True if it semi-converges, so that the discrepancy rule
         (``stop="discrepancy"``) applies.
+    alone : bool
+        For joint methods: True if it also takes two or more element maps
+        without HAADF (its regulariser couples them).
     """
 
     function: Callable
@@ -61,6 +65,7 @@ class Method:
     counts: bool
     iterations: int | None
     stoppable: bool
+    alone: bool = False
 
 
 METHODS: dict[str, Method] = {
@@ -75,12 +80,12 @@ METHODS: dict[str, Method] = {
                  False, False, 200, False),
     "bimodal": Method(bimodal, "HAADF as NNLS-weighted sum of elements + EDX data (Zhong 2017); no prior", True, True,
                       100, True),
-    "tnv": Method(tnv, "total nuclear variation over elements, with HAADF data (Zhong 2018); auto weight", True, True,
-                  300, False),
-    "tgv": Method(tgv, "coupled second-order TGV, KL data, HAADF (Huber 2019); auto weight", True, True, 300, False),
-    "tv_joint": Method(tv_joint, "vectorial TV over elements, KL data, HAADF; auto weight", True, True, 300, False),
-    "dtv": Method(dtv, "HAADF term + directional TV guided by the HAADF volume's edges (Ehrhardt 2016); auto weight",
-                  True, True, 300, False),
+    "tnv": Method(tnv, "total nuclear variation over elements (Zhong 2018), KL data; auto weight", True, True, 300,
+                  False, True),
+    "tgv": Method(tgv, "coupled second-order TGV (Huber 2019), KL data; auto weight", True, True, 300, False, True),
+    "tv_joint": Method(tv_joint, "vectorial TV over elements, KL data; auto weight", True, True, 300, False, True),
+    "dtv": Method(dtv, "directional TV along the edges of the HAADF volume (Ehrhardt 2016), without HAADF of the summed "
+                  "counts; auto weight", True, True, 300, False, True),
     "fused": Method(fused, "fused multimodal: HAADF as weighted sum of elements, Poisson EDX, TV (Schwartz 2024)",
                     True, True, 100, False),
 }

@@ -191,16 +191,18 @@ def _reconstruct_signals(series, method, *, iterations, thickness, axis_offset, 
 def _reconstruct_joint(series, method, *, iterations, thickness, axis_offset, stop, options, progress):
     from .. import __version__
 
-    if "HAADF" not in series:
-        raise ChemtomoError(f"{method} is a joint method and needs a HAADF signal; this series has "
-                            f"{', '.join(series.names)}: add HAADF or choose a per-signal method")
+    m = METHODS[method]
     elements = [n for n in series.names if n != "HAADF" and is_counts(n)]
+    if "HAADF" not in series and not (m.alone and len(elements) >= 2):
+        alone = [k for k, v in METHODS.items() if v.alone]
+        raise ChemtomoError(f"{method} is a joint method and needs a HAADF signal; this series has "
+                            f"{', '.join(series.names)}: add HAADF, choose a per-signal method, or with two or more "
+                            f"element maps one of {', '.join(alone)}")
     if not elements:
         raise ChemtomoError(f"{method} is a joint method and needs element maps (counts) besides HAADF; got "
                             f"{', '.join(series.names)}")
-    m = METHODS[method]
     n_iter = m.iterations if iterations is None else iterations
-    names = ["HAADF"] + elements
+    names = (["HAADF"] if "HAADF" in series else []) + elements
     ops = {n: Projector(series.geometry(n, thickness, axis_offset=axis_offset)) for n in names}
     data = {n: np.asarray(series[n].data, dtype=np.float32) for n in names}
     counter, conv = _Counter(), Convergence(every=max(1, n_iter // 50))

@@ -158,13 +158,15 @@ def run_counts(label, counts: dict, angles, *, seeds, thickness=None, extra=None
         inner = {r["candidate"]: r for r in choice["ranking"]}
         log(f"  [{label}] seed {seed}: auto -> {describe(choice['chosen'])}: {dev:.4f} ({sec:.0f} s)")
         for cand in inner:
+            if "members" in inner[cand]:  # auto's own per-element choice (or mean of two): auto's row is that
+                continue
             t = time.perf_counter()
-            joint = auto.Candidate.parse(cand).method in auto.JOINT_CANDIDATES
+            joint = auto.Candidate.parse(cand).method in auto.JOINT_CANDIDATES + auto.ALONE_CANDIDATES
             try:
-                if joint:  # auto.run(candidates=["dtv"]) refuses a series with HAADF (see the report); auto's own
-                    # final step for a joint winner is exactly this call
-                    vc = reconstruct_series(TiltSeries({n: series[n] for n in ["HAADF", *names]},
-                                                       pixel_size=series.pixel_size), cand, thickness=thickness)
+                if joint:  # auto's own final step for a joint winner is exactly this call (with HAADF if there is one)
+                    keep = [n for n in ("HAADF",) if n in series] + list(names)
+                    vc = reconstruct_series(TiltSeries({n: series[n] for n in keep}, pixel_size=series.pixel_size),
+                                            cand, thickness=thickness)
                     setting = f"{cand} (weight {vc.provenance.get('info', {}).get('weight', float('nan')):.3g}, direct)"
                 else:
                     only = TiltSeries({n: series[n] for n in names}, pixel_size=series.pixel_size)

@@ -132,3 +132,46 @@ def test_named_count_candidates_leave_haadf_to_the_image_defaults(counts):
     choice = auto.select(both, candidates=["gaussian+sirt"])
     assert [r["candidate"] for r in choice["counts"]["ranking"]] == ["gaussian+sirt"]
     assert {r["candidate"] for r in choice["views"]["HAADF"]["ranking"]} == set(auto.IMAGE_CANDIDATES)
+
+
+def test_an_element_may_take_the_mean_of_two_candidates_scored_like_them():
+    # two predictions wrong in opposite directions: their mean predicts the held-out counts exactly
+    held = {"Au": np.full(4, 2.0), "Ag": np.full(4, 2.0)}
+    low, high = np.array([1.0, 3, 1, 3]), np.array([3.0, 1, 3, 1])
+    scores = [auto.Score(c, 0.0, {"Au": it, "Ag": it}, filters={"Au": w, "Ag": w},
+                         per_signal={"Au": auto.poisson_deviance(held["Au"], p),
+                                     "Ag": auto.poisson_deviance(held["Ag"], low if c != "tv" else held["Ag"])},
+                         predictions={"Au": p, "Ag": low if c != "tv" else held["Ag"]})
+              for c, it, w, p in (("mlem", 7, 1.0, low), ("sirt", 20, 0.0, high), ("tv", 200, 0.0, 1.5 * high))]
+    for s in scores:
+        s.score = sum(s.per_signal.values())
+    (entry,) = auto._per_element(scores, ["Au", "Ag"], held)
+    assert entry["candidate"] == "best per element" and entry["per_signal"] == pytest.approx({"Au": 0, "Ag": 0})
+    assert entry["per_signal_candidate"] == {"Au": "mlem & sirt", "Ag": "tv"}
+    assert entry["members"]["Au"] == [{"candidate": "mlem", "iterations": 7, "filter_voxels": 1.0},
+                                      {"candidate": "sirt", "iterations": 20, "filter_voxels": 0.0}]
+    assert any("Au mlem & sirt 7/20" in line for line in auto.table({"counts": {
+        "signals": ["Au", "Ag"], "rule": "r", "ranking": [entry], "chosen": entry}, "views": {}}))
+    # one candidate best for every element: nothing to add
+    assert auto._per_element(scores[1:2], ["Au", "Ag"], held) == []
+
+
+def test_a_mean_of_two_is_run_as_the_mean_of_its_members(counts, monkeypatch):
+    series, _, _ = counts
+    one = TiltSeries({"Au": series["Au"]})
+    singles = {c: np.asarray(auto.run(one, candidates=[c])["Au"]) for c in ("mlem", "gaussian+sirt")}
+    real = auto._per_element
+
+    def pair(scores, names, test_rows):  # the mean of the two, whatever the held-out counts say
+        out = real(scores, names, {n: 0.5 * (s0 + s1) for n, s0, s1 in
+                                   [(n, scores[0].predictions[n], scores[1].predictions[n]) for n in names]})
+        for e in out:
+            e["score"] = -1.0
+        return out
+
+    monkeypatch.setattr(auto, "_per_element", pair)
+    vs = auto.run(one, candidates=["mlem", "gaussian+sirt"])
+    rec = vs.provenance["signals"]["Au"]
+    assert vs.provenance["auto"]["counts"]["chosen"]["candidate"] == "mlem & gaussian+sirt"
+    assert rec["combine"] == "mean" and [m["candidate"] for m in rec["members"]] == ["mlem", "gaussian+sirt"]
+    np.testing.assert_allclose(vs["Au"], 0.5 * (singles["mlem"] + singles["gaussian+sirt"]), rtol=1e-5, atol=1e-6)

@@ -56,6 +56,8 @@ SCORE_SLICES = 32
 BLOCK = 8
 #: every HOLDOUT-th view (not the first or last) is left out for image signals
 HOLDOUT = 4
+#: each element may also take the mean of the volumes of two of its MEAN_OF best candidates
+MEAN_OF = 4
 #: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
 FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
@@ -78,6 +80,8 @@ class Score:
     note: str = ""
     filters: dict = field(default_factory=dict)
     per_signal: dict = field(default_factory=dict)
+    #: held-out data predicted per signal (not recorded): averaged for the mean of two candidates
+    predictions: dict = field(default_factory=dict, repr=False)
 
     def record(self) -> dict:
         return {"candidate": self.candidate, "score": None if not np.isfinite(self.score) else round(self.score, 6),
@@ -139,54 +143,64 @@ def _sub(series: TiltSeries, names, rows, data=None) -> TiltSeries:
 
 class _PathScore:
     """Callback that scores the current volume at the checkpoints (unfiltered and Gaussian-filtered with each
-    width of `filters`) and stops once the best score of a checkpoint kept rising."""
+    width of `filters`) and stops once the best score of a checkpoint kept rising.
 
-    def __init__(self, score, checkpoints, filters=(0.0,)):
-        self.score, self.checkpoints, self.filters = score, set(checkpoints), tuple(filters)
+    `predict(x)` gives the held-out data predicted from volume `x` and `loss(prediction)` its score; the best
+    prediction is kept (:attr:`prediction`) so that candidates can be averaged after the runs.
+    """
+
+    def __init__(self, predict, loss, checkpoints, filters=(0.0,)):
+        self.predict, self.loss, self.checkpoints, self.filters = predict, loss, set(checkpoints), tuple(filters)
         self.best, self.best_iter, self.best_filter, self.rises, self.last = np.inf, 0, 0.0, 0, np.inf
-        self.first = None
+        self.first, self.prediction = None, None
 
-    def evaluate(self, x) -> tuple[float, float]:
-        """(best score, its filter width) of volume `x` over the filter widths."""
+    def evaluate(self, x) -> tuple[float, float, np.ndarray]:
+        """(best score, its filter width, its prediction) of volume `x` over the filter widths."""
         from scipy.ndimage import gaussian_filter
 
         x = np.asarray(x, dtype=np.float32)
-        return min(((self.score(gaussian_filter(x, w) if w > 0 else x), w) for w in self.filters),
-                   key=lambda t: t[0])
+        best = (np.inf, 0.0, None)
+        for w in self.filters:
+            pred = np.asarray(self.predict(gaussian_filter(x, w) if w > 0 else x), dtype=np.float32)
+            value = self.loss(pred)
+            if value < best[0] or best[2] is None:
+                best = (value, w, pred)
+        return best
 
     def __call__(self, i, x) -> bool:
         it = i + 1
         if it not in self.checkpoints:
             return False
-        value, width = self.evaluate(x)
+        value, width, pred = self.evaluate(x)
         self.first = value if self.first is None else self.first
         if value < self.best:
-            self.best, self.best_iter, self.best_filter = value, it, width
+            self.best, self.best_iter, self.best_filter, self.prediction = value, it, width, pred
         self.rises = self.rises + 1 if value > self.last else 0
         self.last = value
         return self.rises >= PATIENCE and value > self.best + LOSS * (self.first - self.best)
 
 
-def _run_path(method: str, op, data, max_iterations: int, score, options: dict) -> tuple[float, int, float]:
-    """Run `method` scoring along its path; (best score, its iterations, its filter width in voxels).
+def _run_path(method: str, op, data, max_iterations: int, predict, loss, options: dict):
+    """Run `method` scoring along its path; (best score, its iterations, its filter width in voxels, its
+    prediction of the held-out data).
 
     Semi-convergent methods are also scored with their volume filtered by each width of :data:`FILTERS`.
     """
     from ..recon.registry import METHODS
 
     m = METHODS[method]
-    cb = _PathScore(score, (), FILTERS if m.stoppable else (0.0,))
+    cb = _PathScore(predict, loss, (), FILTERS if m.stoppable else (0.0,))
     if m.iterations is None:  # direct
-        value, width = cb.evaluate(m.function(op, data, **options))
-        return value, 0, width
+        value, width, pred = cb.evaluate(m.function(op, data, **options))
+        return value, 0, width, pred
     # semi-convergent methods are scored along their run; regularised ones converge and are scored at the end
     points = [c for c in CHECKPOINTS if c <= max_iterations] if m.stoppable else [max_iterations]
     cb.checkpoints = set(points)
     vol = m.function(op, data, max(points), callback=[cb], **options)
     if cb.best_iter == 0:  # no checkpoint reached (a method that ends early by itself)
-        value, width = cb.evaluate(vol)
-        return value, max(points), width
-    return cb.best, cb.best_iter, cb.best_filter
+        value, width, pred = cb.evaluate(vol)
+        return value, max(points), width, pred
+    return cb.best, cb.best_iter, cb.best_filter, cb.prediction
 
 
 def _max_iterations(method: str, given: int | None) -> int:
@@ -238,37 +252,38 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                     continue
                 sub = _sub(series, [n for n in ("HAADF",) if n in series] + list(names), rows, data=train)
                 vs = reconstruct_series(sub, cand.method, thickness=thickness, axis_offset=axis_offset)
-                total = 0.0
+                per, preds = {}, {}
                 for n in names:
                     op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
-                    total += poisson_deviance(test_rows[n], np.asarray(op(vs[n])))
-                scores.append(Score(cand.name, total, {n: vs.provenance.get("iterations") for n in names},
-                                    time.perf_counter() - start))
+                    preds[n] = np.asarray(op(vs[n]), dtype=np.float32)
+                    per[n] = poisson_deviance(test_rows[n], preds[n])
+                scores.append(Score(cand.name, sum(per.values()), {n: vs.provenance.get("iterations") for n in names},
+                                    time.perf_counter() - start, per_signal=per, predictions=preds))
             else:
                 if cand.denoise not in denoised:
                     denoised[cand.denoise] = _denoised(train, cand.denoise)
                 data = denoised[cand.denoise]
                 sub = _sub(series, names, rows, data=data)
-                total, its, widths, per = 0.0, {}, {}, {}
+                total, its, widths, per, preds = 0.0, {}, {}, {}, {}
                 for n in names:
                     op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
                     d = np.asarray(sub[n].data)
                     options = {"data_term": "kl"} if cand.method == "tv" and cand.denoise is None else {}
                     if m.counts and (d < 0).any():
                         d = np.maximum(d, 0)
-                    value, it, width = _run_path(
-                        cand.method, op, d, _max_iterations(cand.method, iterations),
-                        lambda x, _op=op, _t=test_rows[n]: poisson_deviance(_t, np.asarray(_op(x))), options)
+                    value, it, width, preds[n] = _run_path(
+                        cand.method, op, d, _max_iterations(cand.method, iterations), op,
+                        lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred), options)
                     total += value
                     its[n], widths[n], per[n] = it, width, value
                 scores.append(Score(cand.name, total, its, time.perf_counter() - start, filters=widths,
-                                    per_signal=per))
+                                    per_signal=per, predictions=preds))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
             s = scores[-1]
             log(f"auto: {s.candidate}: held-out deviance {s.score:.5g} ({s.seconds:.1f} s)")
-    return scores
+    return scores, test_rows
 
 
 def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_offset, iterations=None,
@@ -298,8 +313,8 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
         if m.joint or cand.denoise is not None or (m.counts and (data < 0).any()):
             continue
         try:
-            value, it, width = _run_path(cand.method, op, data[kept], _max_iterations(cand.method, iterations),
-                                         lambda x: relative_error(measured, np.asarray(op_held(x))), {})
+            value, it, width, _ = _run_path(cand.method, op, data[kept], _max_iterations(cand.method, iterations),
+                                            op_held, lambda pred: relative_error(measured, pred), {})
             scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, filters={name: width}))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
@@ -363,9 +378,9 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
         if not pick["counts"]:
             raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}; add one such as "
                                 "mlem or gaussian+sirt to --candidates")
-        scores = score_counts(series, g["counts"], pick["counts"], thickness=thickness, axis_offset=axis_offset,
-                              iterations=iterations, rng=rng, log=log)
-        ranking = sorted([s.record() for s in scores] + _per_element(scores, g["counts"]),
+        scores, test_rows = score_counts(series, g["counts"], pick["counts"], thickness=thickness,
+                                         axis_offset=axis_offset, iterations=iterations, rng=rng, log=log)
+        ranking = sorted([s.record() for s in scores] + _per_element(scores, g["counts"], test_rows),
                          key=lambda r: np.inf if r["score"] is None else r["score"])
         out["counts"] = {"signals": g["counts"], "rule": "count splitting: Poisson deviance per held-out count",
                          "ranking": ranking, "chosen": ranking[0]}
@@ -383,19 +398,39 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
     return out
 
 
-def _per_element(scores: list[Score], names) -> list[dict]:
-    """The best per-signal candidate of each element, as one more ranking entry (when they differ)."""
-    per = [s for s in scores if s.per_signal and all(np.isfinite(s.per_signal.get(n, np.inf)) for n in names)]
-    if len(names) < 2 or not per:
+def _member(score: Score, name: str) -> dict:
+    return {"candidate": score.candidate, "iterations": score.iterations.get(name),
+            "filter_voxels": score.filters.get(name, 0.0)}
+
+
+def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
+    """Each element's best pipeline, as one more ranking entry when that is not one candidate for all.
+
+    An element may take any candidate, or the mean of the volumes of two of its :data:`MEAN_OF` best
+    candidates, scored like them: projection is linear, so the mean volume predicts the mean of the two
+    predictions of the held-out counts. The entry lists each element's ``members``.
+    """
+    ok = [s for s in scores if all(np.isfinite(s.per_signal.get(n, np.inf)) and n in s.predictions for n in names)]
+    if not ok:
         return []
-    best = {n: min(per, key=lambda s: s.per_signal[n]) for n in names}
-    if len({b.candidate for b in best.values()}) < 2:
-        return []
-    return [{"candidate": "best per element", "score": round(sum(best[n].per_signal[n] for n in names), 6),
-             "iterations": {n: best[n].iterations[n] for n in names},
-             "filter_voxels": {n: best[n].filters.get(n, 0.0) for n in names},
-             "per_signal": {n: round(best[n].per_signal[n], 6) for n in names},
-             "per_signal_candidate": {n: best[n].candidate for n in names}, "seconds": 0.0}]
+    picks = {}
+    for n in names:
+        ranked = sorted(ok, key=lambda s: s.per_signal[n])
+        options = [((s,), s.per_signal[n]) for s in ranked]
+        top = ranked[:MEAN_OF]
+        options += [((a, b), poisson_deviance(test_rows[n], 0.5 * (a.predictions[n] + b.predictions[n])))
+                    for i, a in enumerate(top) for b in top[i + 1:]]
+        picks[n] = min(options, key=lambda o: o[1])
+    labels = {n: " & ".join(s.candidate for s in p[0]) for n, p in picks.items()}
+    if len(set(labels.values())) == 1 and len(picks[names[0]][0]) == 1:
+        return []  # one candidate for every element: it is in the ranking already
+    members = {n: [_member(s, n) for s in p[0]] for n, p in picks.items()}
+    name = labels[names[0]] if len(set(labels.values())) == 1 else "best per element"
+    return [{"candidate": name, "score": round(sum(p[1] for p in picks.values()), 6),
+             "iterations": {n: "/".join(str(m["iterations"]) for m in members[n]) for n in names},
+             "filter_voxels": {n: max(m["filter_voxels"] or 0.0 for m in members[n]) for n in names},
+             "per_signal": {n: round(p[1], 6) for n, p in picks.items()},
+             "per_signal_candidate": labels, "members": members, "seconds": 0.0}]
 
 
 def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool:
@@ -421,28 +456,37 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
     choice = select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
                     candidates=candidates, rng=rng, log=log)
     start = time.perf_counter()
-    volumes, signals = {}, {}
-    jobs = []
+    members = {}  # signal -> the pipelines whose volumes it takes (the mean if two)
     if "counts" in choice:
         chosen = choice["counts"]["chosen"]
-        if "per_signal_candidate" in chosen:  # each element its own winner
-            jobs += [({**chosen, "candidate": chosen["per_signal_candidate"][n]}, [n]) for n in choice["counts"]["signals"]]
-        else:
-            jobs.append((chosen, choice["counts"]["signals"]))
-    jobs += [(rec["chosen"], [name]) for name, rec in choice["views"].items()]
+        for n in choice["counts"]["signals"]:
+            members[n] = chosen.get("members", {}).get(n) or [
+                {"candidate": chosen["candidate"], "iterations": chosen["iterations"].get(n),
+                 "filter_voxels": chosen.get("filter_voxels", {}).get(n, 0.0)}]
+    for name, rec in choice["views"].items():
+        c = rec["chosen"]
+        members[name] = [{"candidate": c["candidate"], "iterations": c["iterations"].get(name),
+                          "filter_voxels": c.get("filter_voxels", {}).get(name, 0.0)}]
+    joint = {}  # joint candidate -> its volumes, run once over all count signals (as it was scored)
     joint_info = None
-    for chosen, names in jobs:
-        cand = Candidate.parse(chosen["candidate"])
+    for m in dict.fromkeys(m["candidate"] for ms in members.values() for m in ms):
+        cand = Candidate.parse(m)
         if METHODS[cand.method].joint:
-            with_haadf = [n for n in ("HAADF",) if n in series] + list(names)
-            vs = reconstruct_series(TiltSeries({n: series[n] for n in with_haadf}, pixel_size=series.pixel_size),
-                                    cand.method, thickness=thickness, axis_offset=axis_offset, progress=progress)
-            joint_info = vs.provenance
-            for n in names:
-                volumes[n] = vs[n]
-            continue
-        for n in names:
-            its = chosen["iterations"].get(n) or None
+            names = [n for n in ("HAADF",) if n in series] + list(choice["counts"]["signals"])
+            joint[m] = reconstruct_series(TiltSeries({n: series[n] for n in names}, pixel_size=series.pixel_size),
+                                          cand.method, thickness=thickness, axis_offset=axis_offset,
+                                          progress=progress)
+            joint_info = joint[m].provenance
+    volumes, signals = {}, {}
+    for n, ms in members.items():
+        parts, records = [], []
+        for m in ms:
+            cand = Candidate.parse(m["candidate"])
+            if cand.name in joint:
+                parts.append(np.asarray(joint[cand.name][n]))
+                records.append({"method": cand.method, "candidate": cand.name, "joint": True})
+                continue
+            its = m["iterations"] or None
             settings = Reconstruct(method=cand.method, iterations=its if METHODS[cand.method].iterations else None,
                                    thickness=thickness, axis_offset=axis_offset)
             one = TiltSeries({n: series[n]}, pixel_size=series.pixel_size)
@@ -450,10 +494,17 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
             if cand.denoise:
                 one, denoised = steps.denoise(one, Denoise(method=cand.denoise, signals=[n]))
             vs = steps.reconstruct(one, settings, progress=progress)
-            width = chosen.get("filter_voxels", {}).get(n) or 0.0
-            volumes[n] = gaussian_filter(np.asarray(vs[n]), width) if width > 0 else vs[n]
-            signals[n] = vs.provenance["signals"][n] | ({"denoise": denoised} if denoised else {})
-            signals[n].update(candidate=cand.name, filter_voxels=width)
+            width = m.get("filter_voxels") or 0.0
+            parts.append(gaussian_filter(np.asarray(vs[n]), width) if width > 0 else np.asarray(vs[n]))
+            records.append(vs.provenance["signals"][n] | ({"denoise": denoised} if denoised else {})
+                           | {"candidate": cand.name, "filter_voxels": width})
+        volumes[n] = parts[0] if len(parts) == 1 else np.mean(parts, axis=0, dtype=np.float32)
+        if len(records) == 1 and not records[0].get("joint"):
+            signals[n] = records[0]
+        elif len(records) > 1:
+            signals[n] = {"method": " & ".join(r["method"] for r in records),
+                          "candidate": " & ".join(r["candidate"] for r in records), "combine": "mean",
+                          "members": records}
     from .. import __version__
 
     choice["final_seconds"] = round(time.perf_counter() - start, 2)

@@ -175,3 +175,12 @@ def test_a_mean_of_two_is_run_as_the_mean_of_its_members(counts, monkeypatch):
     assert vs.provenance["auto"]["counts"]["chosen"]["candidate"] == "mlem & gaussian+sirt"
     assert rec["combine"] == "mean" and [m["candidate"] for m in rec["members"]] == ["mlem", "gaussian+sirt"]
     np.testing.assert_allclose(vs["Au"], 0.5 * (singles["mlem"] + singles["gaussian+sirt"]), rtol=1e-5, atol=1e-6)
+
+
+def test_a_best_at_the_last_checkpoint_is_said():
+    assert auto._max_iterations("mlem", None) == auto.CHECKPOINTS[-1] and auto._max_iterations("tv", None) == 200
+    assert auto._at_edge("sirt", 20, 20) and auto._at_edge("sirt", 20, 27) and not auto._at_edge("sirt", 14, 20)
+    assert not auto._at_edge("tv", 200, 200)  # regularised: converges, no path
+    rec = auto.Score("sirt", 1.0, {"Au": 20}, note=auto._edge_note({"Au": 20})).record()
+    line = auto.table({"views": {"Au": {"rule": "r", "ranking": [rec], "chosen": rec}}})[1]
+    assert "best at the last checkpoint (20 iterations)" in line

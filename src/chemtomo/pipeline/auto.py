@@ -18,7 +18,8 @@ Semi-convergent methods (SIRT, MLEM, CGLS, ...) are scored along their run, at 1
 Gaussian-filtered (:data:`FILTERS`), which chooses the filter width of the conventional
 filtered-SIRT pipeline; a run ends once its score rose at 3 checkpoints in a row, so a
 hopeless or overfitting candidate costs little
-(:data:`PATIENCE`, :data:`LOSS`). Regularised methods (``tv``, the joint methods)
+(:data:`PATIENCE`, :data:`LOSS`), and at the latest at the last checkpoint (450 iterations); a
+best score there is noted in the ranking (the optimum is then not interior). Regularised methods (``tv``, the joint methods)
 converge: they run their default iterations, are scored at the end, and choose their own weight
 by count splitting on the training half. Joint candidates (HAADF with the element maps; without
 HAADF, two or more element maps coupled by directional TV guided by their summed counts) are
@@ -204,17 +205,27 @@ def _run_path(method: str, op, data, max_iterations: int, predict, loss, options
 
 
 def _max_iterations(method: str, given: int | None) -> int:
-    """Most iterations of a scored run: `given`, else 3 x the default (at least 100) for semi-convergent methods
-    and the default for regularised ones, which converge."""
+    """Most iterations of a scored run: `given`, else the last checkpoint for semi-convergent methods (their run
+    ends once their score rose, :class:`_PathScore`) and the default for regularised ones, which converge."""
     from ..recon.registry import METHODS
 
     if given is not None:
         return int(given)
     m = METHODS[method]
-    default = m.iterations or 1
-    if not m.stoppable:  # regularised: converges, its default is enough
-        return int(default)
-    return int(min(max(3 * default, 100), CHECKPOINTS[-1]))
+    return int(CHECKPOINTS[-1] if m.stoppable else (m.iterations or 1))
+
+
+def _at_edge(method: str, iterations: int, max_iterations: int) -> bool:
+    """True if a semi-convergent run was best at its last checkpoint (more iterations might have scored better)."""
+    from ..recon.registry import METHODS
+
+    points = [c for c in CHECKPOINTS if c <= max_iterations]
+    return bool(METHODS[method].stoppable and points and iterations >= points[-1])
+
+
+def _edge_note(edges: dict) -> str:
+    return "; ".join(f"{n}: best at the last checkpoint ({it} iterations), more might score better"
+                     for n, it in edges.items())
 
 
 def _denoised(train: dict, denoiser: str | None) -> dict:
@@ -264,7 +275,8 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                     denoised[cand.denoise] = _denoised(train, cand.denoise)
                 data = denoised[cand.denoise]
                 sub = _sub(series, names, rows, data=data)
-                total, its, widths, per, preds = 0.0, {}, {}, {}, {}
+                total, its, widths, per, preds, edges = 0.0, {}, {}, {}, {}, {}
+                most = _max_iterations(cand.method, iterations)
                 for n in names:
                     op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
                     d = np.asarray(sub[n].data)
@@ -272,12 +284,13 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                     if m.counts and (d < 0).any():
                         d = np.maximum(d, 0)
                     value, it, width, preds[n] = _run_path(
-                        cand.method, op, d, _max_iterations(cand.method, iterations), op,
-                        lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred), options)
+                        cand.method, op, d, most, op, lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred), options)
                     total += value
                     its[n], widths[n], per[n] = it, width, value
-                scores.append(Score(cand.name, total, its, time.perf_counter() - start, filters=widths,
-                                    per_signal=per, predictions=preds))
+                    if _at_edge(cand.method, it, most):
+                        edges[n] = it
+                scores.append(Score(cand.name, total, its, time.perf_counter() - start, _edge_note(edges),
+                                    filters=widths, per_signal=per, predictions=preds))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
@@ -313,9 +326,12 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
         if m.joint or cand.denoise is not None or (m.counts and (data < 0).any()):
             continue
         try:
-            value, it, width, _ = _run_path(cand.method, op, data[kept], _max_iterations(cand.method, iterations),
-                                            op_held, lambda pred: relative_error(measured, pred), {})
-            scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, filters={name: width}))
+            most = _max_iterations(cand.method, iterations)
+            value, it, width, _ = _run_path(cand.method, op, data[kept], most, op_held,
+                                            lambda pred: relative_error(measured, pred), {})
+            note = _edge_note({name: it}) if _at_edge(cand.method, it, most) else ""
+            scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, note,
+                                filters={name: width}))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
@@ -348,7 +364,8 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
         Never modified.
     thickness, axis_offset : as for :func:`chemtomo.recon.series.reconstruct_series`
     iterations : int, optional
-        Most iterations of an iterative candidate (default: 3 x its default, at least 100).
+        Most iterations of an iterative candidate (default: 450 for semi-convergent ones, which stop once
+        their held-out score rose; the default for regularised ones).
     candidates : sequence of str, optional
         Restrict the candidates (``["tv", "dtv"]``); each group keeps those that apply to it.
     rng : int, default 0
@@ -531,5 +548,6 @@ def table(choice: dict) -> list[str]:
                             for k, v in s["iterations"].items() if v) or "-"
             mark = "->" if i == 0 else "  "
             score = "failed" if s["score"] is None else f"{s['score']:.5g}"
-            lines.append(f"  {mark} {s['candidate']:<16} {score:>12}  iterations: {its:<24} {s['seconds']:.1f} s")
+            note = f"  ({s['note']})" if s.get("note") else ""
+            lines.append(f"  {mark} {s['candidate']:<16} {score:>12}  iterations: {its:<24} {s['seconds']:.1f} s{note}")
     return lines

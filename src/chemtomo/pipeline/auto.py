@@ -57,7 +57,7 @@ SCORE_SLICES = 32
 BLOCK = 8
 #: every HOLDOUT-th view (not the first or last) is left out for image signals
 HOLDOUT = 4
-#: each element may also take the mean of the volumes of two of its MEAN_OF best candidates
+#: each element may also take the mean of the volumes of two or more of its MEAN_OF best candidates
 MEAN_OF = 4
 #: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
 FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
@@ -423,10 +423,12 @@ def _member(score: Score, name: str) -> dict:
 def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
     """Each element's best pipeline, as one more ranking entry when that is not one candidate for all.
 
-    An element may take any candidate, or the mean of the volumes of two of its :data:`MEAN_OF` best
-    candidates, scored like them: projection is linear, so the mean volume predicts the mean of the two
+    An element may take any candidate, or the mean of the volumes of two or more of its :data:`MEAN_OF` best
+    candidates, scored like them: projection is linear, so the mean volume predicts the mean of their
     predictions of the held-out counts. The entry lists each element's ``members``.
     """
+    from itertools import combinations
+
     ok = [s for s in scores if all(np.isfinite(s.per_signal.get(n, np.inf)) and n in s.predictions for n in names)]
     if not ok:
         return []
@@ -435,8 +437,8 @@ def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
         ranked = sorted(ok, key=lambda s: s.per_signal[n])
         options = [((s,), s.per_signal[n]) for s in ranked]
         top = ranked[:MEAN_OF]
-        options += [((a, b), poisson_deviance(test_rows[n], 0.5 * (a.predictions[n] + b.predictions[n])))
-                    for i, a in enumerate(top) for b in top[i + 1:]]
+        options += [(group, poisson_deviance(test_rows[n], np.mean([s.predictions[n] for s in group], axis=0)))
+                    for k in range(2, len(top) + 1) for group in combinations(top, k)]
         picks[n] = min(options, key=lambda o: o[1])
     labels = {n: " & ".join(s.candidate for s in p[0]) for n, p in picks.items()}
     if len(set(labels.values())) == 1 and len(picks[names[0]][0]) == 1:

@@ -184,3 +184,14 @@ def test_a_best_at_the_last_checkpoint_is_said():
     rec = auto.Score("sirt", 1.0, {"Au": 20}, note=auto._edge_note({"Au": 20})).record()
     line = auto.table({"views": {"Au": {"rule": "r", "ranking": [rec], "chosen": rec}}})[1]
     assert "best at the last checkpoint (20 iterations)" in line
+
+
+def test_a_mean_must_win_by_more_than_the_noise_of_the_score():
+    rng = np.random.default_rng(0)
+    held = rng.poisson(5.0, 20000).astype(float)
+    truth, biased = np.full(held.size, 5.0), np.full(held.size, 4.0)
+    assert auto.clearly_better(held, truth, biased) and not auto.clearly_better(held, biased, truth)
+    # two predictions equally wrong in different pixels: neither wins by more than the noise of the score
+    one, two = (truth * (1 + 0.1 * rng.standard_normal(held.size)) for _ in range(2))
+    assert not auto.clearly_better(held, one, two) and not auto.clearly_better(held, two, one)
+    assert auto.poisson_deviance(held, truth) == pytest.approx(auto.deviance_terms(held, truth).sum() / held.sum())

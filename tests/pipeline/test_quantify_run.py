@@ -58,3 +58,20 @@ def test_batch_of_runs_parquet_and_figure(particle_field, tmp_path, capsys):
     assert (tmp_path / "b" / "run0" / "particles.parquet").exists()
     capsys.readouterr()
     assert main(["quantify", *map(str, runs)]) == 2  # several runs need --out
+
+
+def test_uncertainties_of_a_mean_of_pipelines_are_refused_with_the_way_out(particle_field, tmp_path):
+    from chemtomo.core.data import TiltSeries
+    from chemtomo.core.errors import ChemtomoError
+
+    run_dir = tmp_path / "run"
+    members = [{"method": "mlem", "candidate": "mlem"}, {"method": "tv", "candidate": "tv"}]
+    prov = {"method": "auto", "signals": {k: {"method": "mlem & tv", "combine": "mean", "members": members}
+                                          for k in particle_field}}
+    write_volume_set(VolumeSet({k: v.astype(np.float32) for k, v in particle_field.items()}, voxel_size=0.5,
+                               provenance=prov), run_dir)
+    some = next(iter(particle_field.values()))
+    series = TiltSeries.from_arrays({k: np.ones((3, some.shape[0], some.shape[2]), np.float32) for k in particle_field},
+                                    np.array([-30.0, 0.0, 30.0]))
+    with pytest.raises(ChemtomoError, match="averaged several pipelines .* --method NAME"):
+        quantify_run(run_dir, core="Au", series=series, n_splits=2)

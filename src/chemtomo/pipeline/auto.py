@@ -91,16 +91,28 @@ class Score:
                 **({"note": self.note} if self.note else {})}
 
 
+def deviance_terms(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Poisson deviance of each pixel, ``2 (t log(t / mu) - (t - mu))`` (float64)."""
+    t = np.asarray(counts, dtype=np.float64)
+    mu = np.maximum(np.asarray(expected, dtype=np.float64), 1e-6)
+    return 2.0 * (np.where(t > 0, t * np.log(np.maximum(t, 1e-300) / mu), 0.0) - (t - mu))
+
+
 def poisson_deviance(counts: np.ndarray, expected: np.ndarray) -> float:
     """Poisson deviance per count, ``2 sum(t log(t / mu) - (t - mu)) / sum(t)``; 0 for a perfect prediction.
 
     >>> round(poisson_deviance(np.array([2.0, 0.0]), np.array([2.0, 1e-9])), 4)
     0.0
     """
-    t = np.asarray(counts, dtype=np.float64)
-    mu = np.maximum(np.asarray(expected, dtype=np.float64), 1e-6)
-    term = np.where(t > 0, t * np.log(np.maximum(t, 1e-300) / mu), 0.0) - (t - mu)
-    return float(2.0 * term.sum() / max(t.sum(), 1.0))
+    return float(deviance_terms(counts, expected).sum() / max(float(np.sum(counts)), 1.0))
+
+
+def clearly_better(counts: np.ndarray, expected: np.ndarray, reference: np.ndarray) -> bool:
+    """True if `expected` predicts the held-out `counts` better than `reference` by more than one standard
+    error of the paired difference of their pixel deviances (the one-standard-error rule: a more complex
+    choice must win by more than the noise of the score)."""
+    d = deviance_terms(counts, expected) - deviance_terms(counts, reference)
+    return bool(-d.sum() > np.sqrt(d.size * d.var()))
 
 
 def relative_error(measured: np.ndarray, predicted: np.ndarray) -> float:
@@ -423,9 +435,10 @@ def _member(score: Score, name: str) -> dict:
 def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
     """Each element's best pipeline, as one more ranking entry when that is not one candidate for all.
 
-    An element may take any candidate, or the mean of the volumes of two or more of its :data:`MEAN_OF` best
-    candidates, scored like them: projection is linear, so the mean volume predicts the mean of their
-    predictions of the held-out counts. The entry lists each element's ``members``.
+    An element takes its best candidate, or the mean of the volumes of two or more of its :data:`MEAN_OF` best
+    candidates where that mean is :func:`clearly_better`. It is scored like them: projection is linear, so
+    the mean volume predicts the mean of their predictions of the held-out counts. The entry lists each
+    element's ``members``.
     """
     from itertools import combinations
 
@@ -435,10 +448,13 @@ def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
     picks = {}
     for n in names:
         ranked = sorted(ok, key=lambda s: s.per_signal[n])
-        options = [((s,), s.per_signal[n]) for s in ranked]
+        options = [((ranked[0],), ranked[0].per_signal[n])]
         top = ranked[:MEAN_OF]
-        options += [(group, poisson_deviance(test_rows[n], np.mean([s.predictions[n] for s in group], axis=0)))
-                    for k in range(2, len(top) + 1) for group in combinations(top, k)]
+        for k in range(2, len(top) + 1):
+            for group in combinations(top, k):
+                mean = np.mean([s.predictions[n] for s in group], axis=0)
+                if clearly_better(test_rows[n], mean, ranked[0].predictions[n]):
+                    options.append((group, poisson_deviance(test_rows[n], mean)))
         picks[n] = min(options, key=lambda o: o[1])
     labels = {n: " & ".join(s.candidate for s in p[0]) for n, p in picks.items()}
     if len(set(labels.values())) == 1 and len(picks[names[0]][0]) == 1:

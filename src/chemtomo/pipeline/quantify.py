@@ -141,6 +141,9 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
             raise ChemtomoError("uncertainties need the tilt series the run was reconstructed from; give it")
         prov = vs.provenance
         if prov.get("method") == "auto":  # the winner of the selection: a joint method, or one per signal
+            if any("members" in r for r in prov.get("signals", {}).values()):
+                raise ChemtomoError("the run averaged several pipelines per signal (auto's mean of candidates); "
+                                    "uncertainties need one method: rerun chemtomo reconstruct with --method NAME")
             prov = prov.get("joint") or {"signals": prov.get("signals", {})}
         methods = {r.get("method") for r in prov.get("signals", {}).values()}
         method = prov.get("method") or (methods.pop() if len(methods) == 1 else None)

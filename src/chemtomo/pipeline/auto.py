@@ -19,12 +19,14 @@ Gaussian-filtered (:data:`FILTERS`), which chooses the filter width of the conve
 filtered-SIRT pipeline; a run ends once its score rose at 3 checkpoints in a row, so a
 hopeless or overfitting candidate costs little
 (:data:`PATIENCE`, :data:`LOSS`), and at the latest at the last checkpoint (450 iterations); a
-best score there is noted in the ranking (the optimum is then not interior). Regularised methods (``tv``, the joint methods)
-converge: they run their default iterations, are scored at the end, and choose their own weight
+best score there is noted in the ranking (the optimum is then not interior). Regularised methods
+(``tv``, the joint methods) converge: they run their default iterations, are scored at the end, and choose their own weight
 by count splitting on the training half. Joint candidates (HAADF with the element maps; without
 HAADF, two or more element maps coupled by directional TV guided by their summed counts) are
 scored like per-signal ones, on the element counts; the HAADF volume is the image candidates'
-winner.
+winner. Each element then takes its best candidate, or the mean of the volumes of two or more of
+its :data:`MEAN_OF` best where that mean predicts the held-out counts clearly better
+(:func:`clearly_better`, one standard error).
 
 Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
 :data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all
@@ -81,7 +83,7 @@ class Score:
     note: str = ""
     filters: dict = field(default_factory=dict)
     per_signal: dict = field(default_factory=dict)
-    #: held-out data predicted per signal (not recorded): averaged for the mean of two candidates
+    #: held-out data predicted per signal (not recorded): averaged for a mean of candidates
     predictions: dict = field(default_factory=dict, repr=False)
 
     def record(self) -> dict:

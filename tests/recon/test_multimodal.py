@@ -180,3 +180,20 @@ def test_convergence_is_recorded(problem):
     c = vs.provenance["convergence"]
     assert c["iteration"][0] == 4 and len(c["iteration"]) == 49
     assert c["relative_change"][-1] < 0.1 * c["relative_change"][0]  # the updates shrink
+
+
+def test_element_maps_without_haadf_from_the_cli(problem, tmp_path):
+    import json
+
+    from chemtomo.cli import main
+    from chemtomo.io import write_stack
+
+    _, _, data = problem
+    for e in ("Au", "Ag"):
+        write_stack(tmp_path / f"{e}.mrc", data[e], EDX_ANGLES)
+    args = ["reconstruct", "--signal", f"Au={tmp_path / 'Au.mrc'}", "--signal", f"Ag={tmp_path / 'Ag.mrc'}",
+            "--method", "dtv", "--iterations", "20", "--option", "weight=0.3", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    prov = json.loads((tmp_path / "run" / "chemtomo.json").read_text())["provenance"]
+    assert prov["method"] == "dtv" and prov["info"]["guide"].startswith("TV-KL of the summed counts")
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.mrc")) == ["Ag.mrc", "Au.mrc"]

@@ -98,7 +98,9 @@ def test_methods_lists_every_method(capsys):
     for name in ("auto", *METHODS):
         assert f" {name} " in f" {text} "
     for name, m in METHODS.items():
-        assert bool(re.search(rf"(^| ){name} +\(joint: HAADF \+ all element maps\)", text)) == m.joint
+        haadf_only = bool(re.search(rf"(^| ){name} +\(joint: HAADF \+ all element maps\)", text))
+        assert haadf_only == (m.joint and not m.alone)
+        assert bool(re.search(rf"(^| ){name} +\(joint: all element maps, with HAADF or without\)", text)) == m.alone
 
 
 def one_line_error(code, err, *words):

@@ -208,3 +208,14 @@ def test_without_haadf_maps_on_different_tilts_share_a_guide_at_their_common_til
     full = {e: Projector(TiltGeometry(EDX_ANGLES, SHAPE)) for e in truth}
     err, base = _errors(vols, truth), _mlem_oracle(truth, full, data)  # MLEM at its oracle iteration, all tilts
     assert all(err[e] < 0.7 * base[e] for e in truth), (err, base)  # measured (0.28, 0.33) and (0.49, 0.64)
+
+
+def test_without_haadf_the_guide_does_not_depend_on_the_order_of_the_tilts(problem):
+    _, _, data = problem
+    maps = {e: data[e] for e in ("Au", "Ag")}
+    ops = {e: Projector(TiltGeometry(EDX_ANGLES, SHAPE)) for e in maps}
+    back = {e: Projector(TiltGeometry(EDX_ANGLES[::-1], SHAPE)) for e in maps}  # the same tilts, descending
+    a = dtv(ops, maps, ["Au", "Ag"], 30, weight=0.3)
+    b = dtv(back, {e: d[::-1] for e, d in maps.items()}, ["Au", "Ag"], 30, weight=0.3)
+    for e in maps:
+        np.testing.assert_allclose(b[e], a[e], rtol=1e-3, atol=1e-3 * float(a[e].max()))

@@ -149,10 +149,14 @@ class _Problem:
         self.ops, self.elements, self.data_term, self.haadf = ops, elements, data_term, haadf
         self.device = dev = self.b[elements[0]].device
         ones = torch.ones(vshape, dtype=torch.float32, device=dev)
+
+        def mean_level(name, d):  # the mean volume value the data imply (data sum over the projected ones)
+            return float(d.sum() / ops[name]._apply(ones).sum().clamp(min=1e-12))
+
         if self.has_haadf:
             self.like = data[HAADF]
             self.h = prepare_data(ops[HAADF], data[HAADF], name="HAADF data")
-            self.c_h = float(self.h.sum() / ops[HAADF]._apply(ones).sum().clamp(min=1e-12))
+            self.c_h = mean_level(HAADF, self.h)
             if not self.c_h > 0:
                 raise ChemtomoError("the HAADF data sum to zero; joint methods need a HAADF signal")
             angles, idx = _common_tilts(ops, elements)
@@ -172,7 +176,7 @@ class _Problem:
             self.h, self.c_h, self.r, self.weights_source, self.s2_h, self.alpha = None, None, None, None, None, 0.0
             self.factor = {}
             for e in elements:
-                mean = float(self.b[e].sum() / ops[e]._apply(ones).sum().clamp(min=1e-12))
+                mean = mean_level(e, self.b[e])
                 if not mean > 0:
                     raise ChemtomoError(f"the {e} map holds no counts; drop it or add a HAADF signal")
                 self.factor[e] = len(elements) * mean
@@ -496,19 +500,15 @@ def _count_guide(problem, rng):
     internal interface wherever the elements' count rates differ. Maps on different tilts are summed at the
     tilts they share. Returns the guide volume and its description.
     """
+    from ..core.geometry import TiltGeometry
+    from ..core.projector import Projector
     from .tv import split_weight, tv
 
     elements = problem.elements
-    angles, idx = _common_tilts(problem.ops, elements)
-    total = sum(problem.b[e][idx[e]] for e in elements)
-    op = problem.ops[elements[0]]
-    if len(angles) != op.geometry.angles.size:
-        from ..core.geometry import TiltGeometry
-        from ..core.projector import Projector
-
-        g = op.geometry
-        op = Projector(TiltGeometry(np.asarray(angles, dtype=float), g.volume_shape, g.n_u, g.axis_offset))
-    counts = total.cpu().numpy()
+    angles, idx = _common_tilts(problem.ops, elements)  # sorted; idx orders each element's maps alike
+    counts = sum(problem.b[e][idx[e]] for e in elements).cpu().numpy()
+    g = problem.ops[elements[0]].geometry
+    op = Projector(TiltGeometry(np.asarray(angles, dtype=float), g.volume_shape, g.n_u, g.axis_offset))
     weight, _, _ = split_weight(op, counts, rng=rng)
     guide = tv(op, counts, weight=weight, data_term="kl")
     return np.asarray(guide, dtype=np.float32), f"TV-KL of the summed counts of {', '.join(elements)}"

@@ -429,9 +429,11 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
     return out
 
 
-def _member(score: Score, name: str) -> dict:
-    return {"candidate": score.candidate, "iterations": score.iterations.get(name),
-            "filter_voxels": score.filters.get(name, 0.0)}
+def _members(record: dict, name: str) -> list[dict]:
+    """The pipelines whose volumes signal `name` takes under ranking entry `record` (their mean if several)."""
+    return record.get("members", {}).get(name) or [
+        {"candidate": record["candidate"], "iterations": record["iterations"].get(name),
+         "filter_voxels": record.get("filter_voxels", {}).get(name, 0.0)}]
 
 
 def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
@@ -461,7 +463,7 @@ def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
     labels = {n: " & ".join(s.candidate for s in p[0]) for n, p in picks.items()}
     if len(set(labels.values())) == 1 and len(picks[names[0]][0]) == 1:
         return []  # one candidate for every element: it is in the ranking already
-    members = {n: [_member(s, n) for s in p[0]] for n, p in picks.items()}
+    members = {n: [_members(s.record(), n)[0] for s in p[0]] for n, p in picks.items()}
     name = labels[names[0]] if len(set(labels.values())) == 1 else "best per element"
     return [{"candidate": name, "score": round(sum(p[1] for p in picks.values()), 6),
              "iterations": {n: "/".join(str(m["iterations"]) for m in members[n]) for n in names},
@@ -493,17 +495,12 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
     choice = select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
                     candidates=candidates, rng=rng, log=log)
     start = time.perf_counter()
-    members = {}  # signal -> the pipelines whose volumes it takes (the mean if two)
+    members = {}  # signal -> the pipelines whose volumes it takes (their mean if several)
     if "counts" in choice:
-        chosen = choice["counts"]["chosen"]
         for n in choice["counts"]["signals"]:
-            members[n] = chosen.get("members", {}).get(n) or [
-                {"candidate": chosen["candidate"], "iterations": chosen["iterations"].get(n),
-                 "filter_voxels": chosen.get("filter_voxels", {}).get(n, 0.0)}]
+            members[n] = _members(choice["counts"]["chosen"], n)
     for name, rec in choice["views"].items():
-        c = rec["chosen"]
-        members[name] = [{"candidate": c["candidate"], "iterations": c["iterations"].get(name),
-                          "filter_voxels": c.get("filter_voxels", {}).get(name, 0.0)}]
+        members[name] = _members(rec["chosen"], name)
     joint = {}  # joint candidate -> its volumes, run once over all count signals (as it was scored)
     joint_info = None
     for m in dict.fromkeys(m["candidate"] for ms in members.values() for m in ms):

@@ -505,10 +505,7 @@ def alloying(
     """Fit interdiffusion of a core-shell particle to a time series: D, alloying index per time, one calibration."""
     from .pipeline.alloying import alloying_runs
 
-    try:
-        t = [float(x) for x in times.split(",") if x.strip()]
-    except ValueError:
-        raise ChemtomoError(f"--times {times!r} must be comma-separated seconds, e.g. --times 0,100,200") from None
+    t = _floats(times, "--times", "0,100,200")
     els = [e.strip() for e in elements.split(",") if e.strip()]
     with output_folder(out_dir, inputs=[f for r in run_dirs if r.is_dir() for f in r.iterdir()]) as stage:
         res = alloying_runs(run_dirs, t, stage, signal=signal, calibration=calibration, elements=els)
@@ -545,16 +542,10 @@ def plan(
     from .plan import plan as run_plan, plan_figure
     from .pipeline.quantify import write_table
 
-    def floats(text, name):
-        try:
-            return [float(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise ChemtomoError(f"{name} takes comma-separated numbers, got {text!r}") from None
-
     with output_folder(out_dir) as stage, _progress() as bar:
         result = run_plan(phantom, [e.strip() for e in elements.split(",") if e.strip()], shape=(size,) * 3,
-                          voxel_size=voxel_size, doses=floats(doses, "--doses"),
-                          tilts=_tilt_counts(floats(tilts, "--tilts")),
+                          voxel_size=voxel_size, doses=_floats(doses, "--doses"),
+                          tilts=_tilt_counts(_floats(tilts, "--tilts")),
                           methods=[m.strip() for m in methods.split(",") if m.strip()], target=target or None,
                           resolution=resolution, signal=signal,
                           solid_angle=solid_angle, eels_detector=eels_detector, repeats=repeats, seed=seed,
@@ -596,6 +587,15 @@ def batch(
                     threads_per_worker=_worker_threads(workers, scheduler), log=out.print)
     if any(r["status"] == "failed" for r in rec["particles"]):
         raise ChemtomoError(f"some particles failed; see {out_dir / 'batch.json'}")
+
+
+def _floats(text: str, option: str, example: str = "") -> list[float]:
+    """Comma-separated numbers of `option`; anything else stops with one line."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        hint = f", e.g. {option} {example}" if example else ""
+        raise ChemtomoError(f"{option} takes comma-separated numbers, got {text!r}{hint}") from None
 
 
 def _tilt_counts(values) -> list[int]:

@@ -122,8 +122,6 @@ def _real_array(data: np.ndarray, path) -> np.ndarray:
     kind = data.dtype.kind
     what = {"c": "complex numbers", "M": "dates", "m": "time spans", "b": "true/false values",
             "U": "text", "S": "bytes", "O": "Python objects", "V": "records (a structured array)"}.get(kind)
-    if data.dtype.names is not None:
-        what = "records (a structured array)"
     if what is not None:
         fix = "the magnitude or the real part" if kind == "c" else "a numeric stack"
         raise DataError(f"{path} holds {what}, not image intensities; save {fix} as a real-valued array")

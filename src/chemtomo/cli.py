@@ -159,6 +159,7 @@ def reconstruct(
     views_minutes: float = typer.Option(1.0, "--views-minutes", help="Training time per signal for --views-synthesis (minutes)."),
     candidates: Optional[str] = typer.Option(None, "--candidates", help="With --method auto: the candidates to score, comma-separated (METHOD or DENOISER+METHOD, e.g. tv,dtv,gaussian+sirt)."),
     rank_only: bool = typer.Option(False, "--rank-only", help="With --method auto: score the candidates, print and save the ranking (DIR/auto.json), reconstruct nothing."),
+    tilt_axis: str = typer.Option("auto", "--tilt-axis", help="Direction of the tilt axis in the images: y (along the rows' index, IMOD), x (along the columns' index: HyperSpy, etspy, tomviz; the images are transposed) or auto (measured on the data; transposed only when clear)."),
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
     from .io import write_volume_set
@@ -197,7 +198,7 @@ def reconstruct(
             raise ChemtomoError("--slab needs a named --method (slabs are reconstructed independently); choose one "
                                 "with --rank-only on the same data first")
         out_abs = check_output_folder(out_dir, inputs=inputs)
-        series = _read_series(signal, angles, pixel_size)
+        series, _ = _oriented(_read_series(signal, angles, pixel_size), tilt_axis)
         with lock(out_abs):
             out_abs.mkdir(parents=True, exist_ok=True)
             info = reconstruct_slabs(series, recon, out_abs / "volumes.zarr", slab=slab, workers=workers,
@@ -207,7 +208,7 @@ def reconstruct(
                   f"{info['seconds']:.1f} s -> {out_dir / 'volumes.zarr'}")
         return
     with output_folder(out_dir, inputs=inputs) as stage:
-        series = _read_series(signal, angles, pixel_size)
+        series, orientation = _oriented(_read_series(signal, angles, pixel_size), tilt_axis)
         if rank_only:
             import json
 
@@ -224,6 +225,7 @@ def reconstruct(
                 vs = process(series, recon, denoise=denoise_settings, views=views_settings,
                              progress=_bar_progress(bar), log=lambda line: out.print(line, markup=False,
                                                                                      highlight=False))
+            vs.provenance["orientation"] = orientation
             paths = write_volume_set(vs, stage, formats=tuple(fmts))
     if rank_only:
         out.print(f"ranking only: wrote {out_dir / 'auto.json'}")
@@ -240,6 +242,20 @@ def reconstruct(
         p = vs.provenance
         out.print(f"{', '.join(vs.names)}: {p['method']} jointly ({p['iterations']} iterations, {p['seconds']:.2f} s)")
     out.print(f"wrote {len(paths)} files to {out_dir}")
+
+
+def _oriented(series, tilt_axis: str):
+    """`series` with its tilt axis along y (:func:`chemtomo.align.orientation.orient`), saying what was found."""
+    from .align.orientation import orient
+
+    series, record = orient(series, tilt_axis)
+    if record["warning"]:
+        out.print(f"[yellow]warning:[/] {record['warning']}")
+    if record["transposed"]:
+        out.print(f"tilt axis along x in the images ({'measured on ' + record['signal'] if record['stated'] == 'auto' else 'as given'}): "
+                  "images transposed to chemtomo's convention (axis along y); the volumes are v[y, z, x] of the "
+                  "transposed images")
+    return series, record
 
 
 def _angle_range(text: str | None):
@@ -409,9 +425,10 @@ def align(
     out_dir: Path = typer.Option(..., "--out", help="Output folder: aligned NAME.mrc, shifts.txt, angles.tlt."),
     centre: bool = typer.Option(True, "--centre/--no-centre",
                                 help="Put the object's centre of mass on the tilt axis; --no-centre for specimens filling the field."),
+    tilt_axis: str = typer.Option("auto", "--tilt-axis", help="Direction of the tilt axis in the images: y (along the rows' index, IMOD), x (along the columns' index: HyperSpy, etspy, tomviz) or auto (measured on the data)."),
 ):
-    """Align a tilt series (drift, tilt-axis offset and rotation) and write the aligned stacks."""
-    from .align.apply import align_to_directory
+    """Align a tilt series (orientation, drift, tilt-axis offset and rotation) and write the aligned stacks."""
+    from .align.apply import align_lines, align_to_directory
 
     if rotation != "estimate":
         try:
@@ -423,9 +440,13 @@ def align(
     with output_folder(out_dir, inputs=_input_paths(signal, [angles] if angles else [])) as stage, \
             _progress() as bar:
         summary = align_to_directory(_pairs(signal, "--signal"), angles, stage, reference=reference, method=method,
-                                     iterations=iterations, rotation=rot, centre=centre, progress=_bar_progress(bar))
-    out.print(f"aligned on {summary['reference']} ({summary['method']}): RMS shift {summary['rms_shift']:.2f} px, "
-              f"max {summary['max_shift']:.2f} px, axis offset {summary['axis_offset'] or 0:.2f} px -> {out_dir}")
+                                     iterations=iterations, rotation=rot, centre=centre, tilt_axis=tilt_axis,
+                                     progress=_bar_progress(bar))
+    for line in align_lines(summary):
+        out.print(line)
+    out.print(f"-> {out_dir} (alignment.json holds every parameter)")
+    for warning in summary["warnings"]:
+        out.print(f"[yellow]warning:[/] {warning}")
 
 
 @app.command()
@@ -434,16 +455,26 @@ def quantify(
     core: Optional[str] = typer.Option(None, "--core", help="Core element of core-shell particles, e.g. Au."),
     core_rule: str = typer.Option("share", "--core-rule", help="share (calibrated volumes) or otsu (maps of any scale)."),
     reference: str = typer.Option("auto", "--reference", help="Volume to segment (auto: the sum of the element volumes; or a name such as HAADF)."),
-    coverage_threshold: Optional[float] = typer.Option(None, "--coverage-threshold", help="Shell thickness in nm that counts as covered (default one voxel)."),
+    coverage_threshold: Optional[float] = typer.Option(None, "--coverage-threshold", help="Shell thickness in nm (voxels without a pixel size) that counts as covered (default one voxel)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder (default RUN_DIR/quantify; needed for several runs: the batch table)."),
     uncertainty: int = typer.Option(0, "--uncertainty", min=0, help="Count splits for standard deviations (needs --signal)."),
     signal: List[str] = typer.Option(None, "--signal", help="NAME=PATH of the tilt series the run came from (for --uncertainty)."),
     angles: List[str] = typer.Option(None, "--angles", help="Angles of those signals, as for `reconstruct`."),
+    smooth: float = typer.Option(1.0, "--smooth", help="Gaussian smoothing (sigma, voxels) of the segmented volume before the threshold; 0: none."),
+    min_size: Optional[int] = typer.Option(None, "--min-size", help="Smallest particle in voxels (default: 27, or a twentieth of the largest particle if more: drops noise blobs)."),
+    pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Voxel edge in nm (default the run's; lengths are in voxels when the run records none)."),
 ):
     """Segment the particles and write one row per particle (size, composition, shell thickness, coverage)."""
+    import math
 
     if coverage_threshold is not None:
         _positive(**{"--coverage-threshold": coverage_threshold})
+    _positive(**{"--pixel-size": pixel_size})
+    if not (math.isfinite(smooth) and smooth >= 0):
+        raise ChemtomoError(f"--smooth takes a Gaussian sigma in voxels >= 0 (0: no smoothing), got {smooth:g}")
+    if min_size is not None and min_size < 1:
+        raise ChemtomoError(f"--min-size takes a number of voxels >= 1, got {min_size}; leave it out for the "
+                            "size chosen from the data")
     if uncertainty and not signal:
         raise ChemtomoError("--uncertainty N re-reconstructs split data: give the run's tilt series with --signal NAME=PATH")
     if len(run_dirs) > 1 and (signal or out_dir is None):
@@ -458,15 +489,16 @@ def quantify(
             f for r in run_dirs if r.is_dir() for f in r.iterdir() if f.name != "quantify"]]) as stage:
         with _progress() as bar:
             batch = _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles,
-                                   uncertainty, core_rule, _bar_progress(bar))
+                                   uncertainty, core_rule, _bar_progress(bar), smooth=smooth, min_size=min_size,
+                                   pixel_size=pixel_size)
     if len(run_dirs) > 1:
         out.print(f"batch of {len(batch)} particles from {len(run_dirs)} runs: {out_dir / 'batch.csv'}, "
                   f"{out_dir / 'batch.png'}")
 
 
 def _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold, signal, angles, uncertainty,
-                   core_rule, progress=None):
-    """`quantify` for each run into `stage`; returns the batch rows."""
+                   core_rule, progress=None, *, smooth=1.0, min_size=None, pixel_size=None):
+    """`quantify` for each run into `stage`; returns the batch rows (lengths in nm, or voxels without a pixel size)."""
     from .pipeline.quantify import quantify_run, write_table
     from .report.figures import batch_figure
 
@@ -477,14 +509,22 @@ def _quantify_runs(run_dirs, stage, out_dir, core, reference, coverage_threshold
         shown = out_dir / run_dir.resolve().name if len(run_dirs) > 1 else (out_dir or run_dir / "quantify")
         res = quantify_run(run_dir, target, core=core, reference=None if reference == "none" else reference,
                            coverage_threshold=coverage_threshold, series=series, n_splits=uncertainty,
-                           core_rule=core_rule, progress=progress)
+                           core_rule=core_rule, progress=progress, smooth=smooth, min_size=min_size,
+                           voxel_size=pixel_size)
+        u = res["length_unit"]
+        label = {"nm": "nm", "vox": "voxels"}[u]
+        if u == "vox":
+            out.print(f"{run_dir.name}: no pixel size recorded: lengths in voxels (--pixel-size NM gives nm)")
+        out.print(f"{run_dir.name}: {len(res['rows'])} particles of at least {res['min_size']} voxels "
+                  f"(smoothed by {res['smooth']:g} voxels)")
         for row in res["rows"]:
             comp = ", ".join(f"{k[3:]} {v:.3f}" + (f" +- {row[k + '_sd']:.3f}" if k + "_sd" in row else "")
                              for k, v in row.items() if k.startswith("at_") and not k.endswith("_sd"))
-            shell = f", shell {row['shell_mean_nm']:.2f} nm (5th pct. {row['shell_p05_nm']:.2f}), coverage " \
-                f"{row['coverage']:.2f}" if "shell_mean_nm" in row else ""
+            shell = f", shell {row[f'shell_mean_{u}']:.2f} {label} (5th pct. {row[f'shell_p05_{u}']:.2f}), " \
+                f"coverage {row['coverage']:.2f}" if f"shell_mean_{u}" in row else ""
             edge = " [touches the border]" if row["touches_border"] else ""
-            out.print(f"{run_dir.name} particle {row['particle']}: {row['diameter_nm']:.1f} nm, {comp}{shell}{edge}")
+            out.print(f"{run_dir.name} particle {row['particle']}: {row[f'diameter_{u}']:.1f} {label}, {comp}{shell}"
+                      f"{edge}")
             batch.append({"run": str(run_dir), **row})
         out.print(f"wrote {', '.join(str(shown / Path(p).name) for p in res['paths'])}")
     if len(run_dirs) > 1:

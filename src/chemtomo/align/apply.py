@@ -16,7 +16,8 @@ from ..core.errors import ChemtomoError, as_angles
 from ..core.shifts import apply_shifts
 from .com import centre_of_mass, com_shifts, sinusoid_fit
 from .matching import projection_matching
-from .tilt_axis import rotate_stack, tilt_axis_angle
+from .orientation import orient
+from .tilt_axis import rotate_stack, rotation_estimate
 from .xcorr import xcorr_shifts
 
 METHODS = ("xcorr", "com", "matching", "xcorr+matching", "com+matching")
@@ -44,19 +45,71 @@ def shifts_for_angles(reference_angles, shifts, angles, *, tol=0.01) -> np.ndarr
     return np.asarray(shifts, dtype=np.float64)[idx]
 
 
-def _centre(stack, angles, shifts, fold_offset):
-    """Add the volume translation that puts the object's centre of mass on the tilt axis."""
+def _centre(stack, angles, shifts):
+    """Add the volume translation that puts the object's centre of mass on the tilt axis (across the axis
+    only: along the axis the object stays where it is). Returns the shifts and the constant of the fit: how
+    far (pixels along u) the axis was from the detector centre before, now folded into the shifts."""
     com = centre_of_mass(stack) - shifts  # COM of the aligned images
     (x_c, z_c, c), _ = sinusoid_fit(com[:, 1], angles)
     theta = np.deg2rad(angles)
     out = shifts.copy()
-    out[:, 0] += com[:, 0].mean()
-    out[:, 1] += x_c * np.cos(theta) + z_c * np.sin(theta) + (c if fold_offset else 0.0)
-    return out, (0.0 if fold_offset else float(c))
+    out[:, 1] += x_c * np.cos(theta) + z_c * np.sin(theta) + c
+    return out, float(c)
+
+
+def background_level(stack) -> np.ndarray:
+    """Each image's background: the median of its outermost pixel frame, shape (n_tilts,)."""
+    p = np.asarray(stack, dtype=np.float64)
+    frame = np.concatenate([p[:, 0, :], p[:, -1, :], p[:, 1:-1, 0], p[:, 1:-1, -1]], axis=1)
+    return np.median(frame, axis=1)
+
+
+def _moved(stack, shifts, rotation, level):
+    """`stack` turned by -`rotation` degrees and moved by -`shifts`, the pixels brought in from outside set to
+    each image's background `level` (not 0, which would draw a frame into the aligned images)."""
+    q = np.asarray(stack, dtype=np.float32) - level[:, None, None].astype(np.float32)
+    if rotation:
+        q = rotate_stack(q, -rotation)
+    if shifts is not None:
+        q = apply_shifts(q, -shifts)
+    return (q + level[:, None, None]).astype(np.float32)
+
+
+def _signal_name_ok(name: str) -> bool:
+    from ..core.names import parse_signal_name
+
+    try:
+        parse_signal_name(name)
+    except ChemtomoError:
+        return False
+    return True
+
+
+def _check_reference(reference: str, names) -> None:
+    """Refuse a reference that is not one of `names` or whose aligned stack ``chemtomo reconstruct`` would refuse."""
+    from ..core.names import IMAGE_SIGNALS
+
+    usable = [n for n in names if _signal_name_ok(n)]
+    choices = (f"choose one of {', '.join(usable)}" if usable else
+               f"name the signals {', '.join(IMAGE_SIGNALS)}, an element (Au) or an X-ray line (Au_La)")
+    if not _signal_name_ok(str(reference)):
+        raise ChemtomoError(f"reference signal {reference!r} is not a signal chemtomo reconstructs (HAADF, ADF, BF, "
+                            f"ABF, DF, an element such as Au or an X-ray line such as Au_La); {choices}")
+    if reference not in names:
+        raise ChemtomoError(f"reference signal {reference!r} not found; this tilt series has {', '.join(names)}: "
+                            f"{choices}")
+
+
+def _check_names(names) -> None:
+    """Refuse signal names whose aligned stacks ``chemtomo reconstruct`` would refuse (before any work)."""
+    from ..core.names import parse_signal_name
+
+    for name in names:
+        parse_signal_name(name)
 
 
 def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matching", iterations=5, lowpass=1.0,
-                 rotation=0.0, binning=1, centre=True, progress=None):
+                 rotation=0.0, binning=1, centre=True, tilt_axis="auto", progress=None):
     """Align all signals of a tilt series on one reference signal.
 
     Parameters
@@ -77,48 +130,67 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matchin
     rotation : float or "estimate", default 0.0
         In-plane angle of the tilt axis in degrees (see
         :func:`~chemtomo.align.tilt_axis.tilt_axis_angle`); all images are
-        rotated by ``-rotation`` first. ``"estimate"`` measures it on the reference.
+        rotated by ``-rotation`` first. ``"estimate"`` measures it on the reference
+        (:func:`~chemtomo.align.tilt_axis.rotation_estimate`); an estimate at the end of
+        its searched range is flagged in ``metadata["alignment"]["warnings"]``.
     binning : int, default 1
         Binning of the projection-matching reconstructions.
     centre : bool, default True
-        Put the object's centre of mass on the tilt axis (an isolated particle).
+        Put the object's centre of mass on the tilt axis, across the axis (an isolated particle).
         False keeps the measured shifts with zero mean: for specimens that fill
         the field of view (FIB sections, films), whose centre of mass is not
         the object's.
+    tilt_axis : {"auto", "y", "x"}, default "auto"
+        Direction of the tilt axis in the images (:func:`~chemtomo.align.orientation.orient`): ``"x"``
+        (HyperSpy, etspy, tomviz) transposes every image first; ``"auto"`` does so when the data clearly
+        say so; a stated direction the data contradict is flagged.
     progress : callable(name, done, total), optional
         Rounds of projection matching (:func:`~chemtomo.align.matching.projection_matching`).
 
     Returns
     -------
     aligned : TiltSeries
-        Every signal rotated and moved by minus its shifts (linear
-        interpolation, float32); ``metadata["alignment"]`` records reference,
-        method, rotation, axis offset and the reference shifts.
+        Every signal transposed if needed, rotated and moved by minus its shifts (linear
+        interpolation, float32; pixels brought in from outside take the image's background level,
+        :func:`background_level`), with the tilt axis on the detector centre: reconstruct them with
+        no axis offset. ``metadata["alignment"]`` records every estimated parameter: orientation,
+        rotation (and its search), ``axis_found_at`` (pixels from the detector centre along u where
+        the axis was, folded into the shifts), the reference shifts and ``warnings``.
     shifts : dict of str to ndarray (n_tilts_signal, 2)
-        ``(dy, du)`` in pixels per image of each signal. Gauge: the aligned
-        object's centre of mass lies on the tilt axis, which is at the detector
-        centre (for xcorr and com; after matching the axis offset that makes
-        the data consistent is kept and reported as ``axis_offset``).
+        ``(dy, du)`` in pixels per image of each signal (after the transposition). Gauge: with
+        `centre`, the aligned object's centre of mass across the axis lies on the tilt axis at the
+        detector centre; along the axis the shifts have zero mean.
 
     Raises
     ------
     ChemtomoError
-        For an unknown reference or method, or a signal angle missing from the reference.
+        For an unknown reference or method, a reference name ``chemtomo reconstruct`` refuses (the
+        message lists the usable signals), or a signal angle missing from the reference.
     """
-    if reference not in series:
-        raise ChemtomoError(f"reference signal {reference!r} not found; this tilt series has {', '.join(series.names)}")
+    _check_reference(reference, series.names)
     if method not in METHODS:
         raise ChemtomoError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    series, orientation = orient(series, tilt_axis, reference=reference)
+    warnings = [orientation["warning"]] if orientation["warning"] else []
     ref = series[reference]
     theta = ref.angles
+    level = {n: background_level(s.data) for n, s in series.signals.items()}
+    search = None
     if isinstance(rotation, str):
         if rotation != "estimate":
             raise ChemtomoError(f"rotation must be an angle in degrees or 'estimate', got {rotation!r}")
-        rotation = tilt_axis_angle(ref.data)
+        search = rotation_estimate(np.asarray(ref.data, np.float32) - level[reference][:, None, None])
+        rotation = search["angle"]
+        if search["at_edge"]:
+            warnings.append(f"the tilt-axis rotation estimate {rotation:.2f} deg lies at the end of its searched "
+                            f"range {search['range']} deg: it is not a minimum; give --rotation in degrees")
+        elif not search["clear"]:
+            warnings.append(f"the data do not pin the tilt-axis rotation (profile spread ratio {search['ratio']:.2g}, "
+                            f"clear from 2): the estimate {rotation:.2f} deg is not to be trusted, as for specimens "
+                            "that fill the field of view; give --rotation in degrees")
     rotation = float(rotation)
-    rotated = {n: (rotate_stack(s.data, -rotation) if rotation else np.asarray(s.data, np.float32))
-               for n, s in series.signals.items()}
-    p = rotated[reference]
+    # measured on the reference without its background (a bright support would pull the centres of mass)
+    p = _moved(ref.data, None, rotation, level[reference]) - level[reference][:, None, None].astype(np.float32)
     first, _, refine = method.partition("+")
     info = {}
     if first == "xcorr":
@@ -132,25 +204,27 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matchin
         shifts, info = projection_matching(p, theta, iterations=iterations, lowpass=lowpass, shifts0=shifts,
                                            binning=binning, progress=progress)
     if centre:
-        shifts, offset = _centre(p, theta, shifts, fold_offset="matching" not in method)
+        shifts, found = _centre(p, theta, shifts)
+        shifts[:, 0] -= shifts[:, 0].mean()  # along the axis: no net move of the specimen
     else:
-        shifts, offset = shifts - shifts.mean(axis=0), 0.0
+        shifts, found = shifts - shifts.mean(axis=0), None
     out, signals = {}, {}
     for name, s in series.signals.items():
         sh = shifts if name == reference else shifts_for_angles(theta, shifts, s.angles)
         out[name] = sh
-        signals[name] = Signal(apply_shifts(rotated[name], -sh).astype(np.float32), s.angles, s.units)
+        signals[name] = Signal(_moved(s.data, sh, rotation, level[name]), s.angles, s.units)
     meta = dict(series.metadata)
-    meta["alignment"] = {"reference": reference, "method": method, "rotation": rotation, "axis_offset": offset,
+    meta["alignment"] = {"reference": reference, "method": method, "orientation": orientation, "rotation": rotation,
+                         "rotation_search": search, "axis_found_at": found, "axis_offset": 0.0,
                          "shifts": shifts.tolist(), "updates": info.get("updates", []),
-                         "converged": info.get("converged")}
+                         "converged": info.get("converged"), "warnings": warnings}
     aligned = TiltSeries(signals, pixel_size=series.pixel_size, dose=series.dose,
                          acquisition_time=series.acquisition_time, metadata=meta)
     return aligned, out
 
 
 def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="xcorr+matching", iterations=5,
-                       rotation=0.0, pixel_size=None, centre=True, progress=None) -> dict:
+                       rotation=0.0, pixel_size=None, centre=True, tilt_axis="auto", progress=None) -> dict:
     """Read stacks, align them on `reference`, and write the aligned stacks, shifts and angles.
 
     Parameters
@@ -161,9 +235,10 @@ def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="x
         Tilt angles in degrees as accepted by :func:`chemtomo.io.read_tilt_series`.
     out_dir : str or Path
         Created if missing. Receives ``<name>.mrc`` (+ ``<name>.tlt``) per signal,
-        ``shifts.txt`` (angle, dy, du of the reference, pixels) and ``angles.tlt``
-        (reference angles).
-    reference, method, iterations, rotation, centre, progress
+        ``shifts.txt`` (angle, dy, du of the reference, pixels), ``angles.tlt``
+        (reference angles) and ``alignment.json`` (every estimated parameter, as
+        ``metadata["alignment"]`` of :func:`align_series`).
+    reference, method, iterations, rotation, centre, tilt_axis, progress
         As in :func:`align_series`.
     pixel_size : float, optional
         Pixel size in nm; from the files if omitted.
@@ -173,13 +248,18 @@ def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="x
     summary : dict
         ``reference``, ``method``, ``files`` (name -> path), ``shifts_file``,
         ``angles_file``, ``rms_shift`` and ``max_shift`` (pixels), ``rotation``
-        (degrees), ``axis_offset`` (pixels), ``converged``.
+        (degrees), ``rotation_search``, ``orientation``, ``axis_found_at`` (pixels),
+        ``converged``, ``warnings``.
     """
+    import json
+
     from ..io import read_tilt_series, write_angles, write_stack
 
+    _check_reference(reference, list(signals))
+    _check_names(signals)  # every stack written must be one reconstruct reads
     series = read_tilt_series(signals, angles, pixel_size=pixel_size)
     aligned, shifts = align_series(series, reference=reference, method=method, iterations=iterations,
-                                   rotation=rotation, centre=centre, progress=progress)
+                                   rotation=rotation, centre=centre, tilt_axis=tilt_axis, progress=progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -192,7 +272,32 @@ def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="x
     np.savetxt(shifts_file, table, fmt="%.4f", header="angle_deg dy_px du_px (content moved by; aligned = moved by minus)")
     angles_file = write_angles(out / "angles.tlt", theta)
     meta = aligned.metadata["alignment"]
+    (out / "alignment.json").write_text(json.dumps({**meta, "angles": theta.tolist()}, indent=1), encoding="utf-8")
     return {"reference": reference, "method": method, "files": files, "shifts_file": str(shifts_file),
             "angles_file": str(angles_file), "rms_shift": float(np.sqrt((sh**2).sum(axis=1).mean())),
-            "max_shift": float(np.abs(sh).max()), "rotation": meta["rotation"], "axis_offset": meta["axis_offset"],
-            "converged": meta["converged"]}
+            "max_shift": float(np.abs(sh).max()), "rotation": meta["rotation"],
+            "rotation_search": meta["rotation_search"], "orientation": meta["orientation"],
+            "axis_found_at": meta["axis_found_at"], "converged": meta["converged"], "warnings": meta["warnings"]}
+
+
+def align_lines(summary: dict) -> list[str]:
+    """What :func:`align_to_directory` estimated, one line each, for the CLI."""
+    o, search = summary["orientation"], summary["rotation_search"]
+    lines = [f"aligned on {summary['reference']} ({summary['method']}): RMS shift {summary['rms_shift']:.2f} px, "
+             f"max {summary['max_shift']:.2f} px",
+             f"tilt axis along {o['measured']} in the images (profile spread ratio {o['ratio']:.3g}"
+             + (", clear" if o["clear"] else ", not clear") + ")"
+             + ("; images transposed to chemtomo's y axis" if o["transposed"] else "")]
+    rot = f"in-plane rotation {summary['rotation']:.2f} deg"
+    if search is not None:
+        rot += (f", estimated over {search['range'][0]:g}..{search['range'][1]:g} deg"
+                + (" (AT THE EDGE: not a minimum)" if search["at_edge"] else "")
+                + ("" if search["clear"] else f" (not clear: spread ratio {search['ratio']:.2g})"))
+    else:
+        rot += " (given)"
+    lines.append(rot)
+    if summary["axis_found_at"] is not None:
+        lines.append(f"tilt axis found {summary['axis_found_at']:+.2f} px from the detector centre along x; the aligned "
+                     "stacks are centred on it: reconstruct them without --axis-offset")
+    return lines
+

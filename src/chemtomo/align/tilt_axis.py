@@ -10,6 +10,7 @@ from ..core.geometry import TiltGeometry
 from ..core.projector import Projector
 from .com import com_shifts
 from .matching import fourier_shift
+from .orientation import CLEAR
 from .xcorr import as_stack
 
 
@@ -68,7 +69,7 @@ def _profile_spread(p, phi):
     return float(((aligned - aligned.mean(axis=0)) ** 2).sum())
 
 
-def tilt_axis_angle(stack, *, search=5.0, step=0.25) -> float:
+def tilt_axis_angle(stack, *, search=5.0, step=0.25, limit=45.0) -> float:
     """In-plane angle of the tilt axis in degrees, from the tilt invariance of y-profiles.
 
     With the tilt axis along y the sum of every image along u (its profile
@@ -76,15 +77,20 @@ def tilt_axis_angle(stack, *, search=5.0, step=0.25) -> float:
     the images are projected onto the direction turned by it from y, the
     profiles are normalised and centred, and their spread across tilts is
     measured; the minimum (parabola through the best grid point) is returned.
+    :func:`rotation_estimate` says whether that minimum is interior.
 
     Parameters
     ----------
     stack : array, shape (n_tilts, ny, nu)
         Tilt series with the object in the field of view; drift may remain.
     search : float, default 5.0
-        Half-width of the searched range in degrees.
+        Half-width of the first searched range in degrees; while the best angle is at an end of the
+        range, the range grows by `search` on that side, up to `limit`.
     step : float, default 0.25
         Grid step in degrees.
+    limit : float, default 45.0
+        Largest angle searched, in degrees (beyond 45 the tilt axis runs along the other image
+        direction: see :func:`chemtomo.align.orientation.axis_direction`).
 
     Returns
     -------
@@ -101,12 +107,45 @@ def tilt_axis_angle(stack, *, search=5.0, step=0.25) -> float:
     >>> bool(abs(tilt_axis_angle(rotate_stack(blobs, 3.0)) - 3.0) < 1.0)
     True
     """
+    return rotation_estimate(stack, search=search, step=step, limit=limit)["angle"]
+
+
+def rotation_estimate(stack, *, search=5.0, step=0.25, limit=45.0) -> dict:
+    """:func:`tilt_axis_angle` with what was searched: ``{"angle", "range": [lo, hi], "at_edge", "ratio",
+    "clear"}`` (degrees).
+
+    ``at_edge`` is True when the best angle lies at an end of the range even after growing it to
+    `limit`: the estimate is then not a minimum and must not be trusted. ``ratio`` is the profile
+    spread across the found axis over the spread along it; below
+    :data:`~chemtomo.align.orientation.CLEAR` (``clear`` False) the data do not pin the axis, as for
+    specimens that fill the field of view (material enters and leaves it with the tilt), and the
+    estimate is not to be trusted either.
+    """
     p = np.clip(as_stack(stack).astype(np.float64), 0.0, None)
-    if not (search > 0 and step > 0):
-        raise ChemtomoError(f"search and step must be positive angles in degrees, got {search} and {step}")
-    grid = np.arange(-search, search + step / 2, step)
-    cost = np.array([_profile_spread(p, np.deg2rad(a)) for a in grid])
-    return float(_vertex(grid, cost))
+    if not (search > 0 and step > 0 and limit >= search):
+        raise ChemtomoError(f"search, step and limit must be positive angles in degrees with limit >= search, got "
+                            f"{search}, {step} and {limit}")
+    lo, hi = -float(search), float(search)
+    cost = {}
+    while True:
+        grid = np.round(np.arange(lo, hi + step / 2, step) / step) * step
+        for a in grid:
+            if a not in cost:
+                cost[a] = _profile_spread(p, np.deg2rad(a))
+        values = np.array([cost[a] for a in grid])
+        i = int(np.argmin(values))
+        if i == 0 and lo > -limit:
+            lo = max(lo - search, -float(limit))
+        elif i == len(grid) - 1 and hi < limit:
+            hi = min(hi + search, float(limit))
+        else:
+            break
+    at_edge = i in (0, len(grid) - 1)
+    angle = float(_vertex(grid, values))
+    # how clearly the data pin the axis: the spread across the axis over the spread along it
+    ratio = _profile_spread(p, np.deg2rad(angle + 90.0)) / max(_profile_spread(p, np.deg2rad(angle)), 1e-30)
+    return {"angle": angle, "range": [float(grid[0]), float(grid[-1])], "at_edge": bool(at_edge),
+            "ratio": float(ratio), "clear": bool(ratio >= CLEAR)}
 
 
 def _vertex(grid, cost):

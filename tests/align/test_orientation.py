@@ -1,0 +1,108 @@
+"""Orientation and alignment parameters measured on the data: tilt-axis direction, rotation search, axis
+position folded into the shifts, background padding, every parameter reported."""
+
+import json
+
+import numpy as np
+import pytest
+
+from chemtomo.align import align_series, rotate_stack
+from chemtomo.align.orientation import axis_direction, orient, parse_direction
+from chemtomo.align.tilt_axis import rotation_estimate
+from chemtomo.cli import main
+from chemtomo.core.data import TiltSeries
+from chemtomo.core.errors import ChemtomoError
+from chemtomo.core.geometry import TiltGeometry
+from chemtomo.core.projector import Projector
+from chemtomo.core.shifts import apply_shifts
+from chemtomo.io import write_stack
+from chemtomo.recon import sirt
+from chemtomo.simulate.phantoms import phantom_from_spec
+
+ANGLES = np.linspace(-70, 70, 29)
+N = 48
+
+
+@pytest.fixture(scope="module")
+def volume():
+    ph = phantom_from_spec("core-shell:rod,aspect=2.0", ["Au", "Ag"], (N, N, N), seed=3)
+    return (2 * ph["Au"] + ph["Ag"]).astype(np.float32)
+
+
+def project(v, offset=0.0, angles=ANGLES):
+    return np.asarray(Projector(TiltGeometry(angles, v.shape, axis_offset=offset))(v), dtype=np.float32)
+
+
+def heldout_error(stack, offset=0.0):
+    """Relative error of the odd views predicted by SIRT of the even ones (the data's own consistency)."""
+    tr, te = np.arange(0, ANGLES.size, 2), np.arange(1, ANGLES.size, 2)
+    x = sirt(Projector(TiltGeometry(ANGLES[tr], (N, N, N), axis_offset=offset)), stack[tr], 30)
+    pred = np.asarray(Projector(TiltGeometry(ANGLES[te], (N, N, N), axis_offset=offset))(x))
+    return float(np.linalg.norm(pred - stack[te]) / np.linalg.norm(stack[te]))
+
+
+def test_the_tilt_axis_direction_is_measured_and_a_contradiction_is_said(volume):
+    p = project(volume)
+    assert axis_direction(p) == pytest.approx({"axis": "y", "ratio": axis_direction(p)["ratio"], "clear": True})
+    assert axis_direction(p)["ratio"] > 10
+    assert axis_direction(p.transpose(0, 2, 1))["axis"] == "x"
+    series = TiltSeries.from_arrays({"HAADF": p.transpose(0, 2, 1).copy()}, ANGLES)
+    turned, rec = orient(series, "auto")
+    assert rec["transposed"] and rec["warning"] is None and np.array_equal(turned["HAADF"].data, p)
+    kept, rec = orient(series, "y")  # stated along y, but the data say x
+    assert not rec["transposed"] and "along x" in rec["warning"] and kept is series
+    assert parse_direction("columns") == "x" and parse_direction("IMOD".replace("IMOD", "rows")) == "y"
+    with pytest.raises(ChemtomoError, match="tilt axis 'z'"):
+        parse_direction("z")
+    with pytest.raises(ChemtomoError, match="no signal"):
+        axis_direction(np.zeros((5, 8, 8)))
+
+
+def test_the_rotation_search_grows_until_interior_or_says_it_is_at_the_edge(volume):
+    p = project(volume)
+    far = rotation_estimate(rotate_stack(p, 17.0))
+    assert abs(far["angle"] - 17.0) < 0.5 and not far["at_edge"] and far["range"][1] >= 17 and far["clear"]
+    capped = rotation_estimate(rotate_stack(p, 17.0), search=5.0, limit=5.0)
+    assert capped["at_edge"] and capped["angle"] == pytest.approx(5.0)
+
+
+def test_the_axis_position_is_folded_into_the_shifts_and_the_padding_is_background(volume):
+    rng = np.random.default_rng(0)
+    clean = project(volume, offset=4.0) + 100.0  # a bright background: padding with 0 would draw a frame
+    drift = rng.normal(0, 2.0, (ANGLES.size, 2))
+    data = (apply_shifts(clean - 100.0, drift) + 100.0 + rng.normal(0, 0.3, clean.shape)).astype(np.float32)
+    aligned, _ = align_series(TiltSeries.from_arrays({"HAADF": data}, ANGLES), method="xcorr")
+    meta = aligned.metadata["alignment"]
+    # a drift common to all images cannot be told from an axis offset: the axis is found at 4 px plus the mean drift
+    assert meta["axis_offset"] == 0.0 and abs(meta["axis_found_at"] - (4.0 + drift[:, 1].mean())) < 1.5
+    a = aligned["HAADF"].data
+    assert abs(np.median(np.concatenate([a[:, 0], a[:, -1]])) - 100.0) < 1.0  # no zero frame
+    # reconstructed as written (no axis offset), the aligned series is as consistent as the drift-free one with
+    # its true axis offset; the raw series is not
+    oracle = heldout_error(clean - 100.0, offset=4.0)
+    assert heldout_error(a - 100.0) < 1.5 * oracle < heldout_error(data - 100.0)
+
+
+def test_centring_does_not_move_the_specimen_along_the_axis(volume):
+    v = np.roll(volume, 8, axis=0)  # specimen off-centre along the axis (y)
+    p = project(v)
+    aligned, _ = align_series(TiltSeries.from_arrays({"HAADF": p}, ANGLES), method="xcorr")
+    y = np.arange(N)
+    com = lambda q: float((q.sum(axis=(0, 2)) @ y) / q.sum())  # noqa: E731
+    assert abs(com(aligned["HAADF"].data) - com(p)) < 0.5
+
+
+def test_cli_align_reads_a_transposed_stack_and_reports_every_parameter(volume, tmp_path, capsys):
+    p = project(volume)
+    stack = write_stack(tmp_path / "haadf.mrc", p.transpose(0, 2, 1).copy(), ANGLES, pixel_size=0.5)
+    assert main(["align", "--signal", f"HAADF={stack}", "--method", "xcorr", "--rotation", "estimate",
+                 "--out", str(tmp_path / "al")]) == 0
+    text = capsys.readouterr().out
+    assert "transposed" in text and "in-plane rotation" in text and "without --axis-offset" in text
+    rec = json.loads((tmp_path / "al" / "alignment.json").read_text())
+    assert rec["orientation"]["transposed"] and not rec["rotation_search"]["at_edge"]
+    assert abs(rec["rotation"]) < 0.5 and len(rec["angles"]) == ANGLES.size
+    # reconstruct: a stated direction the data contradict is said
+    assert main(["reconstruct", "--signal", f"HAADF={stack}", "--method", "sirt", "--iterations", "5",
+                 "--tilt-axis", "y", "--out", str(tmp_path / "rec")]) == 0
+    assert "tilt axis along x" in capsys.readouterr().out.replace("\n", " ")

@@ -130,7 +130,11 @@ def _read_series(signal: List[str], angles: List[str] | None, pixel_size: float 
             unknown = set(ang) - set(sig)
             if unknown:
                 raise ChemtomoError(f"--angles names {', '.join(sorted(unknown))} but no --signal has that name")
-    return read_tilt_series(sig, ang, pixel_size=pixel_size)
+    series = read_tilt_series(sig, ang, pixel_size=pixel_size)
+    for name, notes in series.metadata.get("notes", {}).items():
+        for note in notes:
+            out.print(f"note: {name}: {note}", markup=False, highlight=False)
+    return series
 
 
 @app.command()
@@ -383,7 +387,8 @@ def simulate(
 @app.command()
 def maps(
     inputs: List[Path] = typer.Argument(..., help="Spectrum-image files, one per tilt (.bcf, .emd, .hspy, .dm4, ...)."),
-    elements: str = typer.Option(..., "--elements", help="Comma-separated elements or lines, e.g. Fe,Pt or Fe,Pt_Ma, or EELS edges, e.g. O_K,Fe_L23."),
+    elements: Optional[str] = typer.Option(None, "--elements", help="Comma-separated elements or lines, e.g. Fe,Pt or Fe,Pt_Ma, or EELS edges, e.g. O_K,Fe_L23. Default: the list the first file stores (a Bruker .bcf's selection)."),
+    spectrum: Optional[str] = typer.Option(None, "--spectrum", help="Files with several spectrum images (Velox .emd with EDS and EELS): the one to map, by title or index (`chemtomo signals FILE` lists them). Default: the first."),
     method: Optional[str] = typer.Option(None, "--method", help="window (integration with background windows), fit (NNLS model), regularised (joint Poisson fit with a spatial prior, for low dose) or learned (network on whole-spectrum estimates, low dose; writes std/<line>.mrc uncertainties). Default: fit for EELS edges (O_K,Fe_L23; window refuses edges on one another's tails), window for X-ray lines."),
     angles: Optional[Path] = typer.Option(None, "--angles", help="Text file with one angle in degrees per input file (not needed for a single file: 0 degrees)."),
     angles_from_names: bool = typer.Option(False, "--angles-from-names", help="Take each tilt angle from the number in its file name."),
@@ -402,7 +407,11 @@ def maps(
         summary = maps_to_directory(list(map(str, inputs)), elements, stage, method=method,
                                     angles=str(angles) if angles else None, angles_from_names=angles_from_names,
                                     downsample=downsample, weights=weights or None, keep_undetected=keep_undetected,
-                                    progress=_bar_progress(bar), read_noise=read_noise)
+                                    progress=_bar_progress(bar), read_noise=read_noise, signal=spectrum)
+    if summary["elements_from_file"]:
+        out.print(f"elements from {inputs[0].name}: {', '.join(summary['elements_from_file'])} (--elements to choose)")
+    for note in summary["notes"]:
+        out.print(f"note: {note}")
     out.print(f"{summary['n_tilts']} tilts, {summary['image_shape'][0]}x{summary['image_shape'][1]} px: "
               f"{', '.join(summary['signals'])} -> {out_dir}")
     method = summary["method"]
@@ -412,6 +421,19 @@ def maps(
                   f"{summary['n_tilts']} tilts ({', '.join(f'{a:g}' for a in low)} deg): "
                   + ("its map there is empty (--keep-undetected keeps the fitted one)" if emptied else
                      "its map there is mostly noise" + (" and the network's prior" if method == "learned" else "")))
+
+
+@app.command()
+def signals(
+    inputs: List[Path] = typer.Argument(..., help="Instrument or HyperSpy files (.emd, .bcf, .hspy, .dm4, ...)."),
+):
+    """List the signals a file holds (index, title, shape, kind), to choose a spectrum image with `maps --spectrum`."""
+    from .io.instrument import list_signals
+
+    for path in inputs:
+        out.print(f"{path}:", markup=False, highlight=False)
+        for info in list_signals(path):
+            out.print(f"  {info.describe()}", markup=False, highlight=False)
 
 
 @app.command()
@@ -442,6 +464,9 @@ def align(
         summary = align_to_directory(_pairs(signal, "--signal"), angles, stage, reference=reference, method=method,
                                      iterations=iterations, rotation=rot, centre=centre, tilt_axis=tilt_axis,
                                      progress=_bar_progress(bar))
+    for name, notes in summary["notes"].items():
+        for note in notes:
+            out.print(f"note: {name}: {note}", markup=False, highlight=False)
     for line in align_lines(summary):
         out.print(line)
     out.print(f"-> {out_dir} (alignment.json holds every parameter)")

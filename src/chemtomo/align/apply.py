@@ -277,7 +277,8 @@ def align_to_directory(signals, angles, out_dir, *, reference="HAADF", method="x
             "angles_file": str(angles_file), "rms_shift": float(np.sqrt((sh**2).sum(axis=1).mean())),
             "max_shift": float(np.abs(sh).max()), "rotation": meta["rotation"],
             "rotation_search": meta["rotation_search"], "orientation": meta["orientation"],
-            "axis_found_at": meta["axis_found_at"], "converged": meta["converged"], "warnings": meta["warnings"]}
+            "axis_found_at": meta["axis_found_at"], "converged": meta["converged"], "warnings": meta["warnings"],
+            "notes": dict(series.metadata.get("notes", {}))}
 
 
 def align_lines(summary: dict) -> list[str]:

@@ -149,16 +149,38 @@ class TiltSeries:
     def from_hyperspy(cls, signals: dict, angles=None, **kwargs) -> "TiltSeries":
         """Build from ``{name: hyperspy Signal2D}`` whose navigation axis is the tilt.
 
-        Angles come from `angles` if given, else from ``metadata.Tomography.tilts``,
-        else from the navigation axis (degrees).
+        Angles (degrees) come from `angles` if given (a sequence, or a HyperSpy
+        signal such as etspy's ``TomoTilts``), else from ``metadata.Tomography.tilts``
+        (a list, or the tilt signal etspy keeps there), else from an etspy
+        ``TomoStack``'s ``tilts``, else from a per-image
+        ``Acquisition_instrument.TEM.Stage.tilt_alpha``, else from the navigation
+        axis. etspy's placeholders (all-zero tilts, a ``Projections`` axis 0, 1,
+        2, ...) are not angles: with nothing else, pass `angles`.
         """
+
+        def values(a):  # a sequence or a HyperSpy signal (its data) as a float vector; None stays None
+            a = a.data if hasattr(a, "axes_manager") else a
+            return None if a is None else np.asarray(a, dtype=np.float64).ravel()
+
         sig, pixel = {}, None
         for name, s in signals.items():
-            a = angles[name] if isinstance(angles, dict) else angles
-            if a is None and s.metadata.has_item("Tomography.tilts"):
-                a = s.metadata.Tomography.tilts
+            n = s.data.shape[0] if np.ndim(s.data) == 3 else 1
+            a = values(angles[name] if isinstance(angles, dict) else angles)
+            for source in (s.metadata.get_item("Tomography.tilts"), getattr(s, "tilts", None)):
+                if a is None and source is not None:
+                    a = values(source)
+                    a = None if n > 1 and a.size == n and not a.any() else a  # etspy's all-zero placeholder
+            stage = s.metadata.get_item("Acquisition_instrument.TEM.Stage.tilt_alpha")
+            if a is None and stage is not None and np.size(stage) == n > 1 and np.ptp(values(stage)) > 0:
+                a = values(stage)
             if a is None:
-                a = s.axes_manager.navigation_axes[0].axis
+                nav = s.axes_manager.navigation_axes
+                placeholder = bool(nav) and str(nav[0].name).lower() == "projections" and (
+                    getattr(nav[0], "offset", None), getattr(nav[0], "scale", None)) == (0, 1)
+                if not nav or placeholder:
+                    raise ChemtomoError(f"signal {name} carries no tilt angles (no Tomography.tilts, stage tilts or "
+                                        "calibrated navigation axis); pass angles= in degrees")
+                a = nav[0].axis
             units = s.metadata.Signal.get_item("quantity", "counts") or "counts"
             sig[name] = Signal(np.asarray(s.data), a, units)
             ax = s.axes_manager.signal_axes[0]

@@ -5,7 +5,7 @@ writers replace their target atomically. Heavy libraries (mrcfile, tifffile,
 RosettaSciIO, zarr) load on first use.
 """
 
-from .instrument import read_bruker_spectrum_image, read_spectrum_image
+from .instrument import list_signals, read_bruker_spectrum_image, read_spectrum_image
 from .read import READERS, read_angles, read_stack, read_tilt_series
 from .write import (
     atomic_write,
@@ -20,6 +20,7 @@ from .write import (
 __all__ = [
     "READERS",
     "atomic_write",
+    "list_signals",
     "read_angles",
     "read_bruker_spectrum_image",
     "read_spectrum_image",

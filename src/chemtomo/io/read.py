@@ -52,7 +52,7 @@ READERS = {
 }
 
 
-def read_stack(path) -> tuple[np.ndarray, dict]:
+def read_stack(path, *, signal=None) -> tuple[np.ndarray, dict]:
     """Read one tilt-series stack ``p[a, y, u]`` from a file.
 
     Parameters
@@ -63,6 +63,10 @@ def read_stack(path) -> tuple[np.ndarray, dict]:
         ``.hspy``/``.hdf5`` (angles from ``metadata.Tomography.tilts`` or a
         navigation axis in degrees), ``.bcf``, ``.emd``, ``.dm3``, ``.dm4``,
         ``.ser``, ``.emi``.
+    signal : str or int, optional
+        For files that hold several signals (``.emd``, ``.bcf``, ...): the title
+        (case-insensitive) or index of the one to read (see
+        :func:`chemtomo.io.instrument.list_signals`); default the first image.
 
     Returns
     -------
@@ -70,12 +74,15 @@ def read_stack(path) -> tuple[np.ndarray, dict]:
         The images; a single 2D image becomes a stack of one.
     metadata : dict
         ``source`` (the path), ``format``, and where the file knows them
-        ``pixel_size`` in nm, ``angles`` in degrees, ``units``.
+        ``pixel_size`` in nm, ``angles`` in degrees, ``units``; ``notes``, a list
+        of sentences on what the reader fixed or could not find (an MRC offset,
+        a default pixel size, other signals of the file), for the user.
 
     Raises
     ------
     FileFormatError
-        If the file is missing, empty, of an unknown type or unreadable.
+        If the file is missing, empty, of an unknown type or unreadable, or
+        `signal` is given for a format that holds one stack.
     ShapeError
         If the array is not 2D or 3D.
     """
@@ -89,7 +96,12 @@ def read_stack(path) -> tuple[np.ndarray, dict]:
         raise FileFormatError(f"file {path} does not exist; check the path")
     if path.is_file() and path.stat().st_size == 0:
         raise FileFormatError(f"file {path} is empty (0 bytes); the transfer or acquisition did not finish, copy it again")
-    data, meta = call_reader(reader, path)
+    if signal is not None and reader is not instrument.read_instrument:
+        raise FileFormatError(
+            f"{path.name} holds one stack; signal= chooses among the signals of "
+            f"{', '.join(sorted(instrument.RSCIIO_PLUGINS))} files"
+        )
+    data, meta = call_reader(reader, path, **({} if signal is None else {"signal": signal}))
     if data.ndim == 2:
         data = data[None]
     if data.ndim == 3 and data.shape[-1] in (3, 4) and min(data.shape[:2]) > 8 and path.suffix.lower() in (
@@ -102,10 +114,10 @@ def read_stack(path) -> tuple[np.ndarray, dict]:
     return data, meta
 
 
-def call_reader(reader, path: Path) -> tuple[np.ndarray, dict]:
-    """``reader(path)`` as a real array and its metadata; any library failure becomes one FileFormatError line."""
+def call_reader(reader, path: Path, **kwargs) -> tuple[np.ndarray, dict]:
+    """``reader(path, **kwargs)`` as a real array and its metadata; a library failure becomes one FileFormatError line."""
     try:
-        data, meta = reader(path)
+        data, meta = reader(path, **kwargs)
     except ChemtomoError:
         raise
     except Exception as err:  # any library failure becomes one clear line
@@ -163,7 +175,8 @@ def read_tilt_series(signals: Mapping, angles=None, *, pixel_size=None) -> TiltS
     Returns
     -------
     TiltSeries
-        With ``metadata["files"]`` and ``metadata["angles_source"]`` per signal.
+        With ``metadata["files"]`` and ``metadata["angles_source"]`` per signal,
+        and ``metadata["notes"]`` per signal whose reader left notes (see :func:`read_stack`).
 
     Raises
     ------
@@ -183,7 +196,7 @@ def read_tilt_series(signals: Mapping, angles=None, *, pixel_size=None) -> TiltS
     if unknown:
         raise ChemtomoError(f"angles given for {sorted(unknown)} but the signals are {sorted(signals)}; use the same names")
     shared = None if isinstance(angles, Mapping) else angles
-    stacks, files, sources, pixels = {}, {}, {}, {}
+    stacks, files, sources, pixels, notes = {}, {}, {}, {}, {}
     for name, path in signals.items():
         path = Path(path)
         data, meta = read_stack(path)
@@ -215,6 +228,8 @@ def read_tilt_series(signals: Mapping, angles=None, *, pixel_size=None) -> TiltS
         files[name], sources[name] = path.name, label
         if "pixel_size" in meta:
             pixels[name] = float(meta["pixel_size"])
+        if meta.get("notes"):
+            notes[name] = list(meta["notes"])
     if pixel_size is None:
         values = sorted(set(pixels.values()))
         if values and not np.allclose(values, values[0], rtol=1e-3):
@@ -222,6 +237,8 @@ def read_tilt_series(signals: Mapping, angles=None, *, pixel_size=None) -> TiltS
             raise ChemtomoError(f"the files disagree on the pixel size ({listing}); resample them or pass pixel_size= in nm")
         pixel_size = values[0] if values else 1.0
     metadata = {"files": {n: str(Path(p)) for n, p in signals.items()}, "angles_source": sources}
+    if notes:
+        metadata["notes"] = notes
     return TiltSeries(stacks, pixel_size=float(pixel_size), metadata=metadata)
 
 

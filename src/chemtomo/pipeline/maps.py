@@ -50,15 +50,16 @@ def write_maps(series: TiltSeries, out_dir) -> list[Path]:
 
 def maps_to_directory(inputs, elements, out_dir, *, method: str | None = None, angles=None,
                       angles_from_names: bool = False, fwhm_mnka: float = 130.0, downsample: int = 1,
-                      weights=None, keep_undetected: bool = False, progress=None, read_noise=None) -> dict:
+                      weights=None, keep_undetected: bool = False, progress=None, read_noise=None,
+                      signal=None) -> dict:
     """Everything ``chemtomo maps INPUT... --elements Fe,Pt --out DIR`` does: read, map, write.
 
     Parameters
     ----------
     inputs : sequence of str or Path
         Spectrum-image files, one per tilt.
-    elements : str or sequence of str
-        ``"Fe,Pt"`` or ``["Fe", "Pt_Ma"]``.
+    elements : str or sequence of str, optional
+        ``"Fe,Pt"`` or ``["Fe", "Pt_Ma"]``; None or empty: the list the first file stores (a Bruker ``.bcf``).
     out_dir : str or Path
         Output folder, created if missing.
     method : {"window", "fit", "regularised", "learned"}, optional
@@ -82,6 +83,9 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str | None = None, a
         :func:`chemtomo.spectral.maps.fit_maps`).
     progress : callable(name, done, total), optional
         Called as ``("maps", tilts done, tilts)`` (:func:`chemtomo.spectral.series.maps_series`).
+    signal : str or int, optional
+        The spectrum image to read from files holding several (Velox ``.emd`` with EDS and EELS), by title
+        or index (:func:`chemtomo.io.instrument.list_signals`); default the first.
     read_noise : float or "auto", optional
         Gaussian read-out noise per channel in electrons (CCD spectra, negative readings allowed), for
         methods fit, regularised and learned; ``"auto"`` estimates it per tilt
@@ -96,9 +100,14 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str | None = None, a
     """
     if angles_from_names and angles is not None:
         raise ChemtomoError("give either --angles FILE or --angles-from-names, not both")
+    given = bool(elements)
+    if not elements:  # the list the first file stores (a Bruker .bcf's selection)
+        from ..spectral.series import file_elements
+
+        elements = file_elements(list(inputs)[0], downsample, signal)
     if method is None:
         method = "fit" if is_eels(elements) else "window"
-    options = {}
+    options = {"signal": signal} if signal is not None else {}
     if read_noise is not None:
         if method == "window":
             raise ChemtomoError("read noise is for methods fit, regularised and learned; drop --read-noise or use "
@@ -134,6 +143,7 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str | None = None, a
         "signals": series.names, "angles": first.angles.tolist(), "n_tilts": int(first.angles.size),
         "image_shape": list(series.image_shape), "pixel_size": series.pixel_size, "method": method,
         "counts": {n: float(np.sum(s.data)) for n, s in series.signals.items()},
+        "elements_from_file": None if given else list(elements), "notes": series.metadata.get("notes", []),
         "read_noise": series.metadata.get("read_noise"),
         "undetected": undetected(series),
     }

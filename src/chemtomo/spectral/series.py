@@ -35,11 +35,25 @@ def angles_from_names(paths) -> np.ndarray:
     return np.array(out)
 
 
-def _read(path, downsample):
+def _read(path, downsample, signal=None):
     from ..io.instrument import read_spectrum_image
 
     kwargs = {"downsample": int(downsample)} if Path(path).suffix.lower() == ".bcf" and downsample != 1 else {}
-    return read_spectrum_image(path, **kwargs)
+    return read_spectrum_image(path, signal=signal, **kwargs)
+
+
+def file_elements(path, downsample=1, signal=None) -> list[str]:
+    """The element list a spectrum-image file stores (a Bruker ``.bcf``: the user's selection in Esprit).
+
+    Raises
+    ------
+    ChemtomoError
+        If the file stores none: the elements must then be given.
+    """
+    found = list(_read(path, downsample, signal).get("elements") or [])
+    if not found:
+        raise ChemtomoError(f"no elements given and {Path(path).name} stores none; give them, e.g. --elements Fe,Pt")
+    return found
 
 
 def _bin_image(img, shape):
@@ -82,7 +96,12 @@ def maps_series(files, elements, *, method: str | None = None, angles=None, fwhm
         Called as ``("maps", tilts done, tilts)`` before the first tilt and after each.
     **options
         Passed to the map function (e.g. ``width=``, ``background=``, ``read_noise=`` for every method but
-        ``"window"``: a number, or ``"auto"`` estimated per tilt).
+        ``"window"``: a number, or ``"auto"`` estimated per tilt), except ``signal``: the spectrum image to
+        read from files holding several (Velox ``.emd`` with EDS and EELS), by title or index
+        (:func:`chemtomo.io.instrument.list_signals`).
+
+    `elements` may be None or empty: the element list stored in the first file (a Bruker ``.bcf``'s
+    selection in Esprit) is used then, and recorded as ``metadata["elements_from_file"]``.
 
     Returns
     -------
@@ -134,6 +153,12 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
     from .maps import fit_maps, window_maps
     from .regularised import regularised_maps
 
+    options = dict(options)
+    signal = options.pop("signal", None)
+    from_file = None
+    if not elements:
+        elements = from_file = file_elements(files if isinstance(files, (str, Path)) else (list(files) or [""])[0],
+                                             downsample, signal)
     eels = is_eels(elements)
     funcs = {"window": eels_maps if eels else window_maps, "fit": fit_maps, "regularised": regularised_maps,
              "learned": learned_maps}
@@ -169,9 +194,10 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
         progress("maps", 0, len(files))
     for i in order:
         path = files[i]
-        d = _read(path, downsample)
+        d = _read(path, downsample, signal)
         si, energy = d["spectrum_image"], np.asarray(d["energy"])
         if ref is None:
+            first_notes = list(d.get("notes") or [])
             ref = (path, si.shape, energy, d.get("pixel_size"))
             beam = d.get("beam_energy") or 200.0
             from .lines import resolve_lines, split_names
@@ -224,6 +250,10 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
     }
     if noises:
         meta["read_noise"] = noises  # electrons per channel, per tilt (sorted by angle)
+    if from_file:
+        meta["elements_from_file"] = from_file
+    if first_notes:
+        meta["notes"] = first_notes
     series = TiltSeries(signals, pixel_size=float(ref[3] or 1.0), metadata=meta)
     if method != "learned":
         return series, None

@@ -65,14 +65,14 @@ def main():
         vols = dtv({"HAADF": oph, "Au": op, "Ag": op}, {"HAADF": haadf, **edx}, list(ELEMENTS))
         conc = {e: np.asarray(vols[e]) / scale[e] for e in ELEMENTS}
         core = "Au" if "shell" in name else None
-        ref = quantify_volumes(truth, voxel_size=VOXEL, core=core)["rows"]
+        ref = quantify_volumes(truth, voxel_size=VOXEL, core=core, smooth=0.0)["rows"]
         if len(ref) != 1:
             raise SystemExit(f"{name}: the truth has {len(ref)} particles, expected 1")
         ref = ref[0]
         cover = None
         if core:
             cover = ref["shell_mean_nm"] * (1.0 if name == "thinned shell" else 0.5)
-            ref = quantify_volumes(truth, voxel_size=VOXEL, core=core, coverage_threshold=cover)["rows"][0]
+            ref = quantify_volumes(truth, voxel_size=VOXEL, core=core, coverage_threshold=cover, smooth=0.0)["rows"][0]
         got = quantify_volumes(conc, voxel_size=VOXEL, core=core, coverage_threshold=cover)["rows"]
         main_row = max(got, key=lambda r: r["voxels"])
         seconds = time.perf_counter() - t0

@@ -318,7 +318,7 @@ def run_qd1(data: Path, out: Path | None, *, binning: int = 2, test_binning: int
     from chemtomo.quantify import quantify_volumes
 
     smooth = {k: ndi.gaussian_filter(v, 1.0) for k, v in vols.items()}
-    qres = quantify_volumes({"Se": smooth["Se"], "S": smooth["S"]}, core="Se", core_rule="otsu",
+    qres = quantify_volumes({"Se": smooth["Se"], "S": smooth["S"]}, smooth=0.0, core="Se", core_rule="otsu",
                             min_size=200, min_distance=6)
     keys = ("particle", "voxels", "core_voxels", "touches_border", "shell_mean_nm", "shell_std_nm", "shell_p05_nm",
             "shell_max_nm", "coverage", "shell_asymmetry", "thin_direction_yzx", "shell_unknown_fraction")

@@ -302,3 +302,43 @@ def test_usage_errors_are_one_line_with_exit_status_2(args, capsys):
     assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in stderr, stderr
+
+
+def test_align_refuses_a_reference_reconstruct_would_refuse_and_its_output_reconstructs(data, capsys):
+    """align used to write SUM.mrc for --signal SUM=... --reference SUM, which reconstruct then refused."""
+    tmp, files, _ = data
+    sig = ["--signal", f"SUM={files['HAADF']}", "--signal", f"Au={files['HAADF']}"]
+    code, _, err = run(["align", *sig, "--angles", tmp / "dense.tlt", "--reference", "SUM", "--method", "xcorr",
+                        "--out", tmp / "bad"], capsys)
+    one_line_error(code, err, "'SUM'", "HAADF", "choose one of Au")
+    assert not (tmp / "bad").exists()
+    code, _, err = run(["align", "--signal", f"HAADF={files['HAADF']}", "--angles", tmp / "dense.tlt",
+                        "--reference", "SUM", "--method", "xcorr", "--out", tmp / "bad"], capsys)
+    one_line_error(code, err, "'SUM'", "choose one of HAADF")
+    # a usable reference: what align writes, reconstruct reads
+    out = tmp / "aligned"
+    code, _, err = run(["align", "--signal", f"HAADF={files['HAADF']}", "--angles", tmp / "dense.tlt",
+                        "--reference", "HAADF", "--method", "xcorr", "--no-centre", "--out", out], capsys)
+    assert code == 0, err
+    stacks = sorted(p.stem for p in out.glob("*.mrc"))
+    assert stacks == ["HAADF"]
+    code, _, err = run(["reconstruct", *[a for n in stacks for a in ("--signal", f"{n}={out / (n + '.mrc')}")],
+                        "--method", "sirt", "--iterations", 5, "--out", tmp / "recon"], capsys)
+    assert code == 0, err
+    assert (tmp / "recon" / "HAADF.mrc").is_file()
+
+
+def test_maps_eels_edge_outside_the_spectrum_names_what_to_do(tmp_path, capsys):
+    """The advice names options `chemtomo maps` has (--elements), not a width the command cannot set."""
+    from chemtomo.simulate.spectrum import to_exspy
+    from chemtomo.training.spectral import simulate_eels
+
+    sim = simulate_eels(np.random.default_rng(1), 8, edges=("Ti_L23", "Fe_L23"), counts=300.0, dispersion=1.0)
+    keep = sim["energy"] < 740.0  # Fe L2,3 (708 eV) needs 50 eV above its onset
+    s = to_exspy(sim["si"][..., keep], sim["energy"][keep], lines=["Fe_Ka"], pixel_size=1.0)
+    s.axes_manager.signal_axes[0].units = "eV"
+    s.save(str(tmp_path / "t_0.hspy"), overwrite=True)
+    code, _, err = run(["maps", tmp_path / "t_0.hspy", "--elements", "Ti_L23,Fe_L23", "--out", tmp_path / "m"],
+                       capsys)
+    one_line_error(code, err, "too little for Fe_L23", "--elements Ti_L23", "energy range that covers Fe_L23")
+    assert "width" not in err

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,69 @@ def test_run_from_the_cli(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0
     assert "3-reconstruct" in capsys.readouterr().out
     assert main(["run", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "o")]) == 2
+
+
+def _stacks(folder):
+    """Au and Ag count stacks (7 tilts, 6 x 16 px) with a shared angle file, written into `folder`."""
+    from chemtomo.core.geometry import TiltGeometry
+    from chemtomo.core.projector import Projector
+    from chemtomo.io import write_stack
+    from chemtomo.testing import core_shell
+
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    parts = core_shell((6, 16, 16), 3, 6)
+    angles = np.linspace(-60, 60, 7)
+    op = Projector(TiltGeometry(angles, (6, 16, 16)))
+    for name, key in (("au", "core"), ("ag", "shell")):
+        write_stack(folder / f"{name}.mrc", np.random.default_rng(0).poisson(5 * op(parts[key])).astype(np.float32))
+    (folder / "tilts.tlt").write_text("\n".join(f"{a:g}" for a in angles))
+
+
+FILES_RECIPE = """\
+inputs:
+  files: {signals: {Au: ../data/au.mrc, Ag: ABSOLUTE}, angles: ../data/tilts.tlt}
+reconstruct: {method: fbp}
+"""
+
+
+def test_relative_input_paths_name_files_beside_the_recipe(tmp_path, monkeypatch, capsys):
+    _stacks(tmp_path / "project" / "data")
+    recipes = tmp_path / "project" / "recipes"
+    recipes.mkdir()
+    path = recipes / "r.yaml"
+    absolute = tmp_path / "project" / "data" / "ag.mrc"
+    path.write_text(FILES_RECIPE.replace("ABSOLUTE", str(absolute)))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the current folder holds none of the files
+    files = load_recipe(path).inputs.files
+    data = tmp_path / "project" / "data"
+    assert Path(files.signals["Au"]).resolve() == (data / "au.mrc").resolve()
+    assert files.signals["Ag"] == str(absolute)  # absolute paths are kept
+    assert Path(files.angles).resolve() == (data / "tilts.tlt").resolve()
+    # the run reads them, from the CLI with a relative recipe path and a relative --out (current folder)
+    assert main(["run", str(Path("..") / "project" / "recipes" / "r.yaml"), "--out", "out"]) == 0, \
+        capsys.readouterr().err
+    assert (elsewhere / "out" / "3-reconstruct" / "Au.mrc").is_file()
+    assert (elsewhere / "out" / "3-reconstruct" / "Ag.mrc").is_file()
+
+
+def test_spectra_patterns_and_recipes_built_in_python(tmp_path):
+    from chemtomo.pipeline.recipe import Recipe
+
+    folder = tmp_path / "odd [name]"  # glob characters in the recipe's folder are not a pattern
+    folder.mkdir()
+    path = folder / "s.yaml"
+    path.write_text("inputs:\n  spectra: {files: ['tilts/*.hspy', /abs/t0.hspy], elements: [Fe]}\n")
+    spectra = load_recipe(path).inputs.spectra.files
+    import glob
+
+    (folder / "tilts").mkdir()
+    (folder / "tilts" / "t_10.hspy").write_bytes(b"x")
+    assert glob.glob(spectra[0]) == [str(folder / "tilts" / "t_10.hspy")]
+    assert spectra[1] == "/abs/t0.hspy"
+    # without a file there is no recipe folder: paths stay as given (the current folder)
+    rec = Recipe.model_validate({"inputs": {"files": {"signals": {"Au": "au.mrc"}}}})
+    assert rec.inputs.files.signals == {"Au": "au.mrc"}

@@ -236,8 +236,9 @@ def reconstruct(
         return
     if "signals" in vs.provenance:
         for name, rec in vs.provenance["signals"].items():
-            out.print(f"{name}: {rec['method']} ({rec['iterations'] or '-'} iterations, {rec['seconds']:.2f} s) "
-                      f"-> {out_dir / (name + '.mrc')}")
+            how = (f"mean of {rec['candidate']}" if rec.get("combine") == "mean" else
+                   f"{rec['method']} ({rec.get('iterations') or '-'} iterations, {rec.get('seconds', 0.0):.2f} s)")
+            out.print(f"{name}: {how} -> {out_dir / (name + '.mrc')}")
         if "joint" in vs.provenance:
             p = vs.provenance["joint"]
             out.print(f"{', '.join(n for n in vs.names if n not in vs.provenance['signals'])}: {p['method']} jointly "

@@ -63,3 +63,19 @@ def test_errors():
         element_masks({"Au": np.zeros((4, 4, 4))}, parts)
     with pytest.raises(ChemtomoError, match="fraction"):
         element_masks({"Au": ball(SHAPE, 8)}, parts, fraction=0)
+
+
+def test_data_driven_min_size_drops_blobs_far_smaller_than_the_particles():
+    big, other = _sphere((20, 20, 14), 9), _sphere((20, 20, 40), 7)  # 3071 and 1419 voxels
+    blob = _sphere((6, 6, 40), 2.5)  # 81 voxels: above the fixed 27, below a twentieth of the largest
+    vol = (big | other | blob).astype(float)
+    assert segment_particles(vol).n == 3  # the fixed default keeps it
+    parts = segment_particles(vol, min_size=None)
+    assert parts.n == 2 and parts.sizes.tolist() == [big.sum(), other.sum()]
+    # a bump on a particle seeds a watershed piece of its own (154 voxels), which joins its particle
+    bump = _sphere((20, 20, 14 + 11), 3.5)
+    assert segment_particles((big | bump).astype(float)).n == 2
+    parts = segment_particles((big | bump).astype(float), min_size=None)
+    assert parts.n == 1 and parts.sizes[0] == (big | bump).sum()
+    with pytest.raises(ChemtomoError, match="min_size"):
+        segment_particles(vol, min_size=0)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ChemtomoError
-from ..io.write import atomic_write, read_volume_set, to_json
-from ..quantify.particles import quantify_volumes
+from ..io.write import SIDECAR, atomic_write, read_volume_set, to_json
+from ..quantify.particles import quantify_volumes, run_voxel_size
 from ..quantify.uncertainty import split_uncertainty
 from ..report.figures import batch_figure
 
@@ -82,7 +82,7 @@ def read_table(path) -> list[dict]:
 
 def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: str | None = "auto",
                  counts: str | bool = "auto", coverage_threshold: float | None = None, series=None,
-                 n_splits: int = 0, rng=0, progress=None, **options) -> dict:
+                 n_splits: int = 0, rng=0, progress=None, voxel_size: float | None = None, **options) -> dict:
     """Quantify a folder written by ``chemtomo reconstruct``; write the table, ``quantify.json`` and a figure.
 
     Writes ``particles.csv``, ``particles.parquet`` (one row per particle),
@@ -105,7 +105,7 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
         Element volumes hold counts; "auto": True unless the provenance says the
         volumes were calibrated to concentrations.
     coverage_threshold : float, optional
-        nm; see :func:`~chemtomo.quantify.particles.quantify_volumes`.
+        nm (voxels without a pixel size); see :func:`~chemtomo.quantify.particles.quantify_volumes`.
     series : TiltSeries, optional
         The tilt series the run was reconstructed from; with `n_splits` > 0 every
         number gets a standard deviation by count splitting
@@ -117,8 +117,12 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
         Random source of the splits.
     progress : callable(name, done, total), optional
         Progress of the splits' reconstructions (:func:`~chemtomo.quantify.uncertainty.split_uncertainty`).
+    voxel_size : float, optional
+        Voxel edge in nm, overriding the run's; default the run's
+        (:func:`~chemtomo.quantify.particles.run_voxel_size`), and lengths in voxels when it has none.
     **options
-        More keywords of :func:`~chemtomo.quantify.particles.quantify_volumes`.
+        More keywords of :func:`~chemtomo.quantify.particles.quantify_volumes` (``smooth``,
+        ``min_size``, ``core_rule``, ...).
 
     Returns
     -------
@@ -126,6 +130,8 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
         The :func:`~chemtomo.quantify.particles.quantify_volumes` result, plus the paths written.
     """
     vs = read_volume_set(run_dir)
+    if voxel_size is None:
+        voxel_size = run_voxel_size(json.loads((Path(run_dir) / SIDECAR).read_text(encoding="utf-8")))
     vols = dict(vs.volumes)
     if reference == "auto":
         reference = None
@@ -134,8 +140,9 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
     if counts and "k_factors" not in options:
         # counts per element without line names: equal k-factors unless the user gives some
         options["k_factors"] = {n: 1.0 for n in vols if n != reference}
-    qopts = dict(reference=reference, core=core, counts=bool(counts), coverage_threshold=coverage_threshold, **options)
-    res = quantify_volumes(vols, voxel_size=vs.voxel_size, **qopts)
+    qopts = dict(reference=reference, core=core, counts=bool(counts), coverage_threshold=coverage_threshold,
+                 voxel_size=voxel_size, **options)
+    res = quantify_volumes(vols, **qopts)
     if n_splits:
         if series is None:
             raise ChemtomoError("uncertainties need the tilt series the run was reconstructed from; give it")
@@ -158,7 +165,9 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "quantify"
     out.mkdir(parents=True, exist_ok=True)
     paths = write_table(res["rows"], out / "particles")
-    summary = {"run_dir": str(run_dir), "voxel_size_nm": vs.voxel_size, "reference": reference, "core": core,
+    summary = {"run_dir": str(run_dir), "voxel_size_nm": voxel_size, "length_unit": res["length_unit"],
+               "smooth_voxels": res["smooth"], "min_size_voxels": res["min_size"],
+               "reference": reference, "core": core,
                "counts": bool(counts), "k_factors": options.get("k_factors"), "threshold": res["threshold"],
                "elements": res["elements"], "uncertainty": f"count splitting, {n_splits} splits" if n_splits else None,
                "particles": res["rows"], "radial_profiles": res["profiles"]}

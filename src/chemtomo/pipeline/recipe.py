@@ -25,6 +25,13 @@ and reconstruction; ``reconstruct: {method: auto}`` then means SIRT
 range: [-75, 75], minutes: 1}`` step then fills unmeasured tilt angles with
 synthesized views (:func:`chemtomo.views.synthesize_series`).
 
+Relative input paths in a recipe file (``files: signals`` and ``angles``, ``spectra: files`` and their glob
+patterns) name files relative to the folder holding the recipe, so a recipe runs the same from any
+current folder; absolute paths are kept. :func:`load_recipe` resolves them; a :class:`Recipe` built in
+Python without a file keeps its paths as given (relative to the current folder). A recipe names no
+output path: ``--out DIR`` is a command-line argument, relative to the current folder like every
+other one.
+
 Every step writes into its own folder of ``DIR`` (``1-inputs``, ``2-align``, ``2b-denoise``, ``2c-views``,
 ``3-reconstruct``, ``4-quantify``, ``5-report`` with ``report: true``) and, when it has finished, a ``step.json`` with
 the hash of its resolved settings and of the steps before it, its time and the
@@ -41,6 +48,8 @@ count changes no result, so it is not part of any step's hash: ``--resume`` skip
 
 from __future__ import annotations
 
+import glob
+import os
 from pathlib import Path
 from typing import Literal, Optional, Union
 
@@ -231,9 +240,14 @@ class Reconstruct(_Model):
 
 
 class Quantify(_Model):
+    """The quantification step (as ``chemtomo quantify``): `smooth` Gaussian sigma in voxels before the
+    threshold, `min_size` in voxels (None: the data-driven default, docs/quantify.md)."""
+
     core: Optional[str] = None
     core_rule: Literal["share", "otsu"] = "share"
     coverage_threshold: Optional[float] = None
+    smooth: NonNegativeFloat = 1.0
+    min_size: Optional[PositiveInt] = None
 
 
 class Outputs(_Model):
@@ -323,7 +337,7 @@ def load_recipe(path) -> Recipe:
     if not isinstance(data, dict):
         raise ChemtomoError(f"{path} must be a mapping with inputs:, reconstruct:, ... at the top")
     try:
-        return Recipe.model_validate(data)
+        return resolve_paths(Recipe.model_validate(data), Path(os.path.abspath(path)).parent)
     except ValidationError as err:
         lines = []
         for e in err.errors():
@@ -334,6 +348,39 @@ def load_recipe(path) -> Recipe:
                 msg = f"unknown key; allowed: {', '.join(_allowed_keys(loc[:-1]))}"
             lines.append(f"{path.name} line {_node_line(root, loc)}: {where}: {msg}")
         raise ChemtomoError("; ".join(lines)) from None
+
+
+def _joined(base: Path, name: str) -> str:
+    """`name` relative to `base` (absolute names unchanged); in a glob pattern `base` is escaped."""
+    if Path(name).is_absolute():
+        return name
+    if glob.has_magic(name):
+        return os.path.join(glob.escape(str(base)), name)
+    return str(base / name)
+
+
+def resolve_paths(recipe: Recipe, base) -> Recipe:
+    """A copy of `recipe` whose relative input paths (files, angle files, spectrum patterns) are joined to `base`.
+
+    :func:`load_recipe` calls it with the recipe file's folder; absolute paths are kept.
+    """
+    base = Path(base)
+    inputs = recipe.inputs
+    if inputs.files is not None:
+        f = inputs.files
+        angles = f.angles
+        if isinstance(angles, dict):
+            angles = {k: _joined(base, v) for k, v in angles.items()}
+        elif angles is not None:
+            angles = _joined(base, angles)
+        files = f.model_copy(update={"signals": {k: _joined(base, v) for k, v in f.signals.items()},
+                                     "angles": angles})
+        inputs = inputs.model_copy(update={"files": files})
+    if inputs.spectra is not None:
+        sp = inputs.spectra
+        inputs = inputs.model_copy(update={"spectra": sp.model_copy(
+            update={"files": [_joined(base, p) for p in sp.files]})})
+    return recipe.model_copy(update={"inputs": inputs})
 
 
 MAX_RECIPE_BYTES = 1 << 20

@@ -148,6 +148,8 @@ def run_recipe(recipe: Recipe | str | Path, out_dir, *, resume: bool = False, lo
     Steps: ``1-inputs``, ``2-align``, ``2b-denoise``, ``2c-views``, ``3-reconstruct``, ``4-quantify``,
     ``5-report``; each writes ``step.json`` (hash of its settings and of the steps before it, seconds,
     versions) when done, and ``resume=True`` skips a step whose ``step.json`` matches.
+    A recipe file's relative input paths name files beside it (:func:`~chemtomo.pipeline.recipe.load_recipe`);
+    a :class:`Recipe` object's are taken as given.
     `threads` (CPU threads, :func:`chemtomo.core.threads.set_threads`) overrides the recipe's
     ``threads``; with neither, the threads are left as they are. The count used is in ``run.json``.
     """
@@ -283,7 +285,7 @@ def _run_steps(recipe: Recipe, out: Path, *, resume: bool, log, progress, inputs
 
         def quant_work(folder):
             quantify_run(recon_dir, folder, core=q.core, core_rule=q.core_rule,
-                         coverage_threshold=q.coverage_threshold)
+                         coverage_threshold=q.coverage_threshold, smooth=q.smooth, min_size=q.min_size)
 
         step("4-quantify", resolved["quantify"], quant_work, lambda f: f)
     if recipe.report:

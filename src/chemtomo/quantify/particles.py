@@ -8,7 +8,11 @@
    element volumes each scaled to its 99.9th percentile. The default is the
    element sum: it is about one in every pure phase, while HAADF is brighter in
    a heavy core than in its shell, and Otsu's level on HAADF then found the
-   core alone (Au@Ag, HAADF 3:1);
+   core alone (Au@Ag, HAADF 3:1). The reference is smoothed by a Gaussian of
+   ``smooth`` voxels (default 1) before the threshold, and objects far smaller
+   than the largest particle are dropped (``min_size=None``): on noisy
+   reconstructions the noise otherwise forms hundreds of small "particles"
+   (docs/quantify.md);
 2. per particle, composition of the whole particle and, with ``core=ELEMENT``,
    of its core (voxels where that element makes up at least half of the
    local total, or with ``core_rule="otsu"`` where its volume exceeds its Otsu
@@ -22,6 +26,10 @@
 
 Particles touching the volume border are kept but flagged (``touches_border``):
 their size, composition and thickness describe only the part inside.
+
+Lengths are in nm (columns ``*_nm``, volume ``volume_nm3``) with a voxel size, and
+in voxels (``*_vox``; the volume is the ``voxels`` column) with ``voxel_size=None``,
+when the pixel size is not known.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from .composition import _element, composition
 from .haadf import alloying_index
 from .haadf import otsu_threshold
 from .profiles import interface_width, radial_profile
-from .segment import particles_from_labels, segment_particles
+from .segment import auto_min_size, particles_from_labels, segment_particles
 from .shell import shell_thickness
 
 
@@ -59,18 +67,44 @@ def _reference(volumes, reference, elements):
     return total
 
 
-def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str | None = None,
+#: the pixel size chemtomo records when no input file carries one (:func:`chemtomo.io.read_tilt_series`)
+UNKNOWN_PIXEL_SIZE = 1.0
+
+
+def run_voxel_size(info: dict) -> float | None:
+    """The voxel edge in nm of a run's ``chemtomo.json`` record, or None when no pixel size is known.
+
+    A run records ``voxel_size`` (nm) and ``provenance.pixel_size_nm``; input files that carry no pixel
+    size give 1.0 (:data:`UNKNOWN_PIXEL_SIZE`), so a missing, null or 1.0 value means "not known" (a
+    true 1 nm voxel loses nothing: its lengths in voxels are the same numbers; ``voxel_size=`` of
+    :func:`chemtomo.pipeline.quantify.quantify_run` and ``chemtomo quantify --pixel-size`` state it).
+    """
+    size = info.get("voxel_size")
+    recorded = (info.get("provenance") or {}).get("pixel_size_nm", size)
+    if size is None or recorded is None or float(size) == UNKNOWN_PIXEL_SIZE:
+        return None
+    return float(size)
+
+
+def length_unit(voxel_size: float | None) -> str:
+    """The suffix of the length columns: ``"nm"`` with a voxel size, ``"vox"`` (voxels) without one."""
+    return "nm" if voxel_size is not None else "vox"
+
+
+def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference: str | None = None,
                      core: str | None = None, counts: bool = False, k_factors: dict | None = None,
                      coverage_threshold: float | None = None, threshold: float | None = None,
-                     min_size: int = 27, min_distance: int = 3, labels=None, core_rule: str = "share") -> dict:
+                     min_size: int | None = None, min_distance: int = 3, labels=None, core_rule: str = "share",
+                     smooth: float = 1.0) -> dict:
     """Segment the particles of a volume set and measure each one.
 
     Parameters
     ----------
     volumes : dict of str to array (ny, nz, nx)
         Element (or line) volumes, optionally with the `reference` volume.
-    voxel_size : float, default 1.0
-        Voxel edge in nm; sizes and thicknesses are returned in nm.
+    voxel_size : float or None, default 1.0
+        Voxel edge in nm; sizes and thicknesses are returned in nm (``*_nm`` columns). None: the
+        pixel size is not known, lengths are in voxels (``*_vox`` columns, no ``volume_nm3``).
     reference : str, optional
         Name of the volume to segment (e.g. "HAADF"); it is not an element.
         Default: the element sum (module notes). A "HAADF" volume is never an element.
@@ -88,9 +122,17 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
     k_factors : dict, optional
         Cliff-Lorimer k-factors for ``counts=True``.
     coverage_threshold : float, optional
-        Shell thickness (nm) above which the core counts as covered; default one voxel.
-    threshold, min_size, min_distance
-        Segmentation parameters (:func:`~chemtomo.quantify.segment.segment_particles`).
+        Shell thickness (nm, or voxels without a voxel size) above which the core counts as covered;
+        default one voxel.
+    smooth : float, default 1.0
+        Gaussian sigma in voxels applied to the reference before the threshold (segmentation and the
+        outer surface of the shell thickness; compositions use the volumes as given); 0: none.
+    min_size : int or None, default None
+        Smallest particle in voxels; None: 27, or a twentieth of the largest particle's voxels if more
+        (:func:`~chemtomo.quantify.segment.auto_min_size`).
+    threshold, min_distance
+        Segmentation parameters (:func:`~chemtomo.quantify.segment.segment_particles`); `threshold`
+        is a level of the smoothed reference.
     labels : int array (ny, nz, nx), optional
         Use these particles instead of segmenting (e.g. the full data's, when
         quantifying resampled data); `threshold` (default Otsu's level of the
@@ -101,7 +143,8 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
     dict
         ``{"rows": [one dict per particle], "threshold": level, "elements": [...],
         "thickness": {particle: ShellThickness}, "profiles": {particle: radial profiles},
-        "labels": label volume}``.
+        "labels": label volume, "length_unit": "nm" or "vox", "smooth": sigma (voxels),
+        "min_size": the smallest particle size used (voxels; None with `labels`)}``.
     """
     if not volumes:
         raise ChemtomoError("quantify needs at least one volume")
@@ -113,9 +156,18 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
         raise ChemtomoError("quantify needs at least one element volume besides the reference")
     if core is not None and core not in {_element(n) for n in elements}:
         raise ChemtomoError(f"core element {core!r} has no volume; the elements are {', '.join(elements)}")
-    if not voxel_size > 0:
-        raise ChemtomoError(f"voxel_size must be positive (nm), got {voxel_size!r}")
+    unit = length_unit(voxel_size)
+    if voxel_size is None:
+        voxel_size = 1.0  # lengths in voxels
+    elif not (isinstance(voxel_size, (int, float, np.integer, np.floating)) and np.isfinite(voxel_size)
+              and voxel_size > 0):
+        raise ChemtomoError(f"voxel_size must be positive (nm) or None (unknown: lengths in voxels), got {voxel_size!r}")
+    if not (isinstance(smooth, (int, float, np.integer, np.floating)) and np.isfinite(smooth) and smooth >= 0):
+        raise ChemtomoError(f"smooth must be a Gaussian sigma >= 0 in voxels (0: none), got {smooth!r}")
+    sigma = float(smooth)
     ref = _reference(volumes, reference, elements)
+    if sigma > 0:
+        ref = ndimage.gaussian_filter(ref, sigma)
     if labels is None:
         parts = segment_particles(ref, threshold=threshold, min_size=min_size, min_distance=min_distance)
     else:
@@ -140,18 +192,23 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
     for k in range(1, parts.n + 1):
         m = parts.mask(k)
         n_vox = int(m.sum())
-        row = {"particle": k, "voxels": n_vox, "volume_nm3": n_vox * voxel_size**3,
-               "diameter_nm": (6 * n_vox / np.pi) ** (1 / 3) * voxel_size,
-               "touches_border": bool(parts.touches_border[k - 1])}
-        comp = composition(elements, m, counts=counts, k_factors=k_factors)
-        row.update({f"at_{e}": x for e, x in comp["atomic"].items()})
-        row.update({f"wt_{e}": x for e, x in comp["weight"].items()})
+        row = {"particle": k, "voxels": n_vox} | ({"volume_nm3": n_vox * voxel_size**3} if unit == "nm" else {})
+        row.update({f"diameter_{unit}": (6 * n_vox / np.pi) ** (1 / 3) * voxel_size,
+                    "touches_border": bool(parts.touches_border[k - 1])})
+        try:
+            comp = composition(elements, m, counts=counts, k_factors=k_factors)
+            row.update({f"at_{e}": x for e, x in comp["atomic"].items()})
+            row.update({f"wt_{e}": x for e, x in comp["weight"].items()})
+        except ChemtomoError as err:
+            if "not positive" not in str(err):  # bad k-factors and the like stop the run
+                raise
+            row["composition_error"] = str(err)  # a particle of noise (zero or negative values), say so
         if len(elements) == 2:
             first = next(iter(clipped.values()))
             share = np.divide(first, total, out=np.zeros_like(total), where=total > 0)
             row["alloying_index"] = alloying_index(share, m)
         radii, prof = radial_profile(clipped, m, voxel_size=voxel_size)
-        profiles[k] = {"radius_nm": radii.tolist(), **{e: p.tolist() for e, p in prof.items()}}
+        profiles[k] = {f"radius_{unit}": radii.tolist(), **{e: p.tolist() for e, p in prof.items()}}
         if core is not None:
             near = ndimage.binary_dilation(m, iterations=2)
             share, level = core_field[0], core_field[1]
@@ -163,13 +220,19 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
             share = np.where(ndimage.binary_dilation(core_m, iterations=2) & m, share, 0.0)
             if core_m.any() and (m & ~core_m).any():
                 try:  # the core element falls from its core level to zero across the core/shell interface
-                    row["interface_width_nm"] = interface_width(radii, np.nan_to_num(prof[core_field[2]]))
+                    row[f"interface_width_{unit}"] = interface_width(radii, np.nan_to_num(prof[core_field[2]]))
                 except ChemtomoError as err:
                     row["interface_error"] = str(err)
             for region, rm in (("core", core_m), ("shell", m & ~core_m)):
                 row[f"{region}_voxels"] = int(rm.sum())
                 if rm.any():
-                    rc = composition(elements, rm, counts=counts, k_factors=k_factors)
+                    try:
+                        rc = composition(elements, rm, counts=counts, k_factors=k_factors)
+                    except ChemtomoError as err:
+                        if "not positive" not in str(err):
+                            raise
+                        row[f"{region}_composition_error"] = str(err)
+                        continue
                     row.update({f"{region}_at_{e}": x for e, x in rc["atomic"].items()})
             if core_m.any():
                 field = np.where(parts.labels == k, ref, np.minimum(ref, parts.threshold * 0.5))
@@ -178,13 +241,16 @@ def quantify_volumes(volumes: dict, *, voxel_size: float = 1.0, reference: str |
                                          voxel_size=voxel_size)
                     s = st.summary(cover)
                     thick[k] = st
-                    row.update({"shell_mean_nm": s["mean"], "shell_std_nm": s["std"], "shell_min_nm": s["min"],
-                                "shell_p05_nm": s["p05"], "shell_asymmetry": s["asymmetry"],
-                                "shell_max_nm": s["max"], "coverage": s["coverage"],
-                                "coverage_threshold_nm": cover, "thin_direction_yzx": s["thin_direction"],
+                    row.update({f"shell_mean_{unit}": s["mean"], f"shell_std_{unit}": s["std"],
+                                f"shell_min_{unit}": s["min"], f"shell_p05_{unit}": s["p05"],
+                                "shell_asymmetry": s["asymmetry"], f"shell_max_{unit}": s["max"],
+                                "coverage": s["coverage"], f"coverage_threshold_{unit}": cover,
+                                "thin_direction_yzx": s["thin_direction"],
                                 "shell_unknown_fraction": s["unknown_fraction"]})
                 except ChemtomoError as err:
                     row["shell_error"] = str(err)
         rows.append(row)
     return {"rows": rows, "threshold": parts.threshold, "elements": list(elements), "thickness": thick,
-            "labels": parts.labels, "profiles": profiles}
+            "labels": parts.labels, "profiles": profiles, "length_unit": unit, "smooth": sigma,
+            "min_size": (None if labels is not None else int(min_size) if min_size is not None
+                         else auto_min_size(int(parts.sizes[0])))}

@@ -63,7 +63,7 @@ def split_uncertainty(series: TiltSeries, method: str, full: dict, *, n_splits: 
     iterations, thickness, options
         Passed to the reconstruction, as for the full data.
     quantify_options : dict, optional
-        Keywords of :func:`quantify_volumes`, as for the full data.
+        Keywords of :func:`quantify_volumes`, as for the full data (``voxel_size`` default: the series').
     progress : callable(name, done, total), optional
         Called as ``("uncertainty", halves done, 2 * n_splits)`` and, during each reconstruction, as
         :func:`~chemtomo.recon.reconstruct_series` calls it.
@@ -94,7 +94,7 @@ def split_uncertainty(series: TiltSeries, method: str, full: dict, *, n_splits: 
         for half in _halves(series, gen):
             vs = reconstruct_series(half, method, iterations=iterations, thickness=thickness, options=options,
                                     progress=progress)
-            results.append(quantify_volumes(vs.volumes, voxel_size=vs.voxel_size, **q))
+            results.append(quantify_volumes(vs.volumes, **({"voxel_size": vs.voxel_size} | q)))
             if progress is not None:
                 progress("uncertainty", 2 * split + len(results), 2 * int(n_splits))
         for i, (a, b) in enumerate(zip(results[0]["rows"], results[1]["rows"])):

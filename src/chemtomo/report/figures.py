@@ -78,12 +78,14 @@ def batch_figure(rows: list[dict], path, *, element: str | None = None) -> Path:
     if element is None:
         element = next((k[3:] for k in rows[0] if k.startswith("at_") and not k.endswith("_sd")), None)
     inside = [r for r in rows if not r.get("touches_border")]
+    u = row_length_unit(rows)
+    label = {"nm": "nm", "vox": "voxels"}[u]
 
     def col(key):
         return np.array([r[key] for r in inside if r.get(key) is not None and np.isfinite(r[key])], float)
 
-    panels = [("diameter_nm", "equivalent diameter (nm)"), (f"at_{element}", f"{element} atomic fraction"),
-              ("shell_mean_nm", "mean shell thickness (nm)"), ("coverage", "shell coverage")]
+    panels = [(f"diameter_{u}", f"equivalent diameter ({label})"), (f"at_{element}", f"{element} atomic fraction"),
+              (f"shell_mean_{u}", f"mean shell thickness ({label})"), ("coverage", "shell coverage")]
     panels = [(k, lab) for k, lab in panels if col(k).size]
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.0 * (len(panels) + 1), 2.8), squeeze=False)
     for ax, (k, lab) in zip(axes[0], panels):
@@ -92,16 +94,22 @@ def batch_figure(rows: list[dict], path, *, element: str | None = None) -> Path:
         ax.set_xlabel(lab, fontsize=8)
         ax.set_ylabel("particles", fontsize=8)
     ax = axes[0, -1]
-    pairs = [(r["diameter_nm"], r[f"at_{element}"], r.get(f"at_{element}_sd", 0.0)) for r in inside
-             if r.get(f"at_{element}") is not None]
+    pairs = [(r[f"diameter_{u}"], r[f"at_{element}"], r.get(f"at_{element}_sd", 0.0)) for r in inside
+             if r.get(f"at_{element}") is not None and r.get(f"diameter_{u}") is not None]
     if pairs:
         d, x, e = np.array(pairs, float).T
         ax.errorbar(d, x, yerr=np.nan_to_num(e), fmt="o", ms=3, color="k", ecolor="0.6")
-    ax.set_xlabel("equivalent diameter (nm)", fontsize=8)
+    ax.set_xlabel(f"equivalent diameter ({label})", fontsize=8)
     ax.set_ylabel(f"{element} atomic fraction", fontsize=8)
     fig.suptitle(f"{len(inside)} particles ({len(rows) - len(inside)} at the border left out)", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def row_length_unit(rows: list[dict]) -> str:
+    """``"nm"`` if any particle row has lengths in nm (``diameter_nm``), else ``"vox"`` (voxels: no pixel size)."""
+    return "nm" if any(r.get("diameter_nm") is not None for r in rows) or not any(
+        "diameter_vox" in r for r in rows) else "vox"
 
 
 def save_figure(fig, path, *, dpi: int = 90) -> Path:

@@ -101,10 +101,12 @@ def _profiles(volumes: dict, quant: dict | None) -> str:
     axes[0].legend(fontsize=7)
     if quant and quant.get("radial_profiles"):
         k0, prof = next(iter(quant["radial_profiles"].items()))
-        r = np.array(prof["radius_nm"])
-        for k, (n, p) in enumerate((n, p) for n, p in prof.items() if n != "radius_nm"):
+        key = "radius_nm" if "radius_nm" in prof else "radius_vox"
+        r = np.array(prof[key])
+        for k, (n, p) in enumerate((n, p) for n, p in prof.items() if n != key):
             axes[1].plot(r, p, color=_COLOURS[k % len(_COLOURS)], label=n)
-        axes[1].set_xlabel(f"radius from particle {k0}'s centre (nm)", fontsize=8)
+        axes[1].set_xlabel(f"radius from particle {k0}'s centre ({'nm' if key == 'radius_nm' else 'voxels'})",
+                           fontsize=8)
         axes[1].legend(fontsize=7)
     else:
         axes[1].set_axis_off()
@@ -211,13 +213,28 @@ def _table(rows: list[dict]) -> str:
     return f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
 
 
+#: the report's particle table shows at most this many particles (the largest); the CSV holds all
+MAX_TABLE_ROWS = 20
+
+
+def _particle_table(rows: list[dict], limit: int = MAX_TABLE_ROWS) -> list[str]:
+    """The `limit` largest particles (by voxels) as a table, and a line saying how many more the CSV holds."""
+    shown = sorted(rows, key=lambda r: -(r.get("voxels") or 0))[:limit]
+    parts = [_table(shown)]
+    if len(rows) > limit:
+        parts.insert(0, f"<p>{len(rows)} particles: the {limit} largest are shown; all {len(rows)}, "
+                        f"{len(rows) - limit} more, are in quantify/particles.csv.</p>")
+    return parts
+
+
 def build_report(run_dir, path=None) -> Path:
     """Write ``RUN_DIR/report.html`` (or `path`) for a folder written by ``chemtomo reconstruct``.
 
     Returns the path written.
     """
     from .. import __version__
-    from ..io.write import atomic_write, read_volume_set
+    from ..io.write import SIDECAR, atomic_write, read_volume_set
+    from ..quantify.particles import run_voxel_size
 
     run = Path(run_dir)
     vs = read_volume_set(run)
@@ -228,9 +245,14 @@ def build_report(run_dir, path=None) -> Path:
     qpath = run / "quantify" / "quantify.json"
     quant = json.loads(qpath.read_text()) if qpath.is_file() else None
     plan = next((p for p in (run / "plan.json", run.parent / "plan.json") if p.is_file()), None)
+    try:
+        known = run_voxel_size(json.loads((run / SIDECAR).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        known = vs.voxel_size
+    voxel = f"voxel {known:g} nm" if known is not None else "no pixel size recorded (lengths in voxels)"
     parts = [f"<h1>chemtomo report: {html.escape(run.name)}</h1>",
              f"<p>chemtomo {__version__}; volumes {', '.join(volumes)} of shape "
-             f"{next(iter(volumes.values())).shape} (y, z, x), voxel {vs.voxel_size:g} nm.</p>",
+             f"{next(iter(volumes.values())).shape} (y, z, x), {voxel}.</p>",
              "<h2>Acquisition and reconstruction</h2>", _summary(prov)]
     parts += ["<h2>Orthogonal slices</h2>", f"<img alt='slices' src='{_slices(volumes)}'>"]
     ov = _overlay(volumes)
@@ -249,7 +271,7 @@ def build_report(run_dir, path=None) -> Path:
     if quant:
         from .figures import batch_figure
 
-        parts += ["<h2>Particles</h2>", _table(quant["particles"])]
+        parts += ["<h2>Particles</h2>", *_particle_table(quant["particles"])]
         tmp = run / "quantify" / "particles.png"
         if not tmp.is_file():
             batch_figure(quant["particles"], tmp)
@@ -272,28 +294,79 @@ def build_report(run_dir, path=None) -> Path:
     return out
 
 
+def _run_facts(rec: dict) -> list[str]:
+    """The known facts of one reconstruction record: iterations and seconds, each only if recorded."""
+    facts = []
+    if rec.get("iterations") is not None:
+        facts.append(f"{rec['iterations']} iterations")
+    if rec.get("seconds") is not None:
+        facts.append(f"{rec['seconds']:.2f} s")
+    return facts
+
+
+def _tilts(angles) -> str:
+    return f"{len(angles)} tilts {min(angles):g}..{max(angles):g} deg" if angles else ""
+
+
+def _signal_text(rec: dict) -> str:
+    """One signal's reconstruction: its method (or the mean of several pipelines), iterations, time, tilts."""
+    if rec.get("members"):
+        parts = []
+        for m in rec["members"]:
+            name = m.get("candidate") or m.get("method")
+            parts.append(f"{name} (joint)" if m.get("joint") else
+                         " ".join([name] + ([f"({', '.join(_run_facts(m))})"] if _run_facts(m) else [])))
+        return f"mean of {len(parts)} pipelines: " + "; ".join(parts)
+    name = rec.get("candidate") or rec.get("method") or "unknown method"
+    facts = _run_facts(rec) + ([_tilts(rec.get("angles_deg"))] if rec.get("angles_deg") else [])
+    return name + (f" ({', '.join(facts)})" if facts else "")
+
+
+def _joint_items(joint: dict, label: str) -> list[tuple[str, str]]:
+    """Rows of a joint reconstruction record (all channels in one run): method, channels, tilts, chosen settings."""
+    angles = joint.get("angles_deg") if isinstance(joint.get("angles_deg"), dict) else {}
+    facts = _run_facts(joint)
+    items = [(label, f"{joint.get('method', 'unknown method')} (joint"
+                     + (f": {', '.join(angles)}" if angles else "") + ")"
+                     + (f", {', '.join(facts)}" if facts else ""))]
+    items += [(f"{name} tilts", _tilts(a)) for name, a in angles.items() if a]
+    info = joint.get("info") or {}
+    for k in ("weight", "weight_rule", "deviance_ratio", "haadf_weights"):
+        if k in info:
+            v = info[k]
+            items.append((k, json.dumps(v) if isinstance(v, dict) else f"{v:.4g}" if isinstance(v, float) else str(v)))
+    return items
+
+
 def _summary(prov: dict) -> str:
+    """The run's provenance as a table: only what it records (no placeholder for a missing number)."""
     items = []
     if prov.get("method") == "auto":
-        for label, rec in ([("counts", prov["auto"]["counts"])] if "counts" in prov["auto"] else []) + list(
-                prov["auto"].get("views", {}).items()):
-            items.append((f"auto ({label})", f"{rec['chosen']['candidate']}, best of {len(rec['ranking'])} candidates "
-                                             f"({rec['rule']})"))
-        prov = {**prov.get("joint", {}), "signals": prov.get("signals", {})}
-    if "info" in prov:  # a joint method
-        items.append(("method", f"{prov['method']} (joint), {prov.get('iterations')} iterations, "
-                                f"{prov.get('seconds', 0):.1f} s"))
-        for name, angles in prov.get("angles_deg", {}).items():
-            items.append((f"{name} tilts", f"{len(angles)} from {min(angles):g} to {max(angles):g} deg"))
-        info = prov.get("info", {})
-        for k in ("weight", "weight_rule", "deviance_ratio", "haadf_weights"):
-            if k in info:
-                items.append((k, json.dumps(info[k]) if isinstance(info[k], dict) else str(info[k])))
+        auto = prov.get("auto") or {}
+        groups = ([(f"counts: {', '.join(auto['counts'].get('signals', []))}", auto["counts"])]
+                  if "counts" in auto else []) + list(auto.get("views", {}).items())
+        for label, rec in groups:
+            chosen = (rec.get("chosen") or {}).get("candidate", "unknown")
+            n = len(rec.get("ranking", []))
+            items.append((f"auto ({label})", f"{chosen}, best of {n} candidate{'s' if n != 1 else ''}"
+                                             + (f" ({rec['rule']})" if rec.get("rule") else "")))
+        times = [f"{what} {auto[k]:.1f} s" for k, what in (("seconds", "selection"), ("final_seconds", "final run"))
+                 if auto.get(k) is not None]
+        if times:
+            items.append(("auto time", ", ".join(times)))
+        if prov.get("joint"):
+            items += _joint_items(prov["joint"], "joint run")
+    elif prov.get("info") is not None or isinstance(prov.get("angles_deg"), dict):  # a joint method
+        items += _joint_items(prov, "method")
     for name, rec in prov.get("signals", {}).items():
-        angles = rec.get("angles_deg", [])
-        tilts = f", {len(angles)} tilts {min(angles):g}..{max(angles):g} deg" if angles else ""
-        items.append((name, f"{rec.get('method')} ({rec.get('iterations') or '-'} iterations, "
-                            f"{rec.get('seconds', 0):.2f} s){tilts}"))
+        items.append((name, _signal_text(rec)))
+    den = prov.get("denoise")
+    if den:
+        items.append(("denoised", f"{den.get('method')} ({', '.join(den.get('signals', {}))}) before reconstruction"))
+    if prov.get("views_synthesis"):
+        vs = prov["views_synthesis"]
+        items.append(("views synthesized", ", ".join(f"{n}: {len(r.get('new_angles', []))} views"
+                                                     for n, r in vs.get("signals", {}).items())))
     if not items:
         return "<p>no provenance recorded</p>"
     return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"

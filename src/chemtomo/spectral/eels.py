@@ -197,7 +197,8 @@ def eels_maps(si, energy_ev, edges, *, width: float = 50.0, pre_edge=None, low_l
         if win[0] < e[0] or onset + width > e[-1] + (e[1] - e[0]):
             raise ChemtomoError(
                 f"{edge} at {onset:.0f} eV needs {win[0]:.0f}-{onset + width:.0f} eV but the spectrum covers "
-                f"{e[0]:.0f}-{e[-1]:.0f} eV; choose another edge, width or pre_edge window"
+                f"{e[0]:.0f}-{e[-1]:.0f} eV; map only the edges inside the range (--elements), record a "
+                f"wider energy range, or (Python) give a smaller width= or another pre_edge= window"
             )
         amp, r = powerlaw_background(data, e, win)
         bg = amp[..., None] * np.clip(e, 1e-3, None) ** -r[..., None]

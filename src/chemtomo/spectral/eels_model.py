@@ -32,6 +32,22 @@ def is_eels(names) -> bool:
     return bool(items) and all(is_edge(i) for i in items)
 
 
+def _range_advice(edges, onsets, lo, width, first, last, step) -> str:
+    """Why the edges do not fit in the measured energy range ``[first, last]`` eV, and what to do about it."""
+    need = f"edges {', '.join(edges)} need {lo:.0f}-{max(onsets) + width:.0f} eV"
+    covers = f"the spectrum covers {first:.0f}-{last:.0f} eV"
+    outside = [x for x, o in zip(edges, onsets) if o - max(20.0, 0.12 * o) < first - step or o + width > last + step]
+    if not outside:  # the edges fit: the fit range given starts below the spectrum
+        return f"{need} but {covers}; give an energy_window inside the spectrum"
+    inside = [x for x in edges if x not in outside]
+    keep = (f"map only {', '.join(inside)} (--elements {','.join(inside)})" if inside else
+            f"choose edges (--elements) with a background window below the onset and {width:g} eV above it inside "
+            "the spectrum")
+    return (f"{need} (a background window below each onset and {width:g} eV of edge above it) but {covers}, "
+            f"too little for {', '.join(outside)}; {keep}, or record spectra over an energy range that covers "
+            f"{', '.join(outside)}")
+
+
 def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3, delays=None, energy_window=None):
     """Basis spectra of an EELS core-loss fit: model edges, then a background ``E^-3 P(log E)``.
 
@@ -65,9 +81,9 @@ def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3,
         hi = max(onsets) + width + 20.0
     else:
         lo, hi = energy_window
-    if lo < e[0] - (e[1] - e[0]) or max(onsets) + width > e[-1] + (e[1] - e[0]):  # within a channel
-        raise ChemtomoError(f"edges {', '.join(edges)} need {lo:.0f}-{max(onsets) + width:.0f} eV but the spectrum covers "
-                            f"{e[0]:.0f}-{e[-1]:.0f} eV; choose other edges, a smaller width or another energy range")
+    step = e[1] - e[0]
+    if lo < e[0] - step or max(onsets) + width > e[-1] + step:  # within a channel
+        raise ChemtomoError(_range_advice(edges, onsets, lo, width, e[0], e[-1], step))
     used = (e >= lo) & (e <= hi)
     if used.sum() < 8:
         raise ChemtomoError(f"the fit range {lo:.0f}-{hi:.0f} eV holds {used.sum()} channels; widen energy_window")

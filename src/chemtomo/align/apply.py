@@ -17,7 +17,7 @@ from ..core.shifts import apply_shifts
 from .com import centre_of_mass, com_shifts, sinusoid_fit
 from .matching import projection_matching
 from .orientation import orient
-from .tilt_axis import rotate_stack, rotation_estimate
+from .tilt_axis import rotate_stack, rotation_estimate, rotation_from_com
 from .xcorr import xcorr_shifts
 
 METHODS = ("xcorr", "com", "matching", "xcorr+matching", "com+matching")
@@ -55,6 +55,24 @@ def _centre(stack, angles, shifts):
     out = shifts.copy()
     out[:, 1] += x_c * np.cos(theta) + z_c * np.sin(theta) + c
     return out, float(c)
+
+
+def _rotation_by_com(stack, angles, lowpass, rounds=4, tol=0.05):
+    """Tilt-axis angle (degrees) by :func:`~chemtomo.align.tilt_axis.rotation_from_com` on the registered
+    images, repeated on the images turned back by the angle so far (the band centres mix neighbouring
+    rows while the axis is turned, which shrinks each estimate; at the true angle they do not)."""
+    total, est = 0.0, None
+    for _ in range(rounds):
+        q = rotate_stack(stack, -total) if total else np.asarray(stack, np.float32)
+        try:
+            est = rotation_from_com(apply_shifts(q, -xcorr_shifts(q, angles, lowpass=lowpass)), angles)
+        except ChemtomoError:  # the object in fewer than 2 bands of rows: nothing to fit
+            return 0.0, {"angle": 0.0, "standard_error": float("inf"), "bands": 0, "offset": 0.0, "clear": False,
+                         "last_step": 0.0}
+        total += est["angle"]
+        if abs(est["angle"]) < tol:
+            break
+    return float(total), dict(est, angle=float(total), last_step=est["angle"])
 
 
 def background_level(stack) -> np.ndarray:
@@ -179,15 +197,21 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr+matchin
     if isinstance(rotation, str):
         if rotation != "estimate":
             raise ChemtomoError(f"rotation must be an angle in degrees or 'estimate', got {rotation!r}")
-        search = rotation_estimate(np.asarray(ref.data, np.float32) - level[reference][:, None, None])
+        ref0 = np.asarray(ref.data, np.float32) - level[reference][:, None, None]
+        search = dict(rotation_estimate(ref0), method="profiles")
         rotation = search["angle"]
-        if search["at_edge"]:
-            warnings.append(f"the tilt-axis rotation estimate {rotation:.2f} deg lies at the end of its searched "
-                            f"range {search['range']} deg: it is not a minimum; give --rotation in degrees")
-        elif not search["clear"]:
-            warnings.append(f"the data do not pin the tilt-axis rotation (profile spread ratio {search['ratio']:.2g}, "
-                            f"clear from 2): the estimate {rotation:.2f} deg is not to be trusted, as for specimens "
-                            "that fill the field of view; give --rotation in degrees")
+        if search["at_edge"] or not search["clear"]:
+            # objects alike at every tilt (needles, rods along the axis) do not pin the profiles: where the axis
+            # crosses each band of rows does
+            rotation, by_com = _rotation_by_com(ref0, theta, lowpass)
+            search = dict(by_com, method="centres of mass", profiles=search)
+            if not by_com["clear"]:
+                warnings.append(f"the data do not pin the tilt-axis rotation (profile spread ratio "
+                                f"{search['profiles']['ratio']:.2g}, clear from 2; centres of mass: standard error "
+                                f"{by_com['standard_error']:.2g} deg over {by_com['bands']} bands), as for specimens "
+                                f"that fill the field of view: the estimate {rotation:.2f} deg was not applied; give "
+                                "--rotation in degrees")
+                rotation = 0.0
     rotation = float(rotation)
     # measured on the reference without its background (a bright support would pull the centres of mass)
     p = _moved(ref.data, None, rotation, level[reference]) - level[reference][:, None, None].astype(np.float32)
@@ -286,14 +310,17 @@ def align_lines(summary: dict) -> list[str]:
     o, search = summary["orientation"], summary["rotation_search"]
     lines = [f"aligned on {summary['reference']} ({summary['method']}): RMS shift {summary['rms_shift']:.2f} px, "
              f"max {summary['max_shift']:.2f} px",
-             f"tilt axis along {o['measured']} in the images (profile spread ratio {o['ratio']:.3g}"
-             + (", clear" if o["clear"] else ", not clear") + ")"
+             (f"tilt axis along {o['measured']} in the images (profile spread ratio {o['ratio']:.3g}"
+              + (", clear" if o["clear"] else ", not clear") + ")" if o["measured"] else
+              f"tilt-axis direction not measured (kept along {o['stated'] if o['stated'] != 'auto' else 'y'})")
              + ("; images transposed to chemtomo's y axis" if o["transposed"] else "")]
     rot = f"in-plane rotation {summary['rotation']:.2f} deg"
-    if search is not None:
-        rot += (f", estimated over {search['range'][0]:g}..{search['range'][1]:g} deg"
-                + (" (AT THE EDGE: not a minimum)" if search["at_edge"] else "")
-                + ("" if search["clear"] else f" (not clear: spread ratio {search['ratio']:.2g})"))
+    if search is not None and search["method"] == "profiles":
+        rot += f", estimated from profiles over {search['range'][0]:g}..{search['range'][1]:g} deg"
+    elif search is not None:
+        rot += (f", estimated from centres of mass in {search['bands']} bands (standard error "
+                f"{search['standard_error']:.2g} deg" + ("" if search["clear"] else ", NOT CLEAR") + "; profiles: "
+                f"{search['profiles']['angle']:.2f} deg, spread ratio {search['profiles']['ratio']:.2g})")
     else:
         rot += " (given)"
     lines.append(rot)

@@ -103,14 +103,17 @@ def orient(series: TiltSeries, axis: str = "auto", *, reference: str | None = No
     Returns
     -------
     (series, record)
-        ``record``: ``stated``, ``measured``, ``ratio``, ``clear``, ``transposed`` (bool), ``signal`` and
+        ``record``: ``stated``, ``measured`` (None if it cannot be measured), ``ratio``, ``clear``, ``transposed`` (bool), ``signal`` and
         ``warning`` (a sentence when a stated direction is clearly contradicted by the data, else None).
     """
     stated = parse_direction(axis)
     if reference is None:
         reference = "HAADF" if "HAADF" in series else max(series.names, key=lambda n: float(
             np.abs(np.asarray(series[n].data, dtype=np.float64)).sum()))
-    found = axis_direction(series[reference].data)
+    try:
+        found = axis_direction(series[reference].data)
+    except ChemtomoError:  # too few tilts or no signal: nothing to measure, the stated direction stands
+        found = {"axis": None, "ratio": 1.0, "clear": False}
     transpose = stated == "x" or (stated == "auto" and found["axis"] == "x" and found["clear"])
     warning = None
     if stated != "auto" and found["clear"] and found["axis"] != stated:

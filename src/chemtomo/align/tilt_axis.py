@@ -148,6 +148,73 @@ def rotation_estimate(stack, *, search=5.0, step=0.25, limit=45.0) -> dict:
             "ratio": float(ratio), "clear": bool(ratio >= CLEAR)}
 
 
+def rotation_from_com(stack, angles, *, blocks=16, min_mass=0.2) -> dict:
+    """In-plane angle of the tilt axis from where the axis lies in each band of rows (degrees).
+
+    The images must be registered (drift removed, e.g. by
+    :func:`~chemtomo.align.xcorr.xcorr_shifts`) and free of background. In every band of rows the
+    centre of mass along u follows ``x_c cos(theta) + z_c sin(theta) + c``; the constant ``c`` is where
+    the tilt axis crosses that band. With the axis turned in the image, ``c`` moves linearly with the
+    band's position y, and the slope gives the angle. A shift common to whole images (a registration
+    error) moves every band alike and leaves the slope as it is. This works where
+    :func:`rotation_estimate` cannot, on objects that look alike at every tilt (needles, rods along
+    the axis); it needs the object's cross-sections inside the field of view at every tilt.
+
+    Parameters
+    ----------
+    stack : array, shape (n_tilts, ny, nu)
+        Registered images, background removed (negative values count as 0).
+    angles : array, shape (n_tilts,)
+        Tilt angles in degrees.
+    blocks : int, default 16
+        Number of bands of rows.
+    min_mass : float, default 0.2
+        Bands holding less than this share of the heaviest band's mass in some image are left out.
+
+    Returns
+    -------
+    dict
+        ``angle`` (degrees, the convention of :func:`tilt_axis_angle`), ``standard_error`` (degrees,
+        from the scatter of the bands about the line), ``bands`` (used), ``offset`` (pixels along u where
+        the axis crosses the centre row) and ``clear`` (at least 3 bands and a standard error below 1
+        degree).
+    """
+    p = np.clip(as_stack(stack).astype(np.float64), 0.0, None)
+    theta = as_angles(angles)
+    n, ny, nu = p.shape
+    if theta.size != n:
+        raise ShapeError(f"angles has {theta.size} entries but the stack has {n} images; pass one angle per image")
+    edges = np.linspace(0, ny, int(blocks) + 1).round().astype(int)
+    u = np.arange(nu) - (nu - 1) / 2
+    yc = np.arange(ny) - (ny - 1) / 2
+    cos, sin = np.cos(np.deg2rad(theta)), np.sin(np.deg2rad(theta))
+    design = np.stack([cos, sin, np.ones_like(theta)], axis=1)
+    mass = np.stack([p[:, a:b].sum(axis=(1, 2)) for a, b in zip(edges[:-1], edges[1:])], axis=1)  # (n, blocks)
+    keep = mass.min(axis=0) >= min_mass * mass.min(axis=0).max()
+    ys, cs, ws = [], [], []
+    for k in np.flatnonzero(keep):
+        band = p[:, edges[k]:edges[k + 1]]
+        com = band.sum(axis=1) @ u / mass[:, k]
+        cs.append(np.linalg.lstsq(design, com, rcond=None)[0][2])
+        ys.append(float((band.sum(axis=(0, 2)) @ yc[edges[k]:edges[k + 1]]) / band.sum()))
+        ws.append(float(mass[:, k].mean()))
+    if len(cs) < 2:
+        raise ChemtomoError("the tilt-axis angle from centres of mass needs the object in at least 2 bands of rows; "
+                            "give --rotation in degrees")
+    ys, cs, ws = np.array(ys), np.array(cs), np.array(ws)
+    a = np.stack([np.ones_like(ys), ys], axis=1) * np.sqrt(ws)[:, None]
+    coef, *_ = np.linalg.lstsq(a, cs * np.sqrt(ws), rcond=None)
+    resid = cs - (coef[0] + coef[1] * ys)
+    dof = max(len(cs) - 2, 1)
+    s2 = float((ws * resid**2).sum() / dof)
+    cov = s2 * np.linalg.pinv(a.T @ a)
+    slope, se = float(coef[1]), float(np.sqrt(max(cov[1, 1], 0.0)))
+    angle = -float(np.rad2deg(np.arctan(slope)))  # the axis turned by +angle moves c by -tan(angle) per row
+    se_deg = float(np.rad2deg(se / (1 + slope**2)))
+    return {"angle": angle, "standard_error": se_deg, "bands": int(len(cs)), "offset": float(coef[0]),
+            "clear": bool(len(cs) >= 3 and se_deg < 1.0)}
+
+
 def _vertex(grid, cost):
     i = int(np.argmin(cost))
     if 0 < i < len(grid) - 1:

@@ -195,14 +195,3 @@ def test_a_mean_must_win_by_more_than_the_noise_of_the_score():
     one, two = (truth * (1 + 0.1 * rng.standard_normal(held.size)) for _ in range(2))
     assert not auto.clearly_better(held, one, two) and not auto.clearly_better(held, two, one)
     assert auto.poisson_deviance(held, truth) == pytest.approx(auto.deviance_terms(held, truth).sum() / held.sum())
-
-
-def test_a_joint_winner_runs_on_all_counts_with_twice_the_weight_it_was_scored_with(counts):
-    series, truth, _ = counts
-    vs = auto.run(series, candidates=["dtv"])
-    chosen = vs.provenance["auto"]["counts"]["chosen"]
-    scored = chosen["options"]["weight"] / 2  # the weight dtv chose on the training half
-    assert scored > 0 and vs.provenance["joint"]["info"]["weight"] == pytest.approx(2 * scored)
-    assert "weight_search" not in vs.provenance["joint"]["info"]  # no second search on a new split
-    for e in truth:  # about a third of plain SIRT-100's error (1.07 / 1.46)
-        assert nrmse(vs[e], truth[e]) < 0.45, e

@@ -21,8 +21,7 @@ hopeless or overfitting candidate costs little
 (:data:`PATIENCE`, :data:`LOSS`), and at the latest at the last checkpoint (450 iterations); a
 best score there is noted in the ranking (the optimum is then not interior). Regularised methods
 (``tv``, the joint methods) converge: they run their default iterations, are scored at the end, and choose their own weight
-by count splitting on the training half; a joint winner's final run takes that weight, doubled for
-the doubled counts, instead of searching again on a new split. Joint candidates (HAADF with the element maps; without
+by count splitting on the training half. Joint candidates (HAADF with the element maps; without
 HAADF, two or more element maps coupled by directional TV guided by their summed counts) are
 scored like per-signal ones, on the element counts; the HAADF volume is the image candidates'
 winner. Each element then takes its best candidate, or the mean of the volumes of two or more of
@@ -86,14 +85,12 @@ class Score:
     per_signal: dict = field(default_factory=dict)
     #: held-out data predicted per signal (not recorded): averaged for a mean of candidates
     predictions: dict = field(default_factory=dict, repr=False)
-    #: options of the final run on all the data (a joint candidate's weight, scaled from the one it was scored with)
-    options: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         return {"candidate": self.candidate, "score": None if not np.isfinite(self.score) else round(self.score, 6),
                 "iterations": self.iterations, "filter_voxels": self.filters,
                 "per_signal": {k: round(v, 6) for k, v in self.per_signal.items()}, "seconds": round(self.seconds, 2),
-                **({"options": self.options} if self.options else {}), **({"note": self.note} if self.note else {})}
+                **({"note": self.note} if self.note else {})}
 
 
 def deviance_terms(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -286,8 +283,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                     preds[n] = np.asarray(op(vs[n]), dtype=np.float32)
                     per[n] = poisson_deviance(test_rows[n], preds[n])
                 scores.append(Score(cand.name, sum(per.values()), {n: vs.provenance.get("iterations") for n in names},
-                                    time.perf_counter() - start, per_signal=per, predictions=preds,
-                                    options=_full_data_options(vs.provenance.get("info", {}))))
+                                    time.perf_counter() - start, per_signal=per, predictions=preds))
             else:
                 if cand.denoise not in denoised:
                     denoised[cand.denoise] = _denoised(train, cand.denoise)
@@ -315,14 +311,6 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
             s = scores[-1]
             log(f"auto: {s.candidate}: held-out deviance {s.score:.5g} ({s.seconds:.1f} s)")
     return scores, test_rows
-
-
-def _full_data_options(info: dict) -> dict:
-    """The final run's options of a joint candidate scored on the training half: the weight it chose there,
-    doubled (all the counts carry twice the log-likelihood of half of them), so the final run neither
-    searches again nor lands elsewhere on a new split."""
-    w = info.get("weight")
-    return {"weight": float(2.0 * w)} if isinstance(w, (int, float)) and np.isfinite(w) and w > 0 else {}
 
 
 def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_offset, iterations=None,
@@ -445,8 +433,7 @@ def _members(record: dict, name: str) -> list[dict]:
     """The pipelines whose volumes signal `name` takes under ranking entry `record` (their mean if several)."""
     return record.get("members", {}).get(name) or [
         {"candidate": record["candidate"], "iterations": record["iterations"].get(name),
-         "filter_voxels": record.get("filter_voxels", {}).get(name, 0.0),
-         **({"options": record["options"]} if record.get("options") else {})}]
+         "filter_voxels": record.get("filter_voxels", {}).get(name, 0.0)}]
 
 
 def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
@@ -516,14 +503,14 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
         members[name] = _members(rec["chosen"], name)
     joint = {}  # joint candidate -> its volumes, run once over all count signals (as it was scored)
     joint_info = None
-    for name, m in {m["candidate"]: m for ms in members.values() for m in ms}.items():
-        cand = Candidate.parse(name)
+    for m in dict.fromkeys(m["candidate"] for ms in members.values() for m in ms):
+        cand = Candidate.parse(m)
         if METHODS[cand.method].joint:
             names = [n for n in ("HAADF",) if n in series] + list(choice["counts"]["signals"])
-            joint[name] = reconstruct_series(TiltSeries({n: series[n] for n in names}, pixel_size=series.pixel_size),
-                                             cand.method, thickness=thickness, axis_offset=axis_offset,
-                                             options=m.get("options") or {}, progress=progress)
-            joint_info = joint[name].provenance
+            joint[m] = reconstruct_series(TiltSeries({n: series[n] for n in names}, pixel_size=series.pixel_size),
+                                          cand.method, thickness=thickness, axis_offset=axis_offset,
+                                          progress=progress)
+            joint_info = joint[m].provenance
     volumes, signals = {}, {}
     for n, ms in members.items():
         parts, records = [], []

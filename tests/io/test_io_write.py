@@ -39,9 +39,14 @@ def test_tiff_and_zarr_volumes(tmp_path):
         assert t.imagej_metadata["unit"] == "nm" and t.imagej_metadata["spacing"] == 0.25
     assert read_volume(tmp_path / "v.tif")[1]["voxel_size"] == pytest.approx(0.25)
     write_volume(tmp_path / "v.zarr", v, voxel_size=0.25)
-    arr = zarr.open_array(str(tmp_path / "v.zarr"), mode="r")
-    np.testing.assert_array_equal(arr[...], v)
-    assert list(arr.attrs["axes"]) == ["y", "z", "x"] and arr.attrs["voxel_size_nm"] == 0.25
+    group = zarr.open_group(str(tmp_path / "v.zarr"), mode="r")  # an OME-Zarr image (NGFF 0.4)
+    np.testing.assert_array_equal(group["0"][...], v)
+    assert list(group.attrs["axes"]) == ["y", "z", "x"] and group.attrs["voxel_size_nm"] == 0.25
+    ms = group.attrs["multiscales"][0]
+    assert ms["version"] == "0.4" and [a["name"] for a in ms["axes"]] == ["y", "z", "x"]
+    assert {a["unit"] for a in ms["axes"]} == {"nanometer"}
+    assert ms["datasets"] == [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [0.25] * 3}]}]
+    assert (tmp_path / "v.zarr" / ".zattrs").is_file() and (tmp_path / "v.zarr" / "0" / ".zarray").is_file()
     write_volume(tmp_path / "v.zarr", 2 * v, voxel_size=0.5)  # overwrite a directory store
     np.testing.assert_array_equal(read_volume(tmp_path / "v.zarr")[0], 2 * v)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.tif", "v.zarr"]

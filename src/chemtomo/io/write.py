@@ -146,7 +146,8 @@ def write_volume(path, volume, *, voxel_size=1.0) -> Path:
     path : str or Path
         ``.mrc`` (``mrcfile.open(path).data`` is `volume`; voxel size in the
         header in Angstrom), ``.tif``/``.tiff`` (ImageJ, pages along y, unit nm),
-        ``.zarr`` (attrs ``axes=["y", "z", "x"]``, ``voxel_size_nm``) or ``.npy``.
+        ``.zarr`` (an OME-Zarr image, NGFF 0.4: the volume at ``"0"``, its scale in nm; attrs
+        ``axes=["y", "z", "x"]``, ``voxel_size_nm``) or ``.npy``.
     volume : array, shape (ny, nz, nx)
         The volume.
     voxel_size : float, default 1.0
@@ -191,8 +192,9 @@ def read_volume(path) -> tuple[np.ndarray, dict]:
     if suffix == ".zarr":
         import zarr
 
-        arr = zarr.open_array(str(path), mode="r")
-        meta = {"voxel_size": float(arr.attrs["voxel_size_nm"])} if "voxel_size_nm" in arr.attrs else {}
+        node = zarr.open(str(path), mode="r")
+        arr = node["0"] if isinstance(node, zarr.Group) else node  # OME-Zarr image, or a plain array (before 0.x)
+        meta = {"voxel_size": float(node.attrs["voxel_size_nm"])} if "voxel_size_nm" in node.attrs else {}
         return np.asarray(arr[...]), meta
     from .read import READERS, call_reader  # same readers as for stacks
 
@@ -327,17 +329,25 @@ def _write_tiff(tmp, volume, voxel_size):
     tiff.write_tiff(tmp, volume, voxel_size=voxel_size)
 
 
+def ome_multiscales(voxel_size: float, name: str = "") -> list[dict]:
+    """OME-NGFF 0.4 ``multiscales`` metadata of one volume ``v[y, z, x]`` with cubic voxels (nm), one scale at "0"."""
+    return [{"version": "0.4", "name": name,
+             "axes": [{"name": a, "type": "space", "unit": "nanometer"} for a in AXES],
+             "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [voxel_size] * 3}]}]}]
+
+
 def _write_zarr(tmp, volume, voxel_size):
+    """An OME-Zarr (NGFF 0.4, Zarr format 2) image: the volume at "0", its voxel size as the scale, so napari
+    and other OME readers show it at its size; chemtomo's own attrs (``axes``, ``voxel_size_nm``) as well."""
     import zarr
 
-    arr = zarr.create_array(
-        store=str(tmp),
-        shape=volume.shape,
-        dtype=volume.dtype,
-        chunks=tuple(min(n, 128) for n in volume.shape),
-        attributes={"axes": AXES, "voxel_size_nm": voxel_size, "units": "nm"},
-    )
+    root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+    arr = root.create_array("0", shape=volume.shape, dtype=volume.dtype,
+                            chunks=tuple(min(n, 128) for n in volume.shape),
+                            chunk_key_encoding={"name": "v2", "separator": "/"})
     arr[...] = volume
+    root.attrs.update({"multiscales": ome_multiscales(voxel_size, Path(tmp).stem), "axes": AXES,
+                       "voxel_size_nm": voxel_size, "units": "nm"})
 
 
 def _write_npy(tmp, volume, voxel_size):

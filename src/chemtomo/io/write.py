@@ -147,7 +147,8 @@ def write_volume(path, volume, *, voxel_size=1.0) -> Path:
         ``.mrc`` (``mrcfile.open(path).data`` is `volume`; voxel size in the
         header in Angstrom), ``.tif``/``.tiff`` (ImageJ, pages along y, unit nm),
         ``.zarr`` (an OME-Zarr image, NGFF 0.4: the volume at ``"0"``, its scale in nm; attrs
-        ``axes=["y", "z", "x"]``, ``voxel_size_nm``) or ``.npy``.
+        ``axes=["y", "z", "x"]``, ``voxel_size_nm``), ``.hspy`` (a HyperSpy signal, axes y, z, x in
+        nm) or ``.npy``.
     volume : array, shape (ny, nz, nx)
         The volume.
     voxel_size : float, default 1.0
@@ -216,7 +217,7 @@ def write_volume_set(volume_set: VolumeSet, out_dir, *, formats=("mrc",)) -> lis
     out_dir : str or Path
         Created if missing; files ``NAME.<fmt>`` and ``chemtomo.json`` are replaced.
     formats : sequence of str, default ("mrc",)
-        Any of "mrc", "tif", "tiff", "zarr", "npy".
+        Any of "mrc", "tif", "tiff", "zarr", "npy", "hspy".
 
     Returns
     -------
@@ -286,7 +287,7 @@ def read_volume_set(out_dir) -> VolumeSet:
     volumes = {}
     for name in names:
         available = files.get(name, {})
-        fmt = next((f for f in ("mrc", "zarr", "npy", "tif", "tiff") if f in available), None)
+        fmt = next((f for f in ("mrc", "zarr", "npy", "tif", "tiff", "hspy") if f in available), None)
         if fmt is None:
             raise FileFormatError(f"{side} lists no file for volume {name!r}; rewrite the folder")
         vol, _ = read_volume(out_dir / available[fmt])
@@ -329,6 +330,11 @@ def _write_tiff(tmp, volume, voxel_size):
     tiff.write_tiff(tmp, volume, voxel_size=voxel_size)
 
 
+def _volume_name(tmp) -> str:
+    """The volume's name from the temporary :func:`atomic_write` gives (``.NAME.<random>.tmp.<ext>``)."""
+    return Path(tmp).name.lstrip(".").split(".")[0]
+
+
 def ome_multiscales(voxel_size: float, name: str = "") -> list[dict]:
     """OME-NGFF 0.4 ``multiscales`` metadata of one volume ``v[y, z, x]`` with cubic voxels (nm), one scale at "0"."""
     return [{"version": "0.4", "name": name,
@@ -346,8 +352,17 @@ def _write_zarr(tmp, volume, voxel_size):
                             chunks=tuple(min(n, 128) for n in volume.shape),
                             chunk_key_encoding={"name": "v2", "separator": "/"})
     arr[...] = volume
-    root.attrs.update({"multiscales": ome_multiscales(voxel_size, Path(tmp).stem), "axes": AXES,
+    root.attrs.update({"multiscales": ome_multiscales(voxel_size, _volume_name(tmp)), "axes": AXES,
                        "voxel_size_nm": voxel_size, "units": "nm"})
+
+
+def _write_hspy(tmp, volume, voxel_size):
+    """A HyperSpy signal with axes y, z, x in nm (:meth:`chemtomo.core.data.VolumeSet.to_hyperspy`)."""
+    from ..core.data import VolumeSet
+
+    name = _volume_name(tmp)
+    VolumeSet({name: volume}, voxel_size=voxel_size).to_hyperspy(name).save(str(tmp), overwrite=True,
+                                                                          file_format="HSPY")
 
 
 def _write_npy(tmp, volume, voxel_size):
@@ -356,7 +371,8 @@ def _write_npy(tmp, volume, voxel_size):
 
 
 #: Volume file extension -> writer(tmp_path, float32 volume, voxel_size_nm).
-VOLUME_WRITERS = {".mrc": _write_mrc, ".tif": _write_tiff, ".tiff": _write_tiff, ".zarr": _write_zarr, ".npy": _write_npy}
+VOLUME_WRITERS = {".mrc": _write_mrc, ".tif": _write_tiff, ".tiff": _write_tiff, ".zarr": _write_zarr, ".npy": _write_npy,
+                  ".hspy": _write_hspy}
 
 
 def _check_size(value, name):

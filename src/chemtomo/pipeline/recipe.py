@@ -132,9 +132,11 @@ class Inputs(_Model):
 
 class Align(_Model):
     reference: str = "HAADF"
-    method: Literal["xcorr", "com", "matching", "xcorr+matching", "com+matching"] = "xcorr+matching"
+    method: Literal["xcorr", "com", "matching", "xcorr+matching", "com+matching"] = "xcorr"
     iterations: int = 5
     centre: bool = True
+    rotation: Union[float, Literal["estimate"]] = "estimate"
+    tilt_axis: Literal["auto", "y", "x"] = "auto"
 
 
 class Denoise(_Model):
@@ -251,7 +253,7 @@ class Quantify(_Model):
 
 
 class Outputs(_Model):
-    formats: list[Literal["mrc", "tiff", "zarr"]] = ["mrc"]
+    formats: list[Literal["mrc", "tiff", "zarr", "hspy"]] = ["mrc"]
 
 
 class Recipe(_Model):

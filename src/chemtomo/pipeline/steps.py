@@ -54,7 +54,8 @@ def align(series: TiltSeries, settings: Align, progress: Progress | None = None)
     from ..align import align_series
 
     aligned, info = align_series(series, reference=settings.reference, method=settings.method,
-                                 iterations=settings.iterations, centre=settings.centre, progress=progress)
+                                 iterations=settings.iterations, centre=settings.centre, rotation=settings.rotation,
+                                 tilt_axis=settings.tilt_axis, progress=progress)
     return aligned, info
 
 

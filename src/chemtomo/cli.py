@@ -389,6 +389,7 @@ def simulate(
 def maps(
     inputs: List[Path] = typer.Argument(..., help="Spectrum-image files, one per tilt (.bcf, .emd, .hspy, .dm4, ...)."),
     elements: Optional[str] = typer.Option(None, "--elements", help="Comma-separated elements or lines, e.g. Fe,Pt or Fe,Pt_Ma, or EELS edges, e.g. O_K,Fe_L23. Default: the list the first file stores (a Bruker .bcf's selection)."),
+    energy_correction: float = typer.Option(0.0, "--energy-correction", help="keV added to every file's energy axis, when a note says the known lines sit off their energies (e.g. -0.030)."),
     spectrum: Optional[str] = typer.Option(None, "--spectrum", help="Files with several spectrum images (Velox .emd with EDS and EELS): the one to map, by title or index (`chemtomo signals FILE` lists them). Default: the first."),
     method: Optional[str] = typer.Option(None, "--method", help="window (integration with background windows), fit (NNLS model), regularised (joint Poisson fit with a spatial prior, for low dose) or learned (network on whole-spectrum estimates, low dose; writes std/<line>.mrc uncertainties). Default: fit for EELS edges (O_K,Fe_L23; window refuses edges on one another's tails), window for X-ray lines."),
     angles: Optional[Path] = typer.Option(None, "--angles", help="Text file with one angle in degrees per input file (not needed for a single file: 0 degrees)."),
@@ -408,7 +409,8 @@ def maps(
         summary = maps_to_directory(list(map(str, inputs)), elements, stage, method=method,
                                     angles=str(angles) if angles else None, angles_from_names=angles_from_names,
                                     downsample=downsample, weights=weights or None, keep_undetected=keep_undetected,
-                                    progress=_bar_progress(bar), read_noise=read_noise, signal=spectrum)
+                                    progress=_bar_progress(bar), read_noise=read_noise, signal=spectrum,
+                                    energy_correction=energy_correction)
     if summary["elements_from_file"]:
         out.print(f"elements from {inputs[0].name}: {', '.join(summary['elements_from_file'])} (--elements to choose)")
     for note in summary["notes"]:

@@ -51,7 +51,7 @@ def write_maps(series: TiltSeries, out_dir) -> list[Path]:
 def maps_to_directory(inputs, elements, out_dir, *, method: str | None = None, angles=None,
                       angles_from_names: bool = False, fwhm_mnka: float = 130.0, downsample: int = 1,
                       weights=None, keep_undetected: bool = False, progress=None, read_noise=None,
-                      signal=None) -> dict:
+                      signal=None, energy_correction: float = 0.0) -> dict:
     """Everything ``chemtomo maps INPUT... --elements Fe,Pt --out DIR`` does: read, map, write.
 
     Parameters
@@ -86,6 +86,9 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str | None = None, a
     signal : str or int, optional
         The spectrum image to read from files holding several (Velox ``.emd`` with EDS and EELS), by title
         or index (:func:`chemtomo.io.instrument.list_signals`); default the first.
+    energy_correction : float, default 0
+        keV added to every file's energy axis (the correction a note suggests when the known lines sit off
+        their energies, :func:`chemtomo.spectral.calibration.energy_offset`).
     read_noise : float or "auto", optional
         Gaussian read-out noise per channel in electrons (CCD spectra, negative readings allowed), for
         methods fit, regularised and learned; ``"auto"`` estimates it per tilt
@@ -108,6 +111,8 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str | None = None, a
     if method is None:
         method = "fit" if is_eels(elements) else "window"
     options = {"signal": signal} if signal is not None else {}
+    if energy_correction:
+        options["energy_correction"] = float(energy_correction)
     if read_noise is not None:
         if method == "window":
             raise ChemtomoError("read noise is for methods fit, regularised and learned; drop --read-noise or use "

@@ -56,6 +56,21 @@ def file_elements(path, downsample=1, signal=None) -> list[str]:
     return found
 
 
+def _check_calibration(si, energy, lines, fwhm_mnka, beam, name, notes) -> dict | None:
+    """:func:`.calibration.energy_offset` of the first file; a note with the correction when it is off."""
+    from .calibration import energy_offset
+
+    try:
+        check = energy_offset(si, energy, lines, fwhm_mnka=fwhm_mnka, beam_energy=beam)
+    except ChemtomoError:  # no line inside the range: the map methods say so themselves
+        return None
+    if check["off"]:
+        notes.append(f"the known lines of {', '.join(lines)} sit {1e3 * check['offset']:+.0f} eV from their "
+                     f"energies in {name} (significance {check['significance']:.0f}): its energy axis looks off; "
+                     f"--energy-correction {-check['offset']:.3f} (keV, added to every file's axis) corrects it")
+    return check
+
+
 def _bin_image(img, shape):
     if img is None:
         return None
@@ -98,7 +113,10 @@ def maps_series(files, elements, *, method: str | None = None, angles=None, fwhm
         Passed to the map function (e.g. ``width=``, ``background=``, ``read_noise=`` for every method but
         ``"window"``: a number, or ``"auto"`` estimated per tilt), except ``signal``: the spectrum image to
         read from files holding several (Velox ``.emd`` with EDS and EELS), by title or index
-        (:func:`chemtomo.io.instrument.list_signals`).
+        (:func:`chemtomo.io.instrument.list_signals`); and ``energy_correction`` (keV), added to every file's
+        energy axis. The first file's calibration is checked against the known lines
+        (:func:`.calibration.energy_offset`): ``metadata["energy_check"]``, and a note with the correction
+        when the lines sit off their energies.
 
     `elements` may be None or empty: the element list stored in the first file (a Bruker ``.bcf``'s
     selection in Esprit) is used then, and recorded as ``metadata["elements_from_file"]``.
@@ -155,6 +173,7 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
 
     options = dict(options)
     signal = options.pop("signal", None)
+    correction = float(options.pop("energy_correction", 0.0) or 0.0)  # keV added to every file's energy axis
     from_file = None
     if not elements:
         elements = from_file = file_elements(files if isinstance(files, (str, Path)) else (list(files) or [""])[0],
@@ -195,7 +214,7 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
     for i in order:
         path = files[i]
         d = _read(path, downsample, signal)
-        si, energy = d["spectrum_image"], np.asarray(d["energy"])
+        si, energy = d["spectrum_image"], np.asarray(d["energy"]) + correction
         if ref is None:
             first_notes = list(d.get("notes") or [])
             ref = (path, si.shape, energy, d.get("pixel_size"))
@@ -205,6 +224,7 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
             lines = split_names(elements) if eels else resolve_lines(elements, energy, beam_energy=beam)
             if not eels:
                 options = {"beam_energy": beam, **options}
+                calibration = _check_calibration(si, energy, lines, fwhm_mnka, beam, path.name, first_notes)
         else:
             if si.shape != ref[1]:
                 raise ShapeError(
@@ -252,6 +272,10 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
         meta["read_noise"] = noises  # electrons per channel, per tilt (sorted by angle)
     if from_file:
         meta["elements_from_file"] = from_file
+    if not eels:
+        meta["energy_check"] = calibration
+    if correction:
+        meta["energy_correction_keV"] = correction
     if first_notes:
         meta["notes"] = first_notes
     series = TiltSeries(signals, pixel_size=float(ref[3] or 1.0), metadata=meta)

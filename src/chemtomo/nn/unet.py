@@ -175,14 +175,20 @@ def apply(model: UNet, counts: torch.Tensor, guide: torch.Tensor | None = None) 
     return torch.where(m > _TINY, y * m, torch.zeros_like(y))
 
 
+#: pixels of reflected image added on every side before a network runs: the convolutions' zero padding
+#: then falls outside the image (without it, learned maps had a frame 13-25 % too dark in their outer 2 px)
+MARGIN = 8
+
+
 def forward_any_size(model: UNet, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)`` for inputs ``(b, c, ny, nu)`` of any size: reflect-padded to a multiple of
-    ``2 ** levels`` (replicate where the image is too small to reflect) and cropped back."""
+    """``model(x)`` for inputs ``(b, c, ny, nu)`` of any size: reflect-padded by :data:`MARGIN` on every side
+    and to a multiple of ``2 ** levels`` (replicate where the image is too small to reflect), cropped back."""
     ny, nu = x.shape[-2:]
     k = 2 ** model.levels
-    py, pu = (-ny) % k, (-nu) % k
+    my, mu = min(MARGIN, ny - 1), min(MARGIN, nu - 1)
+    py, pu = (-(ny + 2 * my)) % k + 2 * my, (-(nu + 2 * mu)) % k + 2 * mu
     if py or pu:
-        mode = "reflect" if py < ny and pu < nu else "replicate"
+        mode = "reflect" if py // 2 < ny and pu // 2 < nu and py - py // 2 < ny and pu - pu // 2 < nu else "replicate"
         x = F.pad(x, (pu // 2, pu - pu // 2, py // 2, py - py // 2), mode=mode)
     return model(x)[..., py // 2: py // 2 + ny, pu // 2: pu // 2 + nu]
 

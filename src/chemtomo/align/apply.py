@@ -76,10 +76,12 @@ def _rotation_by_com(stack, angles, lowpass, rounds=4, tol=0.05):
 
 
 def background_level(stack) -> np.ndarray:
-    """Each image's background: the median of its outermost pixel frame, shape (n_tilts,)."""
+    """Each image's vacuum level, shape (n_tilts,): the median of its outermost pixel frame, or the image's
+    5th percentile where that is lower (a specimen that fills the field, such as a FIB section, has
+    material, not vacuum, in its frame; its holes and thinnest parts are the darkest pixels)."""
     p = np.asarray(stack, dtype=np.float64)
     frame = np.concatenate([p[:, 0, :], p[:, -1, :], p[:, 1:-1, 0], p[:, 1:-1, -1]], axis=1)
-    return np.median(frame, axis=1)
+    return np.minimum(np.median(frame, axis=1), np.percentile(p.reshape(p.shape[0], -1), 5, axis=1))
 
 
 def _moved(stack, shifts, rotation, level):

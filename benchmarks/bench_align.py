@@ -119,7 +119,7 @@ def row(series, how, stack, angles, seconds, note=""):
 def _meta_note(m):
     rs = m["rotation_search"]
     return (f"axis along {m['orientation']['measured']}, rotation {m['rotation']:.2f} deg"
-            + (f" (se {rs['standard_error']:.2g})" if rs else "")
+            + (f" ({rs['method']}" + ("" if rs["clear"] else ", not clear: not applied") + ")" if rs else "")
             + (f", axis found {m['axis_found_at']:+.1f} px" if m["axis_found_at"] is not None else "")
             + (f"; {len(m['warnings'])} warning(s)" if m["warnings"] else ""))
 

@@ -17,7 +17,7 @@ from ..core.shifts import apply_shifts
 from .com import centre_of_mass, com_shifts, sinusoid_fit
 from .matching import projection_matching
 from .orientation import orient
-from .tilt_axis import rotate_stack, rotation_from_com
+from .tilt_axis import rotate_stack, rotation_estimate, rotation_from_com
 from .xcorr import xcorr_shifts
 
 METHODS = ("xcorr", "com", "matching", "xcorr+matching", "com+matching")
@@ -55,6 +55,32 @@ def _centre(stack, angles, shifts):
     out = shifts.copy()
     out[:, 1] += x_c * np.cos(theta) + z_c * np.sin(theta) + c
     return out, float(c)
+
+
+#: profile spread ratio above which the profiles' angle is taken (compact particles: hundreds to thousands;
+#: needles and field-filling sections: below 3, where the profiles find confident wrong angles)
+PROFILES_CLEAR = 20.0
+#: the centres-of-mass estimate must have converged to this last step (degrees)
+COM_CONVERGED = 0.2
+
+
+def _estimate_rotation(stack, angles, lowpass) -> tuple[float, dict]:
+    """The tilt-axis angle (degrees) and how it was found: from the profiles' tilt invariance
+    (:func:`~chemtomo.align.tilt_axis.rotation_estimate`) where they pin it clearly (compact particles), else
+    from where the axis crosses each band of rows (:func:`_rotation_by_com`: needles, rods along the axis)
+    where that converged; ``clear`` False (with ``why``) otherwise."""
+    from .matching import bin_stack
+
+    factor = max(1, int(np.ceil(max(np.shape(stack)[1:]) / 128)))  # an angle does not need more pixels
+    profiles = rotation_estimate(bin_stack(stack, factor))
+    if profiles["ratio"] >= PROFILES_CLEAR and not profiles["at_edge"]:
+        return profiles["angle"], dict(profiles, method="profiles")
+    angle, com = _rotation_by_com(stack, angles, lowpass)
+    ok = com["clear"] and abs(com["last_step"]) < COM_CONVERGED
+    why = (f"profiles: spread ratio {profiles['ratio']:.2g}, clear from {PROFILES_CLEAR:g}; centres of mass: "
+           + (f"standard error {com['standard_error']:.2g} deg over {com['bands']} bands" if not com["clear"] else
+              f"not converged (last step {com['last_step']:.2g} deg)"))
+    return angle, dict(com, method="centres of mass", profiles=profiles, clear=ok, why="" if ok else why)
 
 
 def _rotation_by_com(stack, angles, lowpass, rounds=4, tol=0.05):
@@ -152,10 +178,13 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr", itera
     rotation : float or "estimate", default "estimate"
         In-plane angle of the tilt axis in degrees (see
         :func:`~chemtomo.align.tilt_axis.tilt_axis_angle`); all images are
-        rotated by ``-rotation`` first. ``"estimate"`` measures it on the reference
-        (:func:`~chemtomo.align.tilt_axis.rotation_from_com`, on the registered images,
-        repeated); an estimate the data do not pin (standard error of 1 degree or more)
-        is not applied and is flagged in ``metadata["alignment"]["warnings"]``.
+        rotated by ``-rotation`` first. ``"estimate"`` measures it on the reference: from the
+        profiles' tilt invariance (:func:`~chemtomo.align.tilt_axis.rotation_estimate`) where
+        they pin it clearly (spread ratio >= :data:`PROFILES_CLEAR`: compact particles), else from
+        where the axis crosses each band of rows (:func:`~chemtomo.align.tilt_axis.rotation_from_com`
+        on the registered images, repeated until it converges: needles). An estimate that
+        neither pins (a FIB section filling the field) is not applied and is flagged in
+        ``metadata["alignment"]["warnings"]``.
     binning : int, default 1
         Binning of the projection-matching reconstructions.
     centre : bool, default True
@@ -203,16 +232,11 @@ def align_series(series: TiltSeries, *, reference="HAADF", method="xcorr", itera
         if rotation != "estimate":
             raise ChemtomoError(f"rotation must be an angle in degrees or 'estimate', got {rotation!r}")
         ref0 = np.asarray(ref.data, np.float32) - level[reference][:, None, None]
-        # where the axis crosses each band of rows (needs the object's cross-sections in the field at every
-        # tilt). The profiles' tilt invariance (rotation_estimate) was tried as well and rejected as a default:
-        # on objects that leave the field along the axis it finds confident wrong angles (L2083: 14.6 deg)
-        rotation, search = _rotation_by_com(ref0, theta, lowpass)
-        search["method"] = "centres of mass"
+        rotation, search = _estimate_rotation(ref0, theta, lowpass)
         if not search["clear"]:
-            warnings.append(f"the data do not pin the tilt-axis rotation (standard error {search['standard_error']:.2g}"
-                            f" deg over {search['bands']} bands of rows, clear below 1), as for specimens that fill "
-                            f"the field of view: the estimate {rotation:.2f} deg was not applied; give --rotation "
-                            "in degrees")
+            warnings.append(f"the data do not pin the tilt-axis rotation ({search['why']}), as for specimens that "
+                            f"fill the field of view: the estimate {rotation:.2f} deg was not applied; give "
+                            "--rotation in degrees")
             rotation = 0.0
     rotation = float(rotation)
     # measured on the reference without its background (a bright support would pull the centres of mass)
@@ -317,10 +341,13 @@ def align_lines(summary: dict) -> list[str]:
               f"tilt-axis direction not measured (kept along {o['stated'] if o['stated'] != 'auto' else 'y'})")
              + ("; images transposed to chemtomo's y axis" if o["transposed"] else "")]
     rot = f"in-plane rotation {summary['rotation']:.2f} deg"
-    if search is not None:
+    if search is not None and not search["clear"]:
+        rot += f" (NOT CLEAR: the estimate {search['angle']:.2f} deg was not applied; {search['why']})"
+    elif search is not None and search["method"] == "profiles":
+        rot += f", estimated from the profiles' tilt invariance (spread ratio {search['ratio']:.3g})"
+    elif search is not None:
         rot += (f", estimated from centres of mass in {search['bands']} bands of rows (standard error "
-                f"{search['standard_error']:.2g} deg" + (")" if search["clear"] else
-                                                          f"; NOT CLEAR: {search['angle']:.2f} deg not applied)"))
+                f"{search['standard_error']:.2g} deg)")
     else:
         rot += " (given)"
     lines.append(rot)

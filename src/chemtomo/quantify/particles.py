@@ -34,6 +34,8 @@ when the pixel size is not known.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy import ndimage
 
@@ -44,6 +46,16 @@ from .haadf import otsu_threshold
 from .profiles import interface_width, radial_profile
 from .segment import auto_min_size, particles_from_labels, segment_particles
 from .shell import shell_thickness
+
+
+#: voxels added on every side of a particle's bounding box for its measurements (dilations of 2 + 2
+#: voxels, the shell rays' end beyond the particle's surface)
+BOX_MARGIN = 6
+
+
+def _grown(box, shape, margin=BOX_MARGIN):
+    """The slices of `box` grown by `margin` voxels on every side, within `shape`."""
+    return tuple(slice(max(b.start - margin, 0), min(b.stop + margin, n)) for b, n in zip(box, shape))
 
 
 def _largest(mask: np.ndarray) -> np.ndarray:
@@ -189,14 +201,23 @@ def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference
                                where=smooth_total > 1e-12 * max(float(total.max()), 1e-300))
         core_field = (smooth, 0.5, name)
     rows, thick, profiles = [], {}, {}
+    boxes = ndimage.find_objects(parts.labels)
     for k in range(1, parts.n + 1):
-        m = parts.mask(k)
+        # every particle is measured in its bounding box grown by BOX_MARGIN: the work per particle scales
+        # with its size, not the volume's (428 noise particles of a 256^3 volume took minutes)
+        box = _grown(boxes[k - 1], parts.labels.shape)
+        origin = np.array([b.start for b in box], dtype=np.float64)
+        labels_k = parts.labels[box]
+        m = labels_k == k
+        el_k = {n: v[box] for n, v in elements.items()}
+        cl_k = {n: v[box] for n, v in clipped.items()}
+        total_k = total[box]
         n_vox = int(m.sum())
         row = {"particle": k, "voxels": n_vox} | ({"volume_nm3": n_vox * voxel_size**3} if unit == "nm" else {})
         row.update({f"diameter_{unit}": (6 * n_vox / np.pi) ** (1 / 3) * voxel_size,
                     "touches_border": bool(parts.touches_border[k - 1])})
         try:
-            comp = composition(elements, m, counts=counts, k_factors=k_factors)
+            comp = composition(el_k, m, counts=counts, k_factors=k_factors)
             row.update({f"at_{e}": x for e, x in comp["atomic"].items()})
             row.update({f"wt_{e}": x for e, x in comp["weight"].items()})
         except ChemtomoError as err:
@@ -204,14 +225,14 @@ def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference
                 raise
             row["composition_error"] = str(err)  # a particle of noise (zero or negative values), say so
         if len(elements) == 2:
-            first = next(iter(clipped.values()))
-            share = np.divide(first, total, out=np.zeros_like(total), where=total > 0)
+            first = next(iter(cl_k.values()))
+            share = np.divide(first, total_k, out=np.zeros_like(total_k), where=total_k > 0)
             row["alloying_index"] = alloying_index(share, m)
-        radii, prof = radial_profile(clipped, m, voxel_size=voxel_size)
+        radii, prof = radial_profile(cl_k, m, voxel_size=voxel_size)
         profiles[k] = {f"radius_{unit}": radii.tolist(), **{e: p.tolist() for e, p in prof.items()}}
         if core is not None:
             near = ndimage.binary_dilation(m, iterations=2)
-            share, level = core_field[0], core_field[1]
+            share, level = core_field[0][box], core_field[1]
             if core_rule == "otsu":
                 level = otsu_threshold(share[near])
             share = np.where(near, share, 0.0)
@@ -227,7 +248,7 @@ def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference
                 row[f"{region}_voxels"] = int(rm.sum())
                 if rm.any():
                     try:
-                        rc = composition(elements, rm, counts=counts, k_factors=k_factors)
+                        rc = composition(el_k, rm, counts=counts, k_factors=k_factors)
                     except ChemtomoError as err:
                         if "not positive" not in str(err):
                             raise
@@ -235,10 +256,12 @@ def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference
                         continue
                     row.update({f"{region}_at_{e}": x for e, x in rc["atomic"].items()})
             if core_m.any():
-                field = np.where(parts.labels == k, ref, np.minimum(ref, parts.threshold * 0.5))
+                ref_k = ref[box]
+                field = np.where(m, ref_k, np.minimum(ref_k, parts.threshold * 0.5))
                 try:
                     st = shell_thickness(share, field, core_level=level, particle_level=parts.threshold,
                                          voxel_size=voxel_size)
+                    st = replace(st, points=st.points + origin, centre=st.centre + origin)  # the volume's voxels
                     s = st.summary(cover)
                     thick[k] = st
                     row.update({f"shell_mean_{unit}": s["mean"], f"shell_std_{unit}": s["std"],

@@ -116,7 +116,8 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
     rng : int, default 0
         Random source of the splits.
     progress : callable(name, done, total), optional
-        Progress of the splits' reconstructions (:func:`~chemtomo.quantify.uncertainty.split_uncertainty`).
+        Progress of the particles' measurements and of the splits' reconstructions
+        (:func:`~chemtomo.quantify.uncertainty.split_uncertainty`).
     voxel_size : float, optional
         Voxel edge in nm, overriding the run's; default the run's
         (:func:`~chemtomo.quantify.particles.run_voxel_size`), and lengths in voxels when it has none.
@@ -142,7 +143,7 @@ def quantify_run(run_dir, out_dir=None, *, core: str | None = None, reference: s
         options["k_factors"] = {n: 1.0 for n in vols if n != reference}
     qopts = dict(reference=reference, core=core, counts=bool(counts), coverage_threshold=coverage_threshold,
                  voxel_size=voxel_size, **options)
-    res = quantify_volumes(vols, **qopts)
+    res = quantify_volumes(vols, progress=progress, **qopts)
     if n_splits:
         if series is None:
             raise ChemtomoError("uncertainties need the tilt series the run was reconstructed from; give it")

@@ -107,7 +107,7 @@ def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference
                      core: str | None = None, counts: bool = False, k_factors: dict | None = None,
                      coverage_threshold: float | None = None, threshold: float | None = None,
                      min_size: int | None = None, min_distance: int = 3, labels=None, core_rule: str = "share",
-                     smooth: float = 1.0) -> dict:
+                     smooth: float = 1.0, progress=None) -> dict:
     """Segment the particles of a volume set and measure each one.
 
     Parameters
@@ -149,6 +149,8 @@ def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference
         Use these particles instead of segmenting (e.g. the full data's, when
         quantifying resampled data); `threshold` (default Otsu's level of the
         reference) still sets the outer surface for the shell thickness.
+    progress : callable(name, done, total), optional
+        Called as ``("particles", measured, particles)`` after each particle.
 
     Returns
     -------
@@ -273,6 +275,8 @@ def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference
                 except ChemtomoError as err:
                     row["shell_error"] = str(err)
         rows.append(row)
+        if progress is not None:
+            progress("particles", k, parts.n)
     return {"rows": rows, "threshold": parts.threshold, "elements": list(elements), "thickness": thick,
             "labels": parts.labels, "profiles": profiles, "length_unit": unit, "smooth": sigma,
             "min_size": (None if labels is not None else int(min_size) if min_size is not None

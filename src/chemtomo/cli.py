@@ -164,6 +164,7 @@ def reconstruct(
     candidates: Optional[str] = typer.Option(None, "--candidates", help="With --method auto: the candidates to score, comma-separated (METHOD or DENOISER+METHOD, e.g. tv,dtv,gaussian+sirt)."),
     rank_only: bool = typer.Option(False, "--rank-only", help="With --method auto: score the candidates, print and save the ranking (DIR/auto.json), reconstruct nothing."),
     tilt_axis: str = typer.Option("auto", "--tilt-axis", help="Direction of the tilt axis in the images: y (along the rows' index, IMOD), x (along the columns' index: HyperSpy, etspy, tomviz; the images are transposed) or auto (measured on the data; transposed only when clear)."),
+    handedness: str = typer.Option("chemtomo", "--handedness", help="chemtomo, or etspy: the angles negated, so that the volume's z runs as in etspy's and ASTRA's volumes (with chemtomo's signs they are its z-mirror)."),
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
     from .io import write_volume_set
@@ -202,7 +203,7 @@ def reconstruct(
             raise ChemtomoError("--slab needs a named --method (slabs are reconstructed independently); choose one "
                                 "with --rank-only on the same data first")
         out_abs = check_output_folder(out_dir, inputs=inputs)
-        series, _ = _oriented(_read_series(signal, angles, pixel_size), tilt_axis)
+        series, _ = _oriented(_read_series(signal, angles, pixel_size), tilt_axis, handedness)
         with lock(out_abs):
             out_abs.mkdir(parents=True, exist_ok=True)
             info = reconstruct_slabs(series, recon, out_abs / "volumes.zarr", slab=slab, workers=workers,
@@ -212,7 +213,7 @@ def reconstruct(
                   f"{info['seconds']:.1f} s -> {out_dir / 'volumes.zarr'}")
         return
     with output_folder(out_dir, inputs=inputs) as stage:
-        series, orientation = _oriented(_read_series(signal, angles, pixel_size), tilt_axis)
+        series, orientation = _oriented(_read_series(signal, angles, pixel_size), tilt_axis, handedness)
         if rank_only:
             import json
 
@@ -249,11 +250,13 @@ def reconstruct(
     out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
-def _oriented(series, tilt_axis: str):
-    """`series` with its tilt axis along y (:func:`chemtomo.align.orientation.orient`), saying what was found."""
-    from .align.orientation import orient
+def _oriented(series, tilt_axis: str, handedness: str = "chemtomo"):
+    """`series` with its tilt axis along y (:func:`chemtomo.align.orientation.orient`), saying what was found,
+    and its angles negated for etspy's handedness (:func:`chemtomo.align.orientation.with_handedness`)."""
+    from .align.orientation import orient, with_handedness
 
-    series, record = orient(series, tilt_axis)
+    series, record = orient(with_handedness(series, handedness), tilt_axis)
+    record["handedness"] = handedness
     if record["warning"]:
         out.print(f"[yellow]warning:[/] {record['warning']}")
     if record["transposed"]:

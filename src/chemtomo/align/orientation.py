@@ -129,3 +129,23 @@ def orient(series: TiltSeries, axis: str = "auto", *, reference: str | None = No
     meta = dict(series.metadata, orientation=record)
     return TiltSeries(signals, pixel_size=series.pixel_size, dose=series.dose,
                       acquisition_time=series.acquisition_time, metadata=meta), record
+
+
+#: handedness conventions: the sign chemtomo's angles get (etspy and ASTRA project a point above the
+#: centre to the other side of the detector at a positive tilt, so their volumes are chemtomo's z-mirror)
+HANDEDNESS = {"chemtomo": 1.0, "etspy": -1.0, "astra": -1.0}
+
+
+def with_handedness(series: TiltSeries, handedness: str = "chemtomo") -> TiltSeries:
+    """`series` with its angles negated for ``"etspy"`` (or ``"astra"``): reconstructed, the volume's z index
+    then runs as in those programs' volumes. A tilt by -theta is a tilt by theta of the z-mirrored object,
+    so the two volumes are each other's mirror along z (``v[:, ::-1, :]``)."""
+    key = str(handedness).strip().lower()
+    if key not in HANDEDNESS:
+        raise ChemtomoError(f"handedness {handedness!r} is not known; give chemtomo or etspy (ASTRA's, the same)")
+    if HANDEDNESS[key] == 1.0:
+        return series
+    signals = {n: Signal(s.data, -np.asarray(s.angles, dtype=np.float64), s.units) for n, s in series.signals.items()}
+    return TiltSeries(signals, pixel_size=series.pixel_size, dose=series.dose,
+                      acquisition_time=series.acquisition_time, metadata=dict(series.metadata, handedness=key))
+

@@ -79,3 +79,23 @@ def test_data_driven_min_size_drops_blobs_far_smaller_than_the_particles():
     assert parts.n == 1 and parts.sizes[0] == (big | bump).sum()
     with pytest.raises(ChemtomoError, match="min_size"):
         segment_particles(vol, min_size=0)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_seeds_from_the_data_split_a_neck_and_not_a_rough_particle_at_any_voxel_size(scale):
+    """With min_distance=None the watershed seeds stand a fifth of their object's inscribed radius above the
+    saddle: two touching spheres give two particles and a rough single one stays one, at both voxel sizes
+    (a fixed min_distance of 3 voxels cuts the rough sphere into pieces at the finer one)."""
+    shape = tuple(scale * n for n in (40, 40, 56))
+    rng = np.random.default_rng(1)
+    pair = (_sphere((20 * scale, 20 * scale, 18 * scale), 9 * scale, shape)
+            | _sphere((20 * scale, 20 * scale, 35 * scale), 9 * scale, shape)).astype(float)
+    rough = _sphere((20 * scale, 20 * scale, 28 * scale), 10 * scale, shape)  # a particle with four bumps
+    for dy, dx in ((0, 11), (0, -11), (11, 0), (-11, 0)):
+        rough |= _sphere(((20 + dy) * scale, 20 * scale, (28 + dx) * scale), 5 * scale, shape)
+    rough = rough.astype(float)
+    for vol, n in ((pair, 2), (rough, 1)):
+        noisy = 5.0 * vol + rng.normal(0, 0.3, shape)
+        assert segment_particles(noisy, min_size=None, min_distance=None).n == n
+    if scale == 2:
+        assert segment_particles(5.0 * rough + rng.normal(0, 0.3, shape), min_distance=3).n > 1

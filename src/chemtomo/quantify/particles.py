@@ -106,7 +106,8 @@ def length_unit(voxel_size: float | None) -> str:
 def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference: str | None = None,
                      core: str | None = None, counts: bool = False, k_factors: dict | None = None,
                      coverage_threshold: float | None = None, threshold: float | None = None,
-                     min_size: int | None = None, min_distance: int = 3, labels=None, core_rule: str = "share",
+                     min_size: int | None = None, min_distance: int | None = None, labels=None,
+                     core_rule: str = "share",
                      smooth: float = 1.0, progress=None) -> dict:
     """Segment the particles of a volume set and measure each one.
 

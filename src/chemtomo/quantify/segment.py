@@ -82,8 +82,14 @@ def _border_labels(labels: np.ndarray) -> set[int]:
     return {int(v) for f in faces for v in np.unique(f) if v}
 
 
+#: with ``min_distance=None``, a watershed seed must stand this share of its object's inscribed radius above
+#: the saddle to its neighbour (h-maxima of the distance map): a neck splits two particles when it is at
+#: least a fifth narrower than the larger one, at any voxel size
+SPLIT_DEPTH = 0.2
+
+
 def segment_particles(volume, *, threshold: float | None = None, min_size: int | None = MIN_SIZE,
-                      separate: bool = True, min_distance: int = 3) -> Particles:
+                      separate: bool = True, min_distance: int | None = 3) -> Particles:
     """Segment and label the particles of a reconstructed volume.
 
     Parameters
@@ -98,9 +104,12 @@ def segment_particles(volume, *, threshold: float | None = None, min_size: int |
         that the watershed pieces of one object stay together).
     separate : bool, default True
         Split touching particles by a watershed on the distance map.
-    min_distance : int, default 3
+    min_distance : int or None, default 3
         Smallest distance in voxels between two particle centres (watershed
-        seeds); a neck narrower than the particles splits them.
+        seeds); a neck narrower than the particles splits them. None: seeds from the data, the
+        maxima of the distance map that stand :data:`SPLIT_DEPTH` of their object's inscribed radius
+        above their surroundings, whatever the voxel size (a fixed distance over-splits large
+        particles: 17 pieces of the QD1 dots at full resolution, 5 at half).
 
     Returns
     -------
@@ -136,9 +145,16 @@ def segment_particles(volume, *, threshold: float | None = None, min_size: int |
     coarse, _ = ndimage.label(fg)
     if separate:
         dist = ndimage.distance_transform_edt(fg)
-        peaks = peak_local_max(dist, min_distance=int(min_distance), labels=coarse, exclude_border=False)
-        markers = np.zeros(fg.shape, np.int32)
-        markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+        if min_distance is None:
+            from skimage.morphology import h_maxima
+
+            radius = np.concatenate([[1.0], np.asarray(ndimage.maximum(dist, coarse, np.arange(1, coarse.max() + 1)))])
+            markers, _ = ndimage.label(h_maxima(dist / np.maximum(radius[coarse], 1e-9), SPLIT_DEPTH))
+            markers = markers.astype(np.int32)
+        else:
+            peaks = peak_local_max(dist, min_distance=int(min_distance), labels=coarse, exclude_border=False)
+            markers = np.zeros(fg.shape, np.int32)
+            markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
         labels = watershed(-dist, markers, mask=fg)
         if min_size is None:  # small pieces join their particle (below)
             labels = _merge_fragments(labels, auto_min_size(int(np.bincount(labels.ravel())[1:].max())))

@@ -138,3 +138,13 @@ def test_spectra_patterns_and_recipes_built_in_python(tmp_path):
     # without a file there is no recipe folder: paths stay as given (the current folder)
     rec = Recipe.model_validate({"inputs": {"files": {"signals": {"Au": "au.mrc"}}}})
     assert rec.inputs.files.signals == {"Au": "au.mrc"}
+
+
+def test_align_settings_take_the_rotation_and_tilt_axis_of_the_cli():
+    from chemtomo.pipeline.recipe import Align
+
+    assert (Align().method, Align().rotation, Align().tilt_axis) == ("xcorr", "estimate", "auto")
+    assert Align(rotation=1.5, tilt_axis="x").rotation == 1.5
+    for bad in ({"rotation": "guess"}, {"tilt_axis": "z"}):
+        with pytest.raises(Exception, match="rotation|tilt_axis"):
+            Align(**bad)

@@ -164,7 +164,7 @@ def reconstruct(
     candidates: Optional[str] = typer.Option(None, "--candidates", help="With --method auto: the candidates to score, comma-separated (METHOD or DENOISER+METHOD, e.g. tv,dtv,gaussian+sirt)."),
     rank_only: bool = typer.Option(False, "--rank-only", help="With --method auto: score the candidates, print and save the ranking (DIR/auto.json), reconstruct nothing."),
     tilt_axis: str = typer.Option("auto", "--tilt-axis", help="Direction of the tilt axis in the images: y (along the rows' index, IMOD), x (along the columns' index: HyperSpy, etspy, tomviz; the images are transposed) or auto (measured on the data; transposed only when clear)."),
-    handedness: str = typer.Option("chemtomo", "--handedness", help="chemtomo, or etspy: the angles negated, so that the volume's z runs as in etspy's and ASTRA's volumes (with chemtomo's signs they are its z-mirror)."),
+    handedness: str = typer.Option("chemtomo", "--handedness", help="chemtomo, or etspy (or tomviz, the same): the angles negated, so that the volume's z runs as in etspy's, ASTRA's and tomviz's volumes (with chemtomo's signs they are its z-mirror)."),
 ):
     """Reconstruct one volume per signal and write DIR/NAME.mrc plus DIR/chemtomo.json."""
     from .io import write_volume_set

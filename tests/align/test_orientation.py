@@ -162,6 +162,9 @@ def test_etspy_handedness_gives_the_z_mirror(volume, tmp_path, capsys):
     theirs, _ = read_volume(tmp_path / "etspy" / "HAADF.mrc")
     np.testing.assert_allclose(theirs, ours[:, ::-1, :], atol=1e-4 * float(np.abs(ours).max()))
     assert not np.allclose(theirs, ours, atol=1e-2 * float(np.abs(ours).max()))
+    from chemtomo.align.orientation import HANDEDNESS
+
+    assert HANDEDNESS["tomviz"] == HANDEDNESS["etspy"] == -HANDEDNESS["chemtomo"]
     assert main(["reconstruct", "--signal", f"HAADF={stack}", "--handedness", "imod?", "--out",
                  str(tmp_path / "x")]) == 2
     assert "handedness 'imod?'" in capsys.readouterr().err

@@ -131,18 +131,21 @@ def orient(series: TiltSeries, axis: str = "auto", *, reference: str | None = No
                       acquisition_time=series.acquisition_time, metadata=meta), record
 
 
-#: handedness conventions: the sign chemtomo's angles get (etspy and ASTRA project a point above the
-#: centre to the other side of the detector at a positive tilt, so their volumes are chemtomo's z-mirror)
-HANDEDNESS = {"chemtomo": 1.0, "etspy": -1.0, "astra": -1.0}
+#: handedness conventions: the sign chemtomo's angles get. etspy (ASTRA) and tomviz (its own ray-driven
+#: projector: detector coordinate x cos + y sin with the volume's row index running down y) project a point
+#: of a low row index to the other side of the detector at a positive tilt, so their volume arrays are
+#: chemtomo's z-mirror
+HANDEDNESS = {"chemtomo": 1.0, "etspy": -1.0, "astra": -1.0, "tomviz": -1.0}
 
 
 def with_handedness(series: TiltSeries, handedness: str = "chemtomo") -> TiltSeries:
-    """`series` with its angles negated for ``"etspy"`` (or ``"astra"``): reconstructed, the volume's z index
+    """`series` with its angles negated for ``"etspy"`` (or ``"astra"``, ``"tomviz"``): reconstructed, the volume's z index
     then runs as in those programs' volumes. A tilt by -theta is a tilt by theta of the z-mirrored object,
     so the two volumes are each other's mirror along z (``v[:, ::-1, :]``)."""
     key = str(handedness).strip().lower()
     if key not in HANDEDNESS:
-        raise ChemtomoError(f"handedness {handedness!r} is not known; give chemtomo or etspy (ASTRA's, the same)")
+        raise ChemtomoError(f"handedness {handedness!r} is not known; give chemtomo, etspy or tomviz (etspy's and "
+                            "ASTRA's and tomviz's are the same)")
     if HANDEDNESS[key] == 1.0:
         return series
     signals = {n: Signal(s.data, -np.asarray(s.angles, dtype=np.float64), s.units) for n, s in series.signals.items()}

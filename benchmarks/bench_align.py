@@ -16,7 +16,8 @@ Series:
   the image, 4 px off the detector centre, and random drift (3 px rms); its known clean series
   (no drift, axis centred) gives the best score any alignment can reach.
 * **L2083** -- the HAADF images of the real L2083 EDX series (16 tilts, a FIB section filling the
-  field of view: ``--no-centre``), beside the shifts a tomviz user applied (TomVizAlignments.json).
+  field of view, which the default leaves uncentred), beside the shifts a tomviz user applied
+  (TomVizAlignments.json).
 
 etspy runs in its own Python environment (``--etspy-python PATH``, e.g. a venv with ``pip install
 etspy``); without it the etspy rows are skipped.
@@ -87,10 +88,11 @@ def heldout_error(stack, angles, iterations=50, every=8, margin=0.125):
     return float(np.linalg.norm((pred - p[held])[inner]) / np.linalg.norm(p[held][inner]))
 
 
-def ours(series, method, centre=True):
-    """chemtomo's alignment with its defaults (orientation measured, rotation estimated): (stack, angles, s, meta)."""
+def ours(series, method):
+    """chemtomo's alignment with its defaults (orientation, rotation and centring from the data): (stack, angles,
+    s, meta)."""
     t = time.perf_counter()
-    aligned, _ = align_series(series, method=method, rotation="estimate", centre=centre)
+    aligned, _ = align_series(series, method=method)
     sec = time.perf_counter() - t
     return aligned["HAADF"].data, aligned["HAADF"].angles, sec, aligned.metadata["alignment"]
 
@@ -120,7 +122,7 @@ def _meta_note(m):
     rs = m["rotation_search"]
     return (f"axis along {m['orientation']['measured']}, rotation {m['rotation']:.2f} deg"
             + (f" ({rs['method']}" + ("" if rs["clear"] else ", not clear: not applied") + ")" if rs else "")
-            + (f", axis found {m['axis_found_at']:+.1f} px" if m["axis_found_at"] is not None else "")
+            + (f", axis found {m['axis_found_at']:+.1f} px" if m["axis_found_at"] is not None else ", not centred")
             + (f"; {len(m['warnings'])} warning(s)" if m["warnings"] else ""))
 
 
@@ -189,8 +191,8 @@ def l2083(args, methods):
     rows = [row(label, "raw", p, angles, None, "")]
     series = TiltSeries.from_arrays({"HAADF": p}, angles)
     for m in methods:
-        stack, a, sec, meta = ours(series, m, centre=False)
-        rows.append(row(label, f"chemtomo align --method {m} --no-centre", stack, a, sec, _meta_note(meta)))
+        stack, a, sec, meta = ours(series, m)
+        rows.append(row(label, f"chemtomo align --method {m}", stack, a, sec, _meta_note(meta)))
     tv = np.asarray(json.loads((folder / "TomVizAlignments.json").read_text()), np.float64)[2:18]  # -40..35 of -50..50
     tv_stack = apply_shifts(p, tv[:, ::-1])  # tomviz (x, y) shifts applied to the images
     rows.append(row(label, "tomviz user's shifts", tv_stack, angles, None, "TomVizAlignments.json (x, y) applied"))

@@ -143,7 +143,7 @@ def test_spectra_patterns_and_recipes_built_in_python(tmp_path):
 def test_align_settings_take_the_rotation_and_tilt_axis_of_the_cli():
     from chemtomo.pipeline.recipe import Align
 
-    assert (Align().method, Align().rotation, Align().tilt_axis) == ("xcorr", "estimate", "auto")
+    assert (Align().method, Align().rotation, Align().tilt_axis, Align().centre) == ("xcorr", "estimate", "auto", "auto")
     assert Align(rotation=1.5, tilt_axis="x").rotation == 1.5
     for bad in ({"rotation": "guess"}, {"tilt_axis": "z"}):
         with pytest.raises(Exception, match="rotation|tilt_axis"):

@@ -451,8 +451,8 @@ def align(
     iterations: int = typer.Option(5, "--iterations", min=1, help="Projection-matching rounds."),
     rotation: str = typer.Option("estimate", "--rotation", help="In-plane tilt-axis rotation in degrees, or 'estimate' (from where the axis crosses each band of rows; not applied, with a warning, when the data do not pin it)."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder: aligned NAME.mrc, shifts.txt, angles.tlt."),
-    centre: bool = typer.Option(True, "--centre/--no-centre",
-                                help="Put the object's centre of mass on the tilt axis; --no-centre for specimens filling the field."),
+    centre: Optional[bool] = typer.Option(None, "--centre/--no-centre",
+                                          help="Put the object's centre of mass on the tilt axis, or not (specimens filling the field). Default: centred when most of the image frame is vacuum."),
     tilt_axis: str = typer.Option("auto", "--tilt-axis", help="Direction of the tilt axis in the images: y (along the rows' index, IMOD), x (along the columns' index: HyperSpy, etspy, tomviz) or auto (measured on the data)."),
 ):
     """Align a tilt series (orientation, drift, tilt-axis offset and rotation) and write the aligned stacks."""
@@ -468,7 +468,8 @@ def align(
     with output_folder(out_dir, inputs=_input_paths(signal, [angles] if angles else [])) as stage, \
             _progress() as bar:
         summary = align_to_directory(_pairs(signal, "--signal"), angles, stage, reference=reference, method=method,
-                                     iterations=iterations, rotation=rot, centre=centre, tilt_axis=tilt_axis,
+                                     iterations=iterations, rotation=rot, centre="auto" if centre is None else centre,
+                                     tilt_axis=tilt_axis,
                                      progress=_bar_progress(bar))
     for name, notes in summary["notes"].items():
         for note in notes:

@@ -168,3 +168,21 @@ def test_etspy_handedness_gives_the_z_mirror(volume, tmp_path, capsys):
     assert main(["reconstruct", "--signal", f"HAADF={stack}", "--handedness", "imod?", "--out",
                  str(tmp_path / "x")]) == 2
     assert "handedness 'imod?'" in capsys.readouterr().err
+
+
+def test_centring_is_chosen_by_whether_the_specimen_is_isolated(volume):
+    """An isolated particle is centred on the tilt axis; a section that fills the field is not (its centre of
+    mass is not the object's)."""
+    from chemtomo.align.apply import ISOLATED, vacuum_frame_share
+
+    particle = project(volume)
+    rng = np.random.default_rng(2)
+    slab = np.zeros((N, N, 3 * N), np.float32)  # a lamella three times wider than the field of view
+    slab[:, 18:30, :] = 1.0 + rng.random((N, 12, 3 * N)).astype(np.float32)
+    section = np.asarray(Projector(TiltGeometry(ANGLES, slab.shape, N))(slab), np.float32)
+    assert vacuum_frame_share(particle) > 0.9 > ISOLATED > 0.2 > vacuum_frame_share(section)
+    for stack, centred in ((particle, True), (section, False)):
+        aligned, _ = align_series(TiltSeries.from_arrays({"HAADF": stack}, ANGLES), method="xcorr", rotation=0.0)
+        assert aligned.metadata["alignment"]["centred"] is centred
+    aligned, _ = align_series(TiltSeries.from_arrays({"HAADF": section}, ANGLES), rotation=0.0, centre=True)
+    assert aligned.metadata["alignment"]["centred"] is True  # a stated choice stands

@@ -134,7 +134,7 @@ class Align(_Model):
     reference: str = "HAADF"
     method: Literal["xcorr", "com", "matching", "xcorr+matching", "com+matching"] = "xcorr"
     iterations: int = 5
-    centre: bool = True
+    centre: Union[bool, Literal["auto"]] = "auto"
     rotation: Union[float, Literal["estimate"]] = "estimate"
     tilt_axis: Literal["auto", "y", "x"] = "auto"
 

@@ -60,6 +60,11 @@ def edge_onset(edge: str) -> float:
     return float(xraylib.EdgeEnergy(atomic_number(el), getattr(xraylib, f"{shell}_SHELL")) * 1000.0)
 
 
+def pre_edge_start(onset: float) -> float:
+    """Start (eV) of the background window below an edge at `onset` eV: ``onset - max(20, 0.12 onset)``."""
+    return onset - max(20.0, 0.12 * onset)
+
+
 def edge_shape(energy, onset: float, *, delay: float = 0.0, decay: float = 3.0) -> np.ndarray:
     """Saw-tooth edge shape with delayed maximum, peak value 1 (see module notes); `energy`, `onset`, `delay` in eV."""
     e = np.asarray(energy, dtype=np.float64)

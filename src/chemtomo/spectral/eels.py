@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import ChemtomoError, ShapeError
-from ..physics.eels import edge_onset
+from ..physics.eels import edge_onset, pre_edge_start
 from .lines import split_names
 
 
@@ -137,7 +137,7 @@ def overlapping_edges(edges, *, width: float = 50.0, pre_edge=None) -> list[tupl
     out = []
     for i, upper in enumerate(items):
         on_u = edge_onset(upper)
-        start = (pre_edge or {}).get(upper, (on_u - max(20.0, 0.12 * on_u), 0.0))[0]
+        start = (pre_edge or {}).get(upper, (pre_edge_start(on_u), 0.0))[0]
         for lower in items[:i]:
             on_l = edge_onset(lower)
             if on_l >= on_u:
@@ -193,7 +193,7 @@ def eels_maps(si, energy_ev, edges, *, width: float = 50.0, pre_edge=None, low_l
     out = {}
     for edge in edges:
         onset = edge_onset(edge)
-        win = (pre_edge or {}).get(edge, (onset - max(20.0, 0.12 * onset), onset - max(3.0, 0.01 * onset)))
+        win = (pre_edge or {}).get(edge, (pre_edge_start(onset), onset - max(3.0, 0.01 * onset)))
         if win[0] < e[0] or onset + width > e[-1] + (e[1] - e[0]):
             raise ChemtomoError(
                 f"{edge} at {onset:.0f} eV needs {win[0]:.0f}-{onset + width:.0f} eV but the spectrum covers "

@@ -19,7 +19,7 @@ from scipy.special import eval_legendre
 
 from ..core.errors import ChemtomoError
 from ..physics.counts import resolve_read_noise
-from ..physics.eels import EDGE_DELAY, edge_cross_section, edge_onset, is_edge
+from ..physics.eels import EDGE_DELAY, edge_cross_section, edge_onset, is_edge, pre_edge_start
 from .lines import split_names
 from .model import check_spectrum_image
 
@@ -36,7 +36,7 @@ def _range_advice(edges, onsets, lo, width, first, last, step) -> str:
     """Why the edges do not fit in the measured energy range ``[first, last]`` eV, and what to do about it."""
     need = f"edges {', '.join(edges)} need {lo:.0f}-{max(onsets) + width:.0f} eV"
     covers = f"the spectrum covers {first:.0f}-{last:.0f} eV"
-    outside = [x for x, o in zip(edges, onsets) if o - max(20.0, 0.12 * o) < first - step or o + width > last + step]
+    outside = [x for x, o in zip(edges, onsets) if pre_edge_start(o) < first - step or o + width > last + step]
     if not outside:  # the edges fit: the fit range given starts below the spectrum
         return f"{need} but {covers}; give an energy_window inside the spectrum"
     inside = [x for x in edges if x not in outside]
@@ -77,7 +77,7 @@ def eels_design_matrix(energy_ev, edges, *, width: float = 50.0, order: int = 3,
     e = np.asarray(energy_ev, dtype=np.float64)
     onsets = [edge_onset(x) for x in edges]
     if energy_window is None:
-        lo = min(o - max(20.0, 0.12 * o) for o in onsets)
+        lo = min(pre_edge_start(o) for o in onsets)
         hi = max(onsets) + width + 20.0
     else:
         lo, hi = energy_window

@@ -205,7 +205,7 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
     dict
         ``si``, ``energy`` (eV), ``lines`` (the edges), ``truth`` (edges, n, n), ``kind="eels"``.
     """
-    from ..physics.eels import EDGE_DELAY, default_edge, edge_cross_section, edge_onset
+    from ..physics.eels import EDGE_DELAY, default_edge, edge_cross_section, edge_onset, pre_edge_start
     from ..simulate.eels import eels_expected_spectra
 
     while True:
@@ -216,7 +216,7 @@ def simulate_eels(rng, n: int = 48, *, edges=None, counts=None, dispersion=None,
         if edges is None and (np.any(np.diff(onsets) < 15) or min(onsets) < 60):
             continue
         disp = float(_draw(rng, dispersion, lambda: rng.choice([0.25, 0.5, 1.0])))
-        lo = min(o - max(20.0, 0.12 * o) for o in onsets) - rng.uniform(0, 50)
+        lo = min(pre_edge_start(o) for o in onsets) - rng.uniform(0, 50)
         hi = max(onsets) + width + rng.uniform(25, 150)
         e = np.arange(max(lo, 20.0), hi, disp)
         if e.size > 3000 and edges is None:

@@ -101,13 +101,17 @@ def _rotation_by_com(stack, angles, lowpass, rounds=4, tol=0.05):
     return float(total), dict(est, angle=float(total), last_step=est["angle"])
 
 
+def _frame(p: np.ndarray) -> np.ndarray:
+    """The outermost pixel ring of every image of `p` (n, ny, nu), shape (n, ring pixels)."""
+    return np.concatenate([p[:, 0, :], p[:, -1, :], p[:, 1:-1, 0], p[:, 1:-1, -1]], axis=1)
+
+
 def background_level(stack) -> np.ndarray:
     """Each image's vacuum level, shape (n_tilts,): the median of its outermost pixel frame, or the image's
     5th percentile where that is lower (a specimen that fills the field, such as a FIB section, has
     material, not vacuum, in its frame; its holes and thinnest parts are the darkest pixels)."""
     p = np.asarray(stack, dtype=np.float64)
-    frame = np.concatenate([p[:, 0, :], p[:, -1, :], p[:, 1:-1, 0], p[:, 1:-1, -1]], axis=1)
-    return np.minimum(np.median(frame, axis=1), np.percentile(p.reshape(p.shape[0], -1), 5, axis=1))
+    return np.minimum(np.median(_frame(p), axis=1), np.percentile(p.reshape(p.shape[0], -1), 5, axis=1))
 
 
 #: share of the images' outer frame at the vacuum level above which the specimen counts as isolated (centred
@@ -122,9 +126,7 @@ def vacuum_frame_share(stack, level=None) -> float:
     p = np.asarray(stack, dtype=np.float64)
     lv = (background_level(p) if level is None else np.asarray(level, dtype=np.float64))[:, None, None]
     top = np.percentile(p.reshape(p.shape[0], -1), 99, axis=1)[:, None, None]
-    vac = p < lv + 0.1 * np.maximum(top - lv, 1e-12)
-    frame = np.concatenate([vac[:, 0, :], vac[:, -1, :], vac[:, 1:-1, 0], vac[:, 1:-1, -1]], axis=1)
-    return float(frame.mean())
+    return float(_frame(p < lv + 0.1 * np.maximum(top - lv, 1e-12)).mean())
 
 
 def _moved(stack, shifts, rotation, level):

@@ -12,6 +12,8 @@ how clearly.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..core.data import Signal, TiltSeries
@@ -126,9 +128,7 @@ def orient(series: TiltSeries, axis: str = "auto", *, reference: str | None = No
         return series, record
     signals = {n: Signal(np.ascontiguousarray(np.swapaxes(np.asarray(s.data), 1, 2)), s.angles, s.units)
                for n, s in series.signals.items()}
-    meta = dict(series.metadata, orientation=record)
-    return TiltSeries(signals, pixel_size=series.pixel_size, dose=series.dose,
-                      acquisition_time=series.acquisition_time, metadata=meta), record
+    return replace(series, signals=signals, metadata=dict(series.metadata, orientation=record)), record
 
 
 #: handedness conventions: the sign chemtomo's angles get. etspy (ASTRA) and tomviz (its own ray-driven
@@ -149,6 +149,5 @@ def with_handedness(series: TiltSeries, handedness: str = "chemtomo") -> TiltSer
     if HANDEDNESS[key] == 1.0:
         return series
     signals = {n: Signal(s.data, -np.asarray(s.angles, dtype=np.float64), s.units) for n, s in series.signals.items()}
-    return TiltSeries(signals, pixel_size=series.pixel_size, dose=series.dose,
-                      acquisition_time=series.acquisition_time, metadata=dict(series.metadata, handedness=key))
+    return replace(series, signals=signals, metadata=dict(series.metadata, handedness=key))
 

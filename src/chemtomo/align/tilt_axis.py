@@ -8,7 +8,7 @@ import torch
 from ..core.errors import ChemtomoError, ShapeError, as_angles
 from ..core.geometry import TiltGeometry
 from ..core.projector import Projector
-from .com import com_shifts
+from .com import com_shifts, sinusoid_fit
 from .matching import fourier_shift
 from .orientation import CLEAR
 from .xcorr import as_stack
@@ -187,15 +187,13 @@ def rotation_from_com(stack, angles, *, blocks=16, min_mass=0.2) -> dict:
     edges = np.linspace(0, ny, int(blocks) + 1).round().astype(int)
     u = np.arange(nu) - (nu - 1) / 2
     yc = np.arange(ny) - (ny - 1) / 2
-    cos, sin = np.cos(np.deg2rad(theta)), np.sin(np.deg2rad(theta))
-    design = np.stack([cos, sin, np.ones_like(theta)], axis=1)
     mass = np.stack([p[:, a:b].sum(axis=(1, 2)) for a, b in zip(edges[:-1], edges[1:])], axis=1)  # (n, blocks)
     keep = mass.min(axis=0) >= min_mass * mass.min(axis=0).max()
     ys, cs, ws = [], [], []
     for k in np.flatnonzero(keep):
         band = p[:, edges[k]:edges[k + 1]]
         com = band.sum(axis=1) @ u / mass[:, k]
-        cs.append(np.linalg.lstsq(design, com, rcond=None)[0][2])
+        cs.append(sinusoid_fit(com, theta)[0][2])
         ys.append(float((band.sum(axis=(0, 2)) @ yc[edges[k]:edges[k + 1]]) / band.sum()))
         ws.append(float(mass[:, k].mean()))
     if len(cs) < 2:

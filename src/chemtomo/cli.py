@@ -131,10 +131,15 @@ def _read_series(signal: List[str], angles: List[str] | None, pixel_size: float 
             if unknown:
                 raise ChemtomoError(f"--angles names {', '.join(sorted(unknown))} but no --signal has that name")
     series = read_tilt_series(sig, ang, pixel_size=pixel_size)
-    for name, notes in series.metadata.get("notes", {}).items():
-        for note in notes:
-            out.print(f"note: {name}: {note}", markup=False, highlight=False)
+    _print_notes(series.metadata.get("notes", {}))
     return series
+
+
+def _print_notes(notes: dict) -> None:
+    """The readers' notes per signal (what they fixed or could not find), one line each."""
+    for name, lines in notes.items():
+        for note in lines:
+            out.print(f"note: {name}: {note}", markup=False, highlight=False)
 
 
 @app.command()
@@ -471,9 +476,7 @@ def align(
                                      iterations=iterations, rotation=rot, centre="auto" if centre is None else centre,
                                      tilt_axis=tilt_axis,
                                      progress=_bar_progress(bar))
-    for name, notes in summary["notes"].items():
-        for note in notes:
-            out.print(f"note: {name}: {note}", markup=False, highlight=False)
+    _print_notes(summary["notes"])
     for line in align_lines(summary):
         out.print(line)
     out.print(f"-> {out_dir} (alignment.json holds every parameter)")

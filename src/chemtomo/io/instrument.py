@@ -474,10 +474,9 @@ def _tilt_angles(sig: dict, n_frames: int, notes: list[str]) -> dict:
         if values.size == 1:
             out["stage_tilt"] = float(values[0])
         elif values.size:
-            out["stage_tilt"] = values
-            if "angles" in out:
-                pass  # the tomography tilts win; the stage values stay for information
-            elif values.size != n_frames:
+            out["stage_tilt"] = values  # as recorded; the angles too when nothing else gives them (below)
+        if values.size > 1 and "angles" not in out:
+            if values.size != n_frames:
                 notes.append(
                     f"the stage tilt_alpha holds {values.size} values for {n_frames} images; not used as angles"
                 )

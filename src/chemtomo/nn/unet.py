@@ -188,7 +188,7 @@ def forward_any_size(model: UNet, x: torch.Tensor) -> torch.Tensor:
     my, mu = min(MARGIN, ny - 1), min(MARGIN, nu - 1)
     py, pu = (-(ny + 2 * my)) % k + 2 * my, (-(nu + 2 * mu)) % k + 2 * mu
     if py or pu:
-        mode = "reflect" if py // 2 < ny and pu // 2 < nu and py - py // 2 < ny and pu - pu // 2 < nu else "replicate"
+        mode = "reflect" if py - py // 2 < ny and pu - pu // 2 < nu else "replicate"  # the larger side fits
         x = F.pad(x, (pu // 2, pu - pu // 2, py // 2, py - py // 2), mode=mode)
     return model(x)[..., py // 2: py // 2 + ny, pu // 2: pu // 2 + nu]
 

@@ -58,6 +58,18 @@ def _grown(box, shape, margin=BOX_MARGIN):
     return tuple(slice(max(b.start - margin, 0), min(b.stop + margin, n)) for b, n in zip(box, shape))
 
 
+def _composition(row: dict, prefix: str, elements: dict, mask, counts, k_factors) -> dict | None:
+    """:func:`composition` of `mask`, or None with ``row[prefix + "composition_error"]`` saying why when the region
+    holds no positive values (a particle of noise); other errors (bad k-factors) stop the run."""
+    try:
+        return composition(elements, mask, counts=counts, k_factors=k_factors)
+    except ChemtomoError as err:
+        if "not positive" not in str(err):
+            raise
+        row[f"{prefix}composition_error"] = str(err)
+        return None
+
+
 def _largest(mask: np.ndarray) -> np.ndarray:
     """The largest 6-connected component of `mask`, cavities filled (empty stays empty)."""
     labels, n = ndimage.label(mask)
@@ -219,14 +231,10 @@ def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference
         row = {"particle": k, "voxels": n_vox} | ({"volume_nm3": n_vox * voxel_size**3} if unit == "nm" else {})
         row.update({f"diameter_{unit}": (6 * n_vox / np.pi) ** (1 / 3) * voxel_size,
                     "touches_border": bool(parts.touches_border[k - 1])})
-        try:
-            comp = composition(el_k, m, counts=counts, k_factors=k_factors)
+        comp = _composition(row, "", el_k, m, counts, k_factors)
+        if comp is not None:
             row.update({f"at_{e}": x for e, x in comp["atomic"].items()})
             row.update({f"wt_{e}": x for e, x in comp["weight"].items()})
-        except ChemtomoError as err:
-            if "not positive" not in str(err):  # bad k-factors and the like stop the run
-                raise
-            row["composition_error"] = str(err)  # a particle of noise (zero or negative values), say so
         if len(elements) == 2:
             first = next(iter(cl_k.values()))
             share = np.divide(first, total_k, out=np.zeros_like(total_k), where=total_k > 0)
@@ -249,14 +257,8 @@ def quantify_volumes(volumes: dict, *, voxel_size: float | None = 1.0, reference
                     row["interface_error"] = str(err)
             for region, rm in (("core", core_m), ("shell", m & ~core_m)):
                 row[f"{region}_voxels"] = int(rm.sum())
-                if rm.any():
-                    try:
-                        rc = composition(el_k, rm, counts=counts, k_factors=k_factors)
-                    except ChemtomoError as err:
-                        if "not positive" not in str(err):
-                            raise
-                        row[f"{region}_composition_error"] = str(err)
-                        continue
+                rc = _composition(row, f"{region}_", el_k, rm, counts, k_factors) if rm.any() else None
+                if rc is not None:
                     row.update({f"{region}_at_{e}": x for e, x in rc["atomic"].items()})
             if core_m.any():
                 ref_k = ref[box]

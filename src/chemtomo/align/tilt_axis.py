@@ -8,6 +8,7 @@ import torch
 from ..core.errors import ChemtomoError, ShapeError, as_angles
 from ..core.geometry import TiltGeometry
 from ..core.projector import Projector
+from ..core.search import grid_minimum
 from .com import com_shifts, sinusoid_fit
 from .matching import fourier_shift
 from .orientation import CLEAR
@@ -141,7 +142,7 @@ def rotation_estimate(stack, *, search=5.0, step=0.25, limit=45.0) -> dict:
         else:
             break
     at_edge = i in (0, len(grid) - 1)
-    angle = float(_vertex(grid, values))
+    angle = float(grid_minimum(grid, values))
     # how clearly the data pin the axis: the spread across the axis over the spread along it
     ratio = _profile_spread(p, np.deg2rad(angle + 90.0)) / max(_profile_spread(p, np.deg2rad(angle)), 1e-30)
     return {"angle": angle, "range": [float(grid[0]), float(grid[-1])], "at_edge": bool(at_edge),
@@ -213,16 +214,6 @@ def rotation_from_com(stack, angles, *, blocks=16, min_mass=0.2) -> dict:
             "clear": bool(len(cs) >= 3 and se_deg < 1.0)}
 
 
-def _vertex(grid, cost):
-    i = int(np.argmin(cost))
-    if 0 < i < len(grid) - 1:
-        lo, c, hi = cost[i - 1], cost[i], cost[i + 1]
-        den = lo - 2 * c + hi
-        if den > 0:
-            return grid[i] + 0.5 * (lo - hi) / den * (grid[1] - grid[0])
-    return grid[i]
-
-
 def axis_offset(stack, angles, *, method="com", search=1.5, step=0.5, slices=8, iterations=100) -> float:
     """Position of the tilt axis on the detector, in pixels from the centre, sub-pixel.
 
@@ -286,4 +277,4 @@ def axis_offset(stack, angles, *, method="com", search=1.5, step=0.5, slices=8, 
     coarse = np.array([cost(c) for c in grid])
     best = grid[int(np.argmin(coarse))]
     fine = best + np.array([-0.5, -0.25, 0.0, 0.25, 0.5]) * step
-    return float(_vertex(fine, np.array([cost(c) for c in fine])))
+    return float(grid_minimum(fine, np.array([cost(c) for c in fine])))

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from ..core.errors import ChemtomoError
+from ..core.search import grid_minimum
 from ..physics.xray import fwhm
 from .lines import line_components
 
@@ -83,12 +84,7 @@ def energy_offset(spectrum, energy, lines, *, fwhm_mnka: float = 130.0, beam_ene
     noise = np.sqrt(np.maximum((models**2) @ np.maximum(s, 1.0), 1e-30))  # Poisson noise of each correlation
     z = score / noise
     i = int(np.argmax(z))
-    offset = float(shifts[i])
-    if 0 < i < len(shifts) - 1:
-        lo, c, hi = z[i - 1], z[i], z[i + 1]
-        den = lo - 2 * c + hi
-        if den < 0:
-            offset += 0.5 * (lo - hi) / den * (shifts[1] - shifts[0])
+    offset = grid_minimum(shifts, -z)
     reliable = bool(z[i] >= MIN_SIGNIFICANCE)
     return {"offset": float(offset), "significance": float(z[i]), "reliable": reliable,
             "off": bool(reliable and abs(offset) > max(TOLERANCE, 0.5 * step))}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from ..core.data import Signal, TiltSeries
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
@@ -32,7 +34,8 @@ def denoise_series(series: TiltSeries, method: str, *, signals=None, options: di
         Options of the denoiser, the same for every signal; an automatic option
         left out is chosen per signal from its own counts. A ``guide`` option
         (``n2n``) given as a signal name (``guide="HAADF"``) is that signal's
-        maps, which must have the same angles and image size.
+        maps at this signal's angles (:func:`guide_images`; the guide may
+        have more angles, e.g. HAADF every 2 degrees, X-ray maps every 10).
 
     Returns
     -------
@@ -77,10 +80,7 @@ def denoise_series(series: TiltSeries, method: str, *, signals=None, options: di
         try:
             opts = dict(given)
             if "guide" in opts and not isinstance(opts["guide"], str):
-                g = opts["guide"]
-                if len(g.angles) != len(sig.angles) or not (abs(g.angles - sig.angles) < 1e-6).all():
-                    raise ChemtomoError(f"the guide {record['options']['guide']} and {name} have different angles")
-                opts["guide"] = g.data
+                opts["guide"] = guide_images(opts["guide"], sig.angles)
             opts = resolve_options(sig.data, method, **opts)
             data = info.function(sig.data, **opts)
         except ChemtomoError as err:
@@ -93,3 +93,23 @@ def denoise_series(series: TiltSeries, method: str, *, signals=None, options: di
     metadata = dict(series.metadata, denoise=record)
     return TiltSeries(out, pixel_size=series.pixel_size, dose=series.dose,
                       acquisition_time=series.acquisition_time, metadata=metadata), record
+
+
+#: angles (degrees) of a guide and of the maps it guides that are taken as the same
+ANGLE_TOLERANCE = 0.05
+
+
+def guide_images(guide: Signal, angles) -> np.ndarray:
+    """The guide's images at `angles` (degrees), shape ``(len(angles), ny, nu)``.
+
+    The guide may have more angles than the maps it guides; each of `angles` must be among them
+    (within :data:`ANGLE_TOLERANCE`), else a :class:`ChemtomoError` names the first missing one.
+    """
+    angles = np.asarray(angles, dtype=np.float64)
+    diff = np.abs(np.asarray(guide.angles, dtype=np.float64)[None, :] - angles[:, None])
+    nearest = diff.argmin(axis=1)
+    missing = diff[np.arange(len(angles)), nearest] > ANGLE_TOLERANCE
+    if missing.any():
+        raise ChemtomoError(f"the guide has no image at {angles[missing][0]:g} degrees; it needs one at every angle "
+                            "of the maps it guides")
+    return np.asarray(guide.data)[nearest]

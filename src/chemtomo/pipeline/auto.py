@@ -61,12 +61,16 @@ BLOCK = 8
 HOLDOUT = 4
 #: each element may also take the mean of the volumes of two or more of its MEAN_OF best candidates
 MEAN_OF = 4
+#: training time (minutes) of the view-synthesis network of a ``views+`` candidate, per element map
+VIEWS_MINUTES = 1.0
 #: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
 FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 #: candidates per kind of signal group (``denoiser+method`` or ``method``)
 COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "unet+mlem", "tv")
 JOINT_CANDIDATES = ("dtv", "tnv")
+#: count candidates whose denoiser takes the HAADF maps as a guide (when HAADF has images at the maps' angles)
+GUIDED_CANDIDATES = ("guided-unet+mlem",)
 #: joint candidates for two or more element maps without HAADF (directional TV guided by the summed counts)
 ALONE_CANDIDATES = ("dtv",)
 IMAGE_CANDIDATES = ("sirt", "mlem", "cgls")
@@ -242,13 +246,37 @@ def _edge_note(edges: dict) -> str:
                      for n, it in edges.items())
 
 
-def _denoised(train: dict, denoiser: str | None) -> dict:
-    """The training halves, denoised per projection map when the candidate denoises."""
-    if denoiser is None:
+def _denoised(train: dict, cand: Candidate, series: TiltSeries) -> dict:
+    """The training halves, denoised per projection map when the candidate denoises (guided: by the guide's
+    images at each map's angles)."""
+    if cand.denoise is None:
         return train
     from ..denoise.registry import denoise
+    from ..denoise.series import guide_images
 
-    return {n: np.asarray(denoise(d, denoiser), dtype=np.float32) for n, d in train.items()}
+    out = {}
+    for n, d in train.items():
+        options = {} if cand.guide is None else {"guide": guide_images(series[cand.guide], series[n].angles)}
+        out[n] = np.asarray(denoise(d, cand.denoise, **options), dtype=np.float32)
+    return out
+
+
+def views_step(angles) -> float:
+    """Angle step (degrees) of a ``views+`` candidate: one synthesized view halfway between measured neighbours."""
+    return float(np.median(np.diff(np.sort(np.asarray(angles, dtype=np.float64))))) / 2
+
+
+def _filled(sub: TiltSeries, names, thickness) -> TiltSeries:
+    """`sub` with synthesized views halfway between its measured angles (:func:`chemtomo.views.synthesize_views`)."""
+    from ..views import fill_angles, synthesize_views
+
+    sig = {}
+    for n in names:
+        s = sub[n]
+        new = fill_angles(s.angles, views_step(s.angles))
+        data, angles, _ = synthesize_views(s.data, s.angles, new, thickness=thickness, minutes=VIEWS_MINUTES)
+        sig[n] = Signal(data, angles, s.units)
+    return TiltSeries(sig, pixel_size=sub.pixel_size)
 
 
 def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offset, iterations=None, rng=0,
@@ -266,7 +294,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
         train[n], test[n] = a.astype(np.float32), b.astype(np.float32)
     rows = score_rows(series.image_shape[0])
     test_rows = {n: t[:, rows] for n, t in test.items()}
-    denoised = {}  # training halves per denoiser (None: as they are), shared by the candidates
+    denoised = {}  # training halves per (denoiser, guide) (None: as they are), shared by the candidates
     scores = []
     for cand in candidates:
         start = time.perf_counter()
@@ -285,20 +313,26 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                 scores.append(Score(cand.name, sum(per.values()), {n: vs.provenance.get("iterations") for n in names},
                                     time.perf_counter() - start, per_signal=per, predictions=preds))
             else:
-                if cand.denoise not in denoised:
-                    denoised[cand.denoise] = _denoised(train, cand.denoise)
-                data = denoised[cand.denoise]
-                sub = _sub(series, names, rows, data=data)
+                key = (cand.denoise, cand.guide)
+                if key not in denoised:
+                    denoised[key] = _denoised(train, cand, series)
+                sub = _sub(series, names, rows, data=denoised[key])
+                if cand.views and key + (True,) not in denoised:
+                    denoised[key + (True,)] = _filled(sub, names, thickness)
+                fit = denoised[key + (True,)] if cand.views else sub
                 total, its, widths, per, preds, edges = 0.0, {}, {}, {}, {}, {}
                 most = _max_iterations(cand.method, iterations)
                 for n in names:
-                    op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
-                    d = np.asarray(sub[n].data)
-                    options = {"data_term": "kl"} if cand.method == "tv" and cand.denoise is None else {}
+                    op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))  # the measured angles
+                    fit_op = Projector(fit.geometry(n, thickness, axis_offset=axis_offset)) if cand.views else op
+                    d = np.asarray(fit[n].data)
+                    raw = cand.denoise is None and not cand.views
+                    options = {"data_term": "kl"} if cand.method == "tv" and raw else {}
                     if m.counts and (d < 0).any():
                         d = np.maximum(d, 0)
                     value, it, width, preds[n] = _run_path(
-                        cand.method, op, d, most, op, lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred), options)
+                        cand.method, fit_op, d, most, op, lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred),
+                        options)
                     total += value
                     its[n], widths[n], per[n] = it, width, value
                     if _at_edge(cand.method, it, most):
@@ -364,8 +398,10 @@ def default_candidates(series: TiltSeries) -> dict:
     """The candidates auto tries for each group of `series` (module notes)."""
     g = groups(series)
     joint = JOINT_CANDIDATES if "HAADF" in series else ALONE_CANDIDATES if len(g["counts"]) >= 2 else ()
-    counts = list(COUNT_CANDIDATES) + (list(joint) if g["counts"] else [])
-    return {"counts": [Candidate.parse(c) for c in counts], "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES]}
+    guided = [c for c in map(Candidate.parse, GUIDED_CANDIDATES) if _applies(c, "counts", series, g["counts"])]
+    counts = [Candidate.parse(c) for c in COUNT_CANDIDATES] + guided + [Candidate.parse(c) for c in joint
+                                                                         if g["counts"]]
+    return {"counts": counts, "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES]}
 
 
 def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None, candidates=None, rng=0,
@@ -473,12 +509,23 @@ def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
 
 
 def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool:
-    """Whether `cand` can score the `group` of `series` (joint: with HAADF, or alone on two or more `counts` maps)."""
+    """Whether `cand` can score the `group` of `series` (joint: with HAADF, or alone on two or more `counts` maps;
+    guided: with a guide that has images at every count map's angles)."""
+    from ..denoise.series import guide_images
     from ..recon.registry import METHODS
 
     m = METHODS[cand.method]
     if group == "views":
-        return not m.joint and cand.denoise is None
+        return not m.joint and cand.denoise is None and not cand.views
+    if cand.guide is not None:
+        if cand.guide not in series:
+            return False
+        try:
+            for n in counts:
+                guide_images(series[cand.guide], series[n].angles)
+        except ChemtomoError:
+            return False
+        return True
     return not m.joint or "HAADF" in series or (m.alone and len(counts) >= 2)
 
 
@@ -490,7 +537,7 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
     from ..recon.registry import METHODS
     from ..recon.series import reconstruct_series
     from . import steps
-    from .recipe import Denoise, Reconstruct
+    from .recipe import Denoise, Reconstruct, Views
 
     choice = select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
                     candidates=candidates, rng=rng, log=log)
@@ -526,11 +573,20 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
             one = TiltSeries({n: series[n]}, pixel_size=series.pixel_size)
             denoised = None
             if cand.denoise:
-                one, denoised = steps.denoise(one, Denoise(method=cand.denoise, signals=[n]))
+                guided = TiltSeries({n: series[n]} | ({cand.guide: series[cand.guide]} if cand.guide else {}),
+                                    pixel_size=series.pixel_size)
+                options = {"guide": cand.guide} if cand.guide else {}
+                guided, denoised = steps.denoise(guided, Denoise(method=cand.denoise, signals=[n], options=options))
+                one = TiltSeries({n: guided[n]}, pixel_size=series.pixel_size)
+            synthesized = None
+            if cand.views:
+                one, synthesized = steps.views(one, Views(step=views_step(one[n].angles), minutes=VIEWS_MINUTES),
+                                               thickness=thickness, progress=bool(progress))
             vs = steps.reconstruct(one, settings, progress=progress)
             width = m.get("filter_voxels") or 0.0
             parts.append(gaussian_filter(np.asarray(vs[n]), width) if width > 0 else np.asarray(vs[n]))
             records.append(vs.provenance["signals"][n] | ({"denoise": denoised} if denoised else {})
+                           | ({"views_synthesis": synthesized} if synthesized else {})
                            | {"candidate": cand.name, "filter_voxels": width})
         volumes[n] = parts[0] if len(parts) == 1 else np.mean(parts, axis=0, dtype=np.float32)
         if len(records) == 1 and not records[0].get("joint"):

@@ -224,6 +224,8 @@ def test_the_guided_unet_is_a_candidate_where_haadf_has_the_maps_angles(counts):
     assert "guided-unet+mlem" in {c.name for c in auto.default_candidates(with_more)["counts"]}
     elsewhere = TiltSeries({**series.signals, **TiltSeries.from_arrays({"HAADF": haadf}, ANGLES + 1).signals})
     assert "guided-unet+mlem" not in {c.name for c in auto.default_candidates(elsewhere)["counts"]}
+    with pytest.raises(ChemtomoError, match="guided candidates need a HAADF signal"):
+        auto.select(elsewhere, candidates=["guided-unet+mlem"])
 
 
 def test_the_guided_candidate_denoises_with_the_haadf_in_its_final_run(counts):

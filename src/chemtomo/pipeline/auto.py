@@ -443,8 +443,10 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
     out: dict = {"views": {}}
     if g["counts"]:
         if not pick["counts"]:
-            raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}; add one such as "
-                                "mlem or gaussian+sirt to --candidates")
+            why = (" (guided candidates need a HAADF signal with an image at every angle of the maps)"
+                   if candidates is not None and any(Candidate.parse(c).guide for c in candidates) else "")
+            raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}{why}; add one "
+                                "such as mlem or gaussian+sirt to --candidates")
         scores, test_rows = score_counts(series, g["counts"], pick["counts"], thickness=thickness,
                                          axis_offset=axis_offset, iterations=iterations, rng=rng, log=log)
         ranking = sorted([s.record() for s in scores] + _per_element(scores, g["counts"], test_rows),

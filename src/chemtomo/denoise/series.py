@@ -99,17 +99,23 @@ def denoise_series(series: TiltSeries, method: str, *, signals=None, options: di
 ANGLE_TOLERANCE = 0.05
 
 
+def guide_index(guide_angles, angles) -> np.ndarray:
+    """Index of each of `angles` (degrees) among `guide_angles` (within :data:`ANGLE_TOLERANCE`), -1 where the
+    guide has no image at that angle."""
+    angles = np.asarray(angles, dtype=np.float64)
+    diff = np.abs(np.asarray(guide_angles, dtype=np.float64)[None, :] - angles[:, None])
+    nearest = diff.argmin(axis=1)
+    return np.where(diff[np.arange(len(angles)), nearest] > ANGLE_TOLERANCE, -1, nearest)
+
+
 def guide_images(guide: Signal, angles) -> np.ndarray:
     """The guide's images at `angles` (degrees), shape ``(len(angles), ny, nu)``.
 
     The guide may have more angles than the maps it guides; each of `angles` must be among them
-    (within :data:`ANGLE_TOLERANCE`), else a :class:`ChemtomoError` names the first missing one.
+    (:func:`guide_index`), else a :class:`ChemtomoError` names the first missing one.
     """
-    angles = np.asarray(angles, dtype=np.float64)
-    diff = np.abs(np.asarray(guide.angles, dtype=np.float64)[None, :] - angles[:, None])
-    nearest = diff.argmin(axis=1)
-    missing = diff[np.arange(len(angles)), nearest] > ANGLE_TOLERANCE
-    if missing.any():
-        raise ChemtomoError(f"the guide has no image at {angles[missing][0]:g} degrees; it needs one at every angle "
-                            "of the maps it guides")
-    return np.asarray(guide.data)[nearest]
+    idx = guide_index(guide.angles, angles)
+    if (idx < 0).any():
+        raise ChemtomoError(f"the guide has no image at {np.asarray(angles)[idx < 0][0]:g} degrees; it needs one at "
+                            "every angle of the maps it guides")
+    return np.asarray(guide.data)[idx]

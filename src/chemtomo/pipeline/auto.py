@@ -266,17 +266,16 @@ def views_step(angles) -> float:
     return float(np.median(np.diff(np.sort(np.asarray(angles, dtype=np.float64))))) / 2
 
 
-def _filled(sub: TiltSeries, names, thickness) -> TiltSeries:
-    """`sub` with synthesized views halfway between its measured angles (:func:`chemtomo.views.synthesize_views`)."""
-    from ..views import fill_angles, synthesize_views
+def _filled(series: TiltSeries, names, thickness, progress=False) -> TiltSeries:
+    """`series` with synthesized views halfway between the measured angles of each of `names` (the pipeline's
+    views step, :func:`chemtomo.pipeline.steps.views`); the selection and the final run both fill this way."""
+    from . import steps
+    from .recipe import Views
 
-    sig = {}
     for n in names:
-        s = sub[n]
-        new = fill_angles(s.angles, views_step(s.angles))
-        data, angles, _ = synthesize_views(s.data, s.angles, new, thickness=thickness, minutes=VIEWS_MINUTES)
-        sig[n] = Signal(data, angles, s.units)
-    return TiltSeries(sig, pixel_size=sub.pixel_size)
+        series, _ = steps.views(series, Views(step=views_step(series[n].angles), minutes=VIEWS_MINUTES, signals=[n]),
+                                thickness=thickness, progress=progress)
+    return series
 
 
 def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offset, iterations=None, rng=0,
@@ -295,6 +294,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
     rows = score_rows(series.image_shape[0])
     test_rows = {n: t[:, rows] for n, t in test.items()}
     denoised = {}  # training halves per (denoiser, guide) (None: as they are), shared by the candidates
+    filled = {}  # their scored rows with synthesized views, per (denoiser, guide), shared by the views+ candidates
     scores = []
     for cand in candidates:
         start = time.perf_counter()
@@ -317,17 +317,17 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                 if key not in denoised:
                     denoised[key] = _denoised(train, cand, series)
                 sub = _sub(series, names, rows, data=denoised[key])
-                if cand.views and key + (True,) not in denoised:
-                    denoised[key + (True,)] = _filled(sub, names, thickness)
-                fit = denoised[key + (True,)] if cand.views else sub
+                if cand.views and key not in filled:
+                    filled[key] = _filled(sub, names, thickness)
+                fit = filled[key] if cand.views else sub
                 total, its, widths, per, preds, edges = 0.0, {}, {}, {}, {}, {}
                 most = _max_iterations(cand.method, iterations)
+                raw = cand.denoise is None and not cand.views  # the fitted data are counts
+                options = {"data_term": "kl"} if cand.method == "tv" and raw else {}
                 for n in names:
                     op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))  # the measured angles
                     fit_op = Projector(fit.geometry(n, thickness, axis_offset=axis_offset)) if cand.views else op
                     d = np.asarray(fit[n].data)
-                    raw = cand.denoise is None and not cand.views
-                    options = {"data_term": "kl"} if cand.method == "tv" and raw else {}
                     if m.counts and (d < 0).any():
                         d = np.maximum(d, 0)
                     value, it, width, preds[n] = _run_path(
@@ -444,7 +444,7 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
     if g["counts"]:
         if not pick["counts"]:
             why = (" (guided candidates need a HAADF signal with an image at every angle of the maps)"
-                   if candidates is not None and any(Candidate.parse(c).guide for c in candidates) else "")
+                   if candidates is not None and any(c.guide for c in chosen) else "")
             raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}{why}; add one "
                                 "such as mlem or gaussian+sirt to --candidates")
         scores, test_rows = score_counts(series, g["counts"], pick["counts"], thickness=thickness,
@@ -513,21 +513,15 @@ def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
 def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool:
     """Whether `cand` can score the `group` of `series` (joint: with HAADF, or alone on two or more `counts` maps;
     guided: with a guide that has images at every count map's angles)."""
-    from ..denoise.series import guide_images
+    from ..denoise.series import guide_index
     from ..recon.registry import METHODS
 
     m = METHODS[cand.method]
     if group == "views":
         return not m.joint and cand.denoise is None and not cand.views
     if cand.guide is not None:
-        if cand.guide not in series:
-            return False
-        try:
-            for n in counts:
-                guide_images(series[cand.guide], series[n].angles)
-        except ChemtomoError:
-            return False
-        return True
+        return cand.guide in series and all((guide_index(series[cand.guide].angles, series[n].angles) >= 0).all()
+                                            for n in counts)
     return not m.joint or "HAADF" in series or (m.alone and len(counts) >= 2)
 
 
@@ -539,7 +533,7 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
     from ..recon.registry import METHODS
     from ..recon.series import reconstruct_series
     from . import steps
-    from .recipe import Denoise, Reconstruct, Views
+    from .recipe import Denoise, Reconstruct
 
     choice = select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
                     candidates=candidates, rng=rng, log=log)
@@ -574,21 +568,17 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
                                    thickness=thickness, axis_offset=axis_offset)
             one = TiltSeries({n: series[n]}, pixel_size=series.pixel_size)
             denoised = None
-            if cand.denoise:
-                guided = TiltSeries({n: series[n]} | ({cand.guide: series[cand.guide]} if cand.guide else {}),
-                                    pixel_size=series.pixel_size)
+            if cand.denoise:  # signal n alone is denoised; a guide is taken from the series by name
                 options = {"guide": cand.guide} if cand.guide else {}
-                guided, denoised = steps.denoise(guided, Denoise(method=cand.denoise, signals=[n], options=options))
-                one = TiltSeries({n: guided[n]}, pixel_size=series.pixel_size)
-            synthesized = None
+                full, denoised = steps.denoise(series, Denoise(method=cand.denoise, signals=[n], options=options))
+                one = TiltSeries({n: full[n]}, pixel_size=series.pixel_size)
             if cand.views:
-                one, synthesized = steps.views(one, Views(step=views_step(one[n].angles), minutes=VIEWS_MINUTES),
-                                               thickness=thickness, progress=bool(progress))
+                one = _filled(one, [n], thickness, progress=bool(progress))
             vs = steps.reconstruct(one, settings, progress=progress)
             width = m.get("filter_voxels") or 0.0
             parts.append(gaussian_filter(np.asarray(vs[n]), width) if width > 0 else np.asarray(vs[n]))
             records.append(vs.provenance["signals"][n] | ({"denoise": denoised} if denoised else {})
-                           | ({"views_synthesis": synthesized} if synthesized else {})
+                           | ({"views_synthesis": one.metadata["views_synthesis"]} if cand.views else {})
                            | {"candidate": cand.name, "filter_voxels": width})
         volumes[n] = parts[0] if len(parts) == 1 else np.mean(parts, axis=0, dtype=np.float32)
         if len(records) == 1 and not records[0].get("joint"):

@@ -6,8 +6,11 @@ iterations and weights):
 * **count signals** (X-ray or EELS maps that hold whole counts) by binomial count splitting:
   every count goes to a training half with probability 1/2
   (:func:`chemtomo.physics.counts.split_counts`); the candidate reconstructs the training half
-  (denoised first if it denoises) and its reprojection predicts the other half, scored by the
-  Poisson deviance per held-out count (:func:`poisson_deviance`);
+  (denoised first if it denoises) and its reprojection predicts the other half. Along a
+  candidate's run (its iterations, its filter width) the prediction is scored by the Poisson
+  deviance per held-out count (:func:`poisson_deviance`); candidates are ranked against each other
+  by the squared error per held-out count (:func:`squared_error`), which estimates the squared error
+  of the reprojection that the NRMSE of a volume is made of (decision 30);
 * **image signals** (HAADF) and maps that are not counts (normalised or background-subtracted) by
   held-out views: every 4th tilt except the first and last is left out, the rest is
   reconstructed and the left-out views are predicted, scored by their squared error relative to
@@ -26,7 +29,7 @@ HAADF, two or more element maps coupled by directional TV guided by their summed
 scored like per-signal ones, on the element counts; the HAADF volume is the image candidates'
 winner. Each element then takes its best candidate, or the mean of the volumes of two or more of
 its :data:`MEAN_OF` best where that mean predicts the held-out counts clearly better
-(:func:`clearly_better`, one standard error).
+(:func:`clearly_better` on the squared error, one standard error).
 
 Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
 :data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all
@@ -87,13 +90,16 @@ class Score:
     note: str = ""
     filters: dict = field(default_factory=dict)
     per_signal: dict = field(default_factory=dict)
+    #: Poisson deviance per held-out count of each signal's prediction (reported, not ranked on)
+    deviance: dict = field(default_factory=dict)
     #: held-out data predicted per signal (not recorded): averaged for a mean of candidates
     predictions: dict = field(default_factory=dict, repr=False)
 
     def record(self) -> dict:
         return {"candidate": self.candidate, "score": None if not np.isfinite(self.score) else round(self.score, 6),
                 "iterations": self.iterations, "filter_voxels": self.filters,
-                "per_signal": {k: round(v, 6) for k, v in self.per_signal.items()}, "seconds": round(self.seconds, 2),
+                "per_signal": {k: round(v, 6) for k, v in self.per_signal.items()},
+                "deviance": {k: round(v, 6) for k, v in self.deviance.items()}, "seconds": round(self.seconds, 2),
                 **({"note": self.note} if self.note else {})}
 
 
@@ -113,12 +119,35 @@ def poisson_deviance(counts: np.ndarray, expected: np.ndarray) -> float:
     return float(deviance_terms(counts, expected).sum() / max(float(np.sum(counts)), 1.0))
 
 
-def clearly_better(counts: np.ndarray, expected: np.ndarray, reference: np.ndarray) -> bool:
+def squared_terms(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Squared error of each pixel, ``(t - mu)^2`` (float64)."""
+    return (np.asarray(expected, dtype=np.float64) - np.asarray(counts, dtype=np.float64)) ** 2
+
+
+def squared_error(counts: np.ndarray, expected: np.ndarray) -> float:
+    """Squared error per held-out count, ``sum((t - mu)^2) / sum(t)``.
+
+    Held-out Poisson counts ``t`` of mean ``m`` give ``E[(t - mu)^2] = (m - mu)^2 + m``: the score is
+    about 1 (the counts' own noise) plus the prediction's mean squared error per mean count, so it ranks
+    predictions as their squared error against the noise-free projections does.
+
+    >>> squared_error(np.array([2.0, 2.0]), np.array([2.0, 4.0]))
+    1.0
+    """
+    return float(squared_terms(counts, expected).sum() / max(float(np.sum(counts)), 1.0))
+
+
+def clearly_better(counts: np.ndarray, expected: np.ndarray, reference: np.ndarray, terms=squared_terms) -> bool:
     """True if `expected` predicts the held-out `counts` better than `reference` by more than one standard
-    error of the paired difference of their pixel deviances (the one-standard-error rule: a more complex
-    choice must win by more than the noise of the score)."""
-    d = deviance_terms(counts, expected) - deviance_terms(counts, reference)
+    error of the paired difference of their pixel `terms` (squared errors, or :func:`deviance_terms`; the
+    one-standard-error rule: a more complex choice must win by more than the noise of the score)."""
+    d = terms(counts, expected) - terms(counts, reference)
     return bool(-d.sum() > np.sqrt(d.size * d.var()))
+
+
+def _deviances(test_rows: dict, preds: dict) -> dict:
+    """Poisson deviance per held-out count of each signal's prediction."""
+    return {n: poisson_deviance(test_rows[n], p) for n, p in preds.items()}
 
 
 def relative_error(measured: np.ndarray, predicted: np.ndarray) -> float:
@@ -309,9 +338,10 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                 for n in names:
                     op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
                     preds[n] = np.asarray(op(vs[n]), dtype=np.float32)
-                    per[n] = poisson_deviance(test_rows[n], preds[n])
+                    per[n] = squared_error(test_rows[n], preds[n])
                 scores.append(Score(cand.name, sum(per.values()), {n: vs.provenance.get("iterations") for n in names},
-                                    time.perf_counter() - start, per_signal=per, predictions=preds))
+                                    time.perf_counter() - start, per_signal=per, predictions=preds,
+                                    deviance=_deviances(test_rows, preds)))
             else:
                 key = (cand.denoise, cand.guide)
                 if key not in denoised:
@@ -330,20 +360,22 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                     d = np.asarray(fit[n].data)
                     if m.counts and (d < 0).any():
                         d = np.maximum(d, 0)
-                    value, it, width, preds[n] = _run_path(
+                    _, it, width, preds[n] = _run_path(  # stopped and filtered by the deviance
                         cand.method, fit_op, d, most, op, lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred),
                         options)
+                    value = squared_error(test_rows[n], preds[n])  # ranked by the squared error
                     total += value
                     its[n], widths[n], per[n] = it, width, value
                     if _at_edge(cand.method, it, most):
                         edges[n] = it
                 scores.append(Score(cand.name, total, its, time.perf_counter() - start, _edge_note(edges),
-                                    filters=widths, per_signal=per, predictions=preds))
+                                    filters=widths, per_signal=per, predictions=preds,
+                                    deviance=_deviances(test_rows, preds)))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
             s = scores[-1]
-            log(f"auto: {s.candidate}: held-out deviance {s.score:.5g} ({s.seconds:.1f} s)")
+            log(f"auto: {s.candidate}: held-out squared error per count {s.score:.5g} ({s.seconds:.1f} s)")
     return scores, test_rows
 
 
@@ -451,7 +483,8 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
                                          axis_offset=axis_offset, iterations=iterations, rng=rng, log=log)
         ranking = sorted([s.record() for s in scores] + _per_element(scores, g["counts"], test_rows),
                          key=lambda r: np.inf if r["score"] is None else r["score"])
-        out["counts"] = {"signals": g["counts"], "rule": "count splitting: Poisson deviance per held-out count",
+        out["counts"] = {"signals": g["counts"], "rule": "count splitting: squared error per held-out count "
+                         "(iterations and filter widths: Poisson deviance per held-out count)",
                          "ranking": ranking, "chosen": ranking[0]}
     for name in g["views"]:
         # named candidates that cannot score image signals (joint, denoised) leave them to the image defaults
@@ -490,13 +523,13 @@ def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
     picks = {}
     for n in names:
         ranked = sorted(ok, key=lambda s: s.per_signal[n])
-        options = [((ranked[0],), ranked[0].per_signal[n])]
+        options = [((ranked[0],), ranked[0].per_signal[n], ranked[0].predictions[n])]
         top = ranked[:MEAN_OF]
         for k in range(2, len(top) + 1):
             for group in combinations(top, k):
                 mean = np.mean([s.predictions[n] for s in group], axis=0)
                 if clearly_better(test_rows[n], mean, ranked[0].predictions[n]):
-                    options.append((group, poisson_deviance(test_rows[n], mean)))
+                    options.append((group, squared_error(test_rows[n], mean), mean))
         picks[n] = min(options, key=lambda o: o[1])
     labels = {n: " & ".join(s.candidate for s in p[0]) for n, p in picks.items()}
     if len(set(labels.values())) == 1 and len(picks[names[0]][0]) == 1:
@@ -507,6 +540,7 @@ def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
              "iterations": {n: "/".join(str(m["iterations"]) for m in members[n]) for n in names},
              "filter_voxels": {n: max(m["filter_voxels"] or 0.0 for m in members[n]) for n in names},
              "per_signal": {n: round(p[1], 6) for n, p in picks.items()},
+             "deviance": {n: round(poisson_deviance(test_rows[n], p[2]), 6) for n, p in picks.items()},
              "per_signal_candidate": labels, "members": members, "seconds": 0.0}]
 
 

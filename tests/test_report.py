@@ -73,7 +73,7 @@ def test_report_in_headless_chromium(run_dir, tmp_path):
 #: mean of several pipelines, two of them from joint runs, and ``joint`` holds the joint run's record
 AUTO = {
     "method": "auto", "thickness": 24,
-    "auto": {"counts": {"signals": ["Au", "Ag"], "rule": "count splitting: Poisson deviance per held-out count",
+    "auto": {"counts": {"signals": ["Au", "Ag"], "rule": "count splitting: squared error per held-out count",
                         "ranking": [{"candidate": "best per element", "score": 0.82}, {"candidate": "dtv", "score": 0.9}],
                         "chosen": {"candidate": "best per element", "score": 0.82}},
              "views": {"HAADF": {"rule": "held-out views", "ranking": [{"candidate": "sirt", "score": 2.7e-05}],

@@ -483,8 +483,8 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
                                          axis_offset=axis_offset, iterations=iterations, rng=rng, log=log)
         ranking = sorted([s.record() for s in scores] + _per_element(scores, g["counts"], test_rows),
                          key=lambda r: np.inf if r["score"] is None else r["score"])
-        out["counts"] = {"signals": g["counts"], "rule": "count splitting: squared error per held-out count "
-                         "(iterations and filter widths: Poisson deviance per held-out count)",
+        out["counts"] = {"signals": g["counts"], "rule": "count splitting: squared error per held-out count; "
+                         "iterations and filters by the Poisson deviance",
                          "ranking": ranking, "chosen": ranking[0]}
     for name in g["views"]:
         # named candidates that cannot score image signals (joint, denoised) leave them to the image defaults

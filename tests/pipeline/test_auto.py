@@ -84,6 +84,13 @@ def test_candidates_are_checked_and_restrict_the_choice(counts):
             auto.Candidate.parse(bad)
     choice = auto.select(series, candidates=["mlem", "gaussian+sirt"])
     assert {r["candidate"] for r in choice["counts"]["ranking"]} == {"mlem", "gaussian+sirt"}
+    # ranked by the summed squared error per held-out count; the deviance is recorded beside it
+    ranking = choice["counts"]["ranking"]
+    assert [r["score"] for r in ranking] == sorted(r["score"] for r in ranking)
+    for r in ranking:
+        assert r["score"] == pytest.approx(sum(r["per_signal"].values()), rel=1e-5)
+        assert set(r["deviance"]) == {"Au", "Ag"} and all(v > 0 for v in r["deviance"].values())
+        assert all(0.9 < v < 3 for v in r["per_signal"].values())  # about 1 (the counts' noise) plus the error
     one = TiltSeries({"Au": series["Au"]})
     with pytest.raises(ChemtomoError, match="no candidate applies"):
         auto.select(one, candidates=["dtv"])  # joint methods need HAADF or two element maps

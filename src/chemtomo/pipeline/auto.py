@@ -350,7 +350,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                 if cand.views and key not in filled:
                     filled[key] = _filled(sub, names, thickness)
                 fit = filled[key] if cand.views else sub
-                total, its, widths, per, preds, edges = 0.0, {}, {}, {}, {}, {}
+                total, its, widths, per, preds, devs, edges = 0.0, {}, {}, {}, {}, {}, {}
                 most = _max_iterations(cand.method, iterations)
                 raw = cand.denoise is None and not cand.views  # the fitted data are counts
                 options = {"data_term": "kl"} if cand.method == "tv" and raw else {}
@@ -360,7 +360,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                     d = np.asarray(fit[n].data)
                     if m.counts and (d < 0).any():
                         d = np.maximum(d, 0)
-                    _, it, width, preds[n] = _run_path(  # stopped and filtered by the deviance
+                    devs[n], it, width, preds[n] = _run_path(  # stopped and filtered by the deviance
                         cand.method, fit_op, d, most, op, lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred),
                         options)
                     value = squared_error(test_rows[n], preds[n])  # ranked by the squared error
@@ -369,8 +369,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                     if _at_edge(cand.method, it, most):
                         edges[n] = it
                 scores.append(Score(cand.name, total, its, time.perf_counter() - start, _edge_note(edges),
-                                    filters=widths, per_signal=per, predictions=preds,
-                                    deviance=_deviances(test_rows, preds)))
+                                    filters=widths, per_signal=per, predictions=preds, deviance=devs))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:

@@ -171,8 +171,9 @@ def run_counts(label, counts: dict, angles, *, seeds, thickness=None, extra=None
                                             cand, thickness=thickness)
                     setting = f"{cand} (weight {vc.provenance.get('info', {}).get('weight', float('nan')):.3g}, direct)"
                 else:
-                    guide = auto.Candidate.parse(cand).guide  # a guided denoiser takes the HAADF along
-                    keep = list(names) + ([guide] if guide else [])
+                    parsed = auto.Candidate.parse(cand)  # a guided denoiser and a +haadf split take the HAADF along
+                    keep = list(names) + ([parsed.guide] if parsed.guide else []) + (
+                        ["HAADF"] if parsed.partition and not parsed.guide else [])
                     only = TiltSeries({n: series[n] for n in keep}, pixel_size=series.pixel_size)
                     vc = auto.run(only, thickness=thickness, rng=seed, candidates=[cand])
                     setting = describe(vc.provenance["auto"]["counts"]["chosen"])

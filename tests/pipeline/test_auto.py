@@ -288,3 +288,45 @@ def test_a_views_candidate_scores_and_runs_with_synthesized_views_between_the_me
     assert len(rec["angles_deg"]) == 2 * len(ANGLES) - 1 and "views_synthesis" in rec
     plain = auto.run(one, candidates=["mlem"])  # the network's prior helps even after a second of training (0.43/0.55)
     assert nrmse(np.asarray(vs["Au"]), truth["Au"]) < 0.9 * nrmse(np.asarray(plain["Au"]), truth["Au"])
+
+
+def _with_haadf(series, truth, angles=ANGLES):
+    """`series` with a noise-free HAADF series in which a count of Au weighs 3 and one of Ag 1."""
+    op = Projector(TiltGeometry(angles, SHAPE))
+    haadf = op(3 * truth["Au"] + truth["Ag"])
+    return TiltSeries({**series.signals, **TiltSeries.from_arrays({"HAADF": haadf}, angles).signals})
+
+
+def test_a_haadf_variant_is_parsed_and_offered_only_with_haadf_and_two_maps(counts):
+    series, truth, _ = counts
+    cand = auto.Candidate.parse("unet+mlem+haadf")
+    assert cand.partition and (cand.denoise, cand.method, cand.base) == ("unet", "mlem", "unet+mlem")
+    with pytest.raises(ChemtomoError, match="fit the HAADF data themselves"):
+        auto.Candidate.parse("dtv+haadf")
+    both = _with_haadf(series, truth)
+    names = {c.name for c in auto.default_candidates(both)["counts"]}
+    assert {"mlem+haadf", "unet+mlem+haadf", "guided-unet+mlem+haadf"} <= names and "dtv+haadf" not in names
+    assert not any(c.partition for c in auto.default_candidates(series)["counts"])  # no HAADF
+    one = TiltSeries({"Au": series["Au"], "HAADF": both["HAADF"]})
+    assert not any(c.partition for c in auto.default_candidates(one)["counts"])  # one map: nothing to share out
+    with pytest.raises(ChemtomoError, match=r"\+haadf candidates need a HAADF signal"):
+        auto.select(series, candidates=["mlem+haadf"])
+
+
+def test_the_haadf_split_among_the_elements_is_scored_and_run_and_beats_their_own_volumes(counts):
+    series, truth, _ = counts
+    both = _with_haadf(series, truth, np.linspace(-70, 70, 29))  # HAADF at more angles than the maps
+    choice = auto.select(both, candidates=["mlem", "mlem+haadf"])
+    entries = {e["candidate"]: e for e in choice["counts"]["ranking"]}
+    split = entries["mlem+haadf"]
+    assert split["iterations"] == entries["mlem"]["iterations"]  # the variant reuses its candidate's run
+    w = split["haadf_partition"]["weights"]
+    assert w["Au"] / w["Ag"] == pytest.approx(3.0, rel=0.25)  # from the training halves and the HAADF images
+    # noise-free HAADF: sharing it out predicts the held-out counts better than the maps' own volumes
+    assert split["score"] < entries["mlem"]["score"]
+    vs = auto.run(both, candidates=["mlem+haadf"])
+    rec = vs.provenance["signals"]["Au"]
+    assert rec["candidate"] == "mlem+haadf" and rec["haadf_partition"]["weights"]["Au"] > 0
+    plain = auto.run(series, candidates=["mlem"])
+    err = {e: (nrmse(np.asarray(vs[e]), truth[e]), nrmse(np.asarray(plain[e]), truth[e])) for e in truth}
+    assert err["Au"][0] < 0.6 * err["Au"][1] and err["Ag"][0] < 0.95 * err["Ag"][1], err  # 0.23/0.55, 0.38/0.42

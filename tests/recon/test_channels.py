@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.recon.channels import Channel, Identity, Mix, mix_weights
+from chemtomo.recon.channels import Channel, Identity, Mix, guided_filter, mix_weights, partition
 from chemtomo.testing import check_operator
 
 SHAPE = (3, 4, 5, 6)
@@ -65,3 +65,79 @@ def test_mix_weights_poisson_correction_removes_the_low_count_bias():
     assert plain[0] < 0.9 * 3.0  # attenuated (2.59)
     assert corrected[0] == pytest.approx(3.0, rel=0.05)  # 3.01
     assert corrected[1] == pytest.approx(0.5, abs=0.1)  # 0.46
+
+
+def test_partition_recovers_the_elements_from_the_haadf_and_their_proportions():
+    rng = np.random.default_rng(0)
+    au, ag = rng.uniform(0, 2, (2, 6, 7, 8))
+    au[0] = 0.0
+    r = (3.0, 1.0)
+    h = r[0] * au + r[1] * ag
+    # volumes off by a common factor per voxel (the noise of a shared support, a blur) keep their fractions
+    field = rng.uniform(0.3, 3.0, au.shape)
+    out = partition(h, [au * field, ag * field], r, keep_totals=False)
+    np.testing.assert_allclose(out[0], au, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[1], ag, rtol=1e-5, atol=1e-6)
+    # keeping totals: only the ratio of the weights matters, and each result has its volume's total
+    kept = partition(5 * h, [au * 2, ag * 2], (30.0, 10.0))
+    np.testing.assert_allclose(kept[0], 2 * au, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([k.sum() for k in kept], [2 * au.sum(), 2 * ag.sum()], rtol=1e-5)
+    # a voxel no element volume holds stays empty; negative inputs count as zero
+    empty = partition(np.ones((2, 2, 2)), [np.zeros((2, 2, 2)), -np.ones((2, 2, 2))], (1.0, 1.0))
+    assert all(np.all(e == 0) for e in empty)
+    # an element invisible in the HAADF (weight 0) keeps its own volume; the others share out all of h
+    light = rng.uniform(0, 1, au.shape)
+    out = partition(r[0] * au, [au * field, light], (r[0], 0.0), keep_totals=False)
+    np.testing.assert_allclose(out[0], au, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[1], light, rtol=1e-6)
+
+
+def test_partition_smooths_the_fractions_not_the_haadf():
+    h = np.zeros((5, 9, 9))
+    h[2, 4, 4] = 7.0  # one voxel of matter: smoothing the fractions cannot spread it
+    x = np.zeros((5, 9, 9))
+    x[2, 3:6, 3:6] = 1.0
+    out = partition(h, [x, 0.5 * x], (2.0, 2.0), smooth=1.5, keep_totals=False)
+    assert np.count_nonzero(out[0]) == 1 and out[0][2, 4, 4] == pytest.approx(7.0 / 2 * 2 / 3, rel=1e-5)
+
+
+def test_partition_refuses_bad_input():
+    v = np.ones((2, 2, 2))
+    with pytest.raises(ChemtomoError, match="one weight per element"):
+        partition(v, [v, v], (1.0,))
+    with pytest.raises(ChemtomoError, match="at least one positive"):
+        partition(v, [v, v], (0.0, 0.0))
+    with pytest.raises(ChemtomoError, match=">= 0"):
+        partition(v, [v, v], (1.0, -1.0))
+    with pytest.raises(ChemtomoError, match="shape"):
+        partition(v, [v, np.ones((2, 2, 3))], (1.0, 1.0))
+
+
+def test_the_guided_filter_keeps_the_guides_edges_and_smooths_the_rest():
+    rng = np.random.default_rng(1)
+    guide = rng.uniform(0, 1, (6, 8, 9))
+    np.testing.assert_allclose(guided_filter(guide, 3 * guide + 2, 1, 1e-9), 3 * guide + 2, atol=1e-5)  # exact model
+    step = np.zeros((4, 12, 12))
+    step[:, :, 6:] = 1.0  # the guide's edge; the image is the edge plus noise
+    noisy = step + rng.normal(0, 0.2, step.shape)
+    out = guided_filter(step, noisy, 2, 1e-4)
+    assert np.abs(out - step).std() < 0.5 * np.abs(noisy - step).std()  # noise smoothed ...
+    assert out[:, :, 5].mean() < 0.15 and out[:, :, 6].mean() > 0.85  # ... the edge kept sharp
+
+
+def test_partition_with_the_guided_filter_recovers_a_noisy_core_shell_split():
+    rng = np.random.default_rng(2)
+    core = np.zeros((6, 16, 16))
+    core[:, 5:11, 5:11] = 1.0
+    shell = np.zeros_like(core)
+    shell[:, 2:14, 2:14] = 1.0
+    shell -= core
+    h = 3 * core + shell
+    noisy = [np.clip(v + rng.normal(0, 0.3, v.shape), 0, None) for v in (core, shell)]
+    plain = partition(h, noisy, (3.0, 1.0), keep_totals=False)
+    blurred = partition(h, noisy, (3.0, 1.0), smooth=1.0, keep_totals=False)  # across the core's edge too
+    guided = partition(h, noisy, (3.0, 1.0), guided=1, keep_totals=False)
+    for truth, p, b, g in zip((core, shell), plain, blurred, guided):  # errors 2.3 / 2.7 / 4.0 (core)
+        assert np.linalg.norm(g - truth) < 0.9 * min(np.linalg.norm(p - truth), np.linalg.norm(b - truth))
+    with pytest.raises(ChemtomoError, match="smooth or guided"):
+        partition(h, noisy, (3.0, 1.0), smooth=1.0, guided=1)

@@ -31,6 +31,15 @@ winner. Each element then takes its best candidate, or the mean of the volumes o
 its :data:`MEAN_OF` best where that mean predicts the held-out counts clearly better
 (:func:`clearly_better` on the squared error, one standard error).
 
+With HAADF and two or more element maps at common angles, every per-signal count candidate also
+comes with a ``+haadf`` variant (decision 31): the HAADF volume, reconstructed on the scored
+slices by the image candidates' winner, is split among the candidate's element volumes in their
+proportions (:func:`chemtomo.recon.channels.partition`, the HAADF weights by
+:func:`chemtomo.recon.channels.mix_weights` from the training halves). The variant reuses the
+candidate's run; the filter of its fractions (a Gaussian width of :data:`FILTERS`, or a radius of
+:data:`GUIDED_RADII` of a filter guided by the HAADF volume) is chosen by the same squared error,
+and it is ranked like any candidate.
+
 Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
 :data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all
 slices and all counts with the iterations it was chosen with (chosen on half the counts, so at
@@ -47,7 +56,7 @@ import numpy as np
 from ..core.data import Signal, TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
-from .candidates import Candidate
+from .candidates import PARTITION, Candidate
 
 #: iterations at which an iterative candidate is scored
 CHECKPOINTS = (1, 2, 3, 4, 5, 7, 10, 14, 20, 28, 40, 56, 80, 112, 160, 224, 320, 450)
@@ -68,6 +77,8 @@ MEAN_OF = 4
 VIEWS_MINUTES = 1.0
 #: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
 FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+#: radii (voxels) of the HAADF-guided filter of a ``+haadf`` variant's fractions, tried besides the widths of FILTERS
+GUIDED_RADII = (1, 2)
 
 #: candidates per kind of signal group (``denoiser+method`` or ``method``)
 COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "unet+mlem", "tv")
@@ -94,12 +105,17 @@ class Score:
     deviance: dict = field(default_factory=dict)
     #: held-out data predicted per signal (not recorded): averaged for a mean of candidates
     predictions: dict = field(default_factory=dict, repr=False)
+    #: the volume per signal on the scored slices behind each prediction (not recorded): a ``+haadf`` variant's input
+    volumes: dict = field(default_factory=dict, repr=False)
+    #: a ``+haadf`` variant's fraction filter width (voxels) and HAADF weights
+    partition: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         return {"candidate": self.candidate, "score": None if not np.isfinite(self.score) else round(self.score, 6),
                 "iterations": self.iterations, "filter_voxels": self.filters,
                 "per_signal": {k: round(v, 6) for k, v in self.per_signal.items()},
                 "deviance": {k: round(v, 6) for k, v in self.deviance.items()}, "seconds": round(self.seconds, 2),
+                **({"haadf_partition": self.partition} if self.partition else {}),
                 **({"note": self.note} if self.note else {})}
 
 
@@ -200,29 +216,30 @@ class _PathScore:
     def __init__(self, predict, loss, checkpoints, filters=(0.0,)):
         self.predict, self.loss, self.checkpoints, self.filters = predict, loss, set(checkpoints), tuple(filters)
         self.best, self.best_iter, self.best_filter, self.rises, self.last = np.inf, 0, 0.0, 0, np.inf
-        self.first, self.prediction = None, None
+        self.first, self.prediction, self.volume = None, None, None
 
-    def evaluate(self, x) -> tuple[float, float, np.ndarray]:
-        """(best score, its filter width, its prediction) of volume `x` over the filter widths."""
+    def evaluate(self, x) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """(best score, its filter width, its prediction, the filtered volume) of volume `x` over the widths."""
         from scipy.ndimage import gaussian_filter
 
         x = np.asarray(x, dtype=np.float32)
-        best = (np.inf, 0.0, None)
+        best = (np.inf, 0.0, None, None)
         for w in self.filters:
-            pred = np.asarray(self.predict(gaussian_filter(x, w) if w > 0 else x), dtype=np.float32)
+            vol = gaussian_filter(x, w) if w > 0 else x
+            pred = np.asarray(self.predict(vol), dtype=np.float32)
             value = self.loss(pred)
             if value < best[0] or best[2] is None:
-                best = (value, w, pred)
+                best = (value, w, pred, vol)
         return best
 
     def __call__(self, i, x) -> bool:
         it = i + 1
         if it not in self.checkpoints:
             return False
-        value, width, pred = self.evaluate(x)
+        value, width, pred, vol = self.evaluate(x)
         self.first = value if self.first is None else self.first
         if value < self.best:
-            self.best, self.best_iter, self.best_filter, self.prediction = value, it, width, pred
+            self.best, self.best_iter, self.best_filter, self.prediction, self.volume = value, it, width, pred, vol
         self.rises = self.rises + 1 if value > self.last else 0
         self.last = value
         return self.rises >= PATIENCE and value > self.best + LOSS * (self.first - self.best)
@@ -230,7 +247,7 @@ class _PathScore:
 
 def _run_path(method: str, op, data, max_iterations: int, predict, loss, options: dict):
     """Run `method` scoring along its path; (best score, its iterations, its filter width in voxels, its
-    prediction of the held-out data).
+    prediction of the held-out data, its filtered volume).
 
     Semi-convergent methods are also scored with their volume filtered by each width of :data:`FILTERS`.
     """
@@ -239,16 +256,16 @@ def _run_path(method: str, op, data, max_iterations: int, predict, loss, options
     m = METHODS[method]
     cb = _PathScore(predict, loss, (), FILTERS if m.stoppable else (0.0,))
     if m.iterations is None:  # direct
-        value, width, pred = cb.evaluate(m.function(op, data, **options))
-        return value, 0, width, pred
+        value, width, pred, vol = cb.evaluate(m.function(op, data, **options))
+        return value, 0, width, pred, vol
     # semi-convergent methods are scored along their run; regularised ones converge and are scored at the end
     points = [c for c in CHECKPOINTS if c <= max_iterations] if m.stoppable else [max_iterations]
     cb.checkpoints = set(points)
     vol = m.function(op, data, max(points), callback=[cb], **options)
     if cb.best_iter == 0:  # no checkpoint reached (a method that ends early by itself)
-        value, width, pred = cb.evaluate(vol)
-        return value, max(points), width, pred
-    return cb.best, cb.best_iter, cb.best_filter, cb.prediction
+        value, width, pred, vol = cb.evaluate(vol)
+        return value, max(points), width, pred, vol
+    return cb.best, cb.best_iter, cb.best_filter, cb.prediction, cb.volume
 
 
 def _max_iterations(method: str, given: int | None) -> int:
@@ -307,9 +324,52 @@ def _filled(series: TiltSeries, names, thickness, progress=False) -> TiltSeries:
     return series
 
 
+def partition_weights(series: TiltSeries, names, haadf_volume, *, thickness, axis_offset) -> np.ndarray:
+    """HAADF weight per element map of `names` (:func:`chemtomo.recon.channels.mix_weights`): HAADF images at the
+    maps' angles where the HAADF series has them, else the reprojection of `haadf_volume` there. An element of
+    weight 0 keeps its own volume in a split; all of them 0 is an error."""
+    from ..core.projector import Projector
+    from ..denoise.series import guide_index
+    from ..recon.channels import mix_weights
+
+    angles = series[names[0]].angles
+    idx = guide_index(series["HAADF"].angles, angles)
+    if (idx >= 0).all():
+        images = np.asarray(series["HAADF"].data, dtype=np.float32)[idx]
+    else:
+        images = np.asarray(Projector(series.geometry(names[0], thickness, axis_offset=axis_offset))(haadf_volume))
+    r = mix_weights(images, [np.asarray(series[n].data, dtype=np.float32) for n in names])
+    if not (r > 0).any():
+        raise ChemtomoError("no element map has a HAADF weight (the HAADF signal tracks none of their counts), so "
+                            "the HAADF volume cannot be split among the elements")
+    return r
+
+
+def _partitioned(base: Score, names, haadf_volume, weights, ops: dict, test_rows: dict) -> tuple:
+    """(total squared error, fraction filter, per signal, predictions) of `base`'s volumes sharing out
+    `haadf_volume`, with the filter of the fractions (a Gaussian width of :data:`FILTERS` or a guided
+    radius of :data:`GUIDED_RADII`) that predicts the held-out counts best."""
+    from ..recon.channels import partition
+
+    best = None
+    options = [{"smooth_voxels": w, "guided_radius": 0} for w in FILTERS]
+    options += [{"smooth_voxels": 0.0, "guided_radius": g} for g in GUIDED_RADII]
+    for opt in options:
+        parts = partition(haadf_volume, [base.volumes[n] for n in names], weights, smooth=opt["smooth_voxels"],
+                          guided=opt["guided_radius"])
+        preds = {n: np.asarray(ops[n](x), dtype=np.float32) for n, x in zip(names, parts)}
+        per = {n: squared_error(test_rows[n], preds[n]) for n in names}
+        if best is None or sum(per.values()) < best[0]:
+            best = (sum(per.values()), opt, per, preds)
+    return best
+
+
 def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offset, iterations=None, rng=0,
-                 log=None) -> list[Score]:
-    """Score count candidates on the element maps `names` by count splitting (module notes)."""
+                 haadf=None, log=None) -> list[Score]:
+    """Score count candidates on the element maps `names` by count splitting (module notes).
+
+    `haadf` is the HAADF volume on the scored slices (:func:`score_rows`) that ``+haadf`` candidates split.
+    """
     from ..core.projector import Projector
     from ..physics.counts import split_counts
     from ..recon.registry import METHODS
@@ -324,6 +384,8 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
     test_rows = {n: t[:, rows] for n, t in test.items()}
     denoised = {}  # training halves per (denoiser, guide) (None: as they are), shared by the candidates
     filled = {}  # their scored rows with synthesized views, per (denoiser, guide), shared by the views+ candidates
+    alone = {}  # per-signal candidate -> its Score, shared with its +haadf variant
+    weights = None  # HAADF weights of the training halves, for the +haadf variants
     scores = []
     for cand in candidates:
         start = time.perf_counter()
@@ -342,40 +404,69 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                 scores.append(Score(cand.name, sum(per.values()), {n: vs.provenance.get("iterations") for n in names},
                                     time.perf_counter() - start, per_signal=per, predictions=preds,
                                     deviance=_deviances(test_rows, preds)))
+                continue
+            base = Candidate.parse(cand.base) if cand.partition else cand
+            if base.name not in alone:
+                alone[base.name] = _score_alone(series, names, base, train, test_rows, rows, denoised, filled,
+                                                thickness=thickness, axis_offset=axis_offset, iterations=iterations)
+            score = alone[base.name]
+            if not cand.partition:
+                scores.append(score)
             else:
-                key = (cand.denoise, cand.guide)
-                if key not in denoised:
-                    denoised[key] = _denoised(train, cand, series)
-                sub = _sub(series, names, rows, data=denoised[key])
-                if cand.views and key not in filled:
-                    filled[key] = _filled(sub, names, thickness)
-                fit = filled[key] if cand.views else sub
-                total, its, widths, per, preds, devs, edges = 0.0, {}, {}, {}, {}, {}, {}
-                most = _max_iterations(cand.method, iterations)
-                raw = cand.denoise is None and not cand.views  # the fitted data are counts
-                options = {"data_term": "kl"} if cand.method == "tv" and raw else {}
-                for n in names:
-                    op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))  # the measured angles
-                    fit_op = Projector(fit.geometry(n, thickness, axis_offset=axis_offset)) if cand.views else op
-                    d = np.asarray(fit[n].data)
-                    if m.counts and (d < 0).any():
-                        d = np.maximum(d, 0)
-                    devs[n], it, width, preds[n] = _run_path(  # stopped and filtered by the deviance
-                        cand.method, fit_op, d, most, op, lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred),
-                        options)
-                    value = squared_error(test_rows[n], preds[n])  # ranked by the squared error
-                    total += value
-                    its[n], widths[n], per[n] = it, width, value
-                    if _at_edge(cand.method, it, most):
-                        edges[n] = it
-                scores.append(Score(cand.name, total, its, time.perf_counter() - start, _edge_note(edges),
-                                    filters=widths, per_signal=per, predictions=preds, deviance=devs))
+                if haadf is None:
+                    raise ChemtomoError("+haadf candidates need a HAADF signal")
+                sub = _sub(series, ["HAADF"] + list(names), rows, data=train)
+                if weights is None:
+                    weights = partition_weights(sub, names, haadf, thickness=thickness, axis_offset=axis_offset)
+                ops = {n: Projector(sub.geometry(n, thickness, axis_offset=axis_offset)) for n in names}
+                total, fractions, per, preds = _partitioned(score, names, haadf, weights, ops, test_rows)
+                scores.append(Score(cand.name, total, dict(score.iterations), time.perf_counter() - start, score.note,
+                                    filters=dict(score.filters), per_signal=per, predictions=preds,
+                                    deviance=_deviances(test_rows, preds),
+                                    partition=fractions | {"weights": {n: round(float(w), 6)
+                                                                       for n, w in zip(names, weights)}}))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
             s = scores[-1]
             log(f"auto: {s.candidate}: held-out squared error per count {s.score:.5g} ({s.seconds:.1f} s)")
     return scores, test_rows
+
+
+def _score_alone(series, names, cand: Candidate, train, test_rows, rows, denoised, filled, *, thickness, axis_offset,
+                 iterations) -> Score:
+    """Score a per-signal count candidate: each map reconstructed from its (denoised) training half."""
+    from ..core.projector import Projector
+    from ..recon.registry import METHODS
+
+    start = time.perf_counter()
+    m = METHODS[cand.method]
+    key = (cand.denoise, cand.guide)
+    if key not in denoised:
+        denoised[key] = _denoised(train, cand, series)
+    sub = _sub(series, names, rows, data=denoised[key])
+    if cand.views and key not in filled:
+        filled[key] = _filled(sub, names, thickness)
+    fit = filled[key] if cand.views else sub
+    total, its, widths, per, preds, devs, vols, edges = 0.0, {}, {}, {}, {}, {}, {}, {}
+    most = _max_iterations(cand.method, iterations)
+    raw = cand.denoise is None and not cand.views  # the fitted data are counts
+    options = {"data_term": "kl"} if cand.method == "tv" and raw else {}
+    for n in names:
+        op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))  # the measured angles
+        fit_op = Projector(fit.geometry(n, thickness, axis_offset=axis_offset)) if cand.views else op
+        d = np.asarray(fit[n].data)
+        if m.counts and (d < 0).any():
+            d = np.maximum(d, 0)
+        devs[n], it, width, preds[n], vols[n] = _run_path(  # stopped and filtered by the deviance
+            cand.method, fit_op, d, most, op, lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred), options)
+        value = squared_error(test_rows[n], preds[n])  # ranked by the squared error
+        total += value
+        its[n], widths[n], per[n] = it, width, value
+        if _at_edge(cand.method, it, most):
+            edges[n] = it
+    return Score(cand.name, total, its, time.perf_counter() - start, _edge_note(edges), filters=widths,
+                 per_signal=per, predictions=preds, deviance=devs, volumes=vols)
 
 
 def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_offset, iterations=None,
@@ -406,7 +497,7 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
             continue
         try:
             most = _max_iterations(cand.method, iterations)
-            value, it, width, _ = _run_path(cand.method, op, data[kept], most, op_held,
+            value, it, width, _, _ = _run_path(cand.method, op, data[kept], most, op_held,
                                             lambda pred: relative_error(measured, pred), {})
             note = _edge_note({name: it}) if _at_edge(cand.method, it, most) else ""
             scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, note,
@@ -430,8 +521,10 @@ def default_candidates(series: TiltSeries) -> dict:
     g = groups(series)
     joint = JOINT_CANDIDATES if "HAADF" in series else ALONE_CANDIDATES if len(g["counts"]) >= 2 else ()
     guided = [c for c in map(Candidate.parse, GUIDED_CANDIDATES) if _applies(c, "counts", series, g["counts"])]
-    counts = [Candidate.parse(c) for c in COUNT_CANDIDATES] + guided + [Candidate.parse(c) for c in joint
-                                                                         if g["counts"]]
+    alone = [Candidate.parse(c) for c in COUNT_CANDIDATES] + guided
+    split = [Candidate.parse(f"{c.name}+{PARTITION}") for c in alone]
+    split = [c for c in split if _applies(c, "counts", series, g["counts"])]
+    counts = alone + [Candidate.parse(c) for c in joint if g["counts"]] + split
     return {"counts": counts, "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES]}
 
 
@@ -472,19 +565,6 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
         pick = defaults
     g = groups(series)
     out: dict = {"views": {}}
-    if g["counts"]:
-        if not pick["counts"]:
-            why = (" (guided candidates need a HAADF signal with an image at every angle of the maps)"
-                   if candidates is not None and any(c.guide for c in chosen) else "")
-            raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}{why}; add one "
-                                "such as mlem or gaussian+sirt to --candidates")
-        scores, test_rows = score_counts(series, g["counts"], pick["counts"], thickness=thickness,
-                                         axis_offset=axis_offset, iterations=iterations, rng=rng, log=log)
-        ranking = sorted([s.record() for s in scores] + _per_element(scores, g["counts"], test_rows),
-                         key=lambda r: np.inf if r["score"] is None else r["score"])
-        out["counts"] = {"signals": g["counts"], "rule": "count splitting: squared error per held-out count; "
-                         "iterations and filters by the Poisson deviance",
-                         "ranking": ranking, "chosen": ranking[0]}
     for name in g["views"]:
         # named candidates that cannot score image signals (joint, denoised) leave them to the image defaults
         views = pick["views"] or defaults["views"]
@@ -495,15 +575,43 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
         out["views"][name] = {"rule": "held-out views: squared error relative to their mean square",
                               "held_out_every": HOLDOUT, "ranking": [s.record() for s in ranking],
                               "chosen": ranking[0].record()}
+    if g["counts"]:
+        if not pick["counts"]:
+            why = (" (guided candidates need a HAADF signal with an image at every angle of the maps)"
+                   if candidates is not None and any(c.guide for c in chosen) else
+                   f" (+{PARTITION} candidates need a HAADF signal and two or more maps at the same angles)"
+                   if candidates is not None and any(c.partition for c in chosen) else "")
+            raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}{why}; add one "
+                                "such as mlem or gaussian+sirt to --candidates")
+        haadf = None
+        if any(c.partition for c in pick["counts"]):
+            rows = score_rows(series.image_shape[0])
+            haadf, _ = _volume(_sub(series, ["HAADF"], rows), "HAADF", _members(out["views"]["HAADF"]["chosen"],
+                               "HAADF")[0], thickness=thickness, axis_offset=axis_offset)
+        scores, test_rows = score_counts(series, g["counts"], pick["counts"], thickness=thickness,
+                                         axis_offset=axis_offset, iterations=iterations, rng=rng, haadf=haadf, log=log)
+        ranking = sorted([s.record() for s in scores] + _per_element(scores, g["counts"], test_rows),
+                         key=lambda r: np.inf if r["score"] is None else r["score"])
+        out["counts"] = {"signals": g["counts"], "rule": "count splitting: squared error per held-out count; "
+                         "iterations and filters by the Poisson deviance",
+                         "ranking": ranking, "chosen": ranking[0]}
+    out = {k: out[k] for k in ("counts", "views") if k in out}  # counts first, as before
     out["seconds"] = round(time.perf_counter() - start, 2)
     return out
 
 
 def _members(record: dict, name: str) -> list[dict]:
-    """The pipelines whose volumes signal `name` takes under ranking entry `record` (their mean if several)."""
+    """The pipelines whose volumes signal `name` takes under ranking entry `record` (their mean if several).
+
+    A ``+haadf`` member also holds ``haadf_partition``: its fraction width, and the iterations and filter widths
+    of every element map, which it needs all of."""
+    split = record.get("haadf_partition")
     return record.get("members", {}).get(name) or [
         {"candidate": record["candidate"], "iterations": record["iterations"].get(name),
-         "filter_voxels": record.get("filter_voxels", {}).get(name, 0.0)}]
+         "filter_voxels": record.get("filter_voxels", {}).get(name, 0.0),
+         **({"haadf_partition": {"smooth_voxels": split["smooth_voxels"],
+                                 "guided_radius": split.get("guided_radius", 0), "iterations": record["iterations"],
+                                 "filter_voxels": record["filter_voxels"]}} if split else {})}]
 
 
 def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
@@ -545,28 +653,76 @@ def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
 
 def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool:
     """Whether `cand` can score the `group` of `series` (joint: with HAADF, or alone on two or more `counts` maps;
-    guided: with a guide that has images at every count map's angles)."""
+    guided: with a guide that has images at every count map's angles; ``+haadf``: with HAADF and two or more
+    `counts` maps at the same angles)."""
     from ..denoise.series import guide_index
     from ..recon.registry import METHODS
 
     m = METHODS[cand.method]
     if group == "views":
-        return not m.joint and cand.denoise is None and not cand.views
+        return not m.joint and cand.denoise is None and not cand.views and not cand.partition
+    if cand.partition and not ("HAADF" in series and len(counts) >= 2 and all(
+            np.array_equal(np.round(series[n].angles, 3), np.round(series[counts[0]].angles, 3)) for n in counts)):
+        return False
     if cand.guide is not None:
         return cand.guide in series and all((guide_index(series[cand.guide].angles, series[n].angles) >= 0).all()
                                             for n in counts)
     return not m.joint or "HAADF" in series or (m.alone and len(counts) >= 2)
 
 
-def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None, candidates=None, rng=0,
-        progress=None, log=None) -> VolumeSet:
-    """Select (:func:`select`), then run each group's winner on all of its data; provenance ``auto`` holds the scores."""
+def _volume(series: TiltSeries, n: str, m: dict, *, thickness, axis_offset, progress=None) -> tuple:
+    """(volume, provenance record) of signal `n` reconstructed by the per-signal pipeline of member `m` (its
+    denoiser, synthesized views, method, iterations and filter width) from all of its data in `series`."""
     from scipy.ndimage import gaussian_filter
 
     from ..recon.registry import METHODS
-    from ..recon.series import reconstruct_series
     from . import steps
     from .recipe import Denoise, Reconstruct
+
+    cand = Candidate.parse(m["candidate"])
+    its = m["iterations"] or None
+    settings = Reconstruct(method=cand.method, iterations=its if METHODS[cand.method].iterations else None,
+                           thickness=thickness, axis_offset=axis_offset)
+    one = TiltSeries({n: series[n]}, pixel_size=series.pixel_size)
+    denoised = None
+    if cand.denoise:  # signal n alone is denoised; a guide is taken from the series by name
+        options = {"guide": cand.guide} if cand.guide else {}
+        full, denoised = steps.denoise(series, Denoise(method=cand.denoise, signals=[n], options=options))
+        one = TiltSeries({n: full[n]}, pixel_size=series.pixel_size)
+    if cand.views:
+        one = _filled(one, [n], thickness, progress=bool(progress))
+    vs = steps.reconstruct(one, settings, progress=progress)
+    width = m.get("filter_voxels") or 0.0
+    record = (vs.provenance["signals"][n] | ({"denoise": denoised} if denoised else {})
+              | ({"views_synthesis": one.metadata["views_synthesis"]} if cand.views else {})
+              | {"candidate": cand.name, "filter_voxels": width})
+    return (gaussian_filter(np.asarray(vs[n]), width) if width > 0 else np.asarray(vs[n])), record
+
+
+def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf_volume, *, thickness, axis_offset,
+               progress=None) -> tuple[dict, dict]:
+    """A ``+haadf`` candidate on all the data: its per-signal pipeline on every map of `names` (their iterations and
+    filter widths in `settings`), then `haadf_volume` split among them; (volumes, records) per map."""
+    from ..recon.channels import partition
+
+    vols, records = {}, {}
+    for n in names:
+        m = {"candidate": cand.base, "iterations": settings["iterations"].get(n),
+             "filter_voxels": settings["filter_voxels"].get(n, 0.0)}
+        vols[n], records[n] = _volume(series, n, m, thickness=thickness, axis_offset=axis_offset, progress=progress)
+    weights = partition_weights(series, names, haadf_volume, thickness=thickness, axis_offset=axis_offset)
+    parts = partition(haadf_volume, [vols[n] for n in names], weights, smooth=settings["smooth_voxels"],
+                      guided=settings.get("guided_radius", 0))
+    info = {"smooth_voxels": settings["smooth_voxels"], "guided_radius": settings.get("guided_radius", 0),
+            "weights": {n: float(w) for n, w in zip(names, weights)}}
+    return dict(zip(names, parts)), {n: records[n] | {"candidate": cand.name, "haadf_partition": info} for n in names}
+
+
+def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None, candidates=None, rng=0,
+        progress=None, log=None) -> VolumeSet:
+    """Select (:func:`select`), then run each group's winner on all of its data; provenance ``auto`` holds the scores."""
+    from ..recon.registry import METHODS
+    from ..recon.series import reconstruct_series
 
     choice = select(series, thickness=thickness, axis_offset=axis_offset, iterations=iterations,
                     candidates=candidates, rng=rng, log=log)
@@ -588,31 +744,26 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
                                           progress=progress)
             joint_info = joint[m].provenance
     volumes, signals = {}, {}
-    for n, ms in members.items():
+    split = {}  # +haadf candidate -> (its volume per count signal, their record), run once for all of them
+    views_first = sorted(members, key=lambda n: n not in choice["views"])  # the HAADF volume before its split
+    for n in views_first:
         parts, records = [], []
-        for m in ms:
+        for m in members[n]:
             cand = Candidate.parse(m["candidate"])
             if cand.name in joint:
                 parts.append(np.asarray(joint[cand.name][n]))
                 records.append({"method": cand.method, "candidate": cand.name, "joint": True})
-                continue
-            its = m["iterations"] or None
-            settings = Reconstruct(method=cand.method, iterations=its if METHODS[cand.method].iterations else None,
-                                   thickness=thickness, axis_offset=axis_offset)
-            one = TiltSeries({n: series[n]}, pixel_size=series.pixel_size)
-            denoised = None
-            if cand.denoise:  # signal n alone is denoised; a guide is taken from the series by name
-                options = {"guide": cand.guide} if cand.guide else {}
-                full, denoised = steps.denoise(series, Denoise(method=cand.denoise, signals=[n], options=options))
-                one = TiltSeries({n: full[n]}, pixel_size=series.pixel_size)
-            if cand.views:
-                one = _filled(one, [n], thickness, progress=bool(progress))
-            vs = steps.reconstruct(one, settings, progress=progress)
-            width = m.get("filter_voxels") or 0.0
-            parts.append(gaussian_filter(np.asarray(vs[n]), width) if width > 0 else np.asarray(vs[n]))
-            records.append(vs.provenance["signals"][n] | ({"denoise": denoised} if denoised else {})
-                           | ({"views_synthesis": one.metadata["views_synthesis"]} if cand.views else {})
-                           | {"candidate": cand.name, "filter_voxels": width})
+            elif cand.partition:
+                if cand.name not in split:
+                    split[cand.name] = _split_run(series, choice["counts"]["signals"], cand, m["haadf_partition"],
+                                                  volumes["HAADF"], thickness=thickness, axis_offset=axis_offset,
+                                                  progress=progress)
+                parts.append(split[cand.name][0][n])
+                records.append(split[cand.name][1][n])
+            else:
+                vol, rec = _volume(series, n, m, thickness=thickness, axis_offset=axis_offset, progress=progress)
+                parts.append(vol)
+                records.append(rec)
         volumes[n] = parts[0] if len(parts) == 1 else np.mean(parts, axis=0, dtype=np.float32)
         if len(records) == 1 and not records[0].get("joint"):
             signals[n] = records[0]
@@ -647,5 +798,5 @@ def table(choice: dict) -> list[str]:
             mark = "->" if i == 0 else "  "
             score = "failed" if s["score"] is None else f"{s['score']:.5g}"
             note = f"  ({s['note']})" if s.get("note") else ""
-            lines.append(f"  {mark} {s['candidate']:<16} {score:>12}  iterations: {its:<24} {s['seconds']:.1f} s{note}")
+            lines.append(f"  {mark} {s['candidate']:<22} {score:>12}  iterations: {its:<24} {s['seconds']:.1f} s{note}")
     return lines

@@ -1,4 +1,5 @@
-"""A candidate pipeline of ``--method auto``: an optional denoiser of the projection maps, then a method."""
+"""A candidate pipeline of ``--method auto``: an optional denoiser of the projection maps, a method, and
+optionally the element volumes sharing out the HAADF volume."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from ..core.errors import ChemtomoError
 GUIDED = "guided-"
 #: the stage in place of a denoiser that fills the angles halfway between the measured ones with synthesized views
 VIEWS = "views"
+#: the last stage that splits the HAADF volume among the element volumes (:func:`chemtomo.recon.channels.partition`)
+PARTITION = "haadf"
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,8 @@ class Candidate:
 
     ``guide`` names the signal whose maps guide the denoiser (``"HAADF"`` for ``guided-unet+mlem``);
     ``views`` adds synthesized views halfway between the measured angles before the method (``views+mlem``,
-    :func:`chemtomo.views.synthesize_views`).
+    :func:`chemtomo.views.synthesize_views`). ``partition`` splits the HAADF volume among the element volumes
+    in their proportions afterwards (``unet+mlem+haadf``, :func:`chemtomo.recon.channels.partition`).
     """
 
     name: str
@@ -26,19 +30,29 @@ class Candidate:
     denoise: str | None = None
     guide: str | None = None
     views: bool = False
+    partition: bool = False
+
+    @property
+    def base(self) -> str:
+        """The name without the HAADF partition stage."""
+        return self.name[: -len("+" + PARTITION)] if self.partition else self.name
 
     @classmethod
     def parse(cls, name: str) -> "Candidate":
         """``"gaussian+sirt"`` -> denoiser gaussian, method sirt; ``"tv"`` -> method tv;
         ``"guided-unet+mlem"`` -> the U-Net with the HAADF guide channel, then MLEM; ``"views+mlem"`` ->
-        synthesized views between the measured ones, then MLEM."""
+        synthesized views between the measured ones, then MLEM; ``"unet+mlem+haadf"`` -> the U-Net, MLEM,
+        then the HAADF volume split among the elements in their MLEM proportions."""
         from ..denoise.registry import DENOISERS, denoiser_options
         from ..recon.registry import METHODS
 
         parts = name.strip().split("+")
+        partition = len(parts) > 1 and parts[-1] == PARTITION
+        if partition:
+            parts = parts[:-1]
         if len(parts) > 2 or not all(parts):
-            raise ChemtomoError(f"candidate {name!r} must be METHOD or DENOISER+METHOD, e.g. tv, gaussian+sirt or "
-                                "guided-unet+mlem")
+            raise ChemtomoError(f"candidate {name!r} must be METHOD or DENOISER+METHOD, optionally followed by "
+                                f"+{PARTITION}, e.g. tv, gaussian+sirt, guided-unet+mlem or unet+mlem+{PARTITION}")
         method = parts[-1]
         denoiser = parts[0] if len(parts) == 2 else None
         guide, views = None, denoiser == VIEWS
@@ -58,4 +72,7 @@ class Candidate:
         if (denoiser is not None or views) and METHODS[method].joint:
             raise ChemtomoError(f"candidate {name!r}: joint methods take the raw counts; drop the "
                                 f"{'views' if views else 'denoiser'}")
-        return cls(name.strip(), method, denoiser, guide, views)
+        if partition and METHODS[method].joint:
+            raise ChemtomoError(f"candidate {name!r}: joint methods fit the HAADF data themselves; drop "
+                                f"+{PARTITION}")
+        return cls(name.strip(), method, denoiser, guide, views, partition)

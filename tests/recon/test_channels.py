@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from chemtomo.core.errors import ChemtomoError
-from chemtomo.recon.channels import Channel, Identity, Mix, guided_filter, mix_weights, partition
+from chemtomo.recon.channels import Channel, Identity, Mix, mix_weights, partition
 from chemtomo.testing import check_operator
 
 SHAPE = (3, 4, 5, 6)
@@ -112,32 +112,3 @@ def test_partition_refuses_bad_input():
     with pytest.raises(ChemtomoError, match="shape"):
         partition(v, [v, np.ones((2, 2, 3))], (1.0, 1.0))
 
-
-def test_the_guided_filter_keeps_the_guides_edges_and_smooths_the_rest():
-    rng = np.random.default_rng(1)
-    guide = rng.uniform(0, 1, (6, 8, 9))
-    np.testing.assert_allclose(guided_filter(guide, 3 * guide + 2, 1, 1e-9), 3 * guide + 2, atol=1e-5)  # exact model
-    step = np.zeros((4, 12, 12))
-    step[:, :, 6:] = 1.0  # the guide's edge; the image is the edge plus noise
-    noisy = step + rng.normal(0, 0.2, step.shape)
-    out = guided_filter(step, noisy, 2, 1e-4)
-    assert np.abs(out - step).std() < 0.5 * np.abs(noisy - step).std()  # noise smoothed ...
-    assert out[:, :, 5].mean() < 0.15 and out[:, :, 6].mean() > 0.85  # ... the edge kept sharp
-
-
-def test_partition_with_the_guided_filter_recovers_a_noisy_core_shell_split():
-    rng = np.random.default_rng(2)
-    core = np.zeros((6, 16, 16))
-    core[:, 5:11, 5:11] = 1.0
-    shell = np.zeros_like(core)
-    shell[:, 2:14, 2:14] = 1.0
-    shell -= core
-    h = 3 * core + shell
-    noisy = [np.clip(v + rng.normal(0, 0.3, v.shape), 0, None) for v in (core, shell)]
-    plain = partition(h, noisy, (3.0, 1.0), keep_totals=False)
-    blurred = partition(h, noisy, (3.0, 1.0), smooth=1.0, keep_totals=False)  # across the core's edge too
-    guided = partition(h, noisy, (3.0, 1.0), guided=1, keep_totals=False)
-    for truth, p, b, g in zip((core, shell), plain, blurred, guided):  # errors 2.3 / 2.7 / 4.0 (core)
-        assert np.linalg.norm(g - truth) < 0.9 * min(np.linalg.norm(p - truth), np.linalg.norm(b - truth))
-    with pytest.raises(ChemtomoError, match="smooth or guided"):
-        partition(h, noisy, (3.0, 1.0), smooth=1.0, guided=1)

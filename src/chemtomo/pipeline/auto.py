@@ -36,9 +36,8 @@ comes with a ``+haadf`` variant (decision 31): the HAADF volume, reconstructed o
 slices by the image candidates' winner, is split among the candidate's element volumes in their
 proportions (:func:`chemtomo.recon.channels.partition`, the HAADF weights by
 :func:`chemtomo.recon.channels.mix_weights` from the training halves). The variant reuses the
-candidate's run; the filter of its fractions (a Gaussian width of :data:`FILTERS`, or a radius of
-:data:`GUIDED_RADII` of a filter guided by the HAADF volume) is chosen by the same squared error,
-and it is ranked like any candidate.
+candidate's run; the Gaussian width of its fractions (:data:`FILTERS`) is chosen by the same
+squared error, and it is ranked like any candidate.
 
 Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
 :data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all
@@ -77,8 +76,6 @@ MEAN_OF = 4
 VIEWS_MINUTES = 1.0
 #: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
 FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-#: radii (voxels) of the HAADF-guided filter of a ``+haadf`` variant's fractions, tried besides the widths of FILTERS
-GUIDED_RADII = (1, 2)
 
 #: candidates per kind of signal group (``denoiser+method`` or ``method``)
 COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "unet+mlem", "tv")
@@ -347,16 +344,13 @@ def partition_weights(series: TiltSeries, names, haadf_volume, *, thickness, axi
 
 def _partitioned(base: Score, names, haadf_volume, weights, ops: dict, test_rows: dict) -> tuple:
     """(total squared error, fraction filter, per signal, predictions) of `base`'s volumes sharing out
-    `haadf_volume`, with the filter of the fractions (a Gaussian width of :data:`FILTERS` or a guided
-    radius of :data:`GUIDED_RADII`) that predicts the held-out counts best."""
+    `haadf_volume`, with the Gaussian width of :data:`FILTERS` of the fractions that predicts the held-out
+    counts best."""
     from ..recon.channels import partition
 
     best = None
-    options = [{"smooth_voxels": w, "guided_radius": 0} for w in FILTERS]
-    options += [{"smooth_voxels": 0.0, "guided_radius": g} for g in GUIDED_RADII]
-    for opt in options:
-        parts = partition(haadf_volume, [base.volumes[n] for n in names], weights, smooth=opt["smooth_voxels"],
-                          guided=opt["guided_radius"])
+    for opt in ({"smooth_voxels": w} for w in FILTERS):
+        parts = partition(haadf_volume, [base.volumes[n] for n in names], weights, smooth=opt["smooth_voxels"])
         preds = {n: np.asarray(ops[n](x), dtype=np.float32) for n, x in zip(names, parts)}
         per = {n: squared_error(test_rows[n], preds[n]) for n in names}
         if best is None or sum(per.values()) < best[0]:
@@ -609,8 +603,7 @@ def _members(record: dict, name: str) -> list[dict]:
     return record.get("members", {}).get(name) or [
         {"candidate": record["candidate"], "iterations": record["iterations"].get(name),
          "filter_voxels": record.get("filter_voxels", {}).get(name, 0.0),
-         **({"haadf_partition": {"smooth_voxels": split["smooth_voxels"],
-                                 "guided_radius": split.get("guided_radius", 0), "iterations": record["iterations"],
+         **({"haadf_partition": {"smooth_voxels": split["smooth_voxels"], "iterations": record["iterations"],
                                  "filter_voxels": record["filter_voxels"]}} if split else {})}]
 
 
@@ -711,10 +704,8 @@ def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf
              "filter_voxels": settings["filter_voxels"].get(n, 0.0)}
         vols[n], records[n] = _volume(series, n, m, thickness=thickness, axis_offset=axis_offset, progress=progress)
     weights = partition_weights(series, names, haadf_volume, thickness=thickness, axis_offset=axis_offset)
-    parts = partition(haadf_volume, [vols[n] for n in names], weights, smooth=settings["smooth_voxels"],
-                      guided=settings.get("guided_radius", 0))
-    info = {"smooth_voxels": settings["smooth_voxels"], "guided_radius": settings.get("guided_radius", 0),
-            "weights": {n: float(w) for n, w in zip(names, weights)}}
+    parts = partition(haadf_volume, [vols[n] for n in names], weights, smooth=settings["smooth_voxels"])
+    info = {"smooth_voxels": settings["smooth_voxels"], "weights": {n: float(w) for n, w in zip(names, weights)}}
     return dict(zip(names, parts)), {n: records[n] | {"candidate": cand.name, "haadf_partition": info} for n in names}
 
 
@@ -798,5 +789,8 @@ def table(choice: dict) -> list[str]:
             mark = "->" if i == 0 else "  "
             score = "failed" if s["score"] is None else f"{s['score']:.5g}"
             note = f"  ({s['note']})" if s.get("note") else ""
+            split = s.get("haadf_partition")
+            if split:
+                its += f"; fractions filter {split['smooth_voxels']:g}" if split.get("smooth_voxels") else ""
             lines.append(f"  {mark} {s['candidate']:<22} {score:>12}  iterations: {its:<24} {s['seconds']:.1f} s{note}")
     return lines

@@ -237,23 +237,7 @@ def mix_weights(haadf, maps, *, smooth: float = 2.0, poisson: bool = True) -> np
     return r
 
 
-def guided_filter(guide, image, radius: int, eps: float) -> np.ndarray:
-    """The guided filter (He, Sun & Tang 2013): `image` modelled as ``a * guide + b`` in every cube of
-    ``2 radius + 1`` voxels, ``a`` ridge-regularised by `eps` (guide units squared), the models averaged.
-    Smooths `image` where `guide` is flat and keeps the edges of `guide`; float64, linear time."""
-    from scipy.ndimage import uniform_filter
-
-    g = np.asarray(guide, dtype=np.float64)
-    p = np.asarray(image, dtype=np.float64)
-    size = 2 * int(radius) + 1
-    mg, mp = uniform_filter(g, size), uniform_filter(p, size)
-    a = (uniform_filter(g * p, size) - mg * mp) / (uniform_filter(g * g, size) - mg * mg + eps)
-    b = mp - a * mg
-    return uniform_filter(a, size) * g + uniform_filter(b, size)
-
-
-def partition(haadf, volumes, weights, *, smooth: float = 0.0, guided: int = 0,
-              keep_totals: bool = True) -> list[np.ndarray]:
+def partition(haadf, volumes, weights, *, smooth: float = 0.0, keep_totals: bool = True) -> list[np.ndarray]:
     """Element volumes that share out the HAADF volume in the proportions of their own reconstructions.
 
     The bimodal model ``h = sum_e r_e x_e`` holds voxel by voxel (Zhong et al. 2017). A HAADF volume,
@@ -275,10 +259,6 @@ def partition(haadf, volumes, weights, *, smooth: float = 0.0, guided: int = 0,
     smooth : float, default 0
         Gaussian width (voxels) applied to every ``r_e x_e`` before the fractions are taken: smooth
         fractions suit alloys, sharp ones core-shell particles.
-    guided : int, default 0
-        Instead, the radius (voxels) of a :func:`guided_filter` of every ``r_e x_e`` with the HAADF
-        volume as its guide (``eps`` = (1 % of the HAADF's 99.9th percentile)^2): the fractions are
-        smoothed within regions of like HAADF intensity, not across their edges.
     keep_totals : bool, default True
         Rescale each result to the sum of its own volume: the counts decide how much of an element there
         is, the HAADF volume only where. Then only the ratios of `weights` matter.
@@ -300,13 +280,7 @@ def partition(haadf, volumes, weights, *, smooth: float = 0.0, guided: int = 0,
     for x in xs:
         if x.shape != h.shape:
             raise ShapeError(f"an element volume has shape {x.shape} but the HAADF volume has {h.shape}")
-    if smooth > 0 and guided > 0:
-        raise ChemtomoError("partition takes smooth or guided, not both")
-    if guided > 0:
-        eps = (0.01 * float(np.percentile(h, 99.9))) ** 2 or 1.0
-        parts = [np.clip(guided_filter(h, r_e * x, guided, eps), 0, None) for r_e, x in zip(r, xs)]
-    else:
-        parts = [r_e * (gaussian_filter(x, smooth) if smooth > 0 else x) for r_e, x in zip(r, xs)]
+    parts = [r_e * (gaussian_filter(x, smooth) if smooth > 0 else x) for r_e, x in zip(r, xs)]
     total = np.sum(parts, axis=0)
     scale = np.divide(h, total, out=np.zeros_like(h), where=total > 0)
     out = []

@@ -327,6 +327,27 @@ def test_the_haadf_split_among_the_elements_is_scored_and_run_and_beats_their_ow
     vs = auto.run(both, candidates=["mlem+haadf"])
     rec = vs.provenance["signals"]["Au"]
     assert rec["candidate"] == "mlem+haadf" and rec["haadf_partition"]["weights"]["Au"] > 0
+    # HAADF at none of the maps' angles: the weights come from the HAADF volume's reprojection there
+    elsewhere = _with_haadf(series, truth, np.linspace(-69, 69, 24))
+    w = auto.select(elsewhere, candidates=["mlem+haadf"])["counts"]["chosen"]["haadf_partition"]["weights"]
+    assert w["Au"] / w["Ag"] == pytest.approx(3.0, rel=0.25)
     plain = auto.run(series, candidates=["mlem"])
     err = {e: (nrmse(np.asarray(vs[e]), truth[e]), nrmse(np.asarray(plain[e]), truth[e])) for e in truth}
     assert err["Au"][0] < 0.6 * err["Au"][1] and err["Ag"][0] < 0.95 * err["Ag"][1], err  # 0.23/0.55, 0.38/0.42
+
+
+def test_the_cli_runs_a_haadf_split_and_records_it(counts, tmp_path):
+    from chemtomo.cli import main
+    from chemtomo.io import write_stack
+
+    series, truth, _ = counts
+    both = _with_haadf(series, truth)
+    for n in ("Au", "Ag", "HAADF"):
+        write_stack(tmp_path / f"{n}.mrc", both[n].data, ANGLES)
+    out = tmp_path / "run"
+    assert main(["reconstruct", *[a for n in ("Au", "Ag", "HAADF") for a in ("--signal", f"{n}={tmp_path / n}.mrc")],
+                 "--candidates", "mlem+haadf", "--out", str(out)]) == 0
+    prov = json.loads((out / "chemtomo.json").read_text())["provenance"]
+    assert prov["auto"]["counts"]["chosen"]["candidate"] == "mlem+haadf"
+    assert prov["signals"]["Ag"]["haadf_partition"]["weights"]["Au"] > prov["signals"]["Ag"]["haadf_partition"][
+        "weights"]["Ag"] > 0

@@ -37,7 +37,10 @@ slices by the image candidates' winner, is split among the candidate's element v
 proportions (:func:`chemtomo.recon.channels.partition`, the HAADF weights by
 :func:`chemtomo.recon.channels.mix_weights` from the training halves). The variant reuses the
 candidate's run; the Gaussian width of its fractions (:data:`FILTERS`) is chosen by the same
-squared error, and it is ranked like any candidate.
+squared error, and it is ranked like any candidate. Its final run splits the HAADF volume of all
+slices with the weights and the width it was scored with (maps of nearly one shape, as in an alloy,
+leave the weights' fit free to give one element all of the HAADF; the run then stays the pipeline
+that was scored).
 
 Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
 :data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all
@@ -321,10 +324,11 @@ def _filled(series: TiltSeries, names, thickness, progress=False) -> TiltSeries:
     return series
 
 
-def partition_weights(series: TiltSeries, names, haadf_volume, *, thickness, axis_offset) -> np.ndarray:
-    """HAADF weight per element map of `names` (:func:`chemtomo.recon.channels.mix_weights`): HAADF images at the
-    maps' angles where the HAADF series has them, else the reprojection of `haadf_volume` there. An element of
-    weight 0 keeps its own volume in a split; all of them 0 is an error."""
+def partition_weights(series: TiltSeries, names, haadf_volume, rows, *, thickness, axis_offset) -> np.ndarray:
+    """HAADF weight per element map of `names` (:func:`chemtomo.recon.channels.mix_weights`): from the HAADF
+    images at the maps' angles (all slices) where the HAADF series has them, else from the reprojection there of
+    `haadf_volume`, the HAADF volume of slices `rows`. An element of weight 0 keeps its own volume in a split;
+    all of them 0 is an error."""
     from ..core.projector import Projector
     from ..denoise.series import guide_index
     from ..recon.channels import mix_weights
@@ -333,9 +337,12 @@ def partition_weights(series: TiltSeries, names, haadf_volume, *, thickness, axi
     idx = guide_index(series["HAADF"].angles, angles)
     if (idx >= 0).all():
         images = np.asarray(series["HAADF"].data, dtype=np.float32)[idx]
+        maps = [np.asarray(series[n].data, dtype=np.float32) for n in names]
     else:
-        images = np.asarray(Projector(series.geometry(names[0], thickness, axis_offset=axis_offset))(haadf_volume))
-    r = mix_weights(images, [np.asarray(series[n].data, dtype=np.float32) for n in names])
+        sub = _sub(series, names, rows)
+        images = np.asarray(Projector(sub.geometry(names[0], thickness, axis_offset=axis_offset))(haadf_volume))
+        maps = [np.asarray(sub[n].data) for n in names]
+    r = mix_weights(images, maps)
     if not (r > 0).any():
         raise ChemtomoError("no element map has a HAADF weight (the HAADF signal tracks none of their counts), so "
                             "the HAADF volume cannot be split among the elements")
@@ -409,9 +416,11 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
             else:
                 if haadf is None:
                     raise ChemtomoError("+haadf candidates need a HAADF signal")
-                sub = _sub(series, ["HAADF"] + list(names), rows, data=train)
-                if weights is None:
-                    weights = partition_weights(sub, names, haadf, thickness=thickness, axis_offset=axis_offset)
+                if weights is None:  # from the training halves, all slices where the HAADF images allow
+                    halves = _sub(series, ["HAADF"] + list(names), np.arange(series.image_shape[0]), data=train)
+                    weights = partition_weights(halves, names, haadf, rows, thickness=thickness,
+                                                axis_offset=axis_offset)
+                sub = _sub(series, list(names), rows, data=train)
                 ops = {n: Projector(sub.geometry(n, thickness, axis_offset=axis_offset)) for n in names}
                 total, fractions, per, preds = _partitioned(score, names, haadf, weights, ops, test_rows)
                 scores.append(Score(cand.name, total, dict(score.iterations), time.perf_counter() - start, score.note,
@@ -597,14 +606,15 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
 def _members(record: dict, name: str) -> list[dict]:
     """The pipelines whose volumes signal `name` takes under ranking entry `record` (their mean if several).
 
-    A ``+haadf`` member also holds ``haadf_partition``: its fraction width, and the iterations and filter widths
-    of every element map, which it needs all of."""
+    A ``+haadf`` member also holds ``haadf_partition``: its fraction width and HAADF weights, and the iterations
+    and filter widths of every element map, which it needs all of."""
     split = record.get("haadf_partition")
     return record.get("members", {}).get(name) or [
         {"candidate": record["candidate"], "iterations": record["iterations"].get(name),
          "filter_voxels": record.get("filter_voxels", {}).get(name, 0.0),
-         **({"haadf_partition": {"smooth_voxels": split["smooth_voxels"], "iterations": record["iterations"],
-                                 "filter_voxels": record["filter_voxels"]}} if split else {})}]
+         **({"haadf_partition": {"smooth_voxels": split["smooth_voxels"], "weights": split["weights"],
+                                 "iterations": record["iterations"], "filter_voxels": record["filter_voxels"]}}
+            if split else {})}]
 
 
 def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
@@ -695,7 +705,8 @@ def _volume(series: TiltSeries, n: str, m: dict, *, thickness, axis_offset, prog
 def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf_volume, *, thickness, axis_offset,
                progress=None) -> tuple[dict, dict]:
     """A ``+haadf`` candidate on all the data: its per-signal pipeline on every map of `names` (their iterations and
-    filter widths in `settings`), then `haadf_volume` split among them; (volumes, records) per map."""
+    filter widths in `settings`), then `haadf_volume` split among them with the fraction width and the HAADF
+    weights it was scored with (only their ratios matter); (volumes, records) per map."""
     from ..recon.channels import partition
 
     vols, records = {}, {}
@@ -703,7 +714,7 @@ def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf
         m = {"candidate": cand.base, "iterations": settings["iterations"].get(n),
              "filter_voxels": settings["filter_voxels"].get(n, 0.0)}
         vols[n], records[n] = _volume(series, n, m, thickness=thickness, axis_offset=axis_offset, progress=progress)
-    weights = partition_weights(series, names, haadf_volume, thickness=thickness, axis_offset=axis_offset)
+    weights = [settings["weights"][n] for n in names]
     parts = partition(haadf_volume, [vols[n] for n in names], weights, smooth=settings["smooth_voxels"])
     info = {"smooth_voxels": settings["smooth_voxels"], "weights": {n: float(w) for n, w in zip(names, weights)}}
     return dict(zip(names, parts)), {n: records[n] | {"candidate": cand.name, "haadf_partition": info} for n in names}

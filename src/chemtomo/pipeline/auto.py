@@ -38,9 +38,9 @@ proportions (:func:`chemtomo.recon.channels.partition`, the HAADF weights by
 :func:`chemtomo.recon.channels.mix_weights` from the training halves). The variant reuses the
 candidate's run; the Gaussian width of its fractions (:data:`FILTERS`) is chosen by the same
 squared error, and it is ranked like any candidate. Its final run splits the HAADF volume of all
-slices with the weights and the width it was scored with (maps of nearly one shape, as in an alloy,
-leave the weights' fit free to give one element all of the HAADF; the run then stays the pipeline
-that was scored).
+slices with the width it was scored with and weights fitted to all the data: the width is a
+setting the score chose and is kept, like iterations; the weights are fitted by a fixed rule and are
+fitted again, like the volumes.
 
 Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
 :data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all
@@ -705,8 +705,9 @@ def _volume(series: TiltSeries, n: str, m: dict, *, thickness, axis_offset, prog
 def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf_volume, *, thickness, axis_offset,
                progress=None) -> tuple[dict, dict]:
     """A ``+haadf`` candidate on all the data: its per-signal pipeline on every map of `names` (their iterations and
-    filter widths in `settings`), then `haadf_volume` split among them with the fraction width and the HAADF
-    weights it was scored with (only their ratios matter); (volumes, records) per map."""
+    filter widths in `settings`), then `haadf_volume` split among them with the fraction width it was scored
+    with and HAADF weights fitted to all the data, as the scored run fitted them to its half; (volumes,
+    records) per map."""
     from ..recon.channels import partition
 
     vols, records = {}, {}
@@ -714,7 +715,8 @@ def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf
         m = {"candidate": cand.base, "iterations": settings["iterations"].get(n),
              "filter_voxels": settings["filter_voxels"].get(n, 0.0)}
         vols[n], records[n] = _volume(series, n, m, thickness=thickness, axis_offset=axis_offset, progress=progress)
-    weights = [settings["weights"][n] for n in names]
+    weights = partition_weights(series, names, haadf_volume, np.arange(series.image_shape[0]), thickness=thickness,
+                                axis_offset=axis_offset)
     parts = partition(haadf_volume, [vols[n] for n in names], weights, smooth=settings["smooth_voxels"])
     info = {"smooth_voxels": settings["smooth_voxels"], "weights": {n: float(w) for n, w in zip(names, weights)}}
     return dict(zip(names, parts)), {n: records[n] | {"candidate": cand.name, "haadf_partition": info} for n in names}

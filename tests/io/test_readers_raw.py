@@ -14,7 +14,8 @@ import pytest
 
 from chemtomo.core.errors import ChemtomoError, FileFormatError
 from chemtomo.io import instrument, read_stack, read_tilt_series, write_stack
-from chemtomo.io.instrument import list_signals, read_bruker_spectrum_image, read_instrument, read_spectrum_image
+from chemtomo.io.instrument import (list_signals, read_bruker_spectrum_image, read_instrument, read_spectrum_image,
+                                    stored_elements)
 from chemtomo.io.mrc import int16_offset, read_mrc
 
 DATA = Path(os.environ.get("CHEMTOMO_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
@@ -346,6 +347,8 @@ def test_real_bcf_elements_selected_in_esprit():
     assert [(i.title, i.kind, i.energy_unit) for i in infos] == [("HAADF", "image", None),
                                                                  ("EDX", "spectrum image", "keV")]
     assert infos[1].shape == (256, 256, 2048)
+    # the same list from the metadata alone, without the 256 x 256 x 2048 counts
+    assert stored_elements(L2083 / "0.bcf") == out["elements"]
 
 
 # ----- the command line: listing the signals, choosing one, elements from the file -----
@@ -377,6 +380,7 @@ def test_cli_maps_takes_the_elements_the_file_stores_and_the_spectrum_asked_for(
     assert main(["maps", *files, "--angles-from-names", "--spectrum", "0", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "elements from tilt_" in text and "Fe" in text
+    assert stored_elements(files[0]) == read_spectrum_image(files[0])["elements"] == ["Fe"]
     fe, _ = read_stack(out / "Fe_Ka.mrc")
     assert fe.shape == (2, 12, 12) and fe[:, 6, 6].min() > 5 * max(fe[:, 0, 0].max(), 1.0)
     assert main(["maps", *files, "--angles-from-names", "--spectrum", "EELS", "--out", str(out)]) == 2

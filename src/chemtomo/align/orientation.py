@@ -26,19 +26,24 @@ CLEAR = 2.0
 DIRECTIONS = {"y": "y", "rows": "y", "u": "x", "x": "x", "columns": "x"}
 
 
-def _spread(p: np.ndarray, axis: int) -> float:
-    """Spread across tilts of the images' normalised profiles along `axis` (1: y, 2: u), each centred
-    on its centre of mass (drift along the profile does not count)."""
-    prof = p.sum(axis=3 - axis)  # (n, n_axis)
+def centred_spread(prof: np.ndarray, n_fft: int | None = None) -> float:
+    """Spread across tilts of profiles `prof` (n, bins), each normalised and centred on its centre of mass
+    by a Fourier shift over `n_fft` bins (zero padding; default `bins`), so that drift along the profile
+    does not count."""
     prof = prof / np.maximum(prof.sum(axis=1, keepdims=True), 1e-30)
     n_bins = prof.shape[1]
-    pad = np.zeros((prof.shape[0], 2 * n_bins))
-    pad[:, :n_bins] = prof
+    n_fft = n_fft or n_bins
     com = prof @ np.arange(n_bins)
-    f = np.fft.rfftfreq(2 * n_bins)
-    spec = np.fft.rfft(pad, axis=1) * np.exp(2j * np.pi * f[None, :] * (com - com.mean())[:, None])
-    aligned = np.fft.irfft(spec, n=2 * n_bins, axis=1)
+    f = np.fft.rfftfreq(n_fft)
+    spec = np.fft.rfft(prof, n=n_fft, axis=1) * np.exp(2j * np.pi * f[None, :] * (com - com.mean())[:, None])
+    aligned = np.fft.irfft(spec, n=n_fft, axis=1)
     return float(((aligned - aligned.mean(axis=0)) ** 2).sum())
+
+
+def _spread(p: np.ndarray, axis: int) -> float:
+    """Spread across tilts of the images' profiles along `axis` (1: y, 2: u), drift along them removed."""
+    prof = p.sum(axis=3 - axis)  # (n, n_axis)
+    return centred_spread(prof, 2 * prof.shape[1])
 
 
 def axis_direction(stack) -> dict:

@@ -11,7 +11,7 @@ from ..core.projector import Projector
 from ..core.search import grid_minimum
 from .com import com_shifts, sinusoid_fit
 from .matching import fourier_shift
-from .orientation import CLEAR
+from .orientation import CLEAR, centred_spread
 from .xcorr import as_stack
 
 
@@ -57,17 +57,9 @@ def _scatter(values, index, size):
 
 
 def _profile_spread(p, phi):
+    """Spread across tilts of the y-profiles for an axis at `phi` radians (:func:`centred_spread`)."""
     n, ny, nu = p.shape
-    n_bins = int(np.ceil(np.hypot(ny, nu))) + 2
-    prof = _profiles(p, phi, n_bins, ny)
-    prof /= prof.sum(axis=1, keepdims=True)
-    # remove each profile's drift along y: centre its mass with a Fourier shift
-    x = np.arange(n_bins)
-    com = prof @ x
-    f = np.fft.rfftfreq(n_bins)
-    spec = np.fft.rfft(prof, axis=1) * np.exp(2j * np.pi * f[None, :] * (com - com.mean())[:, None])
-    aligned = np.fft.irfft(spec, n=n_bins, axis=1)
-    return float(((aligned - aligned.mean(axis=0)) ** 2).sum())
+    return centred_spread(_profiles(p, phi, int(np.ceil(np.hypot(ny, nu))) + 2, ny))
 
 
 def tilt_axis_angle(stack, *, search=5.0, step=0.25, limit=45.0) -> float:

@@ -147,6 +147,26 @@ def list_signals(path) -> list[SignalInfo]:
     return _infos(read_rsciio(path, lazy=True))
 
 
+def stored_elements(path, signal=None) -> list[str]:
+    """The elements recorded with a file's spectrum image (``elements`` of :func:`read_spectrum_image`:
+    Bruker Esprit's selection, ``Sample.elements`` or ``Sample.xray_lines``), without loading its data.
+
+    Raises
+    ------
+    FileFormatError
+        As :func:`read_spectrum_image`: no spectrum image, or `signal` names none.
+    """
+    path = Path(path)
+    signals = read_rsciio(path, lazy=True)
+    infos = _infos(signals)
+    if signal is None and not any(i.kind == SPECTRUM_IMAGE for i in infos):
+        raise FileFormatError(
+            f"{path} holds no spectrum image (ny, nx, energy) (found {_listing(infos)}); give an EDX or EELS map file"
+        )
+    chosen, _ = _choose(infos, signal, SPECTRUM_IMAGE, path, "read_stack")
+    return _elements(signals[chosen.index]["metadata"])
+
+
 def read_instrument(path, signal=None) -> tuple[np.ndarray, dict]:
     """Read an image or image stack of an instrument or HyperSpy file.
 

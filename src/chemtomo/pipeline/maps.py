@@ -107,7 +107,7 @@ def maps_to_directory(inputs, elements, out_dir, *, method: str | None = None, a
     if not elements:  # the list the first file stores (a Bruker .bcf's selection)
         from ..spectral.series import file_elements
 
-        elements = file_elements(list(inputs)[0], downsample, signal)
+        elements = file_elements(list(inputs)[0], signal)
     if method is None:
         method = "fit" if is_eels(elements) else "window"
     options = {"signal": signal} if signal is not None else {}

@@ -42,7 +42,7 @@ def _read(path, downsample, signal=None):
     return read_spectrum_image(path, signal=signal, **kwargs)
 
 
-def file_elements(path, downsample=1, signal=None) -> list[str]:
+def file_elements(path, signal=None) -> list[str]:
     """The element list a spectrum-image file stores (a Bruker ``.bcf``: the user's selection in Esprit).
 
     Raises
@@ -50,7 +50,9 @@ def file_elements(path, downsample=1, signal=None) -> list[str]:
     ChemtomoError
         If the file stores none: the elements must then be given.
     """
-    found = list(_read(path, downsample, signal).get("elements") or [])
+    from ..io.instrument import stored_elements
+
+    found = stored_elements(path, signal)  # from the metadata: the data are read once, by the maps
     if not found:
         raise ChemtomoError(f"no elements given and {Path(path).name} stores none; give them, e.g. --elements Fe,Pt")
     return found
@@ -177,7 +179,7 @@ def _series(files, elements, method, angles, fwhm_mnka, downsample, options, pro
     from_file = None
     if not elements:
         elements = from_file = file_elements(files if isinstance(files, (str, Path)) else (list(files) or [""])[0],
-                                             downsample, signal)
+                                             signal)
     eels = is_eels(elements)
     funcs = {"window": eels_maps if eels else window_maps, "fit": fit_maps, "regularised": regularised_maps,
              "learned": learned_maps}

@@ -158,13 +158,19 @@ def stored_elements(path, signal=None) -> list[str]:
     """
     path = Path(path)
     signals = read_rsciio(path, lazy=True)
+    _, chosen, _ = _spectrum_image(signals, signal, path)
+    return _elements(signals[chosen.index]["metadata"])
+
+
+def _spectrum_image(signals: list[dict], signal, path: Path) -> tuple[list[SignalInfo], SignalInfo, list[SignalInfo]]:
+    """(infos of `signals`, the spectrum image to read, the other spectrum images when `signal` is None)."""
     infos = _infos(signals)
     if signal is None and not any(i.kind == SPECTRUM_IMAGE for i in infos):
         raise FileFormatError(
             f"{path} holds no spectrum image (ny, nx, energy) (found {_listing(infos)}); give an EDX or EELS map file"
         )
-    chosen, _ = _choose(infos, signal, SPECTRUM_IMAGE, path, "read_stack")
-    return _elements(signals[chosen.index]["metadata"])
+    chosen, others = _choose(infos, signal, SPECTRUM_IMAGE, path, "read_stack")
+    return infos, chosen, others
 
 
 def read_instrument(path, signal=None) -> tuple[np.ndarray, dict]:
@@ -269,12 +275,7 @@ def read_spectrum_image(path, signal=None, **kwargs) -> dict:
     """
     path = Path(path)
     signals = read_rsciio(path, **kwargs)
-    infos = _infos(signals)
-    if signal is None and not any(i.kind == SPECTRUM_IMAGE for i in infos):
-        raise FileFormatError(
-            f"{path} holds no spectrum image (ny, nx, energy) (found {_listing(infos)}); give an EDX or EELS map file"
-        )
-    chosen, others = _choose(infos, signal, SPECTRUM_IMAGE, path, "read_stack")
+    infos, chosen, others = _spectrum_image(signals, signal, path)
     si = signals[chosen.index]
     images = [i for i in infos if i.kind == IMAGE and len(i.shape) == 2]
     image = signals[images[0].index] if images else None

@@ -47,6 +47,11 @@ PHANTOMS = {
     "Pt@Pd cube": ("core-shell:cube", ("Pt", "Pd"), 102),
     "Au-Pd alloy octahedron": ("alloy:octahedron", ("Au", "Pd"), 103),
     "Au@Ag rod": ("core-shell:rod,aspect=2.5", ("Au", "Ag"), 104),
+    # phantoms auto was not developed on (docs/benchmarks.md, tables 0c and 0e)
+    "Au@Pd bipyramid": ("core-shell:bipyramid", ("Au", "Pd"), 105),
+    "Pd-Au alloy triangle": ("alloy:truncated-triangle", ("Pd", "Au"), 106),
+    "Pt-Ni gradient decahedron": ("gradient:decahedron", ("Pt", "Ni"), 107),
+    "Pd@Pt icosahedron (off-centre core)": ("core-shell:icosahedron,offset=0.3", ("Pd", "Pt"), 108),
 }
 DEFAULT_PHANTOMS = ("Au@Ag sphere", "Pt@Pd cube", "Au-Pd alloy octahedron")
 SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0)

@@ -172,7 +172,7 @@ def run_counts(label, counts: dict, angles, *, seeds, thickness=None, extra=None
                     setting = f"{cand} (weight {vc.provenance.get('info', {}).get('weight', float('nan')):.3g}, direct)"
                 else:
                     parsed = auto.Candidate.parse(cand)  # a guided denoiser and a +haadf split take the HAADF along
-                    keep = list(names) + ([parsed.guide] if parsed.guide else []) + (
+                    keep = list(names) + ([parsed.guide] if parsed.guide in series else []) + (
                         ["HAADF"] if parsed.partition and not parsed.guide else [])
                     only = TiltSeries({n: series[n] for n in keep}, pixel_size=series.pixel_size)
                     vc = auto.run(only, thickness=thickness, rng=seed, candidates=[cand])

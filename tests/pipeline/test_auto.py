@@ -271,6 +271,40 @@ def test_the_guided_candidate_denoises_with_the_haadf_in_its_final_run(counts):
     assert nrmse(np.asarray(vs["Au"]), truth["Au"]) < nrmse(np.asarray(plain["Au"]), truth["Au"])
 
 
+def test_the_sum_guided_unet_is_a_candidate_for_two_maps_without_haadf_images(counts):
+    series, truth, op = counts
+    cand = auto.Candidate.parse("sum-guided-unet+mlem")
+    assert (cand.denoise, cand.guide, cand.method) == ("unet", auto.SUMMED, "mlem")
+    with pytest.raises(ChemtomoError, match="takes no guide"):
+        auto.Candidate.parse("sum-guided-gaussian+mlem")
+    assert "sum-guided-unet+mlem" in {c.name for c in auto.default_candidates(series)["counts"]}
+    haadf = op(3 * truth["Au"] + truth["Ag"])
+    with_haadf = TiltSeries({**series.signals, **TiltSeries.from_arrays({"HAADF": haadf}, ANGLES).signals})
+    names = {c.name for c in auto.default_candidates(with_haadf)["counts"]}
+    assert "guided-unet+mlem" in names and "sum-guided-unet+mlem" not in names  # the HAADF guides instead
+    one = TiltSeries({"Au": series["Au"]})
+    assert "sum-guided-unet+mlem" not in {c.name for c in auto.default_candidates(one)["counts"]}
+    with pytest.raises(ChemtomoError, match="sum-guided candidates need two or more count maps"):
+        auto.select(one, candidates=["sum-guided-unet+mlem"])
+
+
+def test_the_sum_guided_candidate_is_guided_by_the_denoised_sum_of_the_maps_in_its_final_run(counts):
+    from chemtomo.denoise.unet import unet
+
+    series, truth, op = counts
+    vs = auto.run(series, candidates=["sum-guided-unet+mlem"])
+    rec = vs.provenance["signals"]["Ag"]
+    assert rec["candidate"] == "sum-guided-unet+mlem" and rec["denoise"]["options"]["guide"] == auto.SUMMED
+    assert rec["denoise"]["guide_of"] == ["Au", "Ag"]
+    json.dumps(vs.provenance)  # the record names the guide, it does not hold it
+    guide = unet(series["Au"].data + series["Ag"].data)
+    np.testing.assert_allclose(auto.summed_guide([series["Au"].data, series["Ag"].data]), guide, rtol=1e-5,
+                               atol=1e-5 * float(guide.max()))
+    expected = mlem(op, unet(series["Ag"].data, guide=guide), rec["iterations"])
+    np.testing.assert_allclose(vs["Ag"], expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
+    assert nrmse(np.asarray(vs["Ag"]), truth["Ag"]) < 0.45  # the truth-stopped unguided U-Net + MLEM: 0.37
+
+
 def test_a_views_candidate_scores_and_runs_with_synthesized_views_between_the_measured(counts, monkeypatch):
     series, truth, _ = counts
     cand = auto.Candidate.parse("views+mlem")

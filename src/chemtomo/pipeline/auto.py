@@ -27,7 +27,9 @@ best score there is noted in the ranking (the optimum is then not interior). Reg
 by count splitting on the training half. Joint candidates (HAADF with the element maps; without
 HAADF, two or more element maps coupled by directional TV guided by their summed counts) are
 scored like per-signal ones, on the element counts; the HAADF volume is the image candidates'
-winner. Each element then takes its best candidate, or the mean of the volumes of two or more of
+winner. Without HAADF images at the maps' angles, two or more element maps also get
+``sum-guided-unet+mlem``: the guided U-Net with the U-Net-denoised sum of all the maps as its guide
+(decision 32). Each element then takes its best candidate, or the mean of the volumes of two or more of
 its :data:`MEAN_OF` best where that mean predicts the held-out counts clearly better
 (:func:`clearly_better` on the squared error, one standard error).
 
@@ -58,7 +60,7 @@ import numpy as np
 from ..core.data import Signal, TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
-from .candidates import PARTITION, Candidate
+from .candidates import PARTITION, SUMMED, Candidate
 
 #: iterations at which an iterative candidate is scored
 CHECKPOINTS = (1, 2, 3, 4, 5, 7, 10, 14, 20, 28, 40, 56, 80, 112, 160, 224, 320, 450)
@@ -85,6 +87,9 @@ COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt
 JOINT_CANDIDATES = ("dtv", "tnv")
 #: count candidates whose denoiser takes the HAADF maps as a guide (when HAADF has images at the maps' angles)
 GUIDED_CANDIDATES = ("guided-unet+mlem",)
+#: count candidates guided by the element maps' summed counts, for two or more maps at common angles when no HAADF
+#: images can guide them
+SUM_GUIDED_CANDIDATES = ("sum-guided-unet+mlem",)
 #: joint candidates for two or more element maps without HAADF (directional TV guided by the summed counts)
 ALONE_CANDIDATES = ("dtv",)
 IMAGE_CANDIDATES = ("sirt", "mlem", "cgls")
@@ -301,10 +306,24 @@ def _denoised(train: dict, cand: Candidate, series: TiltSeries) -> dict:
     from ..denoise.series import guide_images
 
     out = {}
+    summed = summed_guide(list(train.values())) if cand.guide == SUMMED else None
     for n, d in train.items():
-        options = {} if cand.guide is None else {"guide": guide_images(series[cand.guide], series[n].angles)}
+        options = ({} if cand.guide is None else {"guide": summed} if summed is not None else
+                   {"guide": guide_images(series[cand.guide], series[n].angles)})
         out[n] = np.asarray(denoise(d, cand.denoise, **options), dtype=np.float32)
     return out
+
+
+def summed_guide(maps) -> np.ndarray:
+    """The guide of a ``sum-guided-`` candidate: the sum of the count stacks `maps` (all at the same angles),
+    denoised by the U-Net (:func:`chemtomo.denoise.unet.unet`); float32 expected counts."""
+    from ..denoise.unet import unet
+
+    return np.asarray(unet(np.sum([np.asarray(m, dtype=np.float64) for m in maps], axis=0)), dtype=np.float32)
+
+
+def _same_angles(series: TiltSeries, names) -> bool:
+    return all(np.array_equal(np.round(series[n].angles, 3), np.round(series[names[0]].angles, 3)) for n in names)
 
 
 def views_step(angles) -> float:
@@ -524,6 +543,8 @@ def default_candidates(series: TiltSeries) -> dict:
     g = groups(series)
     joint = JOINT_CANDIDATES if "HAADF" in series else ALONE_CANDIDATES if len(g["counts"]) >= 2 else ()
     guided = [c for c in map(Candidate.parse, GUIDED_CANDIDATES) if _applies(c, "counts", series, g["counts"])]
+    if not guided:
+        guided = [c for c in map(Candidate.parse, SUM_GUIDED_CANDIDATES) if _applies(c, "counts", series, g["counts"])]
     alone = [Candidate.parse(c) for c in COUNT_CANDIDATES] + guided
     split = [Candidate.parse(f"{c.name}+{PARTITION}") for c in alone]
     split = [c for c in split if _applies(c, "counts", series, g["counts"])]
@@ -581,7 +602,9 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
     if g["counts"]:
         if not pick["counts"]:
             why = (" (guided candidates need a HAADF signal with an image at every angle of the maps)"
-                   if candidates is not None and any(c.guide for c in chosen) else
+                   if candidates is not None and any(c.guide == "HAADF" for c in chosen) else
+                   " (sum-guided candidates need two or more count maps at the same angles)"
+                   if candidates is not None and any(c.guide == SUMMED for c in chosen) else
                    f" (+{PARTITION} candidates need a HAADF signal and two or more maps at the same angles)"
                    if candidates is not None and any(c.partition for c in chosen) else "")
             raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}{why}; add one "
@@ -664,9 +687,10 @@ def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool
     m = METHODS[cand.method]
     if group == "views":
         return not m.joint and cand.denoise is None and not cand.views and not cand.partition
-    if cand.partition and not ("HAADF" in series and len(counts) >= 2 and all(
-            np.array_equal(np.round(series[n].angles, 3), np.round(series[counts[0]].angles, 3)) for n in counts)):
+    if cand.partition and not ("HAADF" in series and len(counts) >= 2 and _same_angles(series, counts)):
         return False
+    if cand.guide == SUMMED:
+        return len(counts) >= 2 and _same_angles(series, counts)
     if cand.guide is not None:
         return cand.guide in series and all((guide_index(series[cand.guide].angles, series[n].angles) >= 0).all()
                                             for n in counts)
@@ -690,7 +714,15 @@ def _volume(series: TiltSeries, n: str, m: dict, *, thickness, axis_offset, prog
     denoised = None
     if cand.denoise:  # signal n alone is denoised; a guide is taken from the series by name
         options = {"guide": cand.guide} if cand.guide else {}
-        full, denoised = steps.denoise(series, Denoise(method=cand.denoise, signals=[n], options=options))
+        source = series
+        if cand.guide == SUMMED:  # the summed maps of all the count signals, as scored
+            names = groups(series)["counts"]
+            source = TiltSeries({n: series[n], SUMMED: Signal(summed_guide([series[k].data for k in names]),
+                                                              series[n].angles, series[n].units)},
+                                pixel_size=series.pixel_size)
+        full, denoised = steps.denoise(source, Denoise(method=cand.denoise, signals=[n], options=options))
+        if cand.guide == SUMMED:
+            denoised["guide_of"] = groups(series)["counts"]
         one = TiltSeries({n: full[n]}, pixel_size=series.pixel_size)
     if cand.views:
         one = _filled(one, [n], thickness, progress=bool(progress))

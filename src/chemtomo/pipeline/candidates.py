@@ -9,6 +9,10 @@ from ..core.errors import ChemtomoError
 
 #: prefix of a denoiser that takes the HAADF maps at the element maps' angles as its guide channel
 GUIDED = "guided-"
+#: prefix of a denoiser guided by the U-Net-denoised sum of all the element maps (no HAADF needed)
+SUM_GUIDED = "sum-guided-"
+#: the ``guide`` of a :data:`SUM_GUIDED` candidate: the element maps' summed counts, not a signal of the series
+SUMMED = "summed counts"
 #: the stage in place of a denoiser that fills the angles halfway between the measured ones with synthesized views
 VIEWS = "views"
 #: the last stage that splits the HAADF volume among the element volumes (:func:`chemtomo.recon.channels.partition`)
@@ -19,7 +23,9 @@ PARTITION = "haadf"
 class Candidate:
     """One pipeline of the selection: an optional denoiser of the projection maps, then a method.
 
-    ``guide`` names the signal whose maps guide the denoiser (``"HAADF"`` for ``guided-unet+mlem``);
+    ``guide`` names the signal whose maps guide the denoiser (``"HAADF"`` for ``guided-unet+mlem``), or is
+    :data:`SUMMED` for ``sum-guided-unet+mlem``: the guide is then the U-Net-denoised sum of all the element
+    maps at each angle, which has more counts than any one of them and marks where the particle is;
     ``views`` adds synthesized views halfway between the measured angles before the method (``views+mlem``,
     :func:`chemtomo.views.synthesize_views`). ``partition`` splits the HAADF volume among the element volumes
     in their proportions afterwards (``unet+mlem+haadf``, :func:`chemtomo.recon.channels.partition`).
@@ -40,7 +46,8 @@ class Candidate:
     @classmethod
     def parse(cls, name: str) -> "Candidate":
         """``"gaussian+sirt"`` -> denoiser gaussian, method sirt; ``"tv"`` -> method tv;
-        ``"guided-unet+mlem"`` -> the U-Net with the HAADF guide channel, then MLEM; ``"views+mlem"`` ->
+        ``"guided-unet+mlem"`` -> the U-Net with the HAADF guide channel, then MLEM;
+        ``"sum-guided-unet+mlem"`` -> the same guided by the element maps' summed counts; ``"views+mlem"`` ->
         synthesized views between the measured ones, then MLEM; ``"unet+mlem+haadf"`` -> the U-Net, MLEM,
         then the HAADF volume split among the elements in their MLEM proportions."""
         from ..denoise.registry import DENOISERS, denoiser_options
@@ -60,6 +67,8 @@ class Candidate:
             denoiser = None
         if denoiser is not None and denoiser.startswith(GUIDED):
             denoiser, guide = denoiser[len(GUIDED):], "HAADF"
+        elif denoiser is not None and denoiser.startswith(SUM_GUIDED):
+            denoiser, guide = denoiser[len(SUM_GUIDED):], SUMMED
         if method not in METHODS:
             raise ChemtomoError(f"candidate {name!r}: unknown method {method!r}; choose from {', '.join(METHODS)}")
         if denoiser is not None and denoiser not in DENOISERS:
@@ -68,7 +77,7 @@ class Candidate:
         if guide is not None and "guide" not in denoiser_options(denoiser):
             guided = [d for d in DENOISERS if "guide" in denoiser_options(d)]
             raise ChemtomoError(f"candidate {name!r}: denoiser {denoiser} takes no guide; guided ones are "
-                                f"{', '.join(GUIDED + d for d in guided)}")
+                                f"{', '.join(p + d for p in (GUIDED, SUM_GUIDED) for d in guided)}")
         if (denoiser is not None or views) and METHODS[method].joint:
             raise ChemtomoError(f"candidate {name!r}: joint methods take the raw counts; drop the "
                                 f"{'views' if views else 'denoiser'}")

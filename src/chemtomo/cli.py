@@ -166,7 +166,7 @@ def reconstruct(
     views_synthesis: Optional[float] = typer.Option(None, "--views-synthesis", help="Fill unmeasured angles on a grid of this step (degrees) with views synthesized from a reconstruction refined by a U-Net trained on the measured views (after --denoise)."),
     views_range: Optional[str] = typer.Option(None, "--views-range", help="LO:HI angle range (degrees) to fill with --views-synthesis; beyond the measured range it fills part of the missing wedge."),
     views_minutes: float = typer.Option(1.0, "--views-minutes", help="Training time per signal for --views-synthesis (minutes)."),
-    candidates: Optional[str] = typer.Option(None, "--candidates", help="With --method auto: the candidates to score, comma-separated (METHOD, DENOISER+METHOD, guided-unet+METHOD with HAADF as the guide, sum-guided-unet+METHOD with the element maps' summed counts as the guide, or views+METHOD with synthesized views; any of them +haadf to share the HAADF volume out among the elements; e.g. tv,dtv,gaussian+sirt,n2n+mlem,unet+mlem+haadf)."),
+    candidates: Optional[str] = typer.Option(None, "--candidates", help="With --method auto: the candidates to score, comma-separated (METHOD, DENOISER+METHOD, guided-unet+METHOD with HAADF as the guide, sum-guided-unet+METHOD with the element maps' summed counts as the guide, or views+METHOD with synthesized views; any of them +haadf to share the HAADF volume out among the elements, or +sum the volume of their summed counts; e.g. tv,dtv,gaussian+sirt,n2n+mlem,unet+mlem+haadf)."),
     rank_only: bool = typer.Option(False, "--rank-only", help="With --method auto: score the candidates, print and save the ranking (DIR/auto.json), reconstruct nothing."),
     tilt_axis: str = typer.Option("auto", "--tilt-axis", help="Direction of the tilt axis in the images: y (along the rows' index, IMOD), x (along the columns' index: HyperSpy, etspy, tomviz; the images are transposed) or auto (measured on the data; transposed only when clear)."),
     handedness: str = typer.Option("chemtomo", "--handedness", help="chemtomo, or etspy (or tomviz, the same): the angles negated, so that the volume's z runs as in etspy's, ASTRA's and tomviz's volumes (with chemtomo's signs they are its z-mirror)."),
@@ -346,8 +346,9 @@ def methods():
 
     width = max(len(n) for n in METHODS)
     out.print(f"{'auto':<{width}}  scores candidate pipelines on the data (count splitting for count maps, held-out "
-              "views for HAADF; with HAADF each also shares the HAADF volume out among the elements, CANDIDATE+haadf) and "
-              "runs the best; --candidates restricts them, --rank-only ranks (docs/methods.md)",
+              "views for HAADF; with HAADF each also shares the HAADF volume out among the elements, CANDIDATE+haadf, "
+              "without it the volume of their summed counts, CANDIDATE+sum) and runs the best; --candidates restricts "
+              "them, --rank-only ranks (docs/methods.md)",
               markup=False)
     for name, m in METHODS.items():
         kind = ("(joint: all element maps, with HAADF or without) " if m.alone else

@@ -44,6 +44,13 @@ slices with the width it was scored with and weights fitted to all the data: the
 setting the score chose and is kept, like iterations; the weights are fitted by a fixed rule and are
 fitted again, like the volumes.
 
+Named with ``candidates`` (not a default: decision 33), a ``+sum`` variant serves two or more element maps at
+common angles without HAADF: the volume split among the element volumes is that of their
+summed counts (:func:`summed_guide`, then MLEM; :func:`summed_volume`), with weight 1 per element (one
+count is one count). Its iterations and filter width are chosen by a second split of the summed
+training halves, not by the held-out counts that score the variant. Its final run reconstructs the
+summed counts of all the data with those settings.
+
 Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
 :data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all
 slices and all counts with the iterations it was chosen with (chosen on half the counts, so at
@@ -60,7 +67,7 @@ import numpy as np
 from ..core.data import Signal, TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
-from .candidates import PARTITION, SUMMED, Candidate
+from .candidates import PARTITION, SUM_PARTITION, SUMMED, Candidate
 
 #: iterations at which an iterative candidate is scored
 CHECKPOINTS = (1, 2, 3, 4, 5, 7, 10, 14, 20, 28, 40, 56, 80, 112, 160, 224, 320, 450)
@@ -112,7 +119,8 @@ class Score:
     predictions: dict = field(default_factory=dict, repr=False)
     #: the volume per signal on the scored slices behind each prediction (not recorded): a ``+haadf`` variant's input
     volumes: dict = field(default_factory=dict, repr=False)
-    #: a ``+haadf`` variant's fraction filter width (voxels) and HAADF weights
+    #: a ``+haadf`` or ``+sum`` variant's split: what is split (``source``), the fraction filter width (voxels),
+    #: the weights, and for ``+sum`` the iterations and filter width of the summed volume
     partition: dict = field(default_factory=dict)
 
     def record(self) -> dict:
@@ -120,7 +128,7 @@ class Score:
                 "iterations": self.iterations, "filter_voxels": self.filters,
                 "per_signal": {k: round(v, 6) for k, v in self.per_signal.items()},
                 "deviance": {k: round(v, 6) for k, v in self.deviance.items()}, "seconds": round(self.seconds, 2),
-                **({"haadf_partition": self.partition} if self.partition else {}),
+                **({"partition": self.partition} if self.partition else {}),
                 **({"note": self.note} if self.note else {})}
 
 
@@ -322,6 +330,30 @@ def summed_guide(maps) -> np.ndarray:
     return np.asarray(unet(np.sum([np.asarray(m, dtype=np.float64) for m in maps], axis=0)), dtype=np.float32)
 
 
+def summed_volume(op, summed, held_out=None, *, iterations=None, settings=None) -> tuple[np.ndarray, dict]:
+    """The volume of the element maps' summed counts that a ``+sum`` candidate splits: MLEM of `summed` (the
+    summed maps denoised, :func:`summed_guide`) through projector `op`.
+
+    With `held_out` (the summed held-out counts at `op`'s angles and slices), MLEM's iterations and filter width
+    are chosen along its run by their Poisson deviance (:func:`_run_path`, at most `iterations`); else `settings`
+    (``total_iterations``, ``total_filter_voxels``, as returned before) fixes them. Returns (float32 volume,
+    record ``{"source", "total_iterations", "total_filter_voxels"}``).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    from ..recon.registry import METHODS
+
+    if held_out is not None:
+        _, its, width, _, vol = _run_path("mlem", op, summed, _max_iterations("mlem", iterations), op,
+                                          lambda pred: poisson_deviance(held_out, pred), {})
+    else:
+        its, width = int(settings["total_iterations"]), float(settings["total_filter_voxels"])
+        vol = np.asarray(METHODS["mlem"].function(op, summed, its))
+        vol = gaussian_filter(vol, width) if width > 0 else vol
+    return np.asarray(vol, dtype=np.float32), {"source": SUMMED, "total_iterations": int(its),
+                                               "total_filter_voxels": float(width)}
+
+
 def _same_angles(series: TiltSeries, names) -> bool:
     return all(np.array_equal(np.round(series[n].angles, 3), np.round(series[names[0]].angles, 3)) for n in names)
 
@@ -388,7 +420,8 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                  haadf=None, log=None) -> list[Score]:
     """Score count candidates on the element maps `names` by count splitting (module notes).
 
-    `haadf` is the HAADF volume on the scored slices (:func:`score_rows`) that ``+haadf`` candidates split.
+    `haadf` is the HAADF volume on the scored slices (:func:`score_rows`) that ``+haadf`` candidates split;
+    ``+sum`` candidates split the volume of the summed counts (:func:`summed_volume` of the training halves).
     """
     from ..core.projector import Projector
     from ..physics.counts import split_counts
@@ -405,7 +438,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
     denoised = {}  # training halves per (denoiser, guide) (None: as they are), shared by the candidates
     filled = {}  # their scored rows with synthesized views, per (denoiser, guide), shared by the views+ candidates
     alone = {}  # per-signal candidate -> its Score, shared with its +haadf variant
-    weights = None  # HAADF weights of the training halves, for the +haadf variants
+    totals = {}  # split source -> (its volume on the scored slices, weights, record), for the +haadf/+sum variants
     scores = []
     for cand in candidates:
         start = time.perf_counter()
@@ -433,20 +466,35 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
             if not cand.partition:
                 scores.append(score)
             else:
-                if haadf is None:
-                    raise ChemtomoError("+haadf candidates need a HAADF signal")
-                if weights is None:  # from the training halves, all slices where the HAADF images allow
-                    halves = _sub(series, ["HAADF"] + list(names), np.arange(series.image_shape[0]), data=train)
-                    weights = partition_weights(halves, names, haadf, rows, thickness=thickness,
-                                                axis_offset=axis_offset)
+                if cand.partition not in totals:
+                    if cand.partition == PARTITION:
+                        if haadf is None:
+                            raise ChemtomoError("+haadf candidates need a HAADF signal")
+                        # weights from the training halves, all slices where the HAADF images allow
+                        halves = _sub(series, ["HAADF"] + list(names), np.arange(series.image_shape[0]), data=train)
+                        w = partition_weights(halves, names, haadf, rows, thickness=thickness,
+                                              axis_offset=axis_offset)
+                        totals[PARTITION] = (haadf, w, {"source": "HAADF"})
+                    else:  # the training halves summed and denoised on all slices, then cut to the scored ones
+                        op = Projector(_sub(series, [names[0]], rows).geometry(names[0], thickness,
+                                                                              axis_offset=axis_offset))
+                        # its settings from a split of the summed training halves, not from the held-out counts
+                        # that score the variant: tuned on those, it would predict them too well
+                        inner, check = split_counts(np.rint(sum(train[n] for n in names)).astype(np.int64), 0.5,
+                                                    rng=gen)
+                        _, settings = summed_volume(op, summed_guide([inner])[:, rows], check[:, rows].astype(np.float32),
+                                                    iterations=iterations)
+                        vol, info = summed_volume(op, summed_guide(list(train.values()))[:, rows], settings=settings)
+                        totals[SUM_PARTITION] = (vol, np.ones(len(names)), info)
+                volume, weights, info = totals[cand.partition]
                 sub = _sub(series, list(names), rows, data=train)
                 ops = {n: Projector(sub.geometry(n, thickness, axis_offset=axis_offset)) for n in names}
-                total, fractions, per, preds = _partitioned(score, names, haadf, weights, ops, test_rows)
+                total, fractions, per, preds = _partitioned(score, names, volume, weights, ops, test_rows)
                 scores.append(Score(cand.name, total, dict(score.iterations), time.perf_counter() - start, score.note,
                                     filters=dict(score.filters), per_signal=per, predictions=preds,
                                     deviance=_deviances(test_rows, preds),
-                                    partition=fractions | {"weights": {n: round(float(w), 6)
-                                                                       for n, w in zip(names, weights)}}))
+                                    partition=info | fractions | {"weights": {n: round(float(w), 6)
+                                                                              for n, w in zip(names, weights)}}))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
@@ -546,7 +594,7 @@ def default_candidates(series: TiltSeries) -> dict:
     if not guided:
         guided = [c for c in map(Candidate.parse, SUM_GUIDED_CANDIDATES) if _applies(c, "counts", series, g["counts"])]
     alone = [Candidate.parse(c) for c in COUNT_CANDIDATES] + guided
-    split = [Candidate.parse(f"{c.name}+{PARTITION}") for c in alone]
+    split = [Candidate.parse(f"{c.name}+{PARTITION}") for c in alone]  # +sum variants are named ones (decision 33)
     split = [c for c in split if _applies(c, "counts", series, g["counts"])]
     counts = alone + [Candidate.parse(c) for c in joint if g["counts"]] + split
     return {"counts": counts, "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES]}
@@ -606,11 +654,13 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
                    " (sum-guided candidates need two or more count maps at the same angles)"
                    if candidates is not None and any(c.guide == SUMMED for c in chosen) else
                    f" (+{PARTITION} candidates need a HAADF signal and two or more maps at the same angles)"
-                   if candidates is not None and any(c.partition for c in chosen) else "")
+                   if candidates is not None and any(c.partition == PARTITION for c in chosen) else
+                   f" (+{SUM_PARTITION} candidates need two or more count maps at the same angles)"
+                   if candidates is not None and any(c.partition == SUM_PARTITION for c in chosen) else "")
             raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}{why}; add one "
                                 "such as mlem or gaussian+sirt to --candidates")
         haadf = None
-        if any(c.partition for c in pick["counts"]):
+        if any(c.partition == PARTITION for c in pick["counts"]):
             rows = score_rows(series.image_shape[0])
             haadf, _ = _volume(_sub(series, ["HAADF"], rows), "HAADF", _members(out["views"]["HAADF"]["chosen"],
                                "HAADF")[0], thickness=thickness, axis_offset=axis_offset)
@@ -629,14 +679,13 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
 def _members(record: dict, name: str) -> list[dict]:
     """The pipelines whose volumes signal `name` takes under ranking entry `record` (their mean if several).
 
-    A ``+haadf`` member also holds ``haadf_partition``: its fraction width and HAADF weights, and the iterations
-    and filter widths of every element map, which it needs all of."""
-    split = record.get("haadf_partition")
+    A ``+haadf`` or ``+sum`` member also holds ``partition``: its split as scored (:attr:`Score.partition`), and
+    the iterations and filter widths of every element map, which it needs all of."""
+    split = record.get("partition")
     return record.get("members", {}).get(name) or [
         {"candidate": record["candidate"], "iterations": record["iterations"].get(name),
          "filter_voxels": record.get("filter_voxels", {}).get(name, 0.0),
-         **({"haadf_partition": {"smooth_voxels": split["smooth_voxels"], "weights": split["weights"],
-                                 "iterations": record["iterations"], "filter_voxels": record["filter_voxels"]}}
+         **({"partition": split | {"iterations": record["iterations"], "filter_voxels": record["filter_voxels"]}}
             if split else {})}]
 
 
@@ -687,7 +736,9 @@ def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool
     m = METHODS[cand.method]
     if group == "views":
         return not m.joint and cand.denoise is None and not cand.views and not cand.partition
-    if cand.partition and not ("HAADF" in series and len(counts) >= 2 and _same_angles(series, counts)):
+    if cand.partition == PARTITION and not ("HAADF" in series and len(counts) >= 2 and _same_angles(series, counts)):
+        return False
+    if cand.partition == SUM_PARTITION and not (len(counts) >= 2 and _same_angles(series, counts)):
         return False
     if cand.guide == SUMMED:
         return len(counts) >= 2 and _same_angles(series, counts)
@@ -736,10 +787,12 @@ def _volume(series: TiltSeries, n: str, m: dict, *, thickness, axis_offset, prog
 
 def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf_volume, *, thickness, axis_offset,
                progress=None) -> tuple[dict, dict]:
-    """A ``+haadf`` candidate on all the data: its per-signal pipeline on every map of `names` (their iterations and
-    filter widths in `settings`), then `haadf_volume` split among them with the fraction width it was scored
-    with and HAADF weights fitted to all the data, as the scored run fitted them to its half; (volumes,
-    records) per map."""
+    """A ``+haadf`` or ``+sum`` candidate on all the data: its per-signal pipeline on every map of `names` (their
+    iterations and filter widths in `settings`), then the volume it splits shared out among them with the fraction
+    width it was scored with; (volumes, records) per map. ``+haadf`` splits `haadf_volume` with HAADF weights
+    fitted to all the data, as the scored run fitted them to its half; ``+sum`` the volume of all the summed counts,
+    reconstructed with the iterations and filter width it was scored with (:func:`summed_volume`), weights 1."""
+    from ..core.projector import Projector
     from ..recon.channels import partition
 
     vols, records = {}, {}
@@ -747,11 +800,17 @@ def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf
         m = {"candidate": cand.base, "iterations": settings["iterations"].get(n),
              "filter_voxels": settings["filter_voxels"].get(n, 0.0)}
         vols[n], records[n] = _volume(series, n, m, thickness=thickness, axis_offset=axis_offset, progress=progress)
-    weights = partition_weights(series, names, haadf_volume, np.arange(series.image_shape[0]), thickness=thickness,
-                                axis_offset=axis_offset)
-    parts = partition(haadf_volume, [vols[n] for n in names], weights, smooth=settings["smooth_voxels"])
-    info = {"smooth_voxels": settings["smooth_voxels"], "weights": {n: float(w) for n, w in zip(names, weights)}}
-    return dict(zip(names, parts)), {n: records[n] | {"candidate": cand.name, "haadf_partition": info} for n in names}
+    if cand.partition == PARTITION:
+        total, info = haadf_volume, {"source": "HAADF"}
+        weights = partition_weights(series, names, haadf_volume, np.arange(series.image_shape[0]),
+                                    thickness=thickness, axis_offset=axis_offset)
+    else:
+        op = Projector(series.geometry(names[0], thickness, axis_offset=axis_offset))
+        total, info = summed_volume(op, summed_guide([series[n].data for n in names]), settings=settings)
+        weights = np.ones(len(names))
+    parts = partition(total, [vols[n] for n in names], weights, smooth=settings["smooth_voxels"])
+    info |= {"smooth_voxels": settings["smooth_voxels"], "weights": {n: float(w) for n, w in zip(names, weights)}}
+    return dict(zip(names, parts)), {n: records[n] | {"candidate": cand.name, "partition": info} for n in names}
 
 
 def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None, candidates=None, rng=0,
@@ -791,8 +850,8 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
                 records.append({"method": cand.method, "candidate": cand.name, "joint": True})
             elif cand.partition:
                 if cand.name not in split:
-                    split[cand.name] = _split_run(series, choice["counts"]["signals"], cand, m["haadf_partition"],
-                                                  volumes["HAADF"], thickness=thickness, axis_offset=axis_offset,
+                    split[cand.name] = _split_run(series, choice["counts"]["signals"], cand, m["partition"],
+                                                  volumes.get("HAADF"), thickness=thickness, axis_offset=axis_offset,
                                                   progress=progress)
                 parts.append(split[cand.name][0][n])
                 records.append(split[cand.name][1][n])
@@ -834,7 +893,7 @@ def table(choice: dict) -> list[str]:
             mark = "->" if i == 0 else "  "
             score = "failed" if s["score"] is None else f"{s['score']:.5g}"
             note = f"  ({s['note']})" if s.get("note") else ""
-            split = s.get("haadf_partition")
+            split = s.get("partition")
             if split:
                 its += f"; fractions filter {split['smooth_voxels']:g}" if split.get("smooth_voxels") else ""
             lines.append(f"  {mark} {s['candidate']:<22} {score:>12}  iterations: {its:<24} {s['seconds']:.1f} s{note}")

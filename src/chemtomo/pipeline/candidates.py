@@ -1,5 +1,5 @@
 """A candidate pipeline of ``--method auto``: an optional denoiser of the projection maps, a method, and
-optionally the element volumes sharing out the HAADF volume."""
+optionally the element volumes sharing out the HAADF volume or the volume of their summed counts."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ SUMMED = "summed counts"
 VIEWS = "views"
 #: the last stage that splits the HAADF volume among the element volumes (:func:`chemtomo.recon.channels.partition`)
 PARTITION = "haadf"
+#: the last stage that splits the volume of the element maps' summed counts among the element volumes
+SUM_PARTITION = "sum"
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class Candidate:
     maps at each angle, which has more counts than any one of them and marks where the particle is;
     ``views`` adds synthesized views halfway between the measured angles before the method (``views+mlem``,
     :func:`chemtomo.views.synthesize_views`). ``partition`` splits the HAADF volume among the element volumes
-    in their proportions afterwards (``unet+mlem+haadf``, :func:`chemtomo.recon.channels.partition`).
+    in their proportions afterwards (``unet+mlem+haadf``, :func:`chemtomo.recon.channels.partition`), or, as
+    :data:`SUM_PARTITION`, the volume of the element maps' summed counts (``unet+mlem+sum``, no HAADF needed).
     """
 
     name: str
@@ -36,12 +39,12 @@ class Candidate:
     denoise: str | None = None
     guide: str | None = None
     views: bool = False
-    partition: bool = False
+    partition: str | None = None
 
     @property
     def base(self) -> str:
-        """The name without the HAADF partition stage."""
-        return self.name[: -len("+" + PARTITION)] if self.partition else self.name
+        """The name without the partition stage."""
+        return self.name[: -len("+" + self.partition)] if self.partition else self.name
 
     @classmethod
     def parse(cls, name: str) -> "Candidate":
@@ -49,17 +52,19 @@ class Candidate:
         ``"guided-unet+mlem"`` -> the U-Net with the HAADF guide channel, then MLEM;
         ``"sum-guided-unet+mlem"`` -> the same guided by the element maps' summed counts; ``"views+mlem"`` ->
         synthesized views between the measured ones, then MLEM; ``"unet+mlem+haadf"`` -> the U-Net, MLEM,
-        then the HAADF volume split among the elements in their MLEM proportions."""
+        then the HAADF volume split among the elements in their MLEM proportions; ``"unet+mlem+sum"`` -> the same
+        with the volume of the maps' summed counts split instead."""
         from ..denoise.registry import DENOISERS, denoiser_options
         from ..recon.registry import METHODS
 
         parts = name.strip().split("+")
-        partition = len(parts) > 1 and parts[-1] == PARTITION
+        partition = parts[-1] if len(parts) > 1 and parts[-1] in (PARTITION, SUM_PARTITION) else None
         if partition:
             parts = parts[:-1]
         if len(parts) > 2 or not all(parts):
             raise ChemtomoError(f"candidate {name!r} must be METHOD or DENOISER+METHOD, optionally followed by "
-                                f"+{PARTITION}, e.g. tv, gaussian+sirt, guided-unet+mlem or unet+mlem+{PARTITION}")
+                                f"+{PARTITION} or +{SUM_PARTITION}, e.g. tv, gaussian+sirt, guided-unet+mlem or "
+                                f"unet+mlem+{PARTITION}")
         method = parts[-1]
         denoiser = parts[0] if len(parts) == 2 else None
         guide, views = None, denoiser == VIEWS
@@ -82,6 +87,6 @@ class Candidate:
             raise ChemtomoError(f"candidate {name!r}: joint methods take the raw counts; drop the "
                                 f"{'views' if views else 'denoiser'}")
         if partition and METHODS[method].joint:
-            raise ChemtomoError(f"candidate {name!r}: joint methods fit the HAADF data themselves; drop "
-                                f"+{PARTITION}")
+            raise ChemtomoError(f"candidate {name!r}: joint methods couple the elements (and the HAADF) "
+                                f"themselves; drop +{partition}")
         return cls(name.strip(), method, denoiser, guide, views, partition)

@@ -42,6 +42,22 @@ def test_shipped_weights_beat_raw_counts_and_the_gaussian_filter(projection):
     assert rmse(out, lam) < rmse(g, lam) < rmse(counts, lam)
 
 
+def test_augment_averages_the_flips_and_quarter_turns_and_lowers_the_error(projection):
+    counts = np.random.default_rng(2).poisson(0.8, (2, 20, 28)).astype(np.float64)
+    turned = [(k, f) for k in range(4) for f in (False, True)]
+    by_hand = np.mean([np.rot90(np.flip(t, 2) if f else t, -k, axes=(1, 2)) for k, f in turned
+                       for t in [unet(np.ascontiguousarray(np.flip(np.rot90(counts, k, axes=(1, 2)), 2) if f
+                                                           else np.rot90(counts, k, axes=(1, 2))))]], axis=0)
+    out = unet(counts, augment=True)
+    np.testing.assert_allclose(out, by_hand, rtol=1e-5, atol=1e-6)
+    # the average commutes with a mirror image of the input, which the plain network need not
+    np.testing.assert_allclose(unet(counts[:, ::-1].copy(), augment=True), out[:, ::-1], rtol=1e-5, atol=1e-6)
+    assert denoise(counts, "unet", augment=True).shape == counts.shape
+    lam = projection(0.5)
+    noisy = np.random.default_rng(6).poisson(lam)
+    assert rmse(unet(noisy, augment=True), lam) < rmse(unet(noisy), lam)
+
+
 def test_cli_denoise_with_unet(tmp_path, projection, capsys):
     counts = np.random.default_rng(3).poisson(projection(1.0)).astype(np.float32)
     write_stack(tmp_path / "au.mrc", counts, [-50.0, 30.0], pixel_size=0.5)

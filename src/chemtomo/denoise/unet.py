@@ -30,7 +30,7 @@ WEIGHTS = Path(__file__).with_name("weights") / "unet_edx.pt"
 GUIDED_WEIGHTS = Path(__file__).with_name("weights") / "unet_edx_haadf.pt"
 
 
-def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8) -> np.ndarray:
+def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8, augment: bool = False) -> np.ndarray:
     """Denoise count maps with the supervised U-Net trained on simulated EDX particles.
 
     Parameters
@@ -48,6 +48,9 @@ def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8) -> np.
         Torch device; default CUDA when available, else the CPU.
     batch : int, default 8
         Images per forward pass.
+    augment : bool, default False
+        Average the network's outputs over the 8 flips and quarter turns of each image (test-time
+        augmentation; the network was trained with these): a few per cent lower error, 8 times the time.
 
     Returns
     -------
@@ -66,10 +69,20 @@ def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8) -> np.
         raise ChemtomoError(f"batch must be a positive number of images, got {batch!r}")
     g = as_guide(guide, x.shape)
     model = load_model(weights if weights is not None else (GUIDED_WEIGHTS if g is not None else WEIGHTS), device)
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    gt = None if g is None else torch.as_tensor(np.ascontiguousarray(g), dtype=torch.float32)
+    out = torch.zeros_like(xt)
+    views = [(k, flip) for k in range(4) for flip in (False, True)] if augment else [(0, False)]
     with torch.inference_mode():
-        gt = None if g is None else torch.as_tensor(g, dtype=torch.float32)
-        out = apply_batched(model, torch.as_tensor(x, dtype=torch.float32), gt, batch=int(batch)).numpy()
-    return like_input(out, stack)
+        for k, flip in views:  # each image turned k quarter turns, then mirrored; the output turned back
+            def turn(a, k=k, flip=flip):
+                a = torch.rot90(a, k, dims=(1, 2))
+                return torch.flip(a, dims=(2,)) if flip else a
+            y = apply_batched(model, turn(xt).contiguous(), None if gt is None else turn(gt).contiguous(),
+                              batch=int(batch))
+            y = torch.flip(y, dims=(2,)) if flip else y
+            out += torch.rot90(y, -k, dims=(1, 2))
+    return like_input((out / len(views)).numpy(), stack)
 
 
 def initial_denoiser(init, device) -> UNet:

@@ -65,9 +65,12 @@ def _pairs(values: List[str], option: str) -> dict[str, str]:
 
 
 def _options(values: List[str]) -> dict:
-    """``KEY=VALUE`` strings to a dict; numbers become floats or ints."""
+    """``KEY=VALUE`` strings to a dict; numbers become floats or ints, ``true``/``false`` booleans."""
     opts = {}
     for key, value in _pairs(values, "--option").items():
+        if value.lower() in ("true", "false"):
+            opts[key] = value.lower() == "true"
+            continue
         for cast in (int, float):
             try:
                 opts[key] = cast(value)

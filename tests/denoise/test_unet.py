@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from chemtomo.cli import main
+from chemtomo.core.errors import ChemtomoError
 from chemtomo.denoise import choose_sigma, denoise, gaussian
 from chemtomo.denoise.unet import WEIGHTS, unet
 from chemtomo.io import read_stack, write_stack
@@ -53,6 +54,8 @@ def test_augment_averages_the_flips_and_quarter_turns_and_lowers_the_error(proje
     # the average commutes with a mirror image of the input, which the plain network need not
     np.testing.assert_allclose(unet(counts[:, ::-1].copy(), augment=True), out[:, ::-1], rtol=1e-5, atol=1e-6)
     assert denoise(counts, "unet", augment=True).shape == counts.shape
+    with pytest.raises(ChemtomoError, match="augment must be true or false"):
+        unet(counts, augment="false")
     lam = projection(0.5)
     noisy = np.random.default_rng(6).poisson(lam)
     assert rmse(unet(noisy, augment=True), lam) < rmse(unet(noisy), lam)
@@ -75,6 +78,12 @@ def test_reconstruct_with_denoise_unet(tmp_path, projection, capsys):
     assert code == 0, capsys.readouterr().err
     prov = json.loads((tmp_path / "rec" / "chemtomo.json").read_text())["provenance"]
     assert prov["denoise"]["method"] == "unet" and prov["denoise"]["signals"]["Au"]["options"]["batch"] == 8
+    assert prov["denoise"]["signals"]["Au"]["options"]["augment"] is False
+    code = main(["reconstruct", "--signal", f"Au={tmp_path / 'au.mrc'}", "--denoise", "unet", "--iterations", "3",
+                 "--denoise-option", "augment=true", "--out", str(tmp_path / "aug")])
+    assert code == 0, capsys.readouterr().err
+    prov = json.loads((tmp_path / "aug" / "chemtomo.json").read_text())["provenance"]
+    assert prov["denoise"]["signals"]["Au"]["options"]["augment"] is True
 
 
 def test_shipped_guided_network_uses_the_haadf_image():

@@ -67,6 +67,8 @@ def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8, augmen
     x = as_stack(stack)
     if not (isinstance(batch, (int, np.integer)) and batch > 0):
         raise ChemtomoError(f"batch must be a positive number of images, got {batch!r}")
+    if not isinstance(augment, (bool, np.bool_)):
+        raise ChemtomoError(f"augment must be true or false, got {augment!r}")
     g = as_guide(guide, x.shape)
     model = load_model(weights if weights is not None else (GUIDED_WEIGHTS if g is not None else WEIGHTS), device)
     xt = torch.as_tensor(x, dtype=torch.float32)

@@ -264,8 +264,7 @@ def test_the_guided_candidate_denoises_with_the_haadf_in_its_final_run(counts):
     vs = auto.run(both, candidates=["guided-unet+mlem"])
     rec = vs.provenance["signals"]["Au"]
     assert rec["candidate"] == "guided-unet+mlem" and rec["denoise"]["options"]["guide"] == "HAADF"
-    assert rec["denoise"]["options"]["augment"] is True  # averaged over flips and quarter turns
-    expected = mlem(op, unet(series["Au"].data, guide=haadf, augment=True), rec["iterations"])
+    expected = mlem(op, unet(series["Au"].data, guide=haadf), rec["iterations"])
     np.testing.assert_allclose(vs["Au"], expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
     # the guide helps here: closer to the truth than the unguided U-Net at its own chosen iterations
     plain = auto.run(TiltSeries({"Au": series["Au"]}), candidates=["unet+mlem"])
@@ -298,10 +297,10 @@ def test_the_sum_guided_candidate_is_guided_by_the_denoised_sum_of_the_maps_in_i
     assert rec["candidate"] == "sum-guided-unet+mlem" and rec["denoise"]["options"]["guide"] == auto.SUMMED
     assert rec["denoise"]["guide_of"] == ["Au", "Ag"]
     json.dumps(vs.provenance)  # the record names the guide, it does not hold it
-    guide = unet(series["Au"].data + series["Ag"].data, augment=True)
+    guide = unet(series["Au"].data + series["Ag"].data)
     np.testing.assert_allclose(auto.summed_guide([series["Au"].data, series["Ag"].data]), guide, rtol=1e-5,
                                atol=1e-5 * float(guide.max()))
-    expected = mlem(op, unet(series["Ag"].data, guide=guide, augment=True), rec["iterations"])
+    expected = mlem(op, unet(series["Ag"].data, guide=guide), rec["iterations"])
     np.testing.assert_allclose(vs["Ag"], expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
     assert nrmse(np.asarray(vs["Ag"]), truth["Ag"]) < 0.45  # the truth-stopped unguided U-Net + MLEM: 0.37
 
@@ -406,8 +405,7 @@ def test_a_sum_variant_splits_the_volume_of_the_summed_counts_without_haadf(coun
         assert rec["partition"][key] == scored[key]
     # the final run is exactly: MLEM of the denoised summed counts split in the elements' MLEM proportions
     chosen = vs.provenance["auto"]["counts"]["chosen"]
-    total = np.asarray(mlem(op, unet(series["Au"].data + series["Ag"].data, augment=True),
-                            scored["total_iterations"]))
+    total = np.asarray(mlem(op, unet(series["Au"].data + series["Ag"].data), scored["total_iterations"]))
     total = gaussian_filter(total, scored["total_filter_voxels"]) if scored["total_filter_voxels"] else total
     own = []
     for e in ("Au", "Ag"):

@@ -172,8 +172,8 @@ def run_counts(label, counts: dict, angles, *, seeds, thickness=None, extra=None
                     setting = f"{cand} (weight {vc.provenance.get('info', {}).get('weight', float('nan')):.3g}, direct)"
                 else:
                     parsed = auto.Candidate.parse(cand)  # a guided denoiser and a +haadf split take the HAADF along
-                    keep = list(names) + ([parsed.guide] if parsed.guide in series else []) + (
-                        ["HAADF"] if parsed.partition and not parsed.guide else [])
+                    keep = list(names) + (["HAADF"] if parsed.guide == "HAADF" or parsed.partition == auto.PARTITION
+                                          else [])
                     only = TiltSeries({n: series[n] for n in keep}, pixel_size=series.pixel_size)
                     vc = auto.run(only, thickness=thickness, rng=seed, candidates=[cand])
                     setting = describe(vc.provenance["auto"]["counts"]["chosen"])

@@ -78,12 +78,11 @@ def unet(stack, *, guide=None, weights=None, device=None, batch: int = 8, augmen
     with torch.inference_mode():
         for k, flip in views:  # each image turned k quarter turns, then mirrored; the output turned back
             def turn(a, k=k, flip=flip):
-                a = torch.rot90(a, k, dims=(1, 2))
-                return torch.flip(a, dims=(2,)) if flip else a
-            y = apply_batched(model, turn(xt).contiguous(), None if gt is None else turn(gt).contiguous(),
-                              batch=int(batch))
+                a = torch.rot90(a, k, dims=(1, 2)) if k else a
+                return (torch.flip(a, dims=(2,)) if flip else a).contiguous()
+            y = apply_batched(model, turn(xt), None if gt is None else turn(gt), batch=int(batch))
             y = torch.flip(y, dims=(2,)) if flip else y
-            out += torch.rot90(y, -k, dims=(1, 2))
+            out += torch.rot90(y, -k, dims=(1, 2)) if k else y
     return like_input((out / len(views)).numpy(), stack)
 
 

@@ -86,9 +86,6 @@ HOLDOUT = 4
 MEAN_OF = 4
 #: training time (minutes) of the view-synthesis network of a ``views+`` candidate, per element map
 VIEWS_MINUTES = 1.0
-#: options of a candidate's denoiser beyond its defaults, per denoiser. None: the U-Net's test-time augmentation
-#: (``augment=True``) made the held-out counts stop MLEM far too late on smoother input (decision 34)
-DENOISER_OPTIONS: dict = {}
 #: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
 FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
@@ -321,19 +318,16 @@ def _denoised(train: dict, cand: Candidate, series: TiltSeries) -> dict:
     for n, d in train.items():
         options = ({} if cand.guide is None else {"guide": summed} if summed is not None else
                    {"guide": guide_images(series[cand.guide], series[n].angles)})
-        options |= DENOISER_OPTIONS.get(cand.denoise, {})
         out[n] = np.asarray(denoise(d, cand.denoise, **options), dtype=np.float32)
     return out
 
 
 def summed_guide(maps) -> np.ndarray:
     """The guide of a ``sum-guided-`` candidate: the sum of the count stacks `maps` (all at the same angles),
-    denoised by the U-Net (:func:`chemtomo.denoise.unet.unet`, with :data:`DENOISER_OPTIONS`); float32 expected
-    counts."""
+    denoised by the U-Net (:func:`chemtomo.denoise.unet.unet`); float32 expected counts."""
     from ..denoise.unet import unet
 
-    return np.asarray(unet(np.sum([np.asarray(m, dtype=np.float64) for m in maps], axis=0),
-                           **DENOISER_OPTIONS.get("unet", {})), dtype=np.float32)
+    return np.asarray(unet(np.sum([np.asarray(m, dtype=np.float64) for m in maps], axis=0)), dtype=np.float32)
 
 
 def summed_volume(op, summed, held_out=None, *, iterations=None, settings=None) -> tuple[np.ndarray, dict]:
@@ -770,7 +764,7 @@ def _volume(series: TiltSeries, n: str, m: dict, *, thickness, axis_offset, prog
     one = TiltSeries({n: series[n]}, pixel_size=series.pixel_size)
     denoised = None
     if cand.denoise:  # signal n alone is denoised; a guide is taken from the series by name
-        options = ({"guide": cand.guide} if cand.guide else {}) | DENOISER_OPTIONS.get(cand.denoise, {})
+        options = {"guide": cand.guide} if cand.guide else {}
         source = series
         if cand.guide == SUMMED:  # the summed maps of all the count signals, as scored
             names = groups(series)["counts"]
@@ -779,7 +773,7 @@ def _volume(series: TiltSeries, n: str, m: dict, *, thickness, axis_offset, prog
                                 pixel_size=series.pixel_size)
         full, denoised = steps.denoise(source, Denoise(method=cand.denoise, signals=[n], options=options))
         if cand.guide == SUMMED:
-            denoised["guide_of"] = groups(series)["counts"]
+            denoised["guide_of"] = names
         one = TiltSeries({n: full[n]}, pixel_size=series.pixel_size)
     if cand.views:
         one = _filled(one, [n], thickness, progress=bool(progress))

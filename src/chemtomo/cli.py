@@ -350,9 +350,9 @@ def methods():
     width = max(len(n) for n in METHODS)
     out.print(f"{'auto':<{width}}  scores candidate pipelines on the data (count splitting for count maps, held-out "
               "views for HAADF; with HAADF each also shares the HAADF volume out among the elements, CANDIDATE+haadf; "
-              "without HAADF the U-Net is also guided by the maps' summed counts, sum-guided-unet+mlem) and runs the "
-              "best; --candidates restricts them or names others (e.g. CANDIDATE+sum: the summed counts' volume "
-              "shared out), --rank-only ranks (docs/methods.md)",
+              "without HAADF the U-Net is also guided by the maps' summed counts, sum-guided-unet+mlem, and each "
+              "candidate also shares the summed counts' volume out, CANDIDATE+sum, taken only where clearly better) "
+              "and runs the best; --candidates restricts them or names others, --rank-only ranks (docs/methods.md)",
               markup=False)
     for name, m in METHODS.items():
         kind = ("(joint: all element maps, with HAADF or without) " if m.alone else

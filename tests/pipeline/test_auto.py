@@ -164,6 +164,48 @@ def test_an_element_may_take_the_mean_of_two_candidates_scored_like_them():
     assert auto._per_element(scores[1:2], ["Au", "Ag"], held) == []
 
 
+def _sum_scores(au_plain=1.02, au_sum=1.0):
+    """Scores of mlem and mlem+sum predicting held-out counts of mean 5 as that many times 5: for Au the +sum
+    variant is better by 1.6 standard errors (defaults), for Ag by far."""
+    rng = np.random.default_rng(2)
+    held = {n: rng.poisson(5.0, 4000).astype(float) for n in ("Au", "Ag")}
+    pred = {"mlem": {"Au": np.full(4000, 5.0 * au_plain), "Ag": np.full(4000, 7.5)},
+            "mlem+sum": {"Au": np.full(4000, 5.0 * au_sum), "Ag": np.full(4000, 5.0)}}
+    scores = []
+    for c, p in pred.items():
+        per = {n: auto.squared_error(held[n], p[n]) for n in p}
+        scores.append(auto.Score(c, sum(per.values()), {"Au": 5, "Ag": 5}, per_signal=per, predictions=p,
+                                 filters={"Au": 0.0, "Ag": 0.0}))
+    return scores, held
+
+
+def test_a_sum_variant_is_taken_only_by_a_clear_margin():
+    scores, held = _sum_scores()
+    better = (held["Au"], scores[1].predictions["Au"], scores[0].predictions["Au"])
+    assert auto.clearly_better(*better) and not auto.clearly_better(*better, margin=auto.SUM_MARGIN)
+    (entry,) = auto._per_element(scores, ["Au", "Ag"], held)
+    assert entry["per_signal_candidate"] == {"Au": "mlem", "Ag": "mlem+sum"}
+    assert entry["sum_margin"] == auto.SUM_MARGIN
+    assert entry["score"] > scores[1].score  # mlem+sum alone scores lower, and is not the choice
+    # without a plain candidate there is nothing to gate: the +sum variant is taken as scored
+    assert auto._per_element(scores[1:], ["Au", "Ag"], held) == []
+
+
+def test_the_sum_rule_choice_is_the_chosen_one(counts, monkeypatch):
+    series, _, _ = counts
+    scored = _sum_scores()
+    monkeypatch.setattr(auto, "score_counts", lambda *a, **k: scored)
+    choice = auto.select(series, candidates=["mlem", "mlem+sum"])["counts"]
+    assert choice["chosen"]["candidate"] == "best per element" and choice["ranking"][0] is choice["chosen"]
+    assert "standard errors" in choice["rule"]
+    assert auto.table({"counts": choice, "views": {}})[1].lstrip().startswith("-> best per element")
+    # a +sum variant clearly better for every element is chosen as its own entry, not a copy of it
+    scored = _sum_scores(au_plain=1.4)
+    choice = auto.select(series, candidates=["mlem", "mlem+sum"])["counts"]
+    assert choice["chosen"]["candidate"] == "mlem+sum"
+    assert [r["candidate"] for r in choice["ranking"]].count("mlem+sum") == 1
+
+
 def test_a_mean_of_two_is_run_as_the_mean_of_its_members(counts, monkeypatch):
     series, _, _ = counts
     one = TiltSeries({"Au": series["Au"]})
@@ -385,7 +427,9 @@ def test_a_sum_variant_splits_the_volume_of_the_summed_counts_without_haadf(coun
     assert (cand.partition, cand.base, cand.guide) == ("sum", "sum-guided-unet+mlem", auto.SUMMED)
     with pytest.raises(ChemtomoError, match="couple the elements"):
         auto.Candidate.parse("dtv+sum")
-    assert not any(c.partition for c in auto.default_candidates(series)["counts"])  # +sum: named ones only
+    # without HAADF, every per-signal candidate comes with its +sum variant (taken by a clear margin only)
+    names = {c.name for c in auto.default_candidates(series)["counts"]}
+    assert {"unet+mlem+sum", "sum-guided-unet+mlem+sum"} <= names and not any(n.endswith("+haadf") for n in names)
     one = TiltSeries({"Au": series["Au"]})
     assert not any(c.partition for c in auto.default_candidates(one)["counts"])
     with pytest.raises(ChemtomoError, match=r"\+sum candidates need two or more count maps"):

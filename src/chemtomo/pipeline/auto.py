@@ -44,12 +44,14 @@ slices with the width it was scored with and weights fitted to all the data: the
 setting the score chose and is kept, like iterations; the weights are fitted by a fixed rule and are
 fitted again, like the volumes.
 
-Named with ``candidates`` (not a default: decision 33), a ``+sum`` variant serves two or more element maps at
-common angles without HAADF: the volume split among the element volumes is that of their
-summed counts (:func:`summed_guide`, then MLEM; :func:`summed_volume`), with weight 1 per element (one
-count is one count). Its iterations and filter width are chosen by a second split of the summed
+Without HAADF, for two or more element maps at common angles, every per-signal count candidate comes
+with a ``+sum`` variant instead (decisions 33 and 35): the volume split among the element volumes is that
+of their summed counts (:func:`summed_guide`, then MLEM; :func:`summed_volume`), with weight 1 per element
+(one count is one count). Its iterations and filter width are chosen by a second split of the summed
 training halves, not by the held-out counts that score the variant. Its final run reconstructs the
-summed counts of all the data with those settings.
+summed counts of all the data with those settings. An element takes a pick holding a ``+sum`` variant
+only where it beats its best pick without them by :data:`SUM_MARGIN` standard errors
+(:func:`_per_element`).
 
 Cost: candidates are scored on at most :data:`SCORE_SLICES` slices (blocks of
 :data:`BLOCK` neighbouring slices spread along the tilt axis); the winner then runs on all
@@ -86,6 +88,8 @@ HOLDOUT = 4
 MEAN_OF = 4
 #: training time (minutes) of the view-synthesis network of a ``views+`` candidate, per element map
 VIEWS_MINUTES = 1.0
+#: standard errors by which an element's pick with ``+sum`` variants must beat its pick without them (decision 35)
+SUM_MARGIN = 2.0
 #: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
 FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
@@ -166,12 +170,13 @@ def squared_error(counts: np.ndarray, expected: np.ndarray) -> float:
     return float(squared_terms(counts, expected).sum() / max(float(np.sum(counts)), 1.0))
 
 
-def clearly_better(counts: np.ndarray, expected: np.ndarray, reference: np.ndarray, terms=squared_terms) -> bool:
-    """True if `expected` predicts the held-out `counts` better than `reference` by more than one standard
-    error of the paired difference of their pixel `terms` (squared errors, or :func:`deviance_terms`; the
+def clearly_better(counts: np.ndarray, expected: np.ndarray, reference: np.ndarray, terms=squared_terms,
+                   margin: float = 1.0) -> bool:
+    """True if `expected` predicts the held-out `counts` better than `reference` by more than `margin` standard
+    errors of the paired difference of their pixel `terms` (squared errors, or :func:`deviance_terms`; the
     one-standard-error rule: a more complex choice must win by more than the noise of the score)."""
     d = terms(counts, expected) - terms(counts, reference)
-    return bool(-d.sum() > np.sqrt(d.size * d.var()))
+    return bool(-d.sum() > margin * np.sqrt(d.size * d.var()))
 
 
 def _deviances(test_rows: dict, preds: dict) -> dict:
@@ -594,7 +599,9 @@ def default_candidates(series: TiltSeries) -> dict:
     if not guided:
         guided = [c for c in map(Candidate.parse, SUM_GUIDED_CANDIDATES) if _applies(c, "counts", series, g["counts"])]
     alone = [Candidate.parse(c) for c in COUNT_CANDIDATES] + guided
-    split = [Candidate.parse(f"{c.name}+{PARTITION}") for c in alone]  # +sum variants are named ones (decision 33)
+    # +haadf variants with HAADF; +sum variants without it, taken only by a clear margin (decision 35)
+    kind = PARTITION if "HAADF" in series else SUM_PARTITION
+    split = [Candidate.parse(f"{c.name}+{kind}") for c in alone]
     split = [c for c in split if _applies(c, "counts", series, g["counts"])]
     counts = alone + [Candidate.parse(c) for c in joint if g["counts"]] + split
     return {"counts": counts, "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES]}
@@ -666,10 +673,15 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
                                "HAADF")[0], thickness=thickness, axis_offset=axis_offset)
         scores, test_rows = score_counts(series, g["counts"], pick["counts"], thickness=thickness,
                                          axis_offset=axis_offset, iterations=iterations, rng=rng, haadf=haadf, log=log)
-        ranking = sorted([s.record() for s in scores] + _per_element(scores, g["counts"], test_rows),
-                         key=lambda r: np.inf if r["score"] is None else r["score"])
+        records, entry = [s.record() for s in scores], _per_element(scores, g["counts"], test_rows)
+        chosen = None
+        if entry and "sum_margin" in entry[0]:  # the +sum rule's choice, even where a +sum candidate scores lower
+            chosen = next((r for r in records if r["candidate"] == entry[0]["candidate"]), entry[0])
+            entry = [] if chosen is not entry[0] else entry
+        ranking = sorted(records + entry, key=lambda r: (r is not chosen, np.inf if r["score"] is None else r["score"]))
         out["counts"] = {"signals": g["counts"], "rule": "count splitting: squared error per held-out count; "
-                         "iterations and filters by the Poisson deviance",
+                         "iterations and filters by the Poisson deviance"
+                         + (f"; +sum variants only where {SUM_MARGIN:g} standard errors better" if chosen else ""),
                          "ranking": ranking, "chosen": ranking[0]}
     out = {k: out[k] for k in ("counts", "views") if k in out}  # counts first, as before
     out["seconds"] = round(time.perf_counter() - start, 2)
@@ -689,32 +701,51 @@ def _members(record: dict, name: str) -> list[dict]:
             if split else {})}]
 
 
+def _pick(scores: list[Score], n: str, test_rows: dict) -> tuple:
+    """(members, squared error, prediction) of element `n`'s best pipeline among `scores`: its best candidate, or
+    the mean of two or more of its :data:`MEAN_OF` best where that mean is :func:`clearly_better`."""
+    from itertools import combinations
+
+    ranked = sorted(scores, key=lambda s: s.per_signal[n])
+    options = [((ranked[0],), ranked[0].per_signal[n], ranked[0].predictions[n])]
+    top = ranked[:MEAN_OF]
+    for k in range(2, len(top) + 1):
+        for group in combinations(top, k):
+            mean = np.mean([s.predictions[n] for s in group], axis=0)
+            if clearly_better(test_rows[n], mean, ranked[0].predictions[n]):
+                options.append((group, squared_error(test_rows[n], mean), mean))
+    return min(options, key=lambda o: o[1])
+
+
 def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
     """Each element's best pipeline, as one more ranking entry when that is not one candidate for all.
 
     An element takes its best candidate, or the mean of the volumes of two or more of its :data:`MEAN_OF` best
-    candidates where that mean is :func:`clearly_better`. It is scored like them: projection is linear, so
-    the mean volume predicts the mean of their predictions of the held-out counts. The entry lists each
-    element's ``members``.
+    candidates where that mean is :func:`clearly_better` (:func:`_pick`). It is scored like them: projection is
+    linear, so the mean volume predicts the mean of their predictions of the held-out counts. With ``+sum``
+    variants among the candidates, an element takes a pick that holds one only where it predicts the held-out
+    counts better than its pick without them by :data:`SUM_MARGIN` standard errors (decision 35); the entry then
+    says so (``sum_margin``) and is the choice even where a ``+sum`` candidate alone scores lower. The entry lists
+    each element's ``members``.
     """
-    from itertools import combinations
-
     ok = [s for s in scores if all(np.isfinite(s.per_signal.get(n, np.inf)) and n in s.predictions for n in names)]
     if not ok:
         return []
+
+    def summed(pick):
+        return any(Candidate.parse(s.candidate).partition == SUM_PARTITION for s in pick[0])
+
+    plain = [s for s in ok if not summed(((s,),))]
+    gated = bool(plain) and len(plain) < len(ok)
     picks = {}
     for n in names:
-        ranked = sorted(ok, key=lambda s: s.per_signal[n])
-        options = [((ranked[0],), ranked[0].per_signal[n], ranked[0].predictions[n])]
-        top = ranked[:MEAN_OF]
-        for k in range(2, len(top) + 1):
-            for group in combinations(top, k):
-                mean = np.mean([s.predictions[n] for s in group], axis=0)
-                if clearly_better(test_rows[n], mean, ranked[0].predictions[n]):
-                    options.append((group, squared_error(test_rows[n], mean), mean))
-        picks[n] = min(options, key=lambda o: o[1])
+        picks[n] = _pick(plain if gated else ok, n, test_rows)
+        if gated:
+            every = _pick(ok, n, test_rows)
+            if summed(every) and clearly_better(test_rows[n], every[2], picks[n][2], margin=SUM_MARGIN):
+                picks[n] = every
     labels = {n: " & ".join(s.candidate for s in p[0]) for n, p in picks.items()}
-    if len(set(labels.values())) == 1 and len(picks[names[0]][0]) == 1:
+    if not gated and len(set(labels.values())) == 1 and len(picks[names[0]][0]) == 1:
         return []  # one candidate for every element: it is in the ranking already
     members = {n: [_members(s.record(), n)[0] for s in p[0]] for n, p in picks.items()}
     name = labels[names[0]] if len(set(labels.values())) == 1 else "best per element"
@@ -723,7 +754,8 @@ def _per_element(scores: list[Score], names, test_rows: dict) -> list[dict]:
              "filter_voxels": {n: max(m["filter_voxels"] or 0.0 for m in members[n]) for n in names},
              "per_signal": {n: round(p[1], 6) for n, p in picks.items()},
              "deviance": {n: round(poisson_deviance(test_rows[n], p[2]), 6) for n, p in picks.items()},
-             "per_signal_candidate": labels, "members": members, "seconds": 0.0}]
+             "per_signal_candidate": labels, "members": members, "seconds": 0.0,
+             **({"sum_margin": SUM_MARGIN} if gated else {})}]
 
 
 def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool:

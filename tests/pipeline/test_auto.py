@@ -83,7 +83,10 @@ def test_candidates_are_checked_and_restrict_the_choice(counts):
         with pytest.raises(ChemtomoError, match=words):
             auto.Candidate.parse(bad)
     choice = auto.select(series, candidates=["mlem", "gaussian+sirt"])
-    assert {r["candidate"] for r in choice["counts"]["ranking"]} == {"mlem", "gaussian+sirt"}
+    named = {r["candidate"] for r in choice["counts"]["ranking"]}
+    assert named - {"best per element"} == {"mlem", "gaussian+sirt"}  # each, and maybe each element's best
+    assert all(m["candidate"] in ("mlem", "gaussian+sirt") for r in choice["counts"]["ranking"]
+               for ms in r.get("members", {}).values() for m in ms)
     # ranked by the summed squared error per held-out count; the deviance is recorded beside it
     ranking = choice["counts"]["ranking"]
     assert [r["score"] for r in ranking] == sorted(r["score"] for r in ranking)
@@ -362,7 +365,10 @@ def test_a_views_candidate_scores_and_runs_with_synthesized_views_between_the_me
     vs = auto.run(one, candidates=["views+mlem"])
     rec = vs.provenance["signals"]["Au"]
     assert len(rec["angles_deg"]) == 2 * len(ANGLES) - 1 and "views_synthesis" in rec
-    plain = auto.run(one, candidates=["mlem"])  # the network's prior helps even after a second of training (0.43/0.55)
+    # the network's prior helps even after a second of training (0.42/0.55), against plain MLEM stopped the same
+    # way, by the held-out half at the measured angles (views+ candidates are: their synthesized views are not data)
+    monkeypatch.setattr(auto, "held_views", lambda n: np.array([], dtype=int))
+    plain = auto.run(one, candidates=["mlem"])
     assert nrmse(np.asarray(vs["Au"]), truth["Au"]) < 0.9 * nrmse(np.asarray(plain["Au"]), truth["Au"])
 
 
@@ -461,8 +467,9 @@ def test_a_sum_variant_splits_the_volume_of_the_summed_counts_without_haadf(coun
         np.testing.assert_allclose(vs[e], x, rtol=1e-3, atol=1e-3 * float(np.abs(x).max()))
     plain = auto.run(series, candidates=["mlem"])
     err = {e: (nrmse(np.asarray(vs[e]), truth[e]), nrmse(np.asarray(plain[e]), truth[e])) for e in truth}
-    # the summed counts are the better-determined volume: splitting it beats the elements' own (0.38/0.55, 0.36/0.42)
-    assert err["Au"][0] < 0.75 * err["Au"][1] and err["Ag"][0] < 0.9 * err["Ag"][1], err
+    # the summed counts are the better-determined volume: splitting it beats Ag's own (0.36/0.41) and costs Au
+    # little (0.42/0.39; Au's own MLEM, its run chosen by held-out views, is already good here)
+    assert err["Ag"][0] < 0.9 * err["Ag"][1] and err["Au"][0] < 1.1 * err["Au"][1], err
 
 
 def test_the_cli_runs_a_haadf_split_and_records_it(counts, tmp_path):
@@ -480,3 +487,37 @@ def test_the_cli_runs_a_haadf_split_and_records_it(counts, tmp_path):
     assert prov["auto"]["counts"]["chosen"]["candidate"] == "mlem+haadf"
     assert prov["signals"]["Ag"]["partition"]["weights"]["Au"] > prov["signals"]["Ag"]["partition"][
         "weights"]["Ag"] > 0
+
+
+def test_a_count_candidates_run_is_chosen_by_held_out_views(counts, monkeypatch):
+    from scipy.ndimage import gaussian_filter
+
+    from chemtomo.physics.counts import split_counts
+
+    series, truth, _ = counts
+    assert auto.held_views(15).tolist() == [2, 6, 10] and auto.held_views(5).size == 0
+    au = np.asarray(series["Au"].data)
+    train, _ = split_counts(au.astype(np.int64), auto.TRAIN_SHARE, rng=np.random.default_rng(0))
+    train = train.astype(np.float32)
+    held = auto.held_views(au.shape[0])
+    it, width = auto._views_path("mlem", series, "Au", train, held, au, 20, thickness=None, axis_offset=0.0)
+    # brute force: MLEM on the training half of the other views, every checkpoint and filter width, predicting
+    # all the counts of the held-out views
+    kept = np.setdiff1d(np.arange(au.shape[0]), held)
+    op_kept = Projector(TiltGeometry(ANGLES[kept], SHAPE))
+    op_held = Projector(TiltGeometry(ANGLES[held], SHAPE))
+    runs = {}
+    mlem(op_kept, train[kept], 20, callback=lambda i, x: runs.__setitem__(i + 1, np.array(x)) or False)
+    dev = {(c, w): auto.poisson_deviance(au[held], np.asarray(op_held(gaussian_filter(runs[c], w) if w else runs[c]))
+                                         / auto.TRAIN_SHARE)
+           for c in auto.CHECKPOINTS if c <= 20 for w in auto.FILTERS}
+    assert (it, width) == min(dev, key=dev.get)
+    # auto's mlem candidate takes exactly these settings, then fits all the views of its training half with them
+    (rec,) = auto.select(TiltSeries({"Au": series["Au"]}), candidates=["mlem"], iterations=20)["counts"]["ranking"]
+    assert (rec["iterations"]["Au"], rec["filter_voxels"]["Au"]) == (it, width)
+    # and it is the better choice: against MLEM stopped and filtered by the held-out half at the measured angles
+    one = TiltSeries({"Au": series["Au"]})
+    by_views = nrmse(np.asarray(auto.run(one, candidates=["mlem"])["Au"]), truth["Au"])
+    monkeypatch.setattr(auto, "held_views", lambda n: np.array([], dtype=int))
+    by_half = nrmse(np.asarray(auto.run(one, candidates=["mlem"])["Au"]), truth["Au"])
+    assert by_views < 0.8 * by_half, (by_views, by_half)  # 0.39 against 0.55

@@ -6,11 +6,17 @@ iterations and weights):
 * **count signals** (X-ray or EELS maps that hold whole counts) by binomial count splitting:
   every count goes to a training half with probability 1/2
   (:func:`chemtomo.physics.counts.split_counts`); the candidate reconstructs the training half
-  (denoised first if it denoises) and its reprojection predicts the other half. Along a
-  candidate's run (its iterations, its filter width) the prediction is scored by the Poisson
-  deviance per held-out count (:func:`poisson_deviance`); candidates are ranked against each other
-  by the squared error per held-out count (:func:`squared_error`), which estimates the squared error
-  of the reprojection that the NRMSE of a volume is made of (decision 30);
+  (denoised first if it denoises) and its reprojection predicts the other half. Without HAADF, a
+  semi-convergent candidate's run (its iterations, its filter width) is chosen by held-out views as
+  well (decision 36, :func:`_views_path`): it fits the training half without every 4th view (:func:`held_views`),
+  and its volume along the run predicts all the counts of the views left out, scored by their
+  Poisson deviance (:func:`poisson_deviance`); the counts at the measured angles cannot see the
+  streaks that build up between them. With those settings it then fits the training half of all
+  the views, and candidates are ranked against each other by the squared error per held-out count
+  of that fit (:func:`squared_error`), which estimates the squared error of the reprojection that
+  the NRMSE of a volume is made of (decision 30). With HAADF (its volume supplies what lies between
+  the angles, the element volumes mostly their proportions), for regularised candidates and for
+  maps with fewer than 6 views, the run is scored by the deviance of the held-out half instead;
 * **image signals** (HAADF) and maps that are not counts (normalised or background-subtracted) by
   held-out views: every 4th tilt except the first and last is left out, the rest is
   reconstructed and the left-out views are predicted, scored by their squared error relative to
@@ -88,6 +94,8 @@ HOLDOUT = 4
 MEAN_OF = 4
 #: training time (minutes) of the view-synthesis network of a ``views+`` candidate, per element map
 VIEWS_MINUTES = 1.0
+#: share of the counts in the training half of a count split
+TRAIN_SHARE = 0.5
 #: standard errors by which an element's pick with ``+sum`` variants must beat its pick without them (decision 35)
 SUM_MARGIN = 2.0
 #: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
@@ -436,7 +444,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
     gen = np.random.default_rng(rng)
     train, test = {}, {}
     for n in names:
-        a, b = split_counts(np.rint(series[n].data).astype(np.int64), 0.5, rng=gen)
+        a, b = split_counts(np.rint(series[n].data).astype(np.int64), TRAIN_SHARE, rng=gen)
         train[n], test[n] = a.astype(np.float32), b.astype(np.float32)
     rows = score_rows(series.image_shape[0])
     test_rows = {n: t[:, rows] for n, t in test.items()}
@@ -533,8 +541,18 @@ def _score_alone(series, names, cand: Candidate, train, test_rows, rows, denoise
         d = np.asarray(fit[n].data)
         if m.counts and (d < 0).any():
             d = np.maximum(d, 0)
-        devs[n], it, width, preds[n], vols[n] = _run_path(  # stopped and filtered by the deviance
-            cand.method, fit_op, d, most, op, lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred), options)
+        # without HAADF, iterations and filter width by the held-out views' counts (decision 36)
+        by_views = m.stoppable and not cand.views and "HAADF" not in series
+        held = held_views(d.shape[0]) if by_views else np.array([], dtype=int)
+        if held.size:
+            it, width = _views_path(cand.method, sub, n, d, held, np.asarray(series[n].data)[:, rows], most,
+                                    thickness=thickness, axis_offset=axis_offset)
+            vol = _settled(cand.method, op, d, it, width)
+            preds[n], vols[n] = np.asarray(op(vol), dtype=np.float32), vol
+            devs[n] = poisson_deviance(test_rows[n], preds[n])
+        else:
+            devs[n], it, width, preds[n], vols[n] = _run_path(  # stopped and filtered by the deviance
+                cand.method, fit_op, d, most, op, lambda pred, _t=test_rows[n]: poisson_deviance(_t, pred), options)
         value = squared_error(test_rows[n], preds[n])  # ranked by the squared error
         total += value
         its[n], widths[n], per[n] = it, width, value
@@ -542,6 +560,51 @@ def _score_alone(series, names, cand: Candidate, train, test_rows, rows, denoise
             edges[n] = it
     return Score(cand.name, total, its, time.perf_counter() - start, _edge_note(edges), filters=widths,
                  per_signal=per, predictions=preds, deviance=devs, volumes=vols)
+
+
+def held_views(n_views: int) -> np.ndarray:
+    """Indices of the views left out to score a path: every :data:`HOLDOUT`-th from the third, never the last;
+    none below 6 views.
+
+    >>> held_views(15).tolist(), held_views(5).size
+    ([2, 6, 10], 0)
+    """
+    return np.arange(2, n_views - 1, HOLDOUT) if n_views >= 6 else np.array([], dtype=int)
+
+
+def _views_path(method: str, sub: TiltSeries, n: str, train, held, counts, max_iterations: int, *, thickness,
+                axis_offset) -> tuple[int, float]:
+    """(iterations, filter width) of a count candidate's run chosen by held-out views (decision 36).
+
+    `method` fits the training half `train` (as fitted: denoised or not) at the views that are not `held`; its
+    volume along the run, scaled by 1/:data:`TRAIN_SHARE`, predicts all the measured `counts` of the `held`
+    views, scored by their Poisson deviance. The counts at the measured angles cannot see the streaks that
+    build up between them; views left out can.
+    """
+    from ..core.projector import Projector
+
+    sig = sub[n]
+    kept = np.setdiff1d(np.arange(train.shape[0]), held)
+
+    def views(idx):
+        part = TiltSeries({n: Signal(np.asarray(sig.data)[idx], np.asarray(sig.angles)[idx], sig.units)},
+                          pixel_size=sub.pixel_size)
+        return Projector(part.geometry(n, thickness, axis_offset=axis_offset))
+
+    measured = np.asarray(counts, dtype=np.float32)[held]
+    _, it, width, _, _ = _run_path(method, views(kept), np.ascontiguousarray(train[kept]), max_iterations,
+                                   views(held), lambda pred: poisson_deviance(measured, pred / TRAIN_SHARE), {})
+    return it, width
+
+
+def _settled(method: str, op, data, iterations: int, width: float) -> np.ndarray:
+    """`method`'s volume after `iterations`, Gaussian-filtered with `width` voxels (0: not)."""
+    from scipy.ndimage import gaussian_filter
+
+    from ..recon.registry import METHODS
+
+    vol = np.asarray(METHODS[method].function(op, data, iterations), dtype=np.float32)
+    return gaussian_filter(vol, width) if width > 0 else vol
 
 
 def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_offset, iterations=None,
@@ -553,7 +616,7 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
 
     sig = series[name]
     n_views = sig.data.shape[0]
-    held = np.arange(2, n_views - 1, HOLDOUT) if n_views >= 6 else np.array([], dtype=int)
+    held = held_views(n_views)
     if held.size == 0:
         raise ChemtomoError(f"signal {name} has {n_views} views; auto needs at least 6 to leave some out")
     kept = np.setdiff1d(np.arange(n_views), held)

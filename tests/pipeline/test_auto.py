@@ -500,7 +500,7 @@ def test_a_count_candidates_run_is_chosen_by_held_out_views(counts, monkeypatch)
     train, _ = split_counts(au.astype(np.int64), auto.TRAIN_SHARE, rng=np.random.default_rng(0))
     train = train.astype(np.float32)
     held = auto.held_views(au.shape[0])
-    it, width = auto._views_path("mlem", series, "Au", train, held, au, 20, thickness=None, axis_offset=0.0)
+    it, width = auto._views_path("mlem", series.geometry("Au"), train, held, au, 20)
     # brute force: MLEM on the training half of the other views, every checkpoint and filter width, predicting
     # all the counts of the held-out views
     kept = np.setdiff1d(np.arange(au.shape[0]), held)

@@ -318,18 +318,17 @@ def _edge_note(edges: dict) -> str:
                      for n, it in edges.items())
 
 
-def _denoised(train: dict, cand: Candidate, series: TiltSeries) -> dict:
+def _denoised(train: dict, cand: Candidate, series: TiltSeries, summed=None) -> dict:
     """The training halves, denoised per projection map when the candidate denoises (guided: by the guide's
-    images at each map's angles)."""
+    images at each map's angles, or by `summed`, the training halves' :func:`summed_guide`)."""
     if cand.denoise is None:
         return train
     from ..denoise.registry import denoise
     from ..denoise.series import guide_images
 
     out = {}
-    summed = summed_guide(list(train.values())) if cand.guide == SUMMED else None
     for n, d in train.items():
-        options = ({} if cand.guide is None else {"guide": summed} if summed is not None else
+        options = ({} if cand.guide is None else {"guide": summed} if cand.guide == SUMMED else
                    {"guide": guide_images(series[cand.guide], series[n].angles)})
         out[n] = np.asarray(denoise(d, cand.denoise, **options), dtype=np.float32)
     return out
@@ -352,17 +351,12 @@ def summed_volume(op, summed, held_out=None, *, iterations=None, settings=None) 
     (``total_iterations``, ``total_filter_voxels``, as returned before) fixes them. Returns (float32 volume,
     record ``{"source", "total_iterations", "total_filter_voxels"}``).
     """
-    from scipy.ndimage import gaussian_filter
-
-    from ..recon.registry import METHODS
-
     if held_out is not None:
         _, its, width, _, vol = _run_path("mlem", op, summed, _max_iterations("mlem", iterations), op,
                                           lambda pred: poisson_deviance(held_out, pred), {})
     else:
         its, width = int(settings["total_iterations"]), float(settings["total_filter_voxels"])
-        vol = np.asarray(METHODS["mlem"].function(op, summed, its))
-        vol = gaussian_filter(vol, width) if width > 0 else vol
+        vol = _settled("mlem", op, summed, its, width)
     return np.asarray(vol, dtype=np.float32), {"source": SUMMED, "total_iterations": int(its),
                                                "total_filter_voxels": float(width)}
 
@@ -448,6 +442,9 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
         train[n], test[n] = a.astype(np.float32), b.astype(np.float32)
     rows = score_rows(series.image_shape[0])
     test_rows = {n: t[:, rows] for n, t in test.items()}
+    # the training halves' summed guide, once for the sum-guided and +sum candidates
+    summed = (summed_guide(list(train.values()))
+              if any(c.guide == SUMMED or c.partition == SUM_PARTITION for c in candidates) else None)
     denoised = {}  # training halves per (denoiser, guide) (None: as they are), shared by the candidates
     filled = {}  # their scored rows with synthesized views, per (denoiser, guide), shared by the views+ candidates
     alone = {}  # per-signal candidate -> its Score, shared with its +haadf variant
@@ -474,7 +471,8 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
             base = Candidate.parse(cand.base) if cand.partition else cand
             if base.name not in alone:
                 alone[base.name] = _score_alone(series, names, base, train, test_rows, rows, denoised, filled,
-                                                thickness=thickness, axis_offset=axis_offset, iterations=iterations)
+                                                thickness=thickness, axis_offset=axis_offset, iterations=iterations,
+                                                summed=summed)
             score = alone[base.name]
             if not cand.partition:
                 scores.append(score)
@@ -497,7 +495,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                                                     rng=gen)
                         _, settings = summed_volume(op, summed_guide([inner])[:, rows], check[:, rows].astype(np.float32),
                                                     iterations=iterations)
-                        vol, info = summed_volume(op, summed_guide(list(train.values()))[:, rows], settings=settings)
+                        vol, info = summed_volume(op, summed[:, rows], settings=settings)
                         totals[SUM_PARTITION] = (vol, np.ones(len(names)), info)
                 volume, weights, info = totals[cand.partition]
                 sub = _sub(series, list(names), rows, data=train)
@@ -517,8 +515,9 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
 
 
 def _score_alone(series, names, cand: Candidate, train, test_rows, rows, denoised, filled, *, thickness, axis_offset,
-                 iterations) -> Score:
-    """Score a per-signal count candidate: each map reconstructed from its (denoised) training half."""
+                 iterations, summed=None) -> Score:
+    """Score a per-signal count candidate: each map reconstructed from its (denoised) training half (`summed`: the
+    training halves' summed guide, for a sum-guided candidate)."""
     from ..core.projector import Projector
     from ..recon.registry import METHODS
 
@@ -526,7 +525,7 @@ def _score_alone(series, names, cand: Candidate, train, test_rows, rows, denoise
     m = METHODS[cand.method]
     key = (cand.denoise, cand.guide)
     if key not in denoised:
-        denoised[key] = _denoised(train, cand, series)
+        denoised[key] = _denoised(train, cand, series, summed)
     sub = _sub(series, names, rows, data=denoised[key])
     if cand.views and key not in filled:
         filled[key] = _filled(sub, names, thickness)
@@ -545,8 +544,7 @@ def _score_alone(series, names, cand: Candidate, train, test_rows, rows, denoise
         by_views = m.stoppable and not cand.views and "HAADF" not in series
         held = held_views(d.shape[0]) if by_views else np.array([], dtype=int)
         if held.size:
-            it, width = _views_path(cand.method, sub, n, d, held, np.asarray(series[n].data)[:, rows], most,
-                                    thickness=thickness, axis_offset=axis_offset)
+            it, width = _views_path(cand.method, op.geometry, d, held, np.asarray(series[n].data)[:, rows], most)
             vol = _settled(cand.method, op, d, it, width)
             preds[n], vols[n] = np.asarray(op(vol), dtype=np.float32), vol
             devs[n] = poisson_deviance(test_rows[n], preds[n])
@@ -572,28 +570,22 @@ def held_views(n_views: int) -> np.ndarray:
     return np.arange(2, n_views - 1, HOLDOUT) if n_views >= 6 else np.array([], dtype=int)
 
 
-def _views_path(method: str, sub: TiltSeries, n: str, train, held, counts, max_iterations: int, *, thickness,
-                axis_offset) -> tuple[int, float]:
+def _views_path(method: str, geometry, train, held, counts, max_iterations: int) -> tuple[int, float]:
     """(iterations, filter width) of a count candidate's run chosen by held-out views (decision 36).
 
-    `method` fits the training half `train` (as fitted: denoised or not) at the views that are not `held`; its
+    `method` fits the training half `train` (as fitted: denoised or not; its views those of `geometry`, a
+    :class:`~chemtomo.core.geometry.TiltGeometry`) at the views that are not `held`; its
     volume along the run, scaled by 1/:data:`TRAIN_SHARE`, predicts all the measured `counts` of the `held`
     views, scored by their Poisson deviance. The counts at the measured angles cannot see the streaks that
     build up between them; views left out can.
     """
     from ..core.projector import Projector
 
-    sig = sub[n]
     kept = np.setdiff1d(np.arange(train.shape[0]), held)
-
-    def views(idx):
-        part = TiltSeries({n: Signal(np.asarray(sig.data)[idx], np.asarray(sig.angles)[idx], sig.units)},
-                          pixel_size=sub.pixel_size)
-        return Projector(part.geometry(n, thickness, axis_offset=axis_offset))
-
     measured = np.asarray(counts, dtype=np.float32)[held]
-    _, it, width, _, _ = _run_path(method, views(kept), np.ascontiguousarray(train[kept]), max_iterations,
-                                   views(held), lambda pred: poisson_deviance(measured, pred / TRAIN_SHARE), {})
+    _, it, width, _, _ = _run_path(method, Projector(geometry[kept]), np.ascontiguousarray(train[kept]),
+                                   max_iterations, Projector(geometry[held]),
+                                   lambda pred: poisson_deviance(measured, pred / TRAIN_SHARE), {})
     return it, width
 
 

@@ -349,7 +349,8 @@ def methods():
 
     width = max(len(n) for n in METHODS)
     out.print(f"{'auto':<{width}}  scores candidate pipelines on the data (count splitting for count maps, held-out "
-              "views for HAADF; with HAADF each also shares the HAADF volume out among the elements, CANDIDATE+haadf; "
+              "views for HAADF; without HAADF iterations by held-out views and filter widths by the two count "
+              "halves' volumes; with HAADF each also shares the HAADF volume out among the elements, CANDIDATE+haadf; "
               "without HAADF the U-Net is also guided by the maps' summed counts, sum-guided-unet+mlem, and each "
               "candidate also shares the summed counts' volume out, CANDIDATE+sum, taken only where clearly better) "
               "and runs the best; --candidates restricts them or names others, --rank-only ranks (docs/methods.md)",

@@ -346,6 +346,10 @@ def test_the_sum_guided_candidate_is_guided_by_the_denoised_sum_of_the_maps_in_i
     np.testing.assert_allclose(auto.summed_guide([series["Au"].data, series["Ag"].data]), guide, rtol=1e-5,
                                atol=1e-5 * float(guide.max()))
     expected = mlem(op, unet(series["Ag"].data, guide=guide), rec["iterations"])
+    if rec["filter_voxels"]:  # the width of the two halves' volumes (decision 37)
+        from scipy.ndimage import gaussian_filter
+
+        expected = gaussian_filter(np.asarray(expected, dtype=np.float32), rec["filter_voxels"])
     np.testing.assert_allclose(vs["Ag"], expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
     assert nrmse(np.asarray(vs["Ag"]), truth["Ag"]) < 0.45  # the truth-stopped unguided U-Net + MLEM: 0.37
 
@@ -512,12 +516,41 @@ def test_a_count_candidates_run_is_chosen_by_held_out_views(counts, monkeypatch)
                                          / auto.TRAIN_SHARE)
            for c in auto.CHECKPOINTS if c <= 20 for w in auto.FILTERS}
     assert (it, width) == min(dev, key=dev.get)
-    # auto's mlem candidate takes exactly these settings, then fits all the views of its training half with them
+    # auto's mlem candidate takes these iterations, then fits all the views of its training half with them; its
+    # filter width is that of the volumes of the two halves (decision 37)
     (rec,) = auto.select(TiltSeries({"Au": series["Au"]}), candidates=["mlem"], iterations=20)["counts"]["ranking"]
-    assert (rec["iterations"]["Au"], rec["filter_voxels"]["Au"]) == (it, width)
+    op = Projector(TiltGeometry(ANGLES, SHAPE))
+    halves = [np.asarray(mlem(op, h.astype(np.float32), it)) for h in (train, au - train)]
+    assert rec["iterations"]["Au"] == it
+    assert rec["filter_voxels"]["Au"] == auto.split_width(*halves) > 0
     # and it is the better choice: against MLEM stopped and filtered by the held-out half at the measured angles
     one = TiltSeries({"Au": series["Au"]})
     by_views = nrmse(np.asarray(auto.run(one, candidates=["mlem"])["Au"]), truth["Au"])
     monkeypatch.setattr(auto, "held_views", lambda n: np.array([], dtype=int))
     by_half = nrmse(np.asarray(auto.run(one, candidates=["mlem"])["Au"]), truth["Au"])
     assert by_views < 0.8 * by_half, (by_views, by_half)  # 0.39 against 0.55
+
+
+def test_the_split_width_is_the_truths_best_width():
+    # two volumes with independent noise: the width chosen from them alone is the one of its grid that brings
+    # their mean closest to the noise-free volume
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(3)
+    truth = gaussian_filter(sum(core_shell((24, 32, 32), 6, 12).values()).astype(float), 1.0)
+    errors = {}
+    for sigma in (0.05, 0.3, 1.0):
+        a, b = (truth + rng.normal(0, sigma, truth.shape) for _ in range(2))
+        width = auto.split_width(a, b)
+        err = {w: np.linalg.norm(gaussian_filter((a + b) / 2, w) - truth) for w in auto.SPLIT_FILTERS + (4.5, 6.75)}
+        best = min(err, key=err.get)
+        assert err[width] <= 1.02 * err[best], (sigma, width, best)
+        errors[sigma] = width
+    assert errors[0.05] < errors[0.3] < errors[1.0]  # more noise, wider
+    # past the grid's last width while that one is the best
+    a, b = (truth + rng.normal(0, 20.0, truth.shape) for _ in range(2))
+    assert auto.split_width(a, b) > auto.SPLIT_FILTERS[-1]
+    # the filter stays within each run of neighbouring slices
+    rows = np.r_[0:12, 40:52]
+    a = np.zeros((24, 8, 8)); a[:12] = 1.0
+    assert np.allclose(auto._blur(a, 2.0, rows), a)

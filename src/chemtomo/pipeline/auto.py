@@ -7,12 +7,14 @@ iterations and weights):
   every count goes to a training half with probability 1/2
   (:func:`chemtomo.physics.counts.split_counts`); the candidate reconstructs the training half
   (denoised first if it denoises) and its reprojection predicts the other half. Without HAADF, a
-  semi-convergent candidate's run (its iterations, its filter width) is chosen by held-out views as
+  semi-convergent candidate's iterations are chosen by held-out views as
   well (decision 36, :func:`_views_path`): it fits the training half without every 4th view (:func:`held_views`),
   and its volume along the run predicts all the counts of the views left out, scored by their
   Poisson deviance (:func:`poisson_deviance`); the counts at the measured angles cannot see the
-  streaks that build up between them. With those settings it then fits the training half of all
-  the views, and candidates are ranked against each other by the squared error per held-out count
+  streaks that build up between them. With those iterations it then fits the training half of all
+  the views, and the test half alike; the two volumes choose the filter width (decision 37,
+  :func:`split_width`), which no prediction of counts can, as they sum the volume's noise along
+  rays. Candidates are ranked against each other by the squared error per held-out count
   of that fit (:func:`squared_error`), which estimates the squared error of the reprojection that
   the NRMSE of a volume is made of (decision 30). With HAADF (its volume supplies what lies between
   the angles, the element volumes mostly their proportions), for regularised candidates and for
@@ -100,6 +102,8 @@ TRAIN_SHARE = 0.5
 SUM_MARGIN = 2.0
 #: widths (voxels) of the Gaussian filter of the volume tried with every unregularised candidate (0: none)
 FILTERS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+#: widths (voxels) from which :func:`split_width` starts; it goes on past the last while that one is the best
+SPLIT_FILTERS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 #: candidates per kind of signal group (``denoiser+method`` or ``method``)
 COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "unet+mlem", "tv")
@@ -445,6 +449,9 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
     # the training halves' summed guide, once for the sum-guided and +sum candidates
     summed = (summed_guide(list(train.values()))
               if any(c.guide == SUMMED or c.partition == SUM_PARTITION for c in candidates) else None)
+    # the test halves' summed guide, for the filter width of sum-guided candidates by split volumes (decision 37)
+    summed_test = (summed_guide(list(test.values()))
+                   if "HAADF" not in series and any(c.guide == SUMMED for c in candidates) else None)
     denoised = {}  # training halves per (denoiser, guide) (None: as they are), shared by the candidates
     filled = {}  # their scored rows with synthesized views, per (denoiser, guide), shared by the views+ candidates
     alone = {}  # per-signal candidate -> its Score, shared with its +haadf variant
@@ -470,9 +477,9 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                 continue
             base = Candidate.parse(cand.base) if cand.partition else cand
             if base.name not in alone:
-                alone[base.name] = _score_alone(series, names, base, train, test_rows, rows, denoised, filled,
-                                                thickness=thickness, axis_offset=axis_offset, iterations=iterations,
-                                                summed=summed)
+                alone[base.name] = _score_alone(series, names, base, (train, test), test_rows, rows, denoised,
+                                                filled, thickness=thickness, axis_offset=axis_offset,
+                                                iterations=iterations, summed=(summed, summed_test))
             score = alone[base.name]
             if not cand.partition:
                 scores.append(score)
@@ -514,10 +521,13 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
     return scores, test_rows
 
 
-def _score_alone(series, names, cand: Candidate, train, test_rows, rows, denoised, filled, *, thickness, axis_offset,
-                 iterations, summed=None) -> Score:
-    """Score a per-signal count candidate: each map reconstructed from its (denoised) training half (`summed`: the
-    training halves' summed guide, for a sum-guided candidate)."""
+def _score_alone(series, names, cand: Candidate, halves, test_rows, rows, denoised, filled, *, thickness,
+                 axis_offset, iterations, summed=(None, None)) -> Score:
+    """Score a per-signal count candidate: each map reconstructed from its (denoised) training half.
+
+    `halves` are the (training, test) halves of all the maps, `summed` their summed guides (for a sum-guided
+    candidate), `denoised` and `filled` caches of the fitted halves shared by the candidates.
+    """
     from ..core.projector import Projector
     from ..recon.registry import METHODS
 
@@ -525,7 +535,7 @@ def _score_alone(series, names, cand: Candidate, train, test_rows, rows, denoise
     m = METHODS[cand.method]
     key = (cand.denoise, cand.guide)
     if key not in denoised:
-        denoised[key] = _denoised(train, cand, series, summed)
+        denoised[key] = _denoised(halves[0], cand, series, summed[0])
     sub = _sub(series, names, rows, data=denoised[key])
     if cand.views and key not in filled:
         filled[key] = _filled(sub, names, thickness)
@@ -544,8 +554,14 @@ def _score_alone(series, names, cand: Candidate, train, test_rows, rows, denoise
         by_views = m.stoppable and not cand.views and "HAADF" not in series
         held = held_views(d.shape[0]) if by_views else np.array([], dtype=int)
         if held.size:
-            it, width = _views_path(cand.method, op.geometry, d, held, np.asarray(series[n].data)[:, rows], most)
-            vol = _settled(cand.method, op, d, it, width)
+            it, _ = _views_path(cand.method, op.geometry, d, held, np.asarray(series[n].data)[:, rows], most)
+            # the filter width by the volumes of the two halves (decision 37)
+            if ("test",) + key not in denoised:
+                denoised[("test",) + key] = _denoised(halves[1], cand, series, summed[1])
+            b = np.maximum(np.asarray(denoised[("test",) + key][n], dtype=np.float32)[:, rows], 0)
+            a = _settled(cand.method, op, d, it, 0.0)
+            width = split_width(a, _settled(cand.method, op, b, it, 0.0), rows)
+            vol = _blur(a, width, rows)
             preds[n], vols[n] = np.asarray(op(vol), dtype=np.float32), vol
             devs[n] = poisson_deviance(test_rows[n], preds[n])
         else:
@@ -587,6 +603,48 @@ def _views_path(method: str, geometry, train, held, counts, max_iterations: int)
                                    max_iterations, Projector(geometry[held]),
                                    lambda pred: poisson_deviance(measured, pred / TRAIN_SHARE), {})
     return it, width
+
+
+def _blur(vol: np.ndarray, width: float, rows) -> np.ndarray:
+    """`vol` (its slices those of `rows` along y) Gaussian-filtered by `width` voxels within each run of
+    neighbouring slices."""
+    from scipy.ndimage import gaussian_filter
+
+    if width <= 0:
+        return vol
+    cuts = np.flatnonzero(np.diff(np.asarray(rows)) > 1) + 1
+    return np.concatenate([gaussian_filter(v, width) for v in np.split(vol, cuts, axis=0)], axis=0)
+
+
+def split_width(a: np.ndarray, b: np.ndarray, rows=None, widths=SPLIT_FILTERS) -> float:
+    """Gaussian filter width (voxels) of the volume of all the counts, from volumes `a` and `b` reconstructed
+    alike from the two halves of a count split (decision 37).
+
+    With ``m = (a + b) / 2`` (noise as in the volume of all the counts, for a linear reconstruction) and
+    ``d = a - b`` (noise only, four times the covariance of m's), ``|m - G m|^2 + d.G d / 2`` estimates the
+    squared error of the filtered ``G m`` against the noise-free volume up to a constant (Stein's unbiased
+    risk estimate with the noise covariance taken from ``d``). Unlike held-out counts, which sum the
+    volume along rays, it sees the noise of every voxel. The widths go on past the last (x1.5) while the
+    last is the best, up to half the volume's smallest size. `rows`: the slices of `a` and `b` along y
+    (the filter stays within runs of neighbouring ones).
+
+    >>> rng = np.random.default_rng(0); s = np.zeros((8, 16, 16)); s[2:6, 4:12, 4:12] = 1
+    >>> split_width(s + rng.normal(0, .5, s.shape), s + rng.normal(0, .5, s.shape)) > 0
+    True
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    rows = np.arange(a.shape[0]) if rows is None else rows
+    m, d = (a + b) / 2, a - b
+
+    def risk(w):
+        return float(np.sum((m - _blur(m, w, rows)) ** 2) + np.sum(d * _blur(d, w, rows)) / 2)
+
+    widths = list(widths)
+    values = [risk(w) for w in widths]
+    while int(np.argmin(values)) == len(widths) - 1 and widths[-1] * 1.5 <= min(a.shape) / 2:
+        widths.append(widths[-1] * 1.5)
+        values.append(risk(widths[-1]))
+    return float(widths[int(np.argmin(values))])
 
 
 def _settled(method: str, op, data, iterations: int, width: float) -> np.ndarray:

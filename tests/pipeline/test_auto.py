@@ -209,6 +209,26 @@ def test_the_sum_rule_choice_is_the_chosen_one(counts, monkeypatch):
     assert [r["candidate"] for r in choice["ranking"]].count("mlem+sum") == 1
 
 
+def test_a_mean_is_taken_only_by_the_mean_margin():
+    # two candidates off by +-delta of held-out counts of mean 5: their mean is exact; it is taken where it
+    # beats the better one by MEAN_MARGIN (one) standard error
+    rng = np.random.default_rng(4)
+    held = {"Au": rng.poisson(5.0, 4000).astype(float)}
+
+    def members(delta, copies=0):
+        offsets = [("a", delta), ("b", -delta)] + [(f"b{i}", -delta) for i in range(copies)]  # b is the better
+        scores = [auto.Score(c, 0.0, {"Au": 5}, predictions={"Au": np.full(4000, 5.0 + s)}) for c, s in offsets]
+        for sc in scores:
+            sc.per_signal = {"Au": auto.squared_error(held["Au"], sc.predictions["Au"])}
+        return sorted(s.candidate for s in auto._pick(scores, "Au", held)[0])
+
+    assert auto.MEAN_MARGIN == 1.0
+    assert members(0.15) == ["b"]  # the mean better by 0.7 standard errors
+    assert members(0.2) == ["a", "b"]  # by 1.4
+    # candidates with the same prediction (SIRT and MLEM where all views coincide) count once among the best
+    assert members(0.2, copies=4) == ["a", "b"]
+
+
 def test_a_mean_of_two_is_run_as_the_mean_of_its_members(counts, monkeypatch):
     series, _, _ = counts
     one = TiltSeries({"Au": series["Au"]})
@@ -518,7 +538,9 @@ def test_a_count_candidates_run_is_chosen_by_held_out_views(counts, monkeypatch)
     assert (it, width) == min(dev, key=dev.get)
     # auto's mlem candidate takes these iterations, then fits all the views of its training half with them; its
     # filter width is that of the volumes of the two halves (decision 37)
-    (rec,) = auto.select(TiltSeries({"Au": series["Au"]}), candidates=["mlem"], iterations=20)["counts"]["ranking"]
+    choice = auto.select(TiltSeries({"Au": series["Au"]}), candidates=["mlem"], iterations=20)["counts"]
+    (rec,) = choice["ranking"]
+    assert "held-out views" in choice["rule"] and "volumes of both halves" in choice["rule"]
     op = Projector(TiltGeometry(ANGLES, SHAPE))
     halves = [np.asarray(mlem(op, h.astype(np.float32), it)) for h in (train, au - train)]
     assert rec["iterations"]["Au"] == it

@@ -39,7 +39,7 @@ winner. Without HAADF images at the maps' angles, two or more element maps also 
 ``sum-guided-unet+mlem``: the guided U-Net with the U-Net-denoised sum of all the maps as its guide
 (decision 32). Each element then takes its best candidate, or the mean of the volumes of two or more of
 its :data:`MEAN_OF` best where that mean predicts the held-out counts clearly better
-(:func:`clearly_better` on the squared error, one standard error).
+(:func:`clearly_better` on the squared error, by :data:`MEAN_MARGIN`, one standard error).
 
 With HAADF and two or more element maps at common angles, every per-signal count candidate also
 comes with a ``+haadf`` variant (decision 31): the HAADF volume, reconstructed on the scored
@@ -92,8 +92,10 @@ SCORE_SLICES = 32
 BLOCK = 8
 #: every HOLDOUT-th view (not the first or last) is left out for image signals
 HOLDOUT = 4
-#: each element may also take the mean of the volumes of two or more of its MEAN_OF best candidates
+#: each element may also take the mean of the volumes of two or more of its MEAN_OF best candidates ...
 MEAN_OF = 4
+#: ... where that mean beats the best one by MEAN_MARGIN standard errors (2 was tried: decision 38)
+MEAN_MARGIN = 1.0
 #: training time (minutes) of the view-synthesis network of a ``views+`` candidate, per element map
 VIEWS_MINUTES = 1.0
 #: share of the counts in the training half of a count split
@@ -792,8 +794,9 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
             chosen = next((r for r in records if r["candidate"] == entry[0]["candidate"]), entry[0])
             entry = [] if chosen is not entry[0] else entry
         ranking = sorted(records + entry, key=lambda r: (r is not chosen, np.inf if r["score"] is None else r["score"]))
-        out["counts"] = {"signals": g["counts"], "rule": "count splitting: squared error per held-out count; "
-                         "iterations and filters by the Poisson deviance"
+        runs = ("iterations and filters by the Poisson deviance of the held-out half" if "HAADF" in series else
+                "iterations by the Poisson deviance of held-out views, filter widths by the volumes of both halves")
+        out["counts"] = {"signals": g["counts"], "rule": f"count splitting: squared error per held-out count; {runs}"
                          + (f"; +sum variants only where {SUM_MARGIN:g} standard errors better" if chosen else ""),
                          "ranking": ranking, "chosen": ranking[0]}
     out = {k: out[k] for k in ("counts", "views") if k in out}  # counts first, as before
@@ -814,18 +817,28 @@ def _members(record: dict, name: str) -> list[dict]:
             if split else {})}]
 
 
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two predictions are the same up to float rounding (e.g. SIRT and MLEM where all views coincide)."""
+    return a.shape == b.shape and bool(np.abs(a - b).max() <= 1e-5 * max(float(np.abs(a).max()), 1e-30))
+
+
 def _pick(scores: list[Score], n: str, test_rows: dict) -> tuple:
     """(members, squared error, prediction) of element `n`'s best pipeline among `scores`: its best candidate, or
-    the mean of two or more of its :data:`MEAN_OF` best where that mean is :func:`clearly_better`."""
+    the mean of two or more of its :data:`MEAN_OF` best where that mean is :func:`clearly_better`; candidates
+    with the same prediction count once among those (decision 38)."""
     from itertools import combinations
 
     ranked = sorted(scores, key=lambda s: s.per_signal[n])
     options = [((ranked[0],), ranked[0].per_signal[n], ranked[0].predictions[n])]
-    top = ranked[:MEAN_OF]
+    top = []  # the MEAN_OF best with distinct predictions: a duplicate would weigh its pipeline twice in a mean
+    for s in ranked:
+        p = s.predictions[n]
+        if len(top) < MEAN_OF and not any(_same(p, t.predictions[n]) for t in top):
+            top.append(s)
     for k in range(2, len(top) + 1):
         for group in combinations(top, k):
             mean = np.mean([s.predictions[n] for s in group], axis=0)
-            if clearly_better(test_rows[n], mean, ranked[0].predictions[n]):
+            if clearly_better(test_rows[n], mean, ranked[0].predictions[n], margin=MEAN_MARGIN):
                 options.append((group, squared_error(test_rows[n], mean), mean))
     return min(options, key=lambda o: o[1])
 

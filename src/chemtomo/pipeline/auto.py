@@ -795,7 +795,8 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
             entry = [] if chosen is not entry[0] else entry
         ranking = sorted(records + entry, key=lambda r: (r is not chosen, np.inf if r["score"] is None else r["score"]))
         runs = ("iterations and filters by the Poisson deviance of the held-out half" if "HAADF" in series else
-                "iterations by the Poisson deviance of held-out views, filter widths by the volumes of both halves")
+                "iterations by the Poisson deviance of held-out views, filter widths by the volumes of both halves "
+                "(below 6 views both by the held-out half's deviance)")
         out["counts"] = {"signals": g["counts"], "rule": f"count splitting: squared error per held-out count; {runs}"
                          + (f"; +sum variants only where {SUM_MARGIN:g} standard errors better" if chosen else ""),
                          "ranking": ranking, "chosen": ranking[0]}

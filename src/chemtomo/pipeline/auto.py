@@ -549,18 +549,16 @@ def _score_alone(series, names, cand: Candidate, halves, test_rows, rows, denois
     for n in names:
         op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))  # the measured angles
         fit_op = Projector(fit.geometry(n, thickness, axis_offset=axis_offset)) if cand.views else op
-        d = np.asarray(fit[n].data)
-        if m.counts and (d < 0).any():
-            d = np.maximum(d, 0)
-        # without HAADF, iterations and filter width by the held-out views' counts (decision 36)
+        d = _as_fitted(m, fit[n].data)
+        # without HAADF, iterations by the held-out views' counts (decision 36), the filter width by the volumes
+        # of the two halves (decision 37)
         by_views = m.stoppable and not cand.views and "HAADF" not in series
         held = held_views(d.shape[0]) if by_views else np.array([], dtype=int)
         if held.size:
             it, _ = _views_path(cand.method, op.geometry, d, held, np.asarray(series[n].data)[:, rows], most)
-            # the filter width by the volumes of the two halves (decision 37)
             if ("test",) + key not in denoised:
                 denoised[("test",) + key] = _denoised(halves[1], cand, series, summed[1])
-            b = np.maximum(np.asarray(denoised[("test",) + key][n], dtype=np.float32)[:, rows], 0)
+            b = _as_fitted(m, np.asarray(denoised[("test",) + key][n], dtype=np.float32)[:, rows])
             a = _settled(cand.method, op, d, it, 0.0)
             width = split_width(a, _settled(cand.method, op, b, it, 0.0), rows)
             vol = _blur(a, width, rows)
@@ -576,6 +574,12 @@ def _score_alone(series, names, cand: Candidate, halves, test_rows, rows, denois
             edges[n] = it
     return Score(cand.name, total, its, time.perf_counter() - start, _edge_note(edges), filters=widths,
                  per_signal=per, predictions=preds, deviance=devs, volumes=vols)
+
+
+def _as_fitted(method, data) -> np.ndarray:
+    """`data` as `method` (a registry entry) fits it: negative values set to 0 for a count method."""
+    d = np.asarray(data)
+    return np.maximum(d, 0) if method.counts and (d < 0).any() else d
 
 
 def held_views(n_views: int) -> np.ndarray:
@@ -833,8 +837,9 @@ def _pick(scores: list[Score], n: str, test_rows: dict) -> tuple:
     options = [((ranked[0],), ranked[0].per_signal[n], ranked[0].predictions[n])]
     top = []  # the MEAN_OF best with distinct predictions: a duplicate would weigh its pipeline twice in a mean
     for s in ranked:
-        p = s.predictions[n]
-        if len(top) < MEAN_OF and not any(_same(p, t.predictions[n]) for t in top):
+        if len(top) == MEAN_OF:
+            break
+        if not any(_same(s.predictions[n], t.predictions[n]) for t in top):
             top.append(s)
     for k in range(2, len(top) + 1):
         for group in combinations(top, k):

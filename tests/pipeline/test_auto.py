@@ -353,6 +353,24 @@ def test_the_sum_guided_unet_is_a_candidate_for_two_maps_without_haadf_images(co
         auto.select(one, candidates=["sum-guided-unet+mlem"])
 
 
+def test_the_test_halves_summed_guide_is_made_only_where_the_split_width_uses_it(counts, monkeypatch):
+    series, _, _ = counts
+    calls = []
+    real = auto.summed_guide
+    monkeypatch.setattr(auto, "summed_guide", lambda maps: calls.append(len(maps)) or real(maps))
+
+    def guides(s, cands):
+        calls.clear()
+        auto.score_counts(s, s.names, [auto.Candidate.parse(c) for c in cands], thickness=None, axis_offset=0.0,
+                          iterations=5)
+        return len(calls)
+
+    assert guides(series, ["sum-guided-unet+mlem"]) == 2  # training halves, and test halves for the width
+    few = TiltSeries.from_arrays({n: np.asarray(series[n].data)[::3] for n in series.names}, ANGLES[::3])
+    assert auto.held_views(5).size == 0
+    assert guides(few, ["sum-guided-unet+mlem"]) == 1  # 5 views: no views to leave out, no split width
+
+
 def test_the_sum_guided_candidate_is_guided_by_the_denoised_sum_of_the_maps_in_its_final_run(counts):
     from chemtomo.denoise.unet import unet
 

@@ -451,9 +451,11 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
     # the training halves' summed guide, once for the sum-guided and +sum candidates
     summed = (summed_guide(list(train.values()))
               if any(c.guide == SUMMED or c.partition == SUM_PARTITION for c in candidates) else None)
-    # the test halves' summed guide, for the filter width of sum-guided candidates by split volumes (decision 37)
-    summed_test = (summed_guide(list(test.values()))
-                   if "HAADF" not in series and any(c.guide == SUMMED for c in candidates) else None)
+    # the test halves' summed guide, for the filter width of sum-guided candidates by split volumes (decision 37):
+    # only where _score_alone takes that width (semi-convergent runs on maps with views to leave out)
+    by_views = "HAADF" not in series and all(held_views(series[n].data.shape[0]).size for n in names)
+    summed_test = (summed_guide(list(test.values())) if by_views and any(
+        c.guide == SUMMED and METHODS[c.method].stoppable and not c.views for c in candidates) else None)
     denoised = {}  # training halves per (denoiser, guide) (None: as they are), shared by the candidates
     filled = {}  # their scored rows with synthesized views, per (denoiser, guide), shared by the views+ candidates
     alone = {}  # per-signal candidate -> its Score, shared with its +haadf variant

@@ -594,3 +594,26 @@ def test_the_split_width_is_the_truths_best_width():
     rows = np.r_[0:12, 40:52]
     a = np.zeros((24, 8, 8)); a[:12] = 1.0
     assert np.allclose(auto._blur(a, 2.0, rows), a)
+
+
+def test_an_image_signal_of_four_or_five_views_leaves_out_its_middle_view(counts):
+    series, truth, _ = counts
+    h = 3 * truth["Au"] + truth["Ag"]
+    for n_views in (4, 5):
+        angles = np.linspace(-60, 60, n_views)
+        op = Projector(TiltGeometry(angles, SHAPE))
+        data = np.random.default_rng(1).poisson(80 * np.asarray(op(h))).astype(np.float32) / 80
+        vs = auto.run(TiltSeries.from_arrays({"HAADF": data}, angles))
+        chosen = vs.provenance["auto"]["views"]["HAADF"]["chosen"]
+        assert f"one view of {n_views} left out" in chosen["note"]
+        errs = []
+        sirt(op, data, 200, callback=lambda i, x: errs.append(nrmse(np.asarray(x), h)) or False)
+        assert nrmse(np.asarray(vs["HAADF"]), h) < 1.05 * min(errs)  # the SIRT oracle tuned on the truth
+    # with element maps of as few views (scored by the held-out half)
+    few = TiltSeries({**TiltSeries.from_arrays({"HAADF": data}, angles).signals,
+                      **TiltSeries.from_arrays({n: np.asarray(series[n].data)[::3] for n in series.names},
+                                               ANGLES[::3]).signals})
+    assert set(auto.run(few, candidates=["mlem", "dtv"]).names) == {"HAADF", "Au", "Ag"}
+    three = np.linspace(-60, 60, 3)
+    with pytest.raises(ChemtomoError, match="at least 4 .* --method sirt"):
+        auto.select(TiltSeries.from_arrays({"HAADF": np.asarray(op(h))[:3]}, three))

@@ -22,7 +22,8 @@ iterations and weights):
 * **image signals** (HAADF) and maps that are not counts (normalised or background-subtracted) by
   held-out views: every 4th tilt except the first and last is left out, the rest is
   reconstructed and the left-out views are predicted, scored by their squared error relative to
-  their mean square (:func:`relative_error`).
+  their mean square (:func:`relative_error`). With 4 or 5 views only the middle one is left out (a
+  rough choice, noted in the ranking); with fewer auto asks for a named method.
 
 Semi-convergent methods (SIRT, MLEM, CGLS, ...) are scored along their run, at 1, 2, 3, 4, 5, 7, 10,
 14, ... iterations, which chooses their iteration count, and also with their volume
@@ -118,6 +119,8 @@ SUM_GUIDED_CANDIDATES = ("sum-guided-unet+mlem",)
 #: joint candidates for two or more element maps without HAADF (directional TV guided by the summed counts)
 ALONE_CANDIDATES = ("dtv",)
 IMAGE_CANDIDATES = ("sirt", "mlem", "cgls")
+#: Fewest views of an image signal auto scores: below 6 it leaves out one view, the middle one
+FEWEST_VIEWS = 4
 
 
 @dataclass
@@ -675,8 +678,13 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
     sig = series[name]
     n_views = sig.data.shape[0]
     held = held_views(n_views)
+    rough = ""
+    if held.size == 0 and n_views >= FEWEST_VIEWS:  # one view left out: a choice on little evidence, said so
+        held = np.array([n_views // 2])
+        rough = f"one view of {n_views} left out: a rough choice"
     if held.size == 0:
-        raise ChemtomoError(f"signal {name} has {n_views} views; auto needs at least 6 to leave some out")
+        raise ChemtomoError(f"signal {name} has {n_views} views; auto needs at least {FEWEST_VIEWS} to leave one "
+                            "out and predict it; name a method instead, e.g. --method sirt")
     kept = np.setdiff1d(np.arange(n_views), held)
     rows = score_rows(series.image_shape[0])
     data = np.asarray(sig.data, dtype=np.float32)[:, rows]
@@ -695,7 +703,7 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
             most = _max_iterations(cand.method, iterations)
             value, it, width, _, _ = _run_path(cand.method, op, data[kept], most, op_held,
                                             lambda pred: relative_error(measured, pred), {})
-            note = _edge_note({name: it}) if _at_edge(cand.method, it, most) else ""
+            note = "; ".join(filter(None, (rough, _edge_note({name: it}) if _at_edge(cand.method, it, most) else "")))
             scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, note,
                                 filters={name: width}))
         except ChemtomoError as err:

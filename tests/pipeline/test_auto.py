@@ -604,8 +604,7 @@ def test_an_image_signal_of_four_or_five_views_leaves_out_its_middle_view(counts
         op = Projector(TiltGeometry(angles, SHAPE))
         data = np.random.default_rng(1).poisson(80 * np.asarray(op(h))).astype(np.float32) / 80
         vs = auto.run(TiltSeries.from_arrays({"HAADF": data}, angles))
-        chosen = vs.provenance["auto"]["views"]["HAADF"]["chosen"]
-        assert f"one view of {n_views} left out" in chosen["note"]
+        assert f"one view of {n_views} left out" in vs.provenance["auto"]["views"]["HAADF"]["rule"]
         errs = []
         sirt(op, data, 200, callback=lambda i, x: errs.append(nrmse(np.asarray(x), h)) or False)
         assert nrmse(np.asarray(vs["HAADF"]), h) < 1.05 * min(errs)  # the SIRT oracle tuned on the truth

@@ -23,7 +23,7 @@ iterations and weights):
   held-out views: every 4th tilt except the first and last is left out, the rest is
   reconstructed and the left-out views are predicted, scored by their squared error relative to
   their mean square (:func:`relative_error`). With 4 or 5 views only the middle one is left out (a
-  rough choice, noted in the ranking); with fewer auto asks for a named method.
+  rough choice, which the ranking's rule says); with fewer auto asks for a named method.
 
 Semi-convergent methods (SIRT, MLEM, CGLS, ...) are scored along their run, at 1, 2, 3, 4, 5, 7, 10,
 14, ... iterations, which chooses their iteration count, and also with their volume
@@ -119,7 +119,7 @@ SUM_GUIDED_CANDIDATES = ("sum-guided-unet+mlem",)
 #: joint candidates for two or more element maps without HAADF (directional TV guided by the summed counts)
 ALONE_CANDIDATES = ("dtv",)
 IMAGE_CANDIDATES = ("sirt", "mlem", "cgls")
-#: Fewest views of an image signal auto scores: below 6 it leaves out one view, the middle one
+#: Fewest views of an image signal auto scores: below 6 it leaves out one view, the middle one (decision 39)
 FEWEST_VIEWS = 4
 
 
@@ -678,10 +678,8 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
     sig = series[name]
     n_views = sig.data.shape[0]
     held = held_views(n_views)
-    rough = ""
-    if held.size == 0 and n_views >= FEWEST_VIEWS:  # one view left out: a choice on little evidence, said so
+    if held.size == 0 and n_views >= FEWEST_VIEWS:  # one view left out: a choice on little evidence (the rule says so)
         held = np.array([n_views // 2])
-        rough = f"one view of {n_views} left out: a rough choice"
     if held.size == 0:
         raise ChemtomoError(f"signal {name} has {n_views} views; auto needs at least {FEWEST_VIEWS} to leave one "
                             "out and predict it; name a method instead, e.g. --method sirt")
@@ -703,7 +701,7 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
             most = _max_iterations(cand.method, iterations)
             value, it, width, _, _ = _run_path(cand.method, op, data[kept], most, op_held,
                                             lambda pred: relative_error(measured, pred), {})
-            note = "; ".join(filter(None, (rough, _edge_note({name: it}) if _at_edge(cand.method, it, most) else "")))
+            note = _edge_note({name: it}) if _at_edge(cand.method, it, most) else ""
             scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, note,
                                 filters={name: width}))
         except ChemtomoError as err:
@@ -780,7 +778,9 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
                                       iterations=iterations, log=log), key=lambda s: s.score)
         if not ranking:
             raise ChemtomoError(f"no candidate applies to {name}; add one such as sirt to --candidates")
-        out["views"][name] = {"rule": "held-out views: squared error relative to their mean square",
+        n_views = series[name].data.shape[0]
+        rough = "" if held_views(n_views).size else f"; one view of {n_views} left out (the middle one): a rough choice"
+        out["views"][name] = {"rule": "held-out views: squared error relative to their mean square" + rough,
                               "held_out_every": HOLDOUT, "ranking": [s.record() for s in ranking],
                               "chosen": ranking[0].record()}
     if g["counts"]:

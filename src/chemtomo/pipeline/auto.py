@@ -454,11 +454,11 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
     # the training halves' summed guide, once for the sum-guided and +sum candidates
     summed = (summed_guide(list(train.values()))
               if any(c.guide == SUMMED or c.partition == SUM_PARTITION for c in candidates) else None)
-    # the test halves' summed guide, for the filter width of sum-guided candidates by split volumes (decision 37):
-    # only where _score_alone takes that width (semi-convergent runs on maps with views to leave out)
-    by_views = "HAADF" not in series and all(held_views(series[n].data.shape[0]).size for n in names)
-    summed_test = (summed_guide(list(test.values())) if by_views and any(
-        c.guide == SUMMED and METHODS[c.method].stoppable and not c.views for c in candidates) else None)
+    # the test halves' summed guide, for the filter width of sum-guided candidates by split volumes (decision 37),
+    # only where _score_alone takes that width
+    summed_test = (summed_guide(list(test.values())) if any(
+        c.guide == SUMMED and _by_views(c, series, series[n].data.shape[0]) for c in candidates for n in names)
+        else None)
     denoised = {}  # training halves per (denoiser, guide) (None: as they are), shared by the candidates
     filled = {}  # their scored rows with synthesized views, per (denoiser, guide), shared by the views+ candidates
     alone = {}  # per-signal candidate -> its Score, shared with its +haadf variant
@@ -557,9 +557,8 @@ def _score_alone(series, names, cand: Candidate, halves, test_rows, rows, denois
         d = _as_fitted(m, fit[n].data)
         # without HAADF, iterations by the held-out views' counts (decision 36), the filter width by the volumes
         # of the two halves (decision 37)
-        by_views = m.stoppable and not cand.views and "HAADF" not in series
-        held = held_views(d.shape[0]) if by_views else np.array([], dtype=int)
-        if held.size:
+        if _by_views(cand, series, d.shape[0]):
+            held = held_views(d.shape[0])
             it, _ = _views_path(cand.method, op.geometry, d, held, np.asarray(series[n].data)[:, rows], most)
             if ("test",) + key not in denoised:
                 denoised[("test",) + key] = _denoised(halves[1], cand, series, summed[1])
@@ -579,6 +578,16 @@ def _score_alone(series, names, cand: Candidate, halves, test_rows, rows, denois
             edges[n] = it
     return Score(cand.name, total, its, time.perf_counter() - start, _edge_note(edges), filters=widths,
                  per_signal=per, predictions=preds, deviance=devs, volumes=vols)
+
+
+def _by_views(cand: Candidate, series: TiltSeries, n_views: int) -> bool:
+    """Whether count candidate `cand` on a map of `n_views` views takes its iterations from held-out views and its
+    filter width from the volumes of both halves (decisions 36 and 37): a semi-convergent method fitted to the
+    measured views, without HAADF in `series`, with views to leave out."""
+    from ..recon.registry import METHODS
+
+    return (METHODS[cand.method].stoppable and not cand.views and "HAADF" not in series
+            and held_views(n_views).size > 0)
 
 
 def _as_fitted(method, data) -> np.ndarray:

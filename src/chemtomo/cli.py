@@ -248,10 +248,11 @@ def reconstruct(
             how = (f"mean of {rec['candidate']}" if rec.get("combine") == "mean" else
                    f"{rec['method']} ({rec.get('iterations') or '-'} iterations, {rec.get('seconds', 0.0):.2f} s)")
             out.print(f"{name}: {how} -> {out_dir / (name + '.mrc')}")
-        if "joint" in vs.provenance:
-            p = vs.provenance["joint"]
-            out.print(f"{', '.join(n for n in vs.names if n not in vs.provenance['signals'])}: {p['method']} jointly "
-                      f"({p['iterations']} iterations, {p['seconds']:.2f} s)")
+        for p in (vs.provenance.get(k) for k in ("joint", "joint_maps")):
+            if p:
+                names = [n for n in p.get("angles_deg", vs.names) if n not in vs.provenance["signals"]]
+                out.print(f"{', '.join(names)}: {p['method']} jointly ({p['iterations']} iterations, "
+                          f"{p['seconds']:.2f} s)")
     else:
         p = vs.provenance
         out.print(f"{', '.join(vs.names)}: {p['method']} jointly ({p['iterations']} iterations, {p['seconds']:.2f} s)")
@@ -349,7 +350,8 @@ def methods():
 
     width = max(len(n) for n in METHODS)
     out.print(f"{'auto':<{width}}  scores candidate pipelines on the data (count splitting for count maps, held-out "
-              "views for HAADF; without HAADF iterations by held-out views and filter widths by the two count "
+              "views for HAADF and for maps that are not counts, such as background-subtracted EELS maps, which with HAADF "
+              "also get the joint candidates with a least-squares term; without HAADF iterations by held-out views and filter widths by the two count "
               "halves' volumes; with HAADF each also shares the HAADF volume out among the elements, CANDIDATE+haadf; "
               "without HAADF the U-Net is also guided by the maps' summed counts, sum-guided-unet+mlem, and each "
               "candidate also shares the summed counts' volume out, CANDIDATE+sum, taken only where clearly better) "

@@ -23,7 +23,11 @@ iterations and weights):
   held-out views: every 4th tilt except the first and last is left out, the rest is
   reconstructed and the left-out views are predicted, scored by their squared error relative to
   their mean square (:func:`relative_error`). With 4 or 5 views only the middle one is left out (a
-  rough choice, which the ranking's rule says); with fewer auto asks for a named method.
+  rough choice, which the ranking's rule says); with fewer auto asks for a named method. With HAADF,
+  element maps that are not counts also get the joint candidates (decision 40,
+  :func:`score_joint_images`): fitted with the least-squares term to the HAADF and all those maps without
+  the same views (the HAADF without its views at those angles), each map's left-out views predicted and
+  ranked with the map's own candidates.
 
 Semi-convergent methods (SIRT, MLEM, CGLS, ...) are scored along their run, at 1, 2, 3, 4, 5, 7, 10,
 14, ... iterations, which chooses their iteration count, and also with their volume
@@ -78,6 +82,8 @@ import numpy as np
 from ..core.data import Signal, TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
+from ..recon._common import whole_counts
+from ..recon.selection import FEWEST_VIEWS, HOLDOUT, held_views
 from .candidates import PARTITION, SUM_PARTITION, SUMMED, Candidate
 
 #: iterations at which an iterative candidate is scored
@@ -91,8 +97,6 @@ LOSS = 0.1
 SCORE_SLICES = 32
 #: neighbouring slices per block of the scored slices
 BLOCK = 8
-#: every HOLDOUT-th view (not the first or last) is left out for image signals
-HOLDOUT = 4
 #: each element may also take the mean of the volumes of two or more of its MEAN_OF best candidates ...
 MEAN_OF = 4
 #: ... where that mean beats the best one by MEAN_MARGIN standard errors (2 was tried: decision 38)
@@ -111,6 +115,8 @@ SPLIT_FILTERS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 #: candidates per kind of signal group (``denoiser+method`` or ``method``)
 COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt", "unet+mlem", "tv")
 JOINT_CANDIDATES = ("dtv", "tnv")
+#: options of a joint candidate on element maps that are not counts (background-subtracted or normalised)
+JOINT_IMAGE_OPTIONS = {"data_term": "l2"}
 #: count candidates whose denoiser takes the HAADF maps as a guide (when HAADF has images at the maps' angles)
 GUIDED_CANDIDATES = ("guided-unet+mlem",)
 #: count candidates guided by the element maps' summed counts, for two or more maps at common angles when no HAADF
@@ -119,8 +125,6 @@ SUM_GUIDED_CANDIDATES = ("sum-guided-unet+mlem",)
 #: joint candidates for two or more element maps without HAADF (directional TV guided by the summed counts)
 ALONE_CANDIDATES = ("dtv",)
 IMAGE_CANDIDATES = ("sirt", "mlem", "cgls")
-#: Fewest views of an image signal auto scores: below 6 it leaves out one view, the middle one (decision 39)
-FEWEST_VIEWS = 4
 
 
 @dataclass
@@ -209,12 +213,6 @@ def relative_error(measured: np.ndarray, predicted: np.ndarray) -> float:
     """
     m = np.asarray(measured, dtype=np.float64)
     return float(((np.asarray(predicted, dtype=np.float64) - m) ** 2).sum() / max((m ** 2).sum(), 1e-30))
-
-
-def whole_counts(data: np.ndarray) -> bool:
-    """True for non-negative whole numbers: counts that can be split binomially."""
-    d = np.asarray(data)
-    return bool(d.size) and bool((d >= 0).all()) and bool(np.array_equal(d, np.rint(d)))
 
 
 def score_rows(ny: int, slices: int = SCORE_SLICES, block: int = BLOCK) -> np.ndarray:
@@ -596,16 +594,6 @@ def _as_fitted(method, data) -> np.ndarray:
     return np.maximum(d, 0) if method.counts and (d < 0).any() else d
 
 
-def held_views(n_views: int) -> np.ndarray:
-    """Indices of the views left out to score a path: every :data:`HOLDOUT`-th from the third, never the last;
-    none below 6 views.
-
-    >>> held_views(15).tolist(), held_views(5).size
-    ([2, 6, 10], 0)
-    """
-    return np.arange(2, n_views - 1, HOLDOUT) if n_views >= 6 else np.array([], dtype=int)
-
-
 def _views_path(method: str, geometry, train, held, counts, max_iterations: int) -> tuple[int, float]:
     """(iterations, filter width) of a count candidate's run chosen by held-out views (decision 36).
 
@@ -677,6 +665,65 @@ def _settled(method: str, op, data, iterations: int, width: float) -> np.ndarray
     return gaussian_filter(vol, width) if width > 0 else vol
 
 
+def _image_held(n_views: int, name: str) -> np.ndarray:
+    """The views of image signal `name` left out to score it: :func:`held_views`, or the middle one of 4 or 5 (a
+    choice on little evidence, which the ranking's rule says); below 4 an error that says what to do instead."""
+    held = held_views(n_views)
+    if held.size == 0 and n_views >= FEWEST_VIEWS:
+        held = np.array([n_views // 2])
+    if held.size == 0:
+        raise ChemtomoError(f"signal {name} has {n_views} views; auto needs at least {FEWEST_VIEWS} to leave one "
+                            "out and predict it; name a method instead, e.g. --method sirt")
+    return held
+
+
+def score_joint_images(series: TiltSeries, names, candidates, *, thickness, axis_offset, log=None) -> list[Score]:
+    """Score joint candidates on HAADF and element maps that are not counts (`names`) by held-out views.
+
+    Each map leaves out the views :func:`score_images` leaves out (and the HAADF its views at those angles); the
+    candidate reconstructs the rest with the least-squares data term (its weight by held-out views of those,
+    :mod:`chemtomo.recon.multimodal`), and its element volumes predict the left-out views, scored per map by
+    :func:`relative_error`, as the map's own candidates are.
+    """
+    from ..core.projector import Projector
+    from ..recon.series import reconstruct_series
+
+    rows = score_rows(series.image_shape[0])
+    held = {n: _image_held(series[n].data.shape[0], n) for n in names}
+    angles = np.concatenate([series[n].angles[held[n]] for n in names])
+    h = series["HAADF"]
+    keep_h = np.flatnonzero(np.min(np.abs(h.angles[:, None] - angles[None, :]), axis=1) >= 0.25)
+    signals = {"HAADF": Signal(np.ascontiguousarray(h.data[keep_h][:, rows], dtype=np.float32), h.angles[keep_h],
+                               h.units)}
+    measured, ops = {}, {}
+    for n in names:
+        kept = np.setdiff1d(np.arange(series[n].data.shape[0]), held[n])
+        data = np.asarray(series[n].data, dtype=np.float32)[:, rows]
+        signals[n] = Signal(np.ascontiguousarray(data[kept]), series[n].angles[kept], series[n].units)
+        measured[n] = data[held[n]]
+        one = TiltSeries({n: Signal(data[held[n]], series[n].angles[held[n]])}, pixel_size=series.pixel_size)
+        ops[n] = Projector(one.geometry(n, thickness, axis_offset=axis_offset))
+    train = TiltSeries(signals, pixel_size=series.pixel_size)
+    scores = []
+    for cand in candidates:
+        start = time.perf_counter()
+        try:
+            if keep_h.size == 0:
+                raise ChemtomoError("every HAADF view lies at a left-out angle of the maps")
+            vs = reconstruct_series(train, cand.method, thickness=thickness, axis_offset=axis_offset,
+                                    options=JOINT_IMAGE_OPTIONS)
+            preds = {n: np.asarray(ops[n](np.asarray(vs[n])), dtype=np.float32) for n in names}
+            per = {n: relative_error(measured[n], preds[n]) for n in names}
+            scores.append(Score(cand.name, sum(per.values()), {n: vs.provenance.get("iterations") for n in names},
+                                time.perf_counter() - start, per_signal=per, predictions=preds))
+        except ChemtomoError as err:
+            scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
+        if log is not None:
+            s = scores[-1]
+            log(f"auto: {', '.join(names)}: {s.candidate}: held-out view error {s.score:.5g} ({s.seconds:.1f} s)")
+    return scores
+
+
 def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_offset, iterations=None,
                  log=None) -> list[Score]:
     """Score candidates on one signal by held-out views (module notes)."""
@@ -686,12 +733,7 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
 
     sig = series[name]
     n_views = sig.data.shape[0]
-    held = held_views(n_views)
-    if held.size == 0 and n_views >= FEWEST_VIEWS:  # one view left out: a choice on little evidence (the rule says so)
-        held = np.array([n_views // 2])
-    if held.size == 0:
-        raise ChemtomoError(f"signal {name} has {n_views} views; auto needs at least {FEWEST_VIEWS} to leave one "
-                            "out and predict it; name a method instead, e.g. --method sirt")
+    held = _image_held(n_views, name)
     kept = np.setdiff1d(np.arange(n_views), held)
     rows = score_rows(series.image_shape[0])
     data = np.asarray(sig.data, dtype=np.float32)[:, rows]
@@ -722,9 +764,11 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
 
 
 def groups(series: TiltSeries) -> dict:
-    """``{"counts": [element maps with whole counts], "views": [every other signal]}``."""
+    """``{"counts": [element maps with whole counts], "views": [every other signal], "maps": [the element maps
+    among those (not counts: background-subtracted or normalised)]}``."""
     counts = [n for n in series.names if n != "HAADF" and is_counts(n) and whole_counts(series[n].data)]
-    return {"counts": counts, "views": [n for n in series.names if n not in counts]}
+    views = [n for n in series.names if n not in counts]
+    return {"counts": counts, "views": views, "maps": [n for n in views if n != "HAADF" and is_counts(n)]}
 
 
 def default_candidates(series: TiltSeries) -> dict:
@@ -740,7 +784,8 @@ def default_candidates(series: TiltSeries) -> dict:
     split = [Candidate.parse(f"{c.name}+{kind}") for c in alone]
     split = [c for c in split if _applies(c, "counts", series, g["counts"])]
     counts = alone + [Candidate.parse(c) for c in joint if g["counts"]] + split
-    return {"counts": counts, "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES]}
+    maps = [Candidate.parse(c) for c in JOINT_CANDIDATES] if "HAADF" in series and g["maps"] else []
+    return {"counts": counts, "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES], "maps": maps}
 
 
 def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None, candidates=None, rng=0,
@@ -792,6 +837,20 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
         out["views"][name] = {"rule": "held-out views: squared error relative to their mean square" + rough,
                               "held_out_every": HOLDOUT, "ranking": [s.record() for s in ranking],
                               "chosen": ranking[0].record()}
+    if g["maps"] and pick["maps"]:  # joint candidates on HAADF and the maps, ranked with each map's own
+        joint = score_joint_images(series, g["maps"], pick["maps"], thickness=thickness, axis_offset=axis_offset,
+                                   log=log)
+        for name in g["maps"]:
+            rec = out["views"][name]
+            entries = [s.record() | {"score": round(s.per_signal[name], 6) if name in s.per_signal else None,
+                                     "iterations": {name: s.iterations.get(name)},
+                                     "joint": {"signals": ["HAADF"] + g["maps"], "options": JOINT_IMAGE_OPTIONS}}
+                       for s in joint]
+            rec["ranking"] = sorted(rec["ranking"] + entries,
+                                    key=lambda r: np.inf if r["score"] is None else r["score"])
+            rec["chosen"] = rec["ranking"][0]
+            rec["rule"] += (f"; joint candidates ({', '.join(c.name for c in pick['maps'])}) fit HAADF and "
+                            f"{', '.join(g['maps'])} together without those views")
     if g["counts"]:
         if not pick["counts"]:
             why = (" (guided candidates need a HAADF signal with an image at every angle of the maps)"
@@ -919,6 +978,8 @@ def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool
     m = METHODS[cand.method]
     if group == "views":
         return not m.joint and cand.denoise is None and not cand.views and not cand.partition
+    if group == "maps":  # joint candidates on HAADF and element maps that are not counts
+        return m.joint and "HAADF" in series
     if cand.partition == PARTITION and not ("HAADF" in series and len(counts) >= 2 and _same_angles(series, counts)):
         return False
     if cand.partition == SUM_PARTITION and not (len(counts) >= 2 and _same_angles(series, counts)):
@@ -1011,16 +1072,26 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
             members[n] = _members(choice["counts"]["chosen"], n)
     for name, rec in choice["views"].items():
         members[name] = _members(rec["chosen"], name)
-    joint = {}  # joint candidate -> its volumes, run once over all count signals (as it was scored)
-    joint_info = None
-    for m in dict.fromkeys(m["candidate"] for ms in members.values() for m in ms):
-        cand = Candidate.parse(m)
-        if METHODS[cand.method].joint:
-            names = [n for n in ("HAADF",) if n in series] + list(choice["counts"]["signals"])
-            joint[m] = reconstruct_series(TiltSeries({n: series[n] for n in names}, pixel_size=series.pixel_size),
-                                          cand.method, thickness=thickness, axis_offset=axis_offset,
-                                          progress=progress)
-            joint_info = joint[m].provenance
+    def joint_run(n: str) -> tuple:
+        """(signals, options) of the joint run that signal `n` takes its volume from, as it was scored: the count
+        maps' with their HAADF, or the maps that are not counts with theirs and the least-squares term."""
+        how = choice["views"][n]["chosen"].get("joint", {}) if n in choice["views"] else {}
+        names = how.get("signals") or [k for k in ("HAADF",) if k in series] + choice["counts"]["signals"]
+        return tuple(names), how.get("options", {})
+
+    joint = {}  # (joint candidate, its signals) -> its volumes, run once over the signals it was scored on
+    joint_info = []
+    for n, ms in members.items():
+        for m in ms:
+            cand = Candidate.parse(m["candidate"])
+            if not METHODS[cand.method].joint:
+                continue
+            names, options = joint_run(n)
+            if (cand.name, names) not in joint:
+                joint[cand.name, names] = reconstruct_series(
+                    TiltSeries({k: series[k] for k in names}, pixel_size=series.pixel_size), cand.method,
+                    thickness=thickness, axis_offset=axis_offset, options=options, progress=progress)
+                joint_info.append(joint[cand.name, names].provenance)
     volumes, signals = {}, {}
     split = {}  # +haadf candidate -> (its volume per count signal, their record), run once for all of them
     views_first = sorted(members, key=lambda n: n not in choice["views"])  # the HAADF volume before its split
@@ -1028,8 +1099,8 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
         parts, records = [], []
         for m in members[n]:
             cand = Candidate.parse(m["candidate"])
-            if cand.name in joint:
-                parts.append(np.asarray(joint[cand.name][n]))
+            if METHODS[cand.method].joint:
+                parts.append(np.asarray(joint[cand.name, joint_run(n)[0]][n]))
                 records.append({"method": cand.method, "candidate": cand.name, "joint": True})
             elif cand.partition:
                 if cand.name not in split:
@@ -1055,8 +1126,8 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
     provenance = {"software": f"chemtomo {__version__}", "method": "auto", "thickness": thickness
                   if thickness is not None else series.image_shape[1], "axis_offset": axis_offset, "auto": choice,
                   "signals": signals, "pixel_size_nm": series.pixel_size, "dose_e_per_A2": series.dose}
-    if joint_info is not None:
-        provenance["joint"] = joint_info
+    for key, info in zip(("joint", "joint_maps"), joint_info):  # the second: of the maps that are not counts
+        provenance[key] = info
     ordered = {n: volumes[n] for n in series.names if n in volumes}
     return VolumeSet(ordered, voxel_size=series.pixel_size, provenance=provenance)
 

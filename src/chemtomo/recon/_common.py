@@ -154,6 +154,12 @@ def check_nonnegative(x: torch.Tensor, name: str) -> None:
         raise DataError(f"{name} has {n} negative values; give a non-negative {name}")
 
 
+def whole_counts(data) -> bool:
+    """True for non-negative whole numbers: counts that can be split binomially."""
+    d = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)
+    return bool(d.size) and bool((d >= 0).all()) and bool(np.array_equal(d, np.rint(d)))
+
+
 def split_half(counts: torch.Tensor, rng) -> tuple[torch.Tensor, torch.Tensor]:
     """Count splitting: `counts` rounded to whole counts, each split binomially (p = 1/2) into two halves.
 

@@ -161,7 +161,7 @@ class Identity(Operator):
         return f"Identity({self.domain_shape})"
 
 
-def mix_weights(haadf, maps, *, smooth: float = 2.0, poisson: bool = True) -> np.ndarray:
+def mix_weights(haadf, maps, *, smooth: float = 2.0, poisson: bool = True, variance=None) -> np.ndarray:
     """HAADF weight per element from co-acquired projections by non-negative least squares.
 
     Parameters
@@ -177,6 +177,10 @@ def mix_weights(haadf, maps, *, smooth: float = 2.0, poisson: bool = True) -> np
     poisson : bool, default True
         The maps are raw counts (Poisson): remove the noise's contribution
         from the normal equations (see Notes). False: plain NNLS.
+    variance : sequence of float, optional
+        Noise variance per pixel of each map (maps that are not counts, e.g.
+        background-subtracted EELS maps): its contribution is removed as for
+        Poisson maps, with this variance in place of the counts. Overrides `poisson`.
 
     Returns
     -------
@@ -221,11 +225,17 @@ def mix_weights(haadf, maps, *, smooth: float = 2.0, poisson: bool = True) -> np
         h = gaussian_filter(h, sig)
         cols = [gaussian_filter(c, sig) for c in cols]
     a = np.stack([c.ravel() for c in cols], axis=1)
-    if poisson:
+    if variance is not None:
+        variance = [float(v) for v in variance]
+        if len(variance) != len(maps) or not all(np.isfinite(v) and v >= 0 for v in variance):
+            raise ChemtomoError(f"variance must give one noise variance >= 0 per map ({len(maps)}), got {variance}")
+    if poisson or variance is not None:
         delta = np.zeros((1, 41, 41))
         delta[0, 20, 20] = 1.0
         k = float((gaussian_filter(delta, (0, smooth, smooth)) ** 2).sum()) if smooth > 0 else 1.0
-        gram = a.T @ a - np.diag([k * float(np.asarray(m, dtype=np.float64).sum()) for m in maps])
+        noise = ([v * h.size for v in variance] if variance is not None
+                 else [float(np.asarray(m, dtype=np.float64).sum()) for m in maps])
+        gram = a.T @ a - np.diag([k * v for v in noise])
         try:
             chol = np.linalg.cholesky(gram)
         except np.linalg.LinAlgError:

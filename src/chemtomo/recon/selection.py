@@ -7,6 +7,9 @@ search below is the one rule the methods share: score a starting grid, and
 while the best score sits at an end of what was tried, try one more weight
 beyond that end, `factor` times further out, until the best is interior or
 `max_extend` weights were added. The caller records whether it was interior.
+
+Data that cannot be split (images, background-subtracted maps) are scored by held-out
+views instead (:func:`held_views`): fit without some views, predict them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,39 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from ..core.errors import ChemtomoError
+
+#: every HOLDOUT-th view (not the first or last) is left out to score a fit by the views it did not see
+HOLDOUT = 4
+#: fewest views from which one can be left out: below 6 only the middle one is (decision 39)
+FEWEST_VIEWS = 4
+
+
+def held_views(n_views: int) -> np.ndarray:
+    """Indices of the views left out to score a fit: every :data:`HOLDOUT`-th from the third, never the last;
+    none below 6 views.
+
+    >>> held_views(15).tolist(), held_views(5).size
+    ([2, 6, 10], 0)
+    """
+    return np.arange(2, n_views - 1, HOLDOUT) if n_views >= 6 else np.array([], dtype=int)
+
+
+def views_to_hold(n_views: int, what: str = "the series") -> np.ndarray:
+    """:func:`held_views`, or the middle view for 4 or 5 views (a rough choice); below 4 a clear error.
+
+    >>> views_to_hold(15).tolist(), views_to_hold(5).tolist()
+    ([2, 6, 10], [2])
+    """
+    held = held_views(n_views)
+    if held.size == 0 and n_views >= FEWEST_VIEWS:
+        held = np.array([n_views // 2])
+    if held.size == 0:
+        raise ChemtomoError(f"{what} has {n_views} views; scoring by held-out views needs at least {FEWEST_VIEWS} "
+                            "to leave one out and predict it; give the weight instead")
+    return held
 
 
 def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: Sequence[float], *,

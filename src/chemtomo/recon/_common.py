@@ -154,6 +154,15 @@ def check_nonnegative(x: torch.Tensor, name: str) -> None:
         raise DataError(f"{name} has {n} negative values; give a non-negative {name}")
 
 
+def noise_variance(b: torch.Tensor) -> float:
+    """Robust noise variance of projections `b` (white noise): the median of squared second differences along u
+    over 6 x 0.4549 (a second difference of white noise has variance 6 s^2; the median of chi2(1) is 0.4549),
+    where they are not exactly 0 (flat, e.g. clipped, areas carry no noise to measure)."""
+    d = (b[..., 2:] - 2 * b[..., 1:-1] + b[..., :-2]).ravel()
+    d = d[d != 0]
+    return max(float(torch.median(d**2)) / (6 * 0.4549), 1e-12) if d.numel() else 1e-12
+
+
 def whole_counts(data) -> bool:
     """True for non-negative whole numbers: counts that can be split binomially."""
     d = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)

@@ -79,7 +79,8 @@ import torch
 from ..core.errors import ChemtomoError, DataError, ShapeError
 from ..core.diff import edge_directions
 from ..core.operators import like_input
-from ._common import callback_runner, check_iterations, heldout_nll, prepare_data, split_half, whole_counts
+from ._common import (callback_runner, check_iterations, heldout_nll, noise_variance, prepare_data, split_half,
+                      whole_counts)
 from .channels import Channel, Mix, mix_weights
 from .pdhg import KL, L2, _op_norm, _regulariser_blocks, pdhg
 from .regularisers import DTV, TGV, TNV, TV
@@ -114,14 +115,6 @@ def _noise_variance(h: torch.Tensor) -> float:
     d = d[on] if bool(on.any()) else d.ravel()
     # a second difference of white noise has variance 6 s^2; the median of chi2(1) is 0.4549
     return max(float(torch.median(d**2)) / (6 * 0.4549), 1e-12)
-
-
-def _map_noise_variance(b: torch.Tensor) -> float:
-    """Robust noise variance of an element map that is not counts: median of squared second differences along u
-    (where they are not exactly 0: flat, e.g. clipped, areas carry no noise to measure)."""
-    d = (b[..., 2:] - 2 * b[..., 1:-1] + b[..., :-2]).ravel()
-    d = d[d != 0]
-    return max(float(torch.median(d**2)) / (6 * 0.4549), 1e-12) if d.numel() else 1e-12
 
 
 def _common_tilts(ops, elements):
@@ -185,7 +178,7 @@ class _Problem:
                                   counts=self.counts) for e in elements}
         self.scale, self.map_noise = {e: 1.0 for e in elements}, None
         if not self.counts:
-            self.map_noise = {e: _map_noise_variance(self.b[e]) for e in elements}
+            self.map_noise = {e: noise_variance(self.b[e]) for e in elements}
             for e in elements:
                 on = self.b[e][self.b[e] > 0]
                 level = float(on.mean()) if on.numel() else 0.0

@@ -76,7 +76,8 @@ METHODS: dict[str, Method] = {
     "cgls": Method(cgls, "conjugate-gradient least squares; fast, unconstrained (may go negative)", False, False, 30,
                    True),
     "mlem": Method(mlem, "Poisson maximum likelihood (OSEM with subsets); for X-ray counts", False, True, 50, True),
-    "tv": Method(tv, "total variation, L2 or Poisson data (PDHG); few, noisy tilts; Poisson weight by count splitting",
+    "tv": Method(tv, "total variation, L2 or Poisson data (PDHG); few, noisy tilts; weight by count splitting (Poisson) "
+                 "or held-out views (L2)",
                  False, False, 200, False),
     "bimodal": Method(bimodal, "HAADF as NNLS-weighted sum of elements + EDX data (Zhong 2017); no prior", True, True,
                       100, True),

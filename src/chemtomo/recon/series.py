@@ -134,7 +134,7 @@ def _progress_callback(progress, name, total):
 
 def _reconstruct_signals(series, method, *, iterations, thickness, axis_offset, stop, options, progress):
     from .. import __version__
-    from .tv import split_weight
+    from .tv import split_weight, views_weight
 
     plan = {}
     for name in series.names:  # choose and validate everything before the first long run
@@ -162,12 +162,14 @@ def _reconstruct_signals(series, method, *, iterations, thickness, axis_offset, 
             vol = m.function(op, data, **opts)
             entry["iterations"] = None
         else:
-            if chosen == "tv" and opts.get("data_term") == "kl" and opts.get("weight") is None:
+            if chosen == "tv" and opts.get("weight") is None:
                 # the rule tv applies for weight=None, run here so that the choice is recorded
-                kw = {k: opts[k] for k in ("background", "bounds", "mask") if k in opts}
-                weight, table, interior = split_weight(op, data, n_iter, **kw)
+                kl = opts.get("data_term", "l2") == "kl"
+                kw = {k: opts[k] for k in (("background",) if kl else ()) + ("bounds", "mask") if k in opts}
+                weight, table, interior = (split_weight if kl else views_weight)(op, data, n_iter, **kw)
                 opts = dict(opts, weight=weight)
-                entry.update(weight_rule="count-splitting", weight_search=table, weight_interior=interior)
+                entry.update(weight_rule="count-splitting" if kl else "held-out views", weight_search=table,
+                             weight_interior=interior)
             counter = _Counter()
             rule = Discrepancy(op, data) if early else None
             # early-stopped runs end after a few iterations: record every one of them

@@ -248,7 +248,8 @@ def reconstruct(
             how = (f"mean of {rec['candidate']}" if rec.get("combine") == "mean" else
                    f"{rec['method']} ({rec.get('iterations') or '-'} iterations, {rec.get('seconds', 0.0):.2f} s)")
             out.print(f"{name}: {how} -> {out_dir / (name + '.mrc')}")
-        for p in (vs.provenance.get(k) for k in ("joint", "joint_maps")):
+        runs = [vs.provenance["joint"]] + vs.provenance.get("joint_more", []) if "joint" in vs.provenance else []
+        for p in runs:
             if p:
                 names = [n for n in p.get("angles_deg", vs.names) if n not in vs.provenance["signals"]]
                 out.print(f"{', '.join(names)}: {p['method']} jointly ({p['iterations']} iterations, "

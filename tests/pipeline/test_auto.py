@@ -656,3 +656,23 @@ def test_maps_that_are_not_counts_get_joint_candidates_with_haadf_and_beat_the_t
     # named per-signal candidates keep the joint ones out
     only = auto.select(series, candidates=["sirt"])
     assert {r["candidate"] for r in only["views"]["Fe"]["ranking"]} == {"sirt"}
+
+
+def test_haadf_and_maps_that_are_not_counts_run_from_files_and_are_reported(subtracted, tmp_path, capsys):
+    from chemtomo.cli import main
+    from chemtomo.io import write_stack
+    from chemtomo.report.html import build_report
+
+    series, _, _ = subtracted
+    args = []
+    for n in series.names:
+        write_stack(tmp_path / f"{n}.mrc", series[n].data, series[n].angles)
+        args += ["--signal", f"{n}={tmp_path / (n + '.mrc')}"]
+    out = tmp_path / "run"
+    assert main(["reconstruct", *args, "--candidates", "tnv,sirt", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    prov = json.loads((out / "chemtomo.json").read_text())["provenance"]
+    assert prov["auto"]["views"]["Fe"]["chosen"]["candidate"] == "tnv"  # far better than SIRT here
+    assert prov["joint"]["method"] == "tnv" and prov["joint"]["options"] == {"data_term": "l2"}
+    assert "Fe, O: tnv jointly" in printed
+    assert "joint run" in build_report(out).read_text()

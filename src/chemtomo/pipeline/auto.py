@@ -1126,8 +1126,10 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
     provenance = {"software": f"chemtomo {__version__}", "method": "auto", "thickness": thickness
                   if thickness is not None else series.image_shape[1], "axis_offset": axis_offset, "auto": choice,
                   "signals": signals, "pixel_size_nm": series.pixel_size, "dose_e_per_A2": series.dose}
-    for key, info in zip(("joint", "joint_maps"), joint_info):  # the second: of the maps that are not counts
-        provenance[key] = info
+    if joint_info:  # the first joint run; any others (another candidate, or the maps that are not counts) after it
+        provenance["joint"] = joint_info[0]
+        if len(joint_info) > 1:
+            provenance["joint_more"] = joint_info[1:]
     ordered = {n: volumes[n] for n in series.names if n in volumes}
     return VolumeSet(ordered, voxel_size=series.pixel_size, provenance=provenance)
 

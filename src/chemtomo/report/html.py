@@ -356,8 +356,8 @@ def _summary(prov: dict) -> str:
             items.append(("auto time", ", ".join(times)))
         if prov.get("joint"):
             items += _joint_items(prov["joint"], "joint run")
-        if prov.get("joint_maps"):  # a second joint run, of the maps that are not counts
-            items += _joint_items(prov["joint_maps"], "joint run (maps)")
+        for more in prov.get("joint_more", []):  # another joint run (another candidate, or maps that are not counts)
+            items += _joint_items(more, "joint run")
     elif prov.get("info") is not None or isinstance(prov.get("angles_deg"), dict):  # a joint method
         items += _joint_items(prov, "method")
     for name, rec in prov.get("signals", {}).items():

@@ -124,7 +124,7 @@ GUIDED_CANDIDATES = ("guided-unet+mlem",)
 SUM_GUIDED_CANDIDATES = ("sum-guided-unet+mlem",)
 #: joint candidates for two or more element maps without HAADF (directional TV guided by the summed counts)
 ALONE_CANDIDATES = ("dtv",)
-IMAGE_CANDIDATES = ("sirt", "mlem", "cgls")
+IMAGE_CANDIDATES = ("sirt", "mlem", "cgls", "tv")
 
 
 @dataclass
@@ -147,6 +147,8 @@ class Score:
     #: a ``+haadf`` or ``+sum`` variant's split: what is split (``source``), the fraction filter width (voxels),
     #: the weights, and for ``+sum`` the iterations and filter width of the summed volume
     partition: dict = field(default_factory=dict)
+    #: a regularised image candidate's weight per signal, chosen by held-out views while scored and kept for its run
+    weights: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         return {"candidate": self.candidate, "score": None if not np.isfinite(self.score) else round(self.score, 6),
@@ -154,6 +156,7 @@ class Score:
                 "per_signal": {k: round(v, 6) for k, v in self.per_signal.items()},
                 "deviance": {k: round(v, 6) for k, v in self.deviance.items()}, "seconds": round(self.seconds, 2),
                 **({"partition": self.partition} if self.partition else {}),
+                **({"weight": {k: round(v, 6) for k, v in self.weights.items()}} if self.weights else {}),
                 **({"note": self.note} if self.note else {})}
 
 
@@ -730,6 +733,7 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
     from ..core.geometry import TiltGeometry
     from ..core.projector import Projector
     from ..recon.registry import METHODS
+    from ..recon.tv import views_weight
 
     sig = series[name]
     n_views = sig.data.shape[0]
@@ -750,11 +754,15 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
             continue
         try:
             most = _max_iterations(cand.method, iterations)
+            options, weights = {}, {}
+            if cand.method == "tv":  # least squares, its weight by held-out views of the kept ones, kept for the run
+                weights[name], _, _ = views_weight(op, data[kept], most)
+                options = {"data_term": "l2", "weight": weights[name]}
             value, it, width, _, _ = _run_path(cand.method, op, data[kept], most, op_held,
-                                            lambda pred: relative_error(measured, pred), {})
+                                            lambda pred: relative_error(measured, pred), options)
             note = _edge_note({name: it}) if _at_edge(cand.method, it, most) else ""
             scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, note,
-                                filters={name: width}))
+                                filters={name: width}, weights=weights))
         except ChemtomoError as err:
             scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
         if log is not None:
@@ -896,6 +904,7 @@ def _members(record: dict, name: str) -> list[dict]:
     return record.get("members", {}).get(name) or [
         {"candidate": record["candidate"], "iterations": record["iterations"].get(name),
          "filter_voxels": record.get("filter_voxels", {}).get(name, 0.0),
+         **({"weight": record["weight"][name]} if name in record.get("weight", {}) else {}),
          **({"partition": split | {"iterations": record["iterations"], "filter_voxels": record["filter_voxels"]}}
             if split else {})}]
 
@@ -1003,8 +1012,10 @@ def _volume(series: TiltSeries, n: str, m: dict, *, thickness, axis_offset, prog
 
     cand = Candidate.parse(m["candidate"])
     its = m["iterations"] or None
+    # a weight chosen while scored (tv on an image signal) is kept, with the data term it was chosen for
+    options = {"data_term": "l2", "weight": m["weight"]} if m.get("weight") is not None else {}
     settings = Reconstruct(method=cand.method, iterations=its if METHODS[cand.method].iterations else None,
-                           thickness=thickness, axis_offset=axis_offset)
+                           thickness=thickness, axis_offset=axis_offset, options=options)
     one = TiltSeries({n: series[n]}, pixel_size=series.pixel_size)
     denoised = None
     if cand.denoise:  # signal n alone is denoised; a guide is taken from the series by name
@@ -1149,6 +1160,8 @@ def table(choice: dict) -> list[str]:
             mark = "->" if i == 0 else "  "
             score = "failed" if s["score"] is None else f"{s['score']:.5g}"
             note = f"  ({s['note']})" if s.get("note") else ""
+            if s.get("weight"):
+                its += "; weight " + ", ".join(f"{v:.3g}" for v in s["weight"].values())
             split = s.get("partition")
             if split:
                 its += f"; fractions filter {split['smooth_voxels']:g}" if split.get("smooth_voxels") else ""

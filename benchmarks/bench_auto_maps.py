@@ -12,7 +12,8 @@ taken as exact, so its shot noise stays and values go negative). Error: NRMSE of
 (divided by the known count scale) against the truth.
 
 Compared: auto (default candidates); auto restricted to ``sirt`` and ``cgls`` (what auto did on such maps
-before decision 40); auto on the maps alone (no HAADF: per-map candidates, ``tv`` among them); and the
+before decision 40, with or without HAADF: each map was scored alone); auto on the maps alone (no HAADF:
+per-map candidates, ``tv`` among them); and the
 conventional pipeline at its best, an oracle no user has: SIRT followed by a 3D Gaussian filter, filter
 width (0.5-3 voxels) and iterations (1..300) tuned on the truth per element, on the same maps.
 
@@ -93,8 +94,8 @@ def main():
                                           sigmas=SIGMAS, every=1)[:3] for el in elements}
             new, picks, seconds = run(series, truth, elements, scale)
             old, _, old_seconds = run(series, truth, elements, scale, candidates=["sirt", "cgls"])
-            alone, alone_picks, alone_seconds = run(TiltSeries({el: series[el] for el in elements},
-                                                               pixel_size=VOXEL), truth, elements, scale)
+            maps_only = TiltSeries({el: series[el] for el in elements}, pixel_size=VOXEL)
+            alone, alone_picks, alone_seconds = run(maps_only, truth, elements, scale)
             row = {"phantom": name, "background": background,
                    "SIRT oracle (it, sigma)": " / ".join(f"{el} {oracle[el][0]:.3f} ({oracle[el][1]}, {oracle[el][2]:g})"
                                                          for el in elements),

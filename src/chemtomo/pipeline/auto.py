@@ -22,7 +22,9 @@ iterations and weights):
 * **image signals** (HAADF) and maps that are not counts (normalised or background-subtracted) by
   held-out views: every 4th tilt except the first and last is left out, the rest is
   reconstructed and the left-out views are predicted, scored by their squared error relative to
-  their mean square (:func:`relative_error`). With 4 or 5 views only the middle one is left out (a
+  their mean square (:func:`relative_error`); candidates :data:`IMAGE_CANDIDATES`, ``tv`` with the
+  least-squares term and its weight chosen by held-out views of the kept ones (decision 40), kept for its
+  final run. With 4 or 5 views only the middle one is left out (a
   rough choice, which the ranking's rule says); with fewer auto asks for a named method. With HAADF,
   element maps that are not counts also get the joint candidates (decision 40,
   :func:`score_joint_images`): fitted with the least-squares term to the HAADF and all those maps without

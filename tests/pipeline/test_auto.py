@@ -605,6 +605,9 @@ def test_an_image_signal_of_four_or_five_views_leaves_out_its_middle_view(counts
         data = np.random.default_rng(1).poisson(80 * np.asarray(op(h))).astype(np.float32) / 80
         vs = auto.run(TiltSeries.from_arrays({"HAADF": data}, angles))
         assert f"one view of {n_views} left out" in vs.provenance["auto"]["views"]["HAADF"]["rule"]
+        # tv needs 4 kept views to choose its weight by: left out with 4 views, scored with 5; none failed
+        scores = {r["candidate"]: r["score"] for r in vs.provenance["auto"]["views"]["HAADF"]["ranking"]}
+        assert ("tv" in scores) == (n_views == 5) and None not in scores.values()
         errs = []
         sirt(op, data, 200, callback=lambda i, x: errs.append(nrmse(np.asarray(x), h)) or False)
         assert nrmse(np.asarray(vs["HAADF"]), h) < 1.05 * min(errs)  # the SIRT oracle tuned on the truth

@@ -754,6 +754,8 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
         m = METHODS[cand.method]
         if m.joint or cand.denoise is not None or (m.counts and (data < 0).any()):
             continue
+        if cand.method == "tv" and kept.size < FEWEST_VIEWS:  # too few kept views to choose its weight by
+            continue
         try:
             most = _max_iterations(cand.method, iterations)
             options, weights = {}, {}

@@ -679,3 +679,20 @@ def test_haadf_and_maps_that_are_not_counts_run_from_files_and_are_reported(subt
     assert prov["joint"]["method"] == "tnv" and prov["joint"]["options"] == {"data_term": "l2"}
     assert "Fe, O: tnv jointly" in printed
     assert "joint run" in build_report(out).read_text()
+
+
+def test_two_maps_that_are_not_counts_without_haadf_get_tnv_and_tv(subtracted):
+    from scipy.ndimage import gaussian_filter
+
+    series, truth, op = subtracted
+    alone = TiltSeries({e: series[e] for e in truth})
+    vs = auto.run(alone, rng=0)
+    for e in truth:
+        ranking = vs.provenance["auto"]["views"][e]["ranking"]
+        assert {"tnv", "tv", "sirt", "cgls"} <= {r["candidate"] for r in ranking}
+        assert "dtv" not in {r["candidate"] for r in ranking}  # its guide needs counts without HAADF
+        best = min(nrmse(gaussian_filter(x, w) if w else x, truth[e])
+                   for x in (sirt(op, series[e].data, it) for it in (5, 10, 20, 50)) for w in (0, 1, 2))
+        assert nrmse(vs[e], truth[e]) < 0.9 * best
+    one = auto.select(TiltSeries({"Fe": series["Fe"]}))  # one map alone: nothing to couple
+    assert "tnv" not in {r["candidate"] for r in one["views"]["Fe"]["ranking"]}

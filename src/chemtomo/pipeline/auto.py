@@ -119,6 +119,8 @@ COUNT_CANDIDATES = ("mlem", "sirt", "gaussian+sirt", "gaussian+mlem", "unet+sirt
 JOINT_CANDIDATES = ("dtv", "tnv")
 #: options of a joint candidate on element maps that are not counts (background-subtracted or normalised)
 JOINT_IMAGE_OPTIONS = {"data_term": "l2"}
+#: joint candidates for two or more such maps without HAADF (``dtv`` needs count maps for its guide there)
+ALONE_IMAGE_CANDIDATES = ("tnv",)
 #: count candidates whose denoiser takes the HAADF maps as a guide (when HAADF has images at the maps' angles)
 GUIDED_CANDIDATES = ("guided-unet+mlem",)
 #: count candidates guided by the element maps' summed counts, for two or more maps at common angles when no HAADF
@@ -683,7 +685,8 @@ def _image_held(n_views: int, name: str) -> np.ndarray:
 
 
 def score_joint_images(series: TiltSeries, names, candidates, *, thickness, axis_offset, log=None) -> list[Score]:
-    """Score joint candidates on HAADF and element maps that are not counts (`names`) by held-out views.
+    """Score joint candidates on element maps that are not counts (`names`), with HAADF if there is one, by
+    held-out views.
 
     Each map leaves out the views :func:`score_images` leaves out (and the HAADF its views at those angles); the
     candidate reconstructs the rest with the least-squares data term (its weight by held-out views of those,
@@ -696,10 +699,12 @@ def score_joint_images(series: TiltSeries, names, candidates, *, thickness, axis
     rows = score_rows(series.image_shape[0])
     held = {n: _image_held(series[n].data.shape[0], n) for n in names}
     angles = np.concatenate([series[n].angles[held[n]] for n in names])
-    h = series["HAADF"]
-    keep_h = np.flatnonzero(np.min(np.abs(h.angles[:, None] - angles[None, :]), axis=1) >= 0.25)
-    signals = {"HAADF": Signal(np.ascontiguousarray(h.data[keep_h][:, rows], dtype=np.float32), h.angles[keep_h],
-                               h.units)}
+    signals, keep_h = {}, np.array([0])
+    if "HAADF" in series:
+        h = series["HAADF"]
+        keep_h = np.flatnonzero(np.min(np.abs(h.angles[:, None] - angles[None, :]), axis=1) >= 0.25)
+        signals["HAADF"] = Signal(np.ascontiguousarray(h.data[keep_h][:, rows], dtype=np.float32), h.angles[keep_h],
+                                  h.units)
     measured, ops = {}, {}
     for n in names:
         kept = np.setdiff1d(np.arange(series[n].data.shape[0]), held[n])
@@ -796,7 +801,8 @@ def default_candidates(series: TiltSeries) -> dict:
     split = [Candidate.parse(f"{c.name}+{kind}") for c in alone]
     split = [c for c in split if _applies(c, "counts", series, g["counts"])]
     counts = alone + [Candidate.parse(c) for c in joint if g["counts"]] + split
-    maps = [Candidate.parse(c) for c in JOINT_CANDIDATES] if "HAADF" in series and g["maps"] else []
+    maps = ([Candidate.parse(c) for c in JOINT_CANDIDATES] if "HAADF" in series and g["maps"] else
+            [Candidate.parse(c) for c in ALONE_IMAGE_CANDIDATES] if len(g["maps"]) >= 2 else [])
     return {"counts": counts, "views": [Candidate.parse(c) for c in IMAGE_CANDIDATES], "maps": maps}
 
 
@@ -856,13 +862,15 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
             rec = out["views"][name]
             entries = [s.record() | {"score": round(s.per_signal[name], 6) if name in s.per_signal else None,
                                      "iterations": {name: s.iterations.get(name)},
-                                     "joint": {"signals": ["HAADF"] + g["maps"], "options": JOINT_IMAGE_OPTIONS}}
+                                     "joint": {"signals": [n for n in ("HAADF",) if n in series] + g["maps"],
+                                               "options": JOINT_IMAGE_OPTIONS}}
                        for s in joint]
             rec["ranking"] = sorted(rec["ranking"] + entries,
                                     key=lambda r: np.inf if r["score"] is None else r["score"])
             rec["chosen"] = rec["ranking"][0]
-            rec["rule"] += (f"; joint candidates ({', '.join(c.name for c in pick['maps'])}) fit HAADF and "
-                            f"{', '.join(g['maps'])} together without those views")
+            rec["rule"] += (f"; joint candidates ({', '.join(c.name for c in pick['maps'])}) fit "
+                            f"{'HAADF and ' if 'HAADF' in series else ''}{', '.join(g['maps'])} together without "
+                            "those views")
     if g["counts"]:
         if not pick["counts"]:
             why = (" (guided candidates need a HAADF signal with an image at every angle of the maps)"
@@ -991,8 +999,9 @@ def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool
     m = METHODS[cand.method]
     if group == "views":
         return not m.joint and cand.denoise is None and not cand.views and not cand.partition
-    if group == "maps":  # joint candidates on HAADF and element maps that are not counts
-        return m.joint and "HAADF" in series
+    if group == "maps":  # joint candidates on element maps that are not counts, with HAADF or two or more alone
+        maps = groups(series)["maps"]
+        return m.joint and bool(maps) and ("HAADF" in series or (m.alone and cand.method != "dtv" and len(maps) >= 2))
     if cand.partition == PARTITION and not ("HAADF" in series and len(counts) >= 2 and _same_angles(series, counts)):
         return False
     if cand.partition == SUM_PARTITION and not (len(counts) >= 2 and _same_angles(series, counts)):

@@ -350,13 +350,15 @@ def methods():
     from .recon.registry import METHODS
 
     width = max(len(n) for n in METHODS)
-    out.print(f"{'auto':<{width}}  scores candidate pipelines on the data (count splitting for count maps, held-out "
-              "views for HAADF and for maps that are not counts, such as background-subtracted EELS maps, which with HAADF "
-              "also get the joint candidates with a least-squares term; without HAADF iterations by held-out views and filter widths by the two count "
-              "halves' volumes; with HAADF each also shares the HAADF volume out among the elements, CANDIDATE+haadf; "
-              "without HAADF the U-Net is also guided by the maps' summed counts, sum-guided-unet+mlem, and each "
-              "candidate also shares the summed counts' volume out, CANDIDATE+sum, taken only where clearly better) "
-              "and runs the best; --candidates restricts them or names others, --rank-only ranks (docs/methods.md)",
+    out.print(f"{'auto':<{width}}  scores candidate pipelines on the data and runs the best. Count maps: count "
+              "splitting; without HAADF iterations by held-out views and filter widths by the two count halves' "
+              "volumes; with HAADF each candidate also shares the HAADF volume out among the elements, "
+              "CANDIDATE+haadf; without HAADF the U-Net is also guided by the maps' summed counts, "
+              "sum-guided-unet+mlem, and each candidate also shares the summed counts' volume out, CANDIDATE+sum, "
+              "taken only where clearly better. HAADF and maps that are not counts (background-subtracted EELS "
+              "maps): held-out views, with sirt, mlem, cgls and tv; such maps also get the joint methods with a "
+              "least-squares term (dtv and tnv with HAADF, tnv for two or more maps without). --candidates "
+              "restricts them or names others, --rank-only ranks (docs/methods.md)",
               markup=False)
     for name, m in METHODS.items():
         kind = ("(joint: all element maps, with HAADF or without) " if m.alone else

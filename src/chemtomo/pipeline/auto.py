@@ -29,7 +29,8 @@ iterations and weights):
   element maps that are not counts also get the joint candidates (decision 40,
   :func:`score_joint_images`): fitted with the least-squares term to the HAADF and all those maps without
   the same views (the HAADF without its views at those angles), each map's left-out views predicted and
-  ranked with the map's own candidates.
+  ranked with the map's own candidates; without HAADF, two or more such maps get ``tnv`` alike
+  (:data:`ALONE_IMAGE_CANDIDATES`).
 
 Semi-convergent methods (SIRT, MLEM, CGLS, ...) are scored along their run, at 1, 2, 3, 4, 5, 7, 10,
 14, ... iterations, which chooses their iteration count, and also with their volume

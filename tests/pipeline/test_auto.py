@@ -696,3 +696,20 @@ def test_two_maps_that_are_not_counts_without_haadf_get_tnv_and_tv(subtracted):
         assert nrmse(vs[e], truth[e]) < 0.9 * best
     one = auto.select(TiltSeries({"Fe": series["Fe"]}))  # one map alone: nothing to couple
     assert "tnv" not in {r["candidate"] for r in one["views"]["Fe"]["ranking"]}
+
+
+def test_tv_for_haadf_keeps_the_weight_it_was_scored_with_and_beats_tuned_sirt(subtracted):
+    from scipy.ndimage import gaussian_filter
+
+    series, _, _ = subtracted
+    haadf = TiltSeries({"HAADF": series["HAADF"]})
+    parts = core_shell(SHAPE, 5, 11)
+    truth = 3 * parts["core"] + parts["shell"]
+    vs = auto.run(haadf)
+    chosen = vs.provenance["auto"]["views"]["HAADF"]["chosen"]
+    assert chosen["candidate"] == "tv" and chosen["weight"]["HAADF"] > 0
+    assert vs.provenance["signals"]["HAADF"]["options"] == {"data_term": "l2", "weight": chosen["weight"]["HAADF"]}
+    op = Projector(TiltGeometry(series["HAADF"].angles, SHAPE))
+    best = min(nrmse(gaussian_filter(x, w) if w else x, truth)
+               for x in (sirt(op, series["HAADF"].data, it) for it in (10, 20, 50, 100, 200)) for w in (0, 0.5, 1))
+    assert nrmse(vs["HAADF"], truth) < 0.7 * best  # measured: 0.076 against 0.158

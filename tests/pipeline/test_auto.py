@@ -713,30 +713,3 @@ def test_tv_for_haadf_keeps_the_weight_it_was_scored_with_and_beats_tuned_sirt(s
     best = min(nrmse(gaussian_filter(x, w) if w else x, truth)
                for x in (sirt(op, series["HAADF"].data, it) for it in (10, 20, 50, 100, 200)) for w in (0, 0.5, 1))
     assert nrmse(vs["HAADF"], truth) < 0.7 * best  # measured: 0.076 against 0.158
-
-
-def test_dtv_on_count_maps_is_guided_by_the_haadf_pick_while_scored_and_in_its_run(counts, monkeypatch):
-    import dataclasses
-    import functools
-
-    from chemtomo.recon.registry import METHODS
-
-    series, truth, _ = counts
-    both = _with_haadf(series, truth, np.linspace(-70, 70, 29))
-    guides = []
-    real = METHODS["dtv"].function
-
-    @functools.wraps(real)  # its signature: the options are checked against it
-    def spy(*args, **kwargs):
-        guides.append(kwargs.get("guide"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setitem(METHODS, "dtv", dataclasses.replace(METHODS["dtv"], function=spy))
-    vs = auto.run(both, candidates=["dtv", "sirt"])
-    pick = vs.provenance["signals"]["HAADF"]["candidate"]
-    assert len(guides) == 2 and all(g is not None for g in guides)
-    assert guides[0].shape[0] == auto.score_rows(SHAPE[0]).size and guides[1].shape == SHAPE
-    assert np.allclose(guides[1], vs["HAADF"])  # the HAADF's own final volume
-    assert vs.provenance["joint"]["info"]["guide"] == f"the HAADF volume of auto's HAADF pick ({pick})"
-    assert vs.provenance["joint"]["options"]["guide"] == f"array of shape {SHAPE}"
-    json.dumps(vs.provenance)

@@ -478,8 +478,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                 if not _applies(cand, "counts", series, names):
                     continue
                 sub = _sub(series, [n for n in ("HAADF",) if n in series] + list(names), rows, data=train)
-                vs = reconstruct_series(sub, cand.method, thickness=thickness, axis_offset=axis_offset,
-                                        options=_guide(cand, haadf))
+                vs = reconstruct_series(sub, cand.method, thickness=thickness, axis_offset=axis_offset)
                 per, preds = {}, {}
                 for n in names:
                     op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
@@ -533,12 +532,6 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
             s = scores[-1]
             log(f"auto: {s.candidate}: held-out squared error per count {s.score:.5g} ({s.seconds:.1f} s)")
     return scores, test_rows
-
-
-def _guide(cand: Candidate, haadf) -> dict:
-    """Options of a joint candidate on count maps: ``dtv`` takes the HAADF pick's volume as its guide (decision 41;
-    its own default is 50 SIRT iterations of the HAADF)."""
-    return {"guide": haadf} if cand.method == "dtv" and haadf is not None else {}
 
 
 def _score_alone(series, names, cand: Candidate, halves, test_rows, rows, denoised, filled, *, thickness,
@@ -891,8 +884,8 @@ def select(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=No
                    if candidates is not None and any(c.partition == SUM_PARTITION for c in chosen) else "")
             raise ChemtomoError(f"no candidate applies to the count signals {', '.join(g['counts'])}{why}; add one "
                                 "such as mlem or gaussian+sirt to --candidates")
-        haadf = None  # the HAADF pick's volume on the scored slices: what +haadf candidates split and dtv's guide
-        if "HAADF" in series and any(c.partition == PARTITION or c.method == "dtv" for c in pick["counts"]):
+        haadf = None
+        if any(c.partition == PARTITION for c in pick["counts"]):
             rows = score_rows(series.image_shape[0])
             haadf, _ = _volume(_sub(series, ["HAADF"], rows), "HAADF", _members(out["views"]["HAADF"]["chosen"],
                                "HAADF")[0], thickness=thickness, axis_offset=axis_offset)
@@ -1113,23 +1106,17 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
 
     joint = {}  # (joint candidate, its signals) -> its volumes, run once over the signals it was scored on
     joint_info = []
-
-    def joint_volumes(cand: Candidate, n: str):
-        """The joint run signal `n` takes its volume from, made on first use (after the HAADF's volume, which a
-        ``dtv`` on the count maps takes as its guide, as it was scored)."""
-        names, options = joint_run(n)
-        if (cand.name, names) not in joint:
-            guide = _guide(cand, volumes.get("HAADF")) if n not in choice["views"] else {}
-            vs = reconstruct_series(TiltSeries({k: series[k] for k in names}, pixel_size=series.pixel_size),
-                                    cand.method, thickness=thickness, axis_offset=axis_offset,
-                                    options=dict(options, **guide), progress=progress)
-            if guide:
-                pick = signals.get("HAADF", {}).get("candidate")
-                vs.provenance["info"]["guide"] = f"the HAADF volume of auto's HAADF pick ({pick})"
-            joint[cand.name, names] = vs
-            joint_info.append(vs.provenance)
-        return joint[cand.name, names]
-
+    for n, ms in members.items():
+        for m in ms:
+            cand = Candidate.parse(m["candidate"])
+            if not METHODS[cand.method].joint:
+                continue
+            names, options = joint_run(n)
+            if (cand.name, names) not in joint:
+                joint[cand.name, names] = reconstruct_series(
+                    TiltSeries({k: series[k] for k in names}, pixel_size=series.pixel_size), cand.method,
+                    thickness=thickness, axis_offset=axis_offset, options=options, progress=progress)
+                joint_info.append(joint[cand.name, names].provenance)
     volumes, signals = {}, {}
     split = {}  # +haadf candidate -> (its volume per count signal, their record), run once for all of them
     views_first = sorted(members, key=lambda n: n not in choice["views"])  # the HAADF volume before its split
@@ -1138,7 +1125,7 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
         for m in members[n]:
             cand = Candidate.parse(m["candidate"])
             if METHODS[cand.method].joint:
-                parts.append(np.asarray(joint_volumes(cand, n)[n]))
+                parts.append(np.asarray(joint[cand.name, joint_run(n)[0]][n]))
                 records.append({"method": cand.method, "candidate": cand.name, "joint": True})
             elif cand.partition:
                 if cand.name not in split:

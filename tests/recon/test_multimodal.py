@@ -272,3 +272,15 @@ def test_maps_with_negative_values_are_refused_by_the_poisson_term_with_what_to_
         tnv(ops, data, ["Fe", "O"])
     with pytest.raises(ChemtomoError, match="not counts"):
         dtv({e: ops[e] for e in ("Fe", "O")}, {e: data[e] for e in ("Fe", "O")}, ["Fe", "O"], data_term="l2")
+
+
+def test_a_guide_given_through_the_series_is_recorded_by_its_shape(problem):
+    import json
+
+    truth, ops, data = problem
+    series = TiltSeries({n: Signal(data[n], ops[n].geometry.angles) for n in ("HAADF", "Au", "Ag")})
+    guide = (2 * truth["Au"] + truth["Ag"]).astype(np.float32)
+    vs = reconstruct_series(series, "dtv", iterations=10, options={"guide": guide, "weight": 0.1})
+    assert vs.provenance["options"] == {"guide": f"array of shape {SHAPE}", "weight": 0.1}
+    assert vs.provenance["info"]["guide"] == "given"
+    json.dumps(vs.provenance)

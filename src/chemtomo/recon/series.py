@@ -232,7 +232,9 @@ def _provenance(version, series, method, thickness, axis_offset, stop, options) 
         "thickness": thickness if thickness is not None else series.image_shape[1],
         "axis_offset": float(axis_offset),
         "stop": stop,
-        "options": dict(options),
+        # an array option (a guide volume) is recorded by its shape, not its values
+        "options": {k: f"array of shape {tuple(np.shape(v))}" if np.ndim(v) > 0 and not isinstance(v, (list, tuple))
+                    else v for k, v in options.items()},
         "pixel_size_nm": series.pixel_size,
         "dose_e_per_A2": series.dose,
     }

@@ -86,7 +86,7 @@ from ..core.data import Signal, TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
 from ..recon._common import whole_counts
-from ..recon.selection import FEWEST_VIEWS, HOLDOUT, held_views
+from ..recon.selection import FEWEST_VIEWS, HOLDOUT, held_views, views_to_hold
 from .candidates import PARTITION, SUM_PARTITION, SUMMED, Candidate
 
 #: iterations at which an iterative candidate is scored
@@ -676,13 +676,8 @@ def _settled(method: str, op, data, iterations: int, width: float) -> np.ndarray
 def _image_held(n_views: int, name: str) -> np.ndarray:
     """The views of image signal `name` left out to score it: :func:`held_views`, or the middle one of 4 or 5 (a
     choice on little evidence, which the ranking's rule says); below 4 an error that says what to do instead."""
-    held = held_views(n_views)
-    if held.size == 0 and n_views >= FEWEST_VIEWS:
-        held = np.array([n_views // 2])
-    if held.size == 0:
-        raise ChemtomoError(f"signal {name} has {n_views} views; auto needs at least {FEWEST_VIEWS} to leave one "
-                            "out and predict it; name a method instead, e.g. --method sirt")
-    return held
+    return views_to_hold(n_views, f"signal {name}", "name a method instead, e.g. --method sirt",
+                         held=held_views(n_views))
 
 
 def score_joint_images(series: TiltSeries, names, candidates, *, thickness, axis_offset, log=None) -> list[Score]:

@@ -37,18 +37,20 @@ def held_views(n_views: int) -> np.ndarray:
     return np.arange(2, n_views - 1, HOLDOUT) if n_views >= 6 else np.array([], dtype=int)
 
 
-def views_to_hold(n_views: int, what: str = "the series") -> np.ndarray:
-    """:func:`held_views`, or the middle view for 4 or 5 views (a rough choice); below 4 a clear error.
+def views_to_hold(n_views: int, what: str = "the series", instead: str = "give the weight instead",
+                  held=None) -> np.ndarray:
+    """:func:`held_views` (or `held`, its result if already taken), else the middle view for 4 or 5 views (a
+    rough choice); below 4 an error that names `what` and what to do `instead`.
 
     >>> views_to_hold(15).tolist(), views_to_hold(5).tolist()
     ([2, 6, 10], [2])
     """
-    held = held_views(n_views)
+    held = held_views(n_views) if held is None else np.asarray(held, dtype=int)
     if held.size == 0 and n_views >= FEWEST_VIEWS:
         held = np.array([n_views // 2])
     if held.size == 0:
         raise ChemtomoError(f"{what} has {n_views} views; scoring by held-out views needs at least {FEWEST_VIEWS} "
-                            "to leave one out and predict it; give the weight instead")
+                            f"to leave one out and predict it; {instead}")
     return held
 
 

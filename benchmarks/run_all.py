@@ -1,6 +1,6 @@
 """Run every benchmark script and save each table under benchmarks/results/ (copy them into docs/benchmarks.md).
 
-Run: ``make bench`` or ``python benchmarks/run_all.py [name ...]`` (names: projector, memory, accuracy, phantoms, pdhg, multimodal, quantify, batch, denoise, atomic, atom-fields, auto).
+Run: ``make bench`` or ``python benchmarks/run_all.py [name ...]`` (names: projector, memory, accuracy, phantoms, pdhg, multimodal, quantify, batch, denoise, atomic, atom-fields, auto, auto-maps, alloying, threads, n2n).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ SCRIPTS = {"projector": "bench_projector.py", "memory": "bench_memory.py", "accu
            "phantoms": "bench_phantoms.py", "pdhg": "bench_pdhg.py", "multimodal": "bench_multimodal.py",
            "quantify": "bench_quantify.py", "batch": "bench_batch.py", "denoise": "bench_denoise.py",
            "atomic": "bench_atomic.py", "atom-fields": "bench_atom_counting_fields.py", "auto": "bench_auto.py",
-           "alloying": "bench_alloying.py", "threads": "bench_threads.py", "n2n": "bench_n2n.py"}
+           "auto-maps": "bench_auto_maps.py", "alloying": "bench_alloying.py", "threads": "bench_threads.py", "n2n": "bench_n2n.py"}
 
 
 def main(names: list[str]) -> int:

@@ -86,7 +86,7 @@ from ..core.data import Signal, TiltSeries, VolumeSet
 from ..core.errors import ChemtomoError
 from ..core.names import is_counts
 from ..recon._common import whole_counts
-from ..recon.selection import FEWEST_VIEWS, HOLDOUT, held_views, views_to_hold
+from ..recon.selection import FEWEST_VIEWS, HOLDOUT, held_views, views_apart, views_to_hold
 from .candidates import PARTITION, SUM_PARTITION, SUMMED, Candidate
 
 #: iterations at which an iterative candidate is scored
@@ -698,7 +698,7 @@ def score_joint_images(series: TiltSeries, names, candidates, *, thickness, axis
     signals, keep_h = {}, np.array([0])
     if "HAADF" in series:
         h = series["HAADF"]
-        keep_h = np.flatnonzero(np.min(np.abs(h.angles[:, None] - angles[None, :]), axis=1) >= 0.25)
+        keep_h = views_apart(h.angles, angles)
         signals["HAADF"] = Signal(np.ascontiguousarray(h.data[keep_h][:, rows], dtype=np.float32), h.angles[keep_h],
                                   h.units)
     measured, ops = {}, {}

@@ -154,13 +154,20 @@ def check_nonnegative(x: torch.Tensor, name: str) -> None:
         raise DataError(f"{name} has {n} negative values; give a non-negative {name}")
 
 
-def noise_variance(b: torch.Tensor) -> float:
+def noise_variance(b: torch.Tensor, on: torch.Tensor | None = None) -> float:
     """Robust noise variance of projections `b` (white noise): the median of squared second differences along u
-    over 6 x 0.4549 (a second difference of white noise has variance 6 s^2; the median of chi2(1) is 0.4549),
-    where they are not exactly 0 (flat, e.g. clipped, areas carry no noise to measure)."""
-    d = (b[..., 2:] - 2 * b[..., 1:-1] + b[..., :-2]).ravel()
-    d = d[d != 0]
-    return max(float(torch.median(d**2)) / (6 * 0.4549), 1e-12) if d.numel() else 1e-12
+    over 6 x 0.4549 (a second difference of white noise has variance 6 s^2; the median of chi2(1) is 0.4549).
+
+    `on`: a bool mask of the pixels ``b[..., 1:-1]`` to measure on (e.g. the particle); by default where the
+    second difference is not exactly 0 (flat, e.g. clipped, areas carry no noise to measure). An empty mask
+    measures on every pixel.
+    """
+    d = b[..., 2:] - 2 * b[..., 1:-1] + b[..., :-2]
+    if d.numel() == 0:
+        return 1e-12
+    on = d != 0 if on is None else on
+    d = d[on] if bool(on.any()) else d.ravel()
+    return max(float(torch.median(d**2)) / (6 * 0.4549), 1e-12)
 
 
 def whole_counts(data) -> bool:

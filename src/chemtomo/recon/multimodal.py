@@ -84,7 +84,7 @@ from ._common import (callback_runner, check_iterations, heldout_nll, noise_vari
 from .channels import Channel, Mix, mix_weights
 from .pdhg import KL, L2, _op_norm, _regulariser_blocks, pdhg
 from .regularisers import DTV, TGV, TNV, TV
-from .selection import choose_weight, views_to_hold
+from .selection import choose_weight, views_apart, views_to_hold
 from .stopping import expected_poisson_deviance, poisson_deviance
 
 HAADF = "HAADF"
@@ -106,15 +106,6 @@ class JointVolumes(dict):
 
 
 # -- assembly --------------------------------------------------------------------------------------------
-
-
-def _noise_variance(h: torch.Tensor) -> float:
-    """Robust HAADF noise variance: median of squared second differences along u on the particle."""
-    d = h[..., 2:] - 2 * h[..., 1:-1] + h[..., :-2]
-    on = h[..., 1:-1] > 0.1 * float(h.max())
-    d = d[on] if bool(on.any()) else d.ravel()
-    # a second difference of white noise has variance 6 s^2; the median of chi2(1) is 0.4549
-    return max(float(torch.median(d**2)) / (6 * 0.4549), 1e-12)
 
 
 def _common_tilts(ops, elements):
@@ -209,7 +200,7 @@ class _Problem:
                     r[k] = float(h_at.sum()) / (len(elements) * max(float(self.b[e][idx[e]].sum()), 1.0))
             self.r = {e: float(v) for e, v in zip(elements, r)}
             self.factor = {e: self.c_h / self.r[e] for e in elements}  # x_e = factor_e * u_e
-            self.s2_h = _noise_variance(self.h)
+            self.s2_h = noise_variance(self.h, on=self.h[..., 1:-1] > 0.1 * float(self.h.max()))  # on the particle
             self.alpha = 1.0 if alpha is None else float(alpha)
         else:
             # element maps alone: each channel scaled to a mean of 1/E over the volume, as the channels of a
@@ -284,7 +275,7 @@ class _Problem:
             angles.extend(op.geometry.angles[held].tolist())
         if self.has_haadf:
             g = self.ops[HAADF].geometry
-            keep = np.flatnonzero(np.min(np.abs(g.angles[:, None] - np.asarray(angles)[None, :]), axis=1) >= 0.25)
+            keep = views_apart(g.angles, angles)
             if keep.size == 0:
                 raise ChemtomoError("every HAADF view lies at a left-out angle of the maps; give the weight instead")
             sub = Projector(g[keep])

@@ -37,6 +37,19 @@ def held_views(n_views: int) -> np.ndarray:
     return np.arange(2, n_views - 1, HOLDOUT) if n_views >= 6 else np.array([], dtype=int)
 
 
+def views_apart(angles, held, tol: float = 0.25) -> np.ndarray:
+    """Indices of the `angles` (degrees) at least `tol` degrees from every one of `held`: the views of another
+    signal (the HAADF) that a fit without the `held` views may keep.
+
+    >>> views_apart([-10, 0, 10], [0.1]).tolist()
+    [0, 2]
+    """
+    a, h = np.asarray(angles, dtype=float), np.asarray(held, dtype=float)
+    if h.size == 0:
+        return np.arange(a.size)
+    return np.flatnonzero(np.min(np.abs(a[:, None] - h[None, :]), axis=1) >= tol)
+
+
 def views_to_hold(n_views: int, what: str = "the series", instead: str = "give the weight instead",
                   held=None) -> np.ndarray:
     """:func:`held_views` (or `held`, its result if already taken), else the middle view for 4 or 5 views (a

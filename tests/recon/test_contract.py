@@ -245,3 +245,26 @@ def test_choose_weight_says_when_the_optimum_is_not_interior():
         choose_weight(score, [1.0], factor=1.0)
     with pytest.raises(ChemtomoError, match="start_grid"):
         choose_weight(score, [])
+
+
+def test_one_standard_error_rule_takes_the_largest_weight_within_the_noise_of_the_best():
+    # per-slice scores (50 slices) with an optimum at weight 1 and paired slice-to-slice noise of zero sum (SD 3
+    # per slice, so the standard error of a paired difference is about 30): weight 3 (5 more in all) lies within
+    # one standard error of the lowest, weight 10 (250 more) does not
+    base = 100 + np.random.default_rng(0).normal(0, 10, 50)
+    shift = {0.1: 2.0, 0.3: 1.0, 1.0: 0.0, 3.0: 0.1, 10.0: 5.0, 30.0: 20.0, 90.0: 40.0}
+
+    def score(w, start):
+        z = np.random.default_rng(int(w * 10)).normal(0, 3, 50)
+        return base + shift[w] + z - z.mean(), None
+
+    best, table, interior = choose_weight(score, [0.1, 0.3, 1.0, 3.0, 10.0])
+    assert best == 1.0 and interior  # the lowest sum
+    best, table, interior = choose_weight(score, [0.1, 0.3, 1.0, 3.0, 10.0], rule="one-se")
+    assert best == 3.0 and interior and [w for w, _ in table] == [0.1, 0.3, 1.0, 3.0, 10.0]
+    # the pick stays among the weights the search for the lowest needed: no extension beyond them
+    shift.update({10.0: 0.05})
+    best, table, interior = choose_weight(score, [0.1, 0.3, 1.0, 3.0, 10.0], rule="one-se")
+    assert best == 10.0 and table[-1][0] == 10.0
+    with pytest.raises(ChemtomoError, match="rule"):
+        choose_weight(score, [1.0], rule="smallest")

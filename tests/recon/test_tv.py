@@ -132,8 +132,9 @@ def test_tv_weight_none_chooses_by_count_splitting():
 
 
 def test_the_least_squares_weight_by_held_out_views_is_near_the_truths_best():
-    """Gaussian noise on a cube, 15 views: the weight chosen without the truth is within 20 % of the error at the
-    truth's best weight of its own search, and far better than no regularisation."""
+    """Gaussian noise on a cube, 15 views: the weight chosen without the truth (by the one-standard-error rule, no
+    lower than the lowest held-out error's) is within 20 % of the error at the truth's best weight of its own
+    search, and far better than no regularisation."""
     from chemtomo.recon.tv import views_weight
 
     n = 24
@@ -143,7 +144,7 @@ def test_the_least_squares_weight_by_held_out_views_is_near_the_truths_best():
     p = op(truth)
     data = (p + np.random.default_rng(1).normal(0, 0.3 * p.max(), p.shape)).astype(np.float32)
     w, hist, interior = views_weight(op, data, 100)
-    assert interior and w == min(hist, key=lambda t: t[1])[0]
+    assert interior and w >= min(hist, key=lambda t: t[1])[0]
     errors = {v: nrmse(tv(op, data, 100, weight=v), truth) for v, _ in hist}
     assert errors[w] <= 1.2 * min(errors.values())
     assert errors[w] < 0.6 * nrmse(tv(op, data, 100, weight=0.0), truth)

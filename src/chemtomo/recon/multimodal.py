@@ -84,6 +84,7 @@ from ._common import (callback_runner, check_iterations, heldout_nll, noise_vari
 from .channels import Channel, Mix, mix_weights
 from .pdhg import KL, L2, _op_norm, _regulariser_blocks, pdhg
 from .regularisers import DTV, TGV, TNV, TV
+from . import selection
 from .selection import choose_weight, views_apart, views_to_hold
 from .stopping import expected_poisson_deviance, poisson_deviance
 
@@ -252,7 +253,7 @@ class _Problem:
     def without_views(self):
         """A problem without some views of every element map (:func:`~chemtomo.recon.selection.views_to_hold`;
         the HAADF views at those angles left out too), and ``score(u)``: the squared error of the maps' left-out
-        views predicted by a fit ``u``, over their noise variance."""
+        views predicted by a fit ``u``, over their noise variance, per slice."""
         from ..core.projector import Projector
 
         dev, train = self.device, copy.copy(self)
@@ -284,9 +285,9 @@ class _Problem:
             train.proj_norm[HAADF] = sub.norm(device=dev)
         variance = {e: self._variance(e) for e in self.elements}
 
-        def score(u: torch.Tensor) -> float:
-            return sum(float(((held_ops[e]._apply(u) - measured[e]) ** 2).sum()) / variance[e]
-                       for e in self.elements)
+        def score(u: torch.Tensor) -> np.ndarray:
+            return sum((((held_ops[e]._apply(u) - measured[e]) ** 2).sum(dim=(0, 2)) / variance[e]
+                        ).double().cpu().numpy() for e in self.elements)
 
         return train, score
 
@@ -374,9 +375,9 @@ def _split_weight(problem, make_reg, search_iterations, weights, rng):
 
 def _views_weight(problem, make_reg, search_iterations, weights):
     """Weight by held-out views, for maps that are not counts: fit without some views of every map, score the
-    squared error of the views left out (over the noise variance) as the weights are tried
-    (:func:`~chemtomo.recon.selection.choose_weight`, warm-started as :func:`_split_weight`). Returns the best
-    weight for the full data (the same: the kept views' noise is that of all of them), the history and whether
+    squared error of the views left out (over the noise variance, per slice) as the weights are tried
+    (:func:`~chemtomo.recon.selection.choose_weight` by the one-standard-error rule, decision 42; warm-started as
+    :func:`_split_weight`). Returns the chosen weight for the full data (the same: the kept views' noise is that of all of them), the history and whether
     the best is interior."""
     train, score_views = problem.without_views()
     weights = sorted(float(w) for w in weights)
@@ -386,7 +387,7 @@ def _views_weight(problem, make_reg, search_iterations, weights):
         fit = train.solve(make_reg(w * train.g), search_iterations, x0=start)
         return score_views(fit), fit
 
-    return choose_weight(score, weights, factor=step)
+    return choose_weight(score, weights, factor=step, rule=selection.VIEWS_RULE)
 
 
 def _run(problem, make_reg, iterations, weight, callback, *, grid, search_iterations, rng, method):

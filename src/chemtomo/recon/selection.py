@@ -9,7 +9,9 @@ beyond that end, `factor` times further out, until the best is interior or
 `max_extend` weights were added. The caller records whether it was interior.
 
 Data that cannot be split (images, background-subtracted maps) are scored by held-out
-views instead (:func:`held_views`): fit without some views, predict them.
+views instead (:func:`held_views`): fit without some views, predict them. Predicted views sum the
+volume along rays, where its noise averages out, so they see a regulariser's bias more than the
+noise it removes; such searches take the one-standard-error rule (``rule="one-se"``, decision 42).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from ..core.errors import ChemtomoError
 HOLDOUT = 4
 #: fewest views from which one can be left out: below 6 only the middle one is (decision 39)
 FEWEST_VIEWS = 4
+#: how :func:`choose_weight` picks among the tried weights: the lowest score, or the largest weight whose
+#: paired score is within one standard error of the lowest (needs per-unit scores)
+RULES = ("min", "one-se")
+#: the rule of weights chosen by held-out views (decision 42)
+VIEWS_RULE = "one-se"
 
 
 def held_views(n_views: int) -> np.ndarray:
@@ -67,8 +74,34 @@ def views_to_hold(n_views: int, what: str = "the series", instead: str = "give t
     return held
 
 
-def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: Sequence[float], *,
-                  factor: float = 3.0, max_extend: int = 6, ascending: bool = False
+def within_one_se(units: dict[float, np.ndarray]) -> float:
+    """The largest weight whose per-unit scores exceed those of the lowest-scoring weight by at most one
+    standard error of their paired difference (the one-standard-error rule).
+
+    Parameters
+    ----------
+    units : dict weight -> 1-D array
+        Per-unit held-out scores (e.g. per slice), the same units for every weight; a weight's score is
+        their sum.
+
+    Examples
+    --------
+    >>> within_one_se({0.1: np.array([10.0, 12.0, 11.0]), 1.0: np.array([10.5, 11.7, 11.0]),
+    ...                10.0: np.array([14.0, 15.0, 16.0])})
+    1.0
+    """
+    best = min(units, key=lambda w: float(np.sum(units[w])))
+    pick = best
+    for w in sorted(v for v in units if v > best):
+        d = np.asarray(units[w], dtype=np.float64) - np.asarray(units[best], dtype=np.float64)
+        se = math.sqrt(d.size) * float(np.std(d, ddof=1)) if d.size > 1 else 0.0
+        if float(d.sum()) <= se:
+            pick = w
+    return pick
+
+
+def choose_weight(score: Callable[[float, Any], tuple[Any, Any]], start_grid: Sequence[float], *,
+                  factor: float = 3.0, max_extend: int = 6, ascending: bool = False, rule: str = "min"
                   ) -> tuple[float, list[tuple[float, float]], bool]:
     """The weight of lowest score, extending the grid geometrically while the best lies at an end.
 
@@ -76,7 +109,8 @@ def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: 
     ----------
     score : callable(weight, start) -> (value, state)
         Held-out score of `weight`, lower is better (e.g. the Poisson negative
-        log-likelihood of the held-out half of the counts). `start` is the
+        log-likelihood of the held-out half of the counts), or a 1-D array of
+        per-unit scores (e.g. per slice) whose sum is the score. `start` is the
         `state` returned for the tried weight nearest to `weight` (on a log
         scale), or None for the first call, so a fit can be warm-started from
         its neighbour; return None as `state` if there is nothing to pass on.
@@ -90,11 +124,15 @@ def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: 
     ascending : bool, default False
         Try the start grid from the smallest weight up (for fits warm-started from the previous,
         less regularised one).
+    rule : {"min", "one-se"}, default "min"
+        ``"one-se"`` (`score` returns per-unit arrays): the largest tried weight whose score is within
+        one standard error of the lowest (:func:`within_one_se`); the grid is extended for the lowest
+        only, so the pick stays among the weights the search needed.
 
     Returns
     -------
     best : float
-        The tried weight with the lowest score.
+        The tried weight with the lowest score (``"one-se"``: the one that rule picks).
     table : list of (weight, value)
         Every tried weight and its score, sorted by weight.
     interior : bool
@@ -105,8 +143,8 @@ def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: 
     Raises
     ------
     ChemtomoError
-        For an empty grid, a negative or non-finite weight, ``factor <= 1`` or
-        a negative `max_extend`.
+        For an empty grid, a negative or non-finite weight, ``factor <= 1``,
+        a negative `max_extend` or an unknown `rule`.
 
     Examples
     --------
@@ -124,7 +162,10 @@ def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: 
         raise ChemtomoError(f"factor must be above 1 (the ratio between successive weights), got {factor!r}")
     if isinstance(max_extend, bool) or not isinstance(max_extend, int) or max_extend < 0:
         raise ChemtomoError(f"max_extend must be a non-negative integer, got {max_extend!r}")
+    if rule not in RULES:
+        raise ChemtomoError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
     values: dict[float, float] = {}
+    units: dict[float, np.ndarray] = {}
     states: dict[float, Any] = {}
 
     def nearest(w: float):
@@ -135,7 +176,8 @@ def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: 
 
     def run(w: float) -> None:
         value, state = score(w, nearest(w))
-        values[w], states[w] = float(value), state
+        units[w] = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        values[w], states[w] = float(units[w].sum()), state
 
     for w in grid:
         run(w)
@@ -148,7 +190,8 @@ def choose_weight(score: Callable[[float, Any], tuple[float, Any]], start_grid: 
         else:
             break
     best, lo, hi = min(values, key=values.get), min(values), max(values)
-    return best, sorted(values.items()), lo < best < hi
+    chosen = within_one_se(units) if rule == "one-se" else best
+    return chosen, sorted(values.items()), lo < best < hi
 
 
 def vertex(table) -> float:

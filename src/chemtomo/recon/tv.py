@@ -9,6 +9,7 @@ from ..core.operators import like_input
 from ._common import (callback_runner, check_bounds, heldout_nll, noise_variance, prepare_data, prepare_mask,
                       prepare_volume, split_half)
 from .pdhg import KL, L2, TV, pdhg
+from . import selection
 from .selection import choose_weight, views_to_hold
 
 DATA_TERMS = ("l2", "kl")
@@ -52,7 +53,8 @@ def tv(op, data, iterations=200, *, weight=None, data_term="l2", background=0.0,
         :data:`L2_GRID` times the data's noise variance over their mean volume
         value, extended while the
         best is at an end, each scored by the squared error of the views left
-        out), at the cost of 5 to 11 extra runs; it needs a Projector and at
+        out, slice by slice; the largest weight within one standard error of
+        the lowest is taken), at the cost of 5 to 11 extra runs; it needs a Projector and at
         least 4 views.
     data_term : {"l2", "kl"}, default "l2"
         ``"l2"``: ``1/2 ||A x - b||^2`` (Gaussian noise); ``"kl"``: Poisson
@@ -161,14 +163,16 @@ def views_weight(op, data, iterations=200, *, grid=L2_GRID, bounds=(0.0, None), 
     or 5) are left out, the rest is reconstructed at each weight of `grid` times ``s^2 / c``, with ``s^2`` the
     data's noise variance (:func:`~chemtomo.recon._common.noise_variance`) and ``c = sum(b) / sum(A 1)`` their mean
     volume value (so the weights follow the data's scale and noise), each fit warm-started from its
-    neighbour's, and scored by the squared error of the views left out; the grid is extended by factors of 3
-    while the best is at an end (:func:`~chemtomo.recon.selection.choose_weight`). The full data take the
-    best weight: the noise of the kept views is that of all of them.
+    neighbour's, and scored by the squared error of the views left out, slice by slice; the weight is the
+    largest whose error is within one standard error of the lowest (decision 42), and the grid is extended by
+    factors of 3 while the lowest or that weight is at an end
+    (:func:`~chemtomo.recon.selection.choose_weight`). The full data take that weight: the noise of the kept
+    views is that of all of them.
 
     Returns
     -------
     weight : float
-        The weight of lowest held-out squared error, in the data's units (as :func:`tv`'s `weight`).
+        The weight chosen, in the data's units (as :func:`tv`'s `weight`).
     table : list of (weight, held-out squared error)
         Every weight tried, sorted.
     interior : bool
@@ -196,7 +200,7 @@ def views_weight(op, data, iterations=200, *, grid=L2_GRID, bounds=(0.0, None), 
 
     def score(w, start):
         x = tv(fit_op, train, iterations, weight=w * level, data_term="l2", x0=start, bounds=bounds, mask=mask)
-        return float(((test_op._apply(x) - test) ** 2).sum()), x
+        return ((test_op._apply(x) - test) ** 2).sum(dim=(0, 2)).double().cpu().numpy(), x  # per slice
 
-    best, table, interior = choose_weight(score, grid, factor=3.0)
+    best, table, interior = choose_weight(score, grid, factor=3.0, rule=selection.VIEWS_RULE)
     return best * level, [(w * level, v) for w, v in table], interior

@@ -257,7 +257,7 @@ def test_maps_that_are_not_counts_take_the_l2_term_and_a_weight_by_held_out_view
     truth, ops, data = subtracted
     assert (data["Fe"] < 0).any()
     vols = method(ops, data, ["Fe", "O"], data_term="l2")
-    assert vols.info["maps"] == "images" and vols.info["weight_rule"] == "held-out views"
+    assert vols.info["maps"] == "images" and vols.info["weight_rule"] == "held-out views, one standard error"
     assert vols.info["weight_interior"]
     # the weights' ratio (HAADF per unit of each map) is found despite the noise in the maps: 3 for Fe, 1 for O
     assert vols.info["haadf_weights"]["Fe"] / vols.info["haadf_weights"]["O"] == pytest.approx(3, rel=0.2)

@@ -85,7 +85,7 @@ from .channels import Channel, Mix, mix_weights
 from .pdhg import KL, L2, _op_norm, _regulariser_blocks, pdhg
 from .regularisers import DTV, TGV, TNV, TV
 from . import selection
-from .selection import choose_weight, views_apart, views_to_hold
+from .selection import VIEWS_WEIGHT_RULE, choose_weight, views_apart, views_to_hold
 from .stopping import expected_poisson_deviance, poisson_deviance
 
 HAADF = "HAADF"
@@ -395,7 +395,7 @@ def _run(problem, make_reg, iterations, weight, callback, *, grid, search_iterat
     info = {"method": method, "iterations": iterations}
     if weight is None and not problem.counts:
         weight, history, interior = _views_weight(problem, make_reg, search_iterations, grid)
-        info.update(weight_rule="held-out views", weight_search=history, weight_interior=interior)
+        info.update(weight_rule=VIEWS_WEIGHT_RULE, weight_search=history, weight_interior=interior)
     elif weight is None:
         weight, history, interior = _split_weight(problem, make_reg, search_iterations, grid, rng)
         info.update(weight_rule="count-splitting", weight_search=history, weight_interior=interior)

@@ -30,8 +30,9 @@ FEWEST_VIEWS = 4
 #: how :func:`choose_weight` picks among the tried weights: the lowest score, or the largest weight whose
 #: paired score is within one standard error of the lowest (needs per-unit scores)
 RULES = ("min", "one-se")
-#: the rule of weights chosen by held-out views (decision 42)
+#: the rule of weights chosen by held-out views (decision 42), and how the provenance names it
 VIEWS_RULE = "one-se"
+VIEWS_WEIGHT_RULE = "held-out views, one standard error"
 
 
 def held_views(n_views: int) -> np.ndarray:

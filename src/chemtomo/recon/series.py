@@ -134,6 +134,7 @@ def _progress_callback(progress, name, total):
 
 def _reconstruct_signals(series, method, *, iterations, thickness, axis_offset, stop, options, progress):
     from .. import __version__
+    from .selection import VIEWS_WEIGHT_RULE
     from .tv import split_weight, views_weight
 
     plan = {}
@@ -168,7 +169,7 @@ def _reconstruct_signals(series, method, *, iterations, thickness, axis_offset, 
                 kw = {k: opts[k] for k in (("background",) if kl else ()) + ("bounds", "mask") if k in opts}
                 weight, table, interior = (split_weight if kl else views_weight)(op, data, n_iter, **kw)
                 opts = dict(opts, weight=weight)
-                entry.update(weight_rule="count-splitting" if kl else "held-out views", weight_search=table,
+                entry.update(weight_rule="count-splitting" if kl else VIEWS_WEIGHT_RULE, weight_search=table,
                              weight_interior=interior)
             counter = _Counter()
             rule = Discrepancy(op, data) if early else None

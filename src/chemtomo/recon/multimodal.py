@@ -377,8 +377,8 @@ def _views_weight(problem, make_reg, search_iterations, weights):
     """Weight by held-out views, for maps that are not counts: fit without some views of every map, score the
     squared error of the views left out (over the noise variance, per slice) as the weights are tried
     (:func:`~chemtomo.recon.selection.choose_weight` by the one-standard-error rule, decision 42; warm-started as
-    :func:`_split_weight`). Returns the chosen weight for the full data (the same: the kept views' noise is that of all of them), the history and whether
-    the best is interior."""
+    :func:`_split_weight`). Returns the chosen weight for the full data (the same: the kept views' noise is
+    that of all of them), the history and whether the lowest score is interior."""
     train, score_views = problem.without_views()
     weights = sorted(float(w) for w in weights)
     step = weights[-1] / weights[-2] if len(weights) > 1 else 3.0

@@ -54,8 +54,8 @@ def tv(op, data, iterations=200, *, weight=None, data_term="l2", background=0.0,
         value, extended while the
         best is at an end, each scored by the squared error of the views left
         out, slice by slice; the largest weight within one standard error of
-        the lowest is taken), at the cost of 5 to 11 extra runs; it needs a Projector and at
-        least 4 views.
+        the lowest is taken), at the cost of 5 to 11 extra runs; it needs a
+        Projector and at least 4 views.
     data_term : {"l2", "kl"}, default "l2"
         ``"l2"``: ``1/2 ||A x - b||^2`` (Gaussian noise); ``"kl"``: Poisson
         negative log-likelihood ``sum(A x + g - b log(A x + g))`` for counts.
@@ -165,9 +165,8 @@ def views_weight(op, data, iterations=200, *, grid=L2_GRID, bounds=(0.0, None), 
     volume value (so the weights follow the data's scale and noise), each fit warm-started from its
     neighbour's, and scored by the squared error of the views left out, slice by slice; the weight is the
     largest whose error is within one standard error of the lowest (decision 42), and the grid is extended by
-    factors of 3 while the lowest or that weight is at an end
-    (:func:`~chemtomo.recon.selection.choose_weight`). The full data take that weight: the noise of the kept
-    views is that of all of them.
+    factors of 3 while the lowest is at an end (:func:`~chemtomo.recon.selection.choose_weight`). The full
+    data take that weight: the noise of the kept views is that of all of them.
 
     Returns
     -------

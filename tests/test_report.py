@@ -40,6 +40,20 @@ def test_report_is_self_contained(run_dir, capsys):
     assert "<script src=\"http" not in page and "cdn.plot.ly" not in page.split("<h2>3D view</h2>")[0]
     assert page.count("data:image/png;base64,") >= 5 and "Mesh3d".lower() in page.lower()
     assert main(["report", str(run_dir / "nothing")]) == 2
+    assert "<p>Weight 0.2, chosen by count-splitting.</p>" in page
+
+
+def test_weight_caption_says_which_rule_chose_the_weight():
+    from chemtomo.report.html import _weight_caption
+
+    search = [[0.01, 5.0], [0.03, 5.5], [0.1, 9.0]]
+    text = _weight_caption({"weight": 0.03, "weight_rule": "held-out views, one standard error",
+                            "weight_search": search})
+    assert "Weight 0.03, chosen by held-out views, one standard error" in text
+    assert "lowest held-out score is at 0.01" in text and "within one standard error" in text
+    assert _weight_caption({"weight": 0.01, "weight_rule": "count-splitting", "weight_search": search}) == (
+        "<p>Weight 0.01, chosen by count-splitting.</p>")
+    assert _weight_caption({"weight": 0.01}) == ""
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

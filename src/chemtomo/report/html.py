@@ -120,15 +120,31 @@ def _weight_curve(info: dict) -> str | None:
     if not hist:
         return None
     plt = _plt()
-    w, nll = np.array(hist, float).T
+    rule = str(info.get("weight_rule", "count-splitting"))
+    w, score = np.array(hist, float).T
     fig, ax = plt.subplots(figsize=(3.8, 2.8))
-    ax.semilogx(w, nll - nll.min(), "o-", color="k", ms=3)
+    ax.semilogx(w, score - score.min(), "o-", color="k", ms=3)
     ax.axvline(info.get("weight", np.nan), color="r", lw=0.8)
     ax.set_xlabel("regularisation weight", fontsize=8)
-    ax.set_ylabel("held-out Poisson NLL (- min)", fontsize=8)
-    ax.set_title("count splitting (red: chosen)", fontsize=8)
+    ax.set_ylabel("held-out " + ("views' squared error" if rule.startswith("held-out views") else "Poisson NLL")
+                  + " (- min)", fontsize=8)
+    ax.set_title(f"{rule} (red: chosen)", fontsize=8)
     fig.tight_layout()
     return _png(fig)
+
+
+def _weight_caption(info: dict) -> str:
+    """One line under the weight curve: the weight, its rule, and the lowest score's weight where they differ."""
+    hist, weight = info.get("weight_search"), info.get("weight")
+    if not hist or weight is None:
+        return ""
+    lowest, rule = min(hist, key=lambda t: t[1])[0], str(info.get("weight_rule", "count-splitting"))
+    text = f"Weight {float(weight):.3g}, chosen by {html.escape(rule)}"
+    if not np.isclose(float(lowest), float(weight)):
+        text += f"; the lowest held-out score is at {float(lowest):.3g}"
+        if "one standard error" in rule:
+            text += ", and the largest weight within one standard error of it was taken"
+    return f"<p>{text}.</p>"
 
 
 def _auto_ranking(choice: dict | None) -> str | None:
@@ -265,9 +281,10 @@ def build_report(run_dir, path=None) -> Path:
     ranking = _auto_ranking(prov.get("auto"))
     if ranking:
         parts += ["<h2>Method choice (auto)</h2>", f"<img alt='auto ranking' src='{ranking}'>"]
-    curve = _weight_curve(prov.get("info", {}) or prov.get("joint", {}).get("info", {}))
+    info = prov.get("info", {}) or prov.get("joint", {}).get("info", {})
+    curve = _weight_curve(info)
     if curve:
-        parts += ["<h2>Parameter choice</h2>", f"<img alt='weight search' src='{curve}'>"]
+        parts += ["<h2>Parameter choice</h2>", f"<img alt='weight search' src='{curve}'>", _weight_caption(info)]
     if quant:
         from .figures import batch_figure
 

@@ -352,8 +352,8 @@ def methods():
     width = max(len(n) for n in METHODS)
     out.print(f"{'auto':<{width}}  scores candidate pipelines on the data and runs the best. Count maps: count "
               "splitting; without HAADF iterations by held-out views and filter widths by the two count halves' "
-              "volumes; with HAADF each candidate also shares the HAADF volume out among the elements, "
-              "CANDIDATE+haadf; without HAADF the U-Net is also guided by the maps' summed counts, "
+              "volumes; with HAADF each candidate (dtv and tnv too) also shares the HAADF volume out among the "
+              "elements, CANDIDATE+haadf; without HAADF the U-Net is also guided by the maps' summed counts, "
               "sum-guided-unet+mlem, and each candidate also shares the summed counts' volume out, CANDIDATE+sum, "
               "taken only where clearly better. HAADF and maps that are not counts (background-subtracted EELS "
               "maps): held-out views, with sirt, mlem, cgls and tv; such maps also get the joint methods with a "

@@ -49,13 +49,13 @@ winner. Without HAADF images at the maps' angles, two or more element maps also 
 its :data:`MEAN_OF` best where that mean predicts the held-out counts clearly better
 (:func:`clearly_better` on the squared error, by :data:`MEAN_MARGIN`, one standard error).
 
-With HAADF and two or more element maps at common angles, every per-signal count candidate also
-comes with a ``+haadf`` variant (decision 31): the HAADF volume, reconstructed on the scored
-slices by the image candidates' winner, is split among the candidate's element volumes in their
-proportions (:func:`chemtomo.recon.channels.partition`, the HAADF weights by
+With HAADF and two or more element maps at common angles, every per-signal count candidate, and every
+joint one (decision 43), also comes with a ``+haadf`` variant (decision 31): the HAADF volume,
+reconstructed on the scored slices by the image candidates' winner, is split among the candidate's
+element volumes in their proportions (:func:`chemtomo.recon.channels.partition`, the HAADF weights by
 :func:`chemtomo.recon.channels.mix_weights` from the training halves). The variant reuses the
-candidate's run; the Gaussian width of its fractions (:data:`FILTERS`) is chosen by the same
-squared error, and it is ranked like any candidate. Its final run splits the HAADF volume of all
+candidate's run (a joint candidate's element volumes too); the Gaussian width of its fractions
+(:data:`FILTERS`) is chosen by the same squared error, and it is ranked like any candidate. Its final run splits the HAADF volume of all
 slices with the width it was scored with and weights fitted to all the data: the width is a
 setting the score chose and is kept, like iterations; the weights are fitted by a fixed rule and are
 fitted again, like the volumes.
@@ -448,7 +448,6 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
     from ..core.projector import Projector
     from ..physics.counts import split_counts
     from ..recon.registry import METHODS
-    from ..recon.series import reconstruct_series
 
     gen = np.random.default_rng(rng)
     train, test = {}, {}
@@ -474,22 +473,13 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
         start = time.perf_counter()
         m = METHODS[cand.method]
         try:
-            if m.joint:
-                if not _applies(cand, "counts", series, names):
-                    continue
-                sub = _sub(series, [n for n in ("HAADF",) if n in series] + list(names), rows, data=train)
-                vs = reconstruct_series(sub, cand.method, thickness=thickness, axis_offset=axis_offset)
-                per, preds = {}, {}
-                for n in names:
-                    op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
-                    preds[n] = np.asarray(op(vs[n]), dtype=np.float32)
-                    per[n] = squared_error(test_rows[n], preds[n])
-                scores.append(Score(cand.name, sum(per.values()), {n: vs.provenance.get("iterations") for n in names},
-                                    time.perf_counter() - start, per_signal=per, predictions=preds,
-                                    deviance=_deviances(test_rows, preds)))
+            if m.joint and not _applies(cand, "counts", series, names):
                 continue
             base = Candidate.parse(cand.base) if cand.partition else cand
-            if base.name not in alone:
+            if base.name not in alone and m.joint:
+                alone[base.name] = _score_joint(series, names, base, train, test_rows, rows, thickness=thickness,
+                                                axis_offset=axis_offset)
+            elif base.name not in alone:
                 alone[base.name] = _score_alone(series, names, base, (train, test), test_rows, rows, denoised,
                                                 filled, thickness=thickness, axis_offset=axis_offset,
                                                 iterations=iterations, summed=(summed, summed_test))
@@ -532,6 +522,25 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
             s = scores[-1]
             log(f"auto: {s.candidate}: held-out squared error per count {s.score:.5g} ({s.seconds:.1f} s)")
     return scores, test_rows
+
+
+def _score_joint(series, names, cand: Candidate, train, test_rows, rows, *, thickness, axis_offset) -> Score:
+    """Score a joint count candidate: the training halves of the maps `names` (with the HAADF, if any) on the scored
+    `rows`, fitted together; its volumes are kept for a ``+haadf`` variant."""
+    from ..core.projector import Projector
+    from ..recon.series import reconstruct_series
+
+    start = time.perf_counter()
+    sub = _sub(series, [n for n in ("HAADF",) if n in series] + list(names), rows, data=train)
+    vs = reconstruct_series(sub, cand.method, thickness=thickness, axis_offset=axis_offset)
+    per, preds = {}, {}
+    for n in names:
+        op = Projector(sub.geometry(n, thickness, axis_offset=axis_offset))
+        preds[n] = np.asarray(op(vs[n]), dtype=np.float32)
+        per[n] = squared_error(test_rows[n], preds[n])
+    return Score(cand.name, sum(per.values()), {n: vs.provenance.get("iterations") for n in names},
+                 time.perf_counter() - start, per_signal=per, predictions=preds, deviance=_deviances(test_rows, preds),
+                 volumes={n: np.asarray(vs[n], dtype=np.float32) for n in names})
 
 
 def _score_alone(series, names, cand: Candidate, halves, test_rows, rows, denoised, filled, *, thickness,
@@ -795,6 +804,8 @@ def default_candidates(series: TiltSeries) -> dict:
     # +haadf variants with HAADF; +sum variants without it, taken only by a clear margin (decision 35)
     kind = PARTITION if "HAADF" in series else SUM_PARTITION
     split = [Candidate.parse(f"{c.name}+{kind}") for c in alone]
+    if kind == PARTITION:  # the joint methods' element volumes share out the HAADF volume too (decision 43)
+        split += [Candidate.parse(f"{c}+{kind}") for c in joint]
     split = [c for c in split if _applies(c, "counts", series, g["counts"])]
     counts = alone + [Candidate.parse(c) for c in joint if g["counts"]] + split
     maps = ([Candidate.parse(c) for c in JOINT_CANDIDATES] if "HAADF" in series and g["maps"] else
@@ -1050,9 +1061,10 @@ def _volume(series: TiltSeries, n: str, m: dict, *, thickness, axis_offset, prog
 
 
 def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf_volume, *, thickness, axis_offset,
-               progress=None) -> tuple[dict, dict]:
+               progress=None, joint=None) -> tuple[dict, dict]:
     """A ``+haadf`` or ``+sum`` candidate on all the data: its per-signal pipeline on every map of `names` (their
-    iterations and filter widths in `settings`), then the volume it splits shared out among them with the fraction
+    iterations and filter widths in `settings`; for a joint candidate the volumes of its run on all the data,
+    `joint`, a VolumeSet), then the volume it splits shared out among them with the fraction
     width it was scored with; (volumes, records) per map. ``+haadf`` splits `haadf_volume` with HAADF weights
     fitted to all the data, as the scored run fitted them to its half; ``+sum`` the volume of all the summed counts,
     reconstructed with the iterations and filter width it was scored with (:func:`summed_volume`), weights 1."""
@@ -1061,6 +1073,9 @@ def _split_run(series: TiltSeries, names, cand: Candidate, settings: dict, haadf
 
     vols, records = {}, {}
     for n in names:
+        if joint is not None:
+            vols[n], records[n] = np.asarray(joint[n]), {"method": cand.method}  # its run: provenance "joint"
+            continue
         m = {"candidate": cand.base, "iterations": settings["iterations"].get(n),
              "filter_voxels": settings["filter_voxels"].get(n, 0.0)}
         vols[n], records[n] = _volume(series, n, m, thickness=thickness, axis_offset=axis_offset, progress=progress)
@@ -1099,19 +1114,19 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
         names = how.get("signals") or [k for k in ("HAADF",) if k in series] + choice["counts"]["signals"]
         return tuple(names), how.get("options", {})
 
-    joint = {}  # (joint candidate, its signals) -> its volumes, run once over the signals it was scored on
-    joint_info = []
+    joint = {}  # (joint candidate without +haadf, its signals) -> its volumes, run once over the signals it was
+    joint_info = []  # scored on
     for n, ms in members.items():
         for m in ms:
             cand = Candidate.parse(m["candidate"])
             if not METHODS[cand.method].joint:
                 continue
             names, options = joint_run(n)
-            if (cand.name, names) not in joint:
-                joint[cand.name, names] = reconstruct_series(
+            if (cand.base, names) not in joint:
+                joint[cand.base, names] = reconstruct_series(
                     TiltSeries({k: series[k] for k in names}, pixel_size=series.pixel_size), cand.method,
                     thickness=thickness, axis_offset=axis_offset, options=options, progress=progress)
-                joint_info.append(joint[cand.name, names].provenance)
+                joint_info.append(joint[cand.base, names].provenance)
     volumes, signals = {}, {}
     split = {}  # +haadf candidate -> (its volume per count signal, their record), run once for all of them
     views_first = sorted(members, key=lambda n: n not in choice["views"])  # the HAADF volume before its split
@@ -1119,14 +1134,15 @@ def run(series: TiltSeries, *, thickness=None, axis_offset=0.0, iterations=None,
         parts, records = [], []
         for m in members[n]:
             cand = Candidate.parse(m["candidate"])
-            if METHODS[cand.method].joint:
+            if METHODS[cand.method].joint and not cand.partition:
                 parts.append(np.asarray(joint[cand.name, joint_run(n)[0]][n]))
                 records.append({"method": cand.method, "candidate": cand.name, "joint": True})
             elif cand.partition:
                 if cand.name not in split:
+                    base = (joint[cand.base, joint_run(n)[0]] if METHODS[cand.method].joint else None)
                     split[cand.name] = _split_run(series, choice["counts"]["signals"], cand, m["partition"],
                                                   volumes.get("HAADF"), thickness=thickness, axis_offset=axis_offset,
-                                                  progress=progress)
+                                                  progress=progress, joint=base)
                 parts.append(split[cand.name][0][n])
                 records.append(split[cand.name][1][n])
             else:

@@ -52,8 +52,9 @@ class Candidate:
         ``"guided-unet+mlem"`` -> the U-Net with the HAADF guide channel, then MLEM;
         ``"sum-guided-unet+mlem"`` -> the same guided by the element maps' summed counts; ``"views+mlem"`` ->
         synthesized views between the measured ones, then MLEM; ``"unet+mlem+haadf"`` -> the U-Net, MLEM,
-        then the HAADF volume split among the elements in their MLEM proportions; ``"unet+mlem+sum"`` -> the same
-        with the volume of the maps' summed counts split instead."""
+        then the HAADF volume split among the elements in their MLEM proportions (``"dtv+haadf"``: in the
+        proportions of the joint method's element volumes); ``"unet+mlem+sum"`` -> the same with the volume of the
+        maps' summed counts split instead."""
         from ..denoise.registry import DENOISERS, denoiser_options
         from ..recon.registry import METHODS
 
@@ -86,7 +87,8 @@ class Candidate:
         if (denoiser is not None or views) and METHODS[method].joint:
             raise ChemtomoError(f"candidate {name!r}: joint methods take the raw counts; drop the "
                                 f"{'views' if views else 'denoiser'}")
-        if partition and METHODS[method].joint:
-            raise ChemtomoError(f"candidate {name!r}: joint methods couple the elements (and the HAADF) "
-                                f"themselves; drop +{partition}")
+        if partition == SUM_PARTITION and METHODS[method].joint:
+            raise ChemtomoError(f"candidate {name!r}: joint methods couple the elements themselves; drop "
+                                f"+{partition} (a joint method's element volumes can share out the HAADF volume: "
+                                f"{method}+{PARTITION})")
         return cls(name.strip(), method, denoiser, guide, views, partition)

@@ -55,10 +55,10 @@ reconstructed on the scored slices by the image candidates' winner, is split amo
 element volumes in their proportions (:func:`chemtomo.recon.channels.partition`, the HAADF weights by
 :func:`chemtomo.recon.channels.mix_weights` from the training halves). The variant reuses the
 candidate's run (a joint candidate's element volumes too); the Gaussian width of its fractions
-(:data:`FILTERS`) is chosen by the same squared error, and it is ranked like any candidate. Its final run splits the HAADF volume of all
-slices with the width it was scored with and weights fitted to all the data: the width is a
-setting the score chose and is kept, like iterations; the weights are fitted by a fixed rule and are
-fitted again, like the volumes.
+(:data:`FILTERS`) is chosen by the same squared error, and it is ranked like any candidate. Its final
+run splits the HAADF volume of all slices with the width it was scored with and weights fitted to all
+the data: the width is a setting the score chose and is kept, like iterations; the weights are fitted
+by a fixed rule and are fitted again, like the volumes.
 
 Without HAADF, for two or more element maps at common angles, every per-signal count candidate comes
 with a ``+sum`` variant instead (decisions 33 and 35): the volume split among the element volumes is that
@@ -1008,7 +1008,8 @@ def _applies(cand: Candidate, group: str, series: TiltSeries, counts=()) -> bool
         return not m.joint and cand.denoise is None and not cand.views and not cand.partition
     if group == "maps":  # joint candidates on element maps that are not counts, with HAADF or two or more alone
         maps = groups(series)["maps"]
-        return m.joint and bool(maps) and ("HAADF" in series or (m.alone and cand.method != "dtv" and len(maps) >= 2))
+        return (m.joint and not cand.partition and bool(maps)
+                and ("HAADF" in series or (m.alone and cand.method != "dtv" and len(maps) >= 2)))
     if cand.partition == PARTITION and not ("HAADF" in series and len(counts) >= 2 and _same_angles(series, counts)):
         return False
     if cand.partition == SUM_PARTITION and not (len(counts) >= 2 and _same_angles(series, counts)):

@@ -163,7 +163,8 @@ def run_counts(label, counts: dict, angles, *, seeds, thickness=None, extra=None
             if "members" in inner[cand]:  # auto's own per-element choice (or mean of two): auto's row is that
                 continue
             t = time.perf_counter()
-            joint = auto.Candidate.parse(cand).method in auto.JOINT_CANDIDATES + auto.ALONE_CANDIDATES
+            parsed = auto.Candidate.parse(cand)
+            joint = parsed.method in auto.JOINT_CANDIDATES + auto.ALONE_CANDIDATES and not parsed.partition
             try:
                 if joint:  # auto's own final step for a joint winner is exactly this call (with HAADF if there is one)
                     keep = [n for n in ("HAADF",) if n in series] + list(names)
@@ -171,7 +172,7 @@ def run_counts(label, counts: dict, angles, *, seeds, thickness=None, extra=None
                                             cand, thickness=thickness)
                     setting = f"{cand} (weight {vc.provenance.get('info', {}).get('weight', float('nan')):.3g}, direct)"
                 else:
-                    parsed = auto.Candidate.parse(cand)  # a guided denoiser and a +haadf split take the HAADF along
+                    # a guided denoiser and a +haadf split take the HAADF along
                     keep = list(names) + (["HAADF"] if parsed.guide == "HAADF" or parsed.partition == auto.PARTITION
                                           else [])
                     only = TiltSeries({n: series[n] for n in keep}, pixel_size=series.pixel_size)

@@ -155,6 +155,11 @@ class Score:
     #: a regularised image candidate's weight per signal, chosen by held-out views while scored and kept for its run
     weights: dict = field(default_factory=dict)
 
+    @classmethod
+    def failed(cls, candidate: str, start: float, err: Exception) -> "Score":
+        """A candidate that failed with `err`, after running since `start` (``time.perf_counter()``)."""
+        return cls(candidate, np.inf, {}, time.perf_counter() - start, f"failed: {err}")
+
     def record(self) -> dict:
         return {"candidate": self.candidate, "score": None if not np.isfinite(self.score) else round(self.score, 6),
                 "iterations": self.iterations, "filter_voxels": self.filters,
@@ -476,13 +481,13 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
             if m.joint and not _applies(cand, "counts", series, names):
                 continue
             base = Candidate.parse(cand.base) if cand.partition else cand
-            if base.name not in alone and m.joint:
-                alone[base.name] = _score_joint(series, names, base, train, test_rows, rows, thickness=thickness,
-                                                axis_offset=axis_offset)
-            elif base.name not in alone:
-                alone[base.name] = _score_alone(series, names, base, (train, test), test_rows, rows, denoised,
-                                                filled, thickness=thickness, axis_offset=axis_offset,
-                                                iterations=iterations, summed=(summed, summed_test))
+            if base.name not in alone:
+                alone[base.name] = (
+                    _score_joint(series, names, base, train, test_rows, rows, thickness=thickness,
+                                 axis_offset=axis_offset) if m.joint else
+                    _score_alone(series, names, base, (train, test), test_rows, rows, denoised, filled,
+                                 thickness=thickness, axis_offset=axis_offset, iterations=iterations,
+                                 summed=(summed, summed_test)))
             score = alone[base.name]
             if not cand.partition:
                 scores.append(score)
@@ -517,7 +522,7 @@ def score_counts(series: TiltSeries, names, candidates, *, thickness, axis_offse
                                     partition=info | fractions | {"weights": {n: round(float(w), 6)
                                                                               for n, w in zip(names, weights)}}))
         except ChemtomoError as err:
-            scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
+            scores.append(Score.failed(cand.name, start, err))
         if log is not None:
             s = scores[-1]
             log(f"auto: {s.candidate}: held-out squared error per count {s.score:.5g} ({s.seconds:.1f} s)")
@@ -732,7 +737,7 @@ def score_joint_images(series: TiltSeries, names, candidates, *, thickness, axis
             scores.append(Score(cand.name, sum(per.values()), {n: vs.provenance.get("iterations") for n in names},
                                 time.perf_counter() - start, per_signal=per, predictions=preds))
         except ChemtomoError as err:
-            scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
+            scores.append(Score.failed(cand.name, start, err))
         if log is not None:
             s = scores[-1]
             log(f"auto: {', '.join(names)}: {s.candidate}: held-out view error {s.score:.5g} ({s.seconds:.1f} s)")
@@ -778,7 +783,7 @@ def score_images(series: TiltSeries, name: str, candidates, *, thickness, axis_o
             scores.append(Score(cand.name, value, {name: it}, time.perf_counter() - start, note,
                                 filters={name: width}, weights=weights))
         except ChemtomoError as err:
-            scores.append(Score(cand.name, np.inf, {}, time.perf_counter() - start, f"failed: {err}"))
+            scores.append(Score.failed(cand.name, start, err))
         if log is not None:
             s = scores[-1]
             log(f"auto: {name}: {s.candidate}: held-out view error {s.score:.5g} ({s.seconds:.1f} s)")

@@ -191,6 +191,12 @@ def split_half(counts: torch.Tensor, rng) -> tuple[torch.Tensor, torch.Tensor]:
             torch.from_numpy(second.astype(np.float32)).to(counts.device))
 
 
+def squared_error_per_slice(predicted: torch.Tensor, measured: torch.Tensor):
+    """Squared error of `predicted` against `measured` views ``p[a, y, u]``, summed over each slice ``y``
+    (float64 array): the units of the one-standard-error rule (:func:`~chemtomo.recon.selection.within_one_se`)."""
+    return ((predicted - measured) ** 2).sum(dim=(0, 2)).double().cpu().numpy()
+
+
 def heldout_nll(expected: torch.Tensor, counts: torch.Tensor) -> float:
     """Poisson negative log-likelihood ``sum(lambda - b log lambda)`` of held-out `counts` at `expected`."""
     lam = expected.clamp(min=1e-12)

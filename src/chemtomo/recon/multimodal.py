@@ -80,12 +80,11 @@ from ..core.errors import ChemtomoError, DataError, ShapeError
 from ..core.diff import edge_directions
 from ..core.operators import like_input
 from ._common import (callback_runner, check_iterations, heldout_nll, noise_variance, prepare_data, split_half,
-                      whole_counts)
+                      squared_error_per_slice, whole_counts)
 from .channels import Channel, Mix, mix_weights
 from .pdhg import KL, L2, _op_norm, _regulariser_blocks, pdhg
 from .regularisers import DTV, TGV, TNV, TV
-from . import selection
-from .selection import VIEWS_WEIGHT_RULE, choose_weight, views_apart, views_to_hold
+from .selection import VIEWS_RULE, VIEWS_WEIGHT_RULE, choose_weight, views_apart, views_to_hold
 from .stopping import expected_poisson_deviance, poisson_deviance
 
 HAADF = "HAADF"
@@ -286,8 +285,8 @@ class _Problem:
         variance = {e: self._variance(e) for e in self.elements}
 
         def score(u: torch.Tensor) -> np.ndarray:
-            return sum((((held_ops[e]._apply(u) - measured[e]) ** 2).sum(dim=(0, 2)) / variance[e]
-                        ).double().cpu().numpy() for e in self.elements)
+            return sum(squared_error_per_slice(held_ops[e]._apply(u), measured[e]) / variance[e]
+                       for e in self.elements)
 
         return train, score
 
@@ -387,7 +386,7 @@ def _views_weight(problem, make_reg, search_iterations, weights):
         fit = train.solve(make_reg(w * train.g), search_iterations, x0=start)
         return score_views(fit), fit
 
-    return choose_weight(score, weights, factor=step, rule=selection.VIEWS_RULE)
+    return choose_weight(score, weights, factor=step, rule=VIEWS_RULE)
 
 
 def _run(problem, make_reg, iterations, weight, callback, *, grid, search_iterations, rng, method):

@@ -7,10 +7,9 @@ import torch
 from ..core.errors import ChemtomoError
 from ..core.operators import like_input
 from ._common import (callback_runner, check_bounds, heldout_nll, noise_variance, prepare_data, prepare_mask,
-                      prepare_volume, split_half)
+                      prepare_volume, split_half, squared_error_per_slice)
 from .pdhg import KL, L2, TV, pdhg
-from . import selection
-from .selection import choose_weight, views_to_hold
+from .selection import VIEWS_RULE, choose_weight, views_to_hold
 
 DATA_TERMS = ("l2", "kl")
 
@@ -199,7 +198,7 @@ def views_weight(op, data, iterations=200, *, grid=L2_GRID, bounds=(0.0, None), 
 
     def score(w, start):
         x = tv(fit_op, train, iterations, weight=w * level, data_term="l2", x0=start, bounds=bounds, mask=mask)
-        return ((test_op._apply(x) - test) ** 2).sum(dim=(0, 2)).double().cpu().numpy(), x  # per slice
+        return squared_error_per_slice(test_op._apply(x), test), x
 
-    best, table, interior = choose_weight(score, grid, factor=3.0, rule=selection.VIEWS_RULE)
+    best, table, interior = choose_weight(score, grid, factor=3.0, rule=VIEWS_RULE)
     return best * level, [(w * level, v) for w, v in table], interior
